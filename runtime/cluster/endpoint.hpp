@@ -1,0 +1,60 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "caf/fwd.hpp"
+#include "runtime/cluster/peer_table.hpp"
+
+namespace sv::metrics {
+class registry;
+} // namespace sv::metrics
+
+namespace sv::cluster {
+
+/// Wire protocol generation carried in every Hello. Bump on incompatible changes.
+inline constexpr uint32_t protocol_version = 1;
+
+/// A seed to dial: host and port of another node's cluster endpoint.
+struct seed {
+  std::string host;
+  uint16_t port = 0;
+};
+
+struct endpoint_settings {
+  std::string node_name;
+  std::string version;
+  std::vector<seed> seeds;
+  /// Deadline of one connection attempt and of the hello that follows it.
+  std::chrono::milliseconds connect_timeout{3000};
+  /// Pause between attempts to reach a seed that is down or not up yet.
+  std::chrono::milliseconds retry_interval{500};
+  /// Start time of this process in ms since the epoch (Hello.incarnation).
+  uint64_t incarnation = 0;
+};
+
+/// Spawns the cluster endpoint: the actor a node publishes on its cluster port. It
+/// answers Hellos at once but dials no seed until `start_endpoint` tells it the address
+/// it was published under (the port is known only after publishing when it is 0).
+///
+/// It dials every seed through the middleman with a deadline (CAF's remote_actor() has
+/// none), sends a Hello and records the peer from the Hello it gets back; it answers a
+/// Hello from any node that dials it with its own. Peers are monitored: when a
+/// connection goes down the peer leaves `peers`, and a seed is dialed again every
+/// `retry_interval` until it answers (CAF 0.17 never reconnects on its own). A peer of
+/// another protocol generation, or one that claims the name of a live peer from an
+/// older or equal incarnation, is refused with an error. An undecodable message is
+/// answered with `errc::undecodable_payload`.
+///
+/// On exit (any exit message) it simply stops; pending timers die with it.
+caf::actor spawn_endpoint(caf::actor_system& sys, endpoint_settings settings,
+                          std::shared_ptr<peer_table> peers, metrics::registry& metrics);
+
+/// Tells the endpoint the host:port under which it is published (sent in every Hello)
+/// and lets it start dialing its seeds.
+void start_endpoint(const caf::actor& endpoint, std::string advertised_address);
+
+} // namespace sv::cluster

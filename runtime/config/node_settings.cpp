@@ -1,0 +1,413 @@
+#include "runtime/config/node_settings.hpp"
+
+#include <arpa/inet.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include <toml++/toml.h>
+
+namespace sv::config {
+
+namespace {
+
+// -- value checks ----------------------------------------------------------------
+
+const char* type_name(toml::node_type t) {
+  switch (t) {
+  case toml::node_type::string:
+    return "a string";
+  case toml::node_type::integer:
+    return "an integer";
+  case toml::node_type::floating_point:
+    return "a floating-point number";
+  case toml::node_type::boolean:
+    return "a boolean";
+  case toml::node_type::array:
+    return "an array";
+  case toml::node_type::table:
+    return "a table";
+  default:
+    return "a date or time";
+  }
+}
+
+bool valid_node_name(const std::string& s) {
+  if (s.empty() || s.size() > 64) {
+    return false;
+  }
+  for (auto c : s) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-'
+              || c == '_' || c == '.';
+    if (!ok) {
+      return false;
+    }
+  }
+  return true;
+}
+
+bool valid_host(const std::string& s) {
+  if (s.empty() || s.size() > 253) {
+    return false;
+  }
+  unsigned char buf[sizeof(in6_addr)];
+  if (inet_pton(AF_INET, s.c_str(), buf) == 1 || inet_pton(AF_INET6, s.c_str(), buf) == 1) {
+    return true;
+  }
+  for (auto c : s) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-'
+              || c == '.';
+    if (!ok) {
+      return false;
+    }
+  }
+  return true;
+}
+
+bool valid_ipv4(const std::string& s) {
+  in_addr a{};
+  return inet_pton(AF_INET, s.c_str(), &a) == 1;
+}
+
+// -- the schema ------------------------------------------------------------------
+
+// Applies one TOML value to the settings. Returns an empty string or why it failed.
+using apply_fn = std::function<std::string(const toml::node&, node_settings&)>;
+
+struct field {
+  std::string key;
+  apply_fn apply;
+};
+
+apply_fn string_value(std::function<std::string(node_settings&, const std::string&)> f) {
+  return [f](const toml::node& n, node_settings& s) -> std::string {
+    if (!n.is_string()) {
+      return std::string{"expected a string, got "} + type_name(n.type());
+    }
+    return f(s, n.as_string()->get());
+  };
+}
+
+template <class T>
+apply_fn integer_value(int64_t lo, int64_t hi, T node_settings::*member, const char* unit = "") {
+  return [=](const toml::node& n, node_settings& s) -> std::string {
+    if (!n.is_integer()) {
+      return std::string{"expected an integer, got "} + type_name(n.type());
+    }
+    auto v = n.as_integer()->get();
+    if (v < lo || v > hi) {
+      return std::to_string(v) + unit + " is out of range (" + std::to_string(lo) + ".."
+             + std::to_string(hi) + ")";
+    }
+    s.*member = static_cast<T>(v);
+    return {};
+  };
+}
+
+template <class T>
+apply_fn watermark(T watermark_settings::*member) {
+  return [=](const toml::node& n, node_settings& s) -> std::string {
+    if (!n.is_integer()) {
+      return std::string{"expected an integer, got "} + type_name(n.type());
+    }
+    auto v = n.as_integer()->get();
+    if (v < 1 || v > 10'000'000) {
+      return std::to_string(v) + " is out of range (1..10000000)";
+    }
+    s.watermarks.*member = static_cast<T>(v);
+    return {};
+  };
+}
+
+std::string seeds_value(const toml::node& n, node_settings& s) {
+  if (!n.is_array()) {
+    return std::string{"expected an array of \"host:port\" strings, got "} + type_name(n.type());
+  }
+  s.seeds.clear();
+  size_t i = 0;
+  for (auto& item : *n.as_array()) {
+    if (!item.is_string()) {
+      return "entry " + std::to_string(i) + ": expected a \"host:port\" string, got "
+             + type_name(item.type());
+    }
+    std::string why;
+    auto seed = parse_host_port(item.as_string()->get(), why);
+    if (!seed) {
+      return "entry " + std::to_string(i) + ": " + why;
+    }
+    s.seeds.push_back(*seed);
+    ++i;
+  }
+  return {};
+}
+
+const std::vector<field>& schema() {
+  static const std::vector<field> fields = {
+      {"node.name", string_value([](node_settings& s, const std::string& v) -> std::string {
+         if (!valid_node_name(v)) {
+           return "\"" + v + "\" is not a node name (1-64 of A-Z a-z 0-9 . _ -)";
+         }
+         s.name = v;
+         return {};
+       })},
+      {"node.data_dir", string_value([](node_settings& s, const std::string& v) -> std::string {
+         if (v.empty()) {
+           return "must not be empty";
+         }
+         s.data_dir = v;
+         return {};
+       })},
+      {"node.scheduler_threads", integer_value(1, 256, &node_settings::scheduler_threads)},
+      {"cluster.bind", string_value([](node_settings& s, const std::string& v) -> std::string {
+         if (!valid_host(v)) {
+           return "\"" + v + "\" is not an IP address or host name";
+         }
+         s.bind_address = v;
+         return {};
+       })},
+      {"cluster.port", integer_value(0, 65535, &node_settings::cluster_port)},
+      {"cluster.seeds", seeds_value},
+      {"cluster.heartbeat_interval_ms",
+       integer_value(10, 60'000, &node_settings::heartbeat_interval_ms, " ms")},
+      {"cluster.connection_timeout_ms",
+       integer_value(20, 600'000, &node_settings::connection_timeout_ms, " ms")},
+      {"cluster.seed_retry_ms", integer_value(10, 60'000, &node_settings::seed_retry_ms, " ms")},
+      {"metrics.bind", string_value([](node_settings& s, const std::string& v) -> std::string {
+         if (!valid_ipv4(v)) {
+           return "\"" + v + "\" is not an IPv4 address";
+         }
+         s.metrics_bind_address = v;
+         return {};
+       })},
+      {"metrics.port", integer_value(0, 65535, &node_settings::metrics_port)},
+      {"log.level", string_value([](node_settings& s, const std::string& v) -> std::string {
+         static const std::set<std::string> levels{"trace", "debug",    "info", "warn",
+                                                   "error", "critical", "off"};
+         if (levels.count(v) == 0) {
+           return "\"" + v + "\" is not one of trace, debug, info, warn, error, critical, off";
+         }
+         s.log_level = v;
+         return {};
+       })},
+      {"log.format", string_value([](node_settings& s, const std::string& v) -> std::string {
+         if (v == "text") {
+           s.log_format_value = log_format::text;
+         } else if (v == "json") {
+           s.log_format_value = log_format::json;
+         } else {
+           return "\"" + v + "\" is not one of text, json";
+         }
+         return {};
+       })},
+      {"log.status_interval_ms",
+       integer_value(0, 3'600'000, &node_settings::status_interval_ms, " ms")},
+      {"flow.watermarks.critical", watermark(&watermark_settings::critical)},
+      {"flow.watermarks.interactive", watermark(&watermark_settings::interactive)},
+      {"flow.watermarks.best_effort", watermark(&watermark_settings::best_effort)},
+      {"flow.watermarks.bulk", watermark(&watermark_settings::bulk)},
+  };
+  return fields;
+}
+
+// Sections are the prefixes of known keys ("cluster", "flow", "flow.watermarks").
+const std::set<std::string>& sections() {
+  static const std::set<std::string> result = [] {
+    std::set<std::string> xs;
+    for (auto& f : schema()) {
+      for (auto pos = f.key.find('.'); pos != std::string::npos; pos = f.key.find('.', pos + 1)) {
+        xs.insert(f.key.substr(0, pos));
+      }
+    }
+    return xs;
+  }();
+  return result;
+}
+
+const field* find_field(const std::string& key) {
+  for (auto& f : schema()) {
+    if (f.key == key) {
+      return &f;
+    }
+  }
+  return nullptr;
+}
+
+// -- the walk ----------------------------------------------------------------------
+
+struct loader {
+  std::string file;
+  node_settings settings;
+  std::map<std::string, uint32_t> lines; // key -> line of its value
+  std::optional<config_error> error;
+
+  void fail(uint32_t line, std::string key, std::string message) {
+    if (!error) {
+      error = config_error{file, line, std::move(key), std::move(message)};
+    }
+  }
+
+  void walk(const toml::table& tbl, const std::string& prefix) {
+    for (auto&& [k, v] : tbl) {
+      if (error) {
+        return;
+      }
+      auto key = prefix.empty() ? std::string{k.str()} : prefix + "." + std::string{k.str()};
+      auto line = static_cast<uint32_t>(v.source().begin.line);
+      if (sections().count(key) != 0) {
+        if (!v.is_table()) {
+          fail(line, key, std::string{"expected a table, got "} + type_name(v.type()));
+          return;
+        }
+        walk(*v.as_table(), key);
+        continue;
+      }
+      auto* f = find_field(key);
+      if (f == nullptr) {
+        fail(line, key, "unknown key (see config/README.md for the keys a node accepts)");
+        return;
+      }
+      lines[key] = line;
+      if (auto why = f->apply(v, settings); !why.empty()) {
+        fail(line, key, why);
+        return;
+      }
+    }
+  }
+
+  uint32_t line_of(const std::string& key) const {
+    auto i = lines.find(key);
+    return i != lines.end() ? i->second : 1;
+  }
+
+  // Rules that relate several keys; reported at the line of the key named.
+  void check_relations() {
+    auto& s = settings;
+    if (s.connection_timeout_ms <= s.heartbeat_interval_ms) {
+      auto key = lines.count("cluster.connection_timeout_ms") != 0
+                     ? "cluster.connection_timeout_ms"
+                     : "cluster.heartbeat_interval_ms";
+      fail(line_of(key), key,
+           "connection_timeout_ms (" + std::to_string(s.connection_timeout_ms)
+               + ") must be larger than heartbeat_interval_ms ("
+               + std::to_string(s.heartbeat_interval_ms) + ")");
+    }
+    if (s.metrics_port != 0 && s.metrics_port == s.cluster_port) {
+      fail(line_of("metrics.port"), "metrics.port",
+           "must differ from cluster.port (" + std::to_string(s.cluster_port) + ")");
+    }
+    auto& w = s.watermarks;
+    const std::pair<const char*, uint32_t> order[] = {
+        {"flow.watermarks.bulk", w.bulk},
+        {"flow.watermarks.best_effort", w.best_effort},
+        {"flow.watermarks.interactive", w.interactive},
+        {"flow.watermarks.critical", w.critical}};
+    for (size_t i = 1; i < std::size(order); ++i) {
+      if (order[i - 1].second > order[i].second) {
+        // Blame whichever of the two the file set; prefer the lower class.
+        auto key = lines.count(order[i - 1].first) != 0 ? order[i - 1].first : order[i].first;
+        fail(line_of(key), key,
+             std::string{order[i - 1].first} + " (" + std::to_string(order[i - 1].second)
+                 + ") must not exceed " + order[i].first + " (" + std::to_string(order[i].second)
+                 + ")");
+      }
+    }
+  }
+};
+
+} // namespace
+
+std::string seed_address::to_string() const {
+  auto h = host.find(':') != std::string::npos ? "[" + host + "]" : host;
+  return h + ":" + std::to_string(port);
+}
+
+std::string config_error::to_string() const {
+  std::string out = file;
+  if (line > 0) {
+    out += ":" + std::to_string(line);
+  }
+  out += ": ";
+  if (!key.empty()) {
+    out += key + ": ";
+  }
+  out += message;
+  return out;
+}
+
+std::optional<seed_address> parse_host_port(std::string_view text, std::string& why) {
+  std::string host;
+  std::string_view port_text;
+  if (!text.empty() && text.front() == '[') {
+    auto close = text.find(']');
+    if (close == std::string_view::npos || close + 1 >= text.size() || text[close + 1] != ':') {
+      why = "\"" + std::string{text} + "\" is not host:port (IPv6 needs [addr]:port)";
+      return std::nullopt;
+    }
+    host = std::string{text.substr(1, close - 1)};
+    port_text = text.substr(close + 2);
+  } else {
+    auto colon = text.rfind(':');
+    if (colon == std::string_view::npos || text.find(':') != colon) {
+      why = "\"" + std::string{text} + "\" is not host:port";
+      return std::nullopt;
+    }
+    host = std::string{text.substr(0, colon)};
+    port_text = text.substr(colon + 1);
+  }
+  if (!valid_host(host)) {
+    why = "\"" + std::string{text} + "\" has no valid host";
+    return std::nullopt;
+  }
+  if (port_text.empty() || port_text.size() > 5
+      || port_text.find_first_not_of("0123456789") != std::string_view::npos) {
+    why = "\"" + std::string{text} + "\" has no valid port";
+    return std::nullopt;
+  }
+  auto port = std::stoul(std::string{port_text});
+  if (port < 1 || port > 65535) {
+    why = "\"" + std::string{text} + "\": port " + std::to_string(port)
+          + " is out of range (1..65535)";
+    return std::nullopt;
+  }
+  return seed_address{host, static_cast<uint16_t>(port)};
+}
+
+load_result load_string(std::string_view toml_text, const std::string& source_name) {
+  loader ld;
+  ld.file = source_name;
+  ld.settings.source = source_name;
+  toml::table tbl;
+  try {
+    tbl = toml::parse(toml_text, source_name);
+  } catch (const toml::parse_error& e) {
+    auto line = static_cast<uint32_t>(e.source().begin.line);
+    return {std::nullopt, config_error{source_name, line, "",
+                                       "TOML syntax error: " + std::string{e.description()}}};
+  }
+  ld.walk(tbl, "");
+  if (!ld.error) {
+    ld.check_relations();
+  }
+  if (ld.error) {
+    return {std::nullopt, ld.error};
+  }
+  return {std::move(ld.settings), std::nullopt};
+}
+
+load_result load_file(const std::string& path) {
+  std::ifstream in{path, std::ios::binary};
+  if (!in) {
+    auto why = std::string{"cannot read config file: "} + std::strerror(errno);
+    return {std::nullopt, config_error{path, 0, "", why}};
+  }
+  std::ostringstream buf;
+  buf << in.rdbuf();
+  return load_string(buf.str(), path);
+}
+
+} // namespace sv::config

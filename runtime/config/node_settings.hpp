@@ -1,0 +1,86 @@
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace sv::config {
+
+/// Output format of the node's log.
+enum class log_format { text, json };
+
+/// A seed node to join through: "host:port" in the config.
+struct seed_address {
+  std::string host;
+  uint16_t port = 0;
+  std::string to_string() const;
+};
+
+/// Mailbox-depth watermarks per service class (used by flow control from issue #3 on).
+/// A request of a class is refused with `overloaded` once the target's depth reaches the
+/// class's watermark. Validation keeps bulk <= best_effort <= interactive <= critical.
+struct watermark_settings {
+  uint32_t critical = 8192;
+  uint32_t interactive = 1024;
+  uint32_t best_effort = 256;
+  uint32_t bulk = 128;
+};
+
+/// The validated settings of one node. Every field has the default documented in
+/// config/README.md; `load_file` only returns settings that passed every rule.
+struct node_settings {
+  // [node]
+  std::string name = "streamverse";
+  std::string data_dir = "data";
+  uint32_t scheduler_threads = 2;
+  // [cluster]
+  std::string bind_address = "127.0.0.1";
+  uint16_t cluster_port = 7100;
+  std::vector<seed_address> seeds;
+  uint32_t heartbeat_interval_ms = 500;
+  uint32_t connection_timeout_ms = 3000;
+  uint32_t seed_retry_ms = 500;
+  // [metrics]
+  std::string metrics_bind_address = "127.0.0.1";
+  uint16_t metrics_port = 0; ///< 0: no HTTP endpoint
+  // [log]
+  std::string log_level = "info";
+  log_format log_format_value = log_format::text;
+  uint32_t status_interval_ms = 0; ///< 0: no periodic status line
+  // [flow.watermarks]
+  watermark_settings watermarks;
+  /// Where the settings came from (a file path or a name given to load_string).
+  std::string source;
+};
+
+/// Why a config was refused: one line, "FILE:LINE: KEY: MESSAGE".
+struct config_error {
+  std::string file;
+  uint32_t line = 0; ///< 0 when the problem has no line (e.g. a missing file)
+  std::string key;   ///< dotted key, e.g. "cluster.port"; empty for whole-file problems
+  std::string message;
+  std::string to_string() const;
+};
+
+/// Either settings or the first error found.
+struct load_result {
+  std::optional<node_settings> settings;
+  std::optional<config_error> error;
+  explicit operator bool() const noexcept {
+    return settings.has_value();
+  }
+};
+
+/// Reads and validates a TOML file. Unknown keys, wrong types and out-of-range values
+/// are errors; nothing is guessed.
+load_result load_file(const std::string& path);
+
+/// Same as load_file for text in memory; `source_name` stands in for the file name.
+load_result load_string(std::string_view toml_text, const std::string& source_name);
+
+/// Parses "host:port" or "[v6]:port". Returns nullopt with `why` set on failure.
+std::optional<seed_address> parse_host_port(std::string_view text, std::string& why);
+
+} // namespace sv::config

@@ -1,0 +1,45 @@
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+namespace sv::metrics {
+
+/// What a handler answers for one GET request.
+struct http_response {
+  int status = 200;
+  std::string content_type = "text/plain; charset=utf-8";
+  std::string body;
+};
+
+/// A deliberately small HTTP/1.1 server for /metrics, /healthz and /readyz: GET only,
+/// one request per connection, requests handled one at a time on its own thread (a
+/// scrape is rare and cheap). A client that sends nothing is dropped after 2 s. Not a
+/// general-purpose web server.
+class http_server {
+public:
+  using handler = std::function<http_response(const std::string& path)>;
+
+  http_server();
+  ~http_server(); ///< Calls stop().
+  http_server(const http_server&) = delete;
+  http_server& operator=(const http_server&) = delete;
+
+  /// Binds `address:port` (port 0 picks a free one) and starts serving. Returns an empty
+  /// string on success, else why it failed (nothing is left running then).
+  std::string start(const std::string& address, uint16_t port, handler h);
+
+  /// The bound port, or 0 when not running.
+  uint16_t port() const noexcept;
+
+  /// Stops accepting and joins the thread. Idempotent.
+  void stop();
+
+private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
+} // namespace sv::metrics

@@ -1,0 +1,218 @@
+#include "runtime/node/node.hpp"
+
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <system_error>
+
+#include <spdlog/spdlog.h>
+
+#include "caf/actor_system.hpp"
+#include "caf/actor_system_config.hpp"
+#include "caf/atom.hpp"
+#include "caf/exit_reason.hpp"
+#include "caf/io/middleman.hpp"
+#include "caf/scoped_actor.hpp"
+#include "caf/send.hpp"
+#include "runtime/cluster/endpoint.hpp"
+#include "runtime/metrics/http_server.hpp"
+#include "runtime/metrics/registry.hpp"
+#include "runtime/node/version.hpp"
+#include "runtime/wire/message_types.hpp"
+#include "runtime/wire/protobuf.hpp"
+
+namespace sv {
+
+const char* version() {
+  return SV_VERSION_STRING;
+}
+
+namespace {
+
+uint64_t now_ms() {
+  using namespace std::chrono;
+  return static_cast<uint64_t>(
+      duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count());
+}
+
+caf::timespan ms(uint32_t x) {
+  return caf::timespan{std::chrono::milliseconds{x}};
+}
+
+} // namespace
+
+struct node::impl {
+  config::node_settings settings;
+  // Declared before the actor system: actors hold pointers into it.
+  metrics::registry registry;
+  std::shared_ptr<cluster::peer_table> peers = std::make_shared<cluster::peer_table>();
+  caf::actor_system_config cfg;
+  std::unique_ptr<caf::actor_system> sys;
+  caf::actor endpoint;
+  uint16_t cluster_port = 0;
+  metrics::http_server http;
+  std::atomic<bool> ready{false};
+
+  explicit impl(config::node_settings s) : settings(std::move(s)) {
+    cfg.load<caf::io::middleman>();
+    wire::register_message_types(cfg);
+    cfg.set("scheduler.max-threads", static_cast<size_t>(settings.scheduler_threads));
+    // Heartbeats must be on, and equal, on every node: CAF 0.17 ships them off, and
+    // a frozen peer is then never detected.
+    cfg.set("middleman.heartbeat-interval", ms(settings.heartbeat_interval_ms));
+    cfg.set("middleman.connection-timeout", ms(settings.connection_timeout_ms));
+    cfg.set("middleman.workers", size_t{0});
+    cfg.set("logger.file-verbosity", caf::atom("quiet"));
+    cfg.set("logger.console-verbosity", caf::atom("quiet"));
+    // No cfg.parse(): it would read ./caf-application.ini behind our back.
+    sys = std::make_unique<caf::actor_system>(cfg);
+    register_metrics();
+  }
+
+  void register_metrics() {
+    registry
+        .gauge_metric("sv_node_info", "Constant 1, labelled with the node's identity",
+                      {{"node", settings.name}, {"version", version()}})
+        .set(1);
+    registry.gauge_callback(
+        "sv_actors_running", "Actors running in this node's actor system",
+        [s = sys.get()] { return static_cast<double>(s->registry().running()); });
+    registry.gauge_callback("sv_cluster_peers", "Peers connected to this node",
+                            [p = peers] { return static_cast<double>(p->size()); });
+    registry.gauge_metric("sv_load_level", "Degrader level (0 = L0 normal .. 4 = L4)").set(0);
+    auto& c = wire::counters();
+    registry.counter_callback("sv_wire_encoded_total", "Protobuf messages encoded for the wire",
+                              [&c] { return static_cast<double>(c.encoded.load()); });
+    registry.counter_callback("sv_wire_decoded_total", "Protobuf messages decoded from the wire",
+                              [&c] { return static_cast<double>(c.decoded.load()); });
+    registry.counter_callback("sv_wire_decode_failures_total",
+                              "Protobuf payloads that failed to decode",
+                              [&c] { return static_cast<double>(c.decode_failures.load()); });
+    registry.counter_callback("sv_wire_undecodable_messages_total",
+                              "Messages that reached an actor undecodable (answered with "
+                              "an error)",
+                              [] { return static_cast<double>(wire::undecodable_count()); });
+  }
+
+  metrics::http_response serve(const std::string& path) {
+    if (path == "/metrics") {
+      return {200, metrics::exposition_content_type, registry.render()};
+    }
+    if (path == "/healthz") {
+      return {200, "text/plain; charset=utf-8", "ok\n"};
+    }
+    if (path == "/readyz") {
+      return ready ? metrics::http_response{200, "text/plain; charset=utf-8", "ready\n"}
+                   : metrics::http_response{503, "text/plain; charset=utf-8", "not ready\n"};
+    }
+    return {404, "text/plain; charset=utf-8", "not found\n"};
+  }
+
+  void stop_endpoint() {
+    if (!endpoint) {
+      return;
+    }
+    if (cluster_port != 0) {
+      sys->middleman().unpublish(endpoint, cluster_port);
+    }
+    caf::anon_send_exit(endpoint, caf::exit_reason::user_shutdown);
+    caf::scoped_actor self{*sys};
+    self->wait_for(endpoint);
+    endpoint = nullptr;
+    cluster_port = 0;
+  }
+};
+
+node::node(config::node_settings settings) : impl_(std::make_unique<impl>(std::move(settings))) {}
+
+node::~node() {
+  stop();
+}
+
+std::string node::start() {
+  auto& d = *impl_;
+  if (d.ready) {
+    return "node already started";
+  }
+  std::error_code ec;
+  std::filesystem::create_directories(d.settings.data_dir, ec);
+  if (ec) {
+    return "cannot create data directory " + d.settings.data_dir + ": " + ec.message();
+  }
+  cluster::endpoint_settings es;
+  es.node_name = d.settings.name;
+  es.version = version();
+  for (auto& s : d.settings.seeds) {
+    es.seeds.push_back(cluster::seed{s.host, s.port});
+  }
+  es.connect_timeout = std::chrono::milliseconds{d.settings.connection_timeout_ms};
+  es.retry_interval = std::chrono::milliseconds{d.settings.seed_retry_ms};
+  es.incarnation = now_ms();
+  d.endpoint = cluster::spawn_endpoint(*d.sys, std::move(es), d.peers, d.registry);
+  // reuse = true: a restarted node must re-bind at once despite TIME_WAIT sockets.
+  auto port = d.sys->middleman().publish(d.endpoint, d.settings.cluster_port,
+                                         d.settings.bind_address.c_str(), true);
+  if (!port) {
+    auto why = "cannot publish the cluster endpoint on " + d.settings.bind_address + ":"
+               + std::to_string(d.settings.cluster_port) + ": " + d.sys->render(port.error());
+    d.stop_endpoint();
+    return why;
+  }
+  d.cluster_port = *port;
+  if (d.settings.metrics_port != 0) {
+    auto err = d.http.start(d.settings.metrics_bind_address, d.settings.metrics_port,
+                            [&d](const std::string& path) { return d.serve(path); });
+    if (!err.empty()) {
+      d.stop_endpoint();
+      return "cannot start the metrics endpoint: " + err;
+    }
+  }
+  cluster::start_endpoint(d.endpoint, d.settings.bind_address + ":" + std::to_string(*port));
+  d.ready = true;
+  return {};
+}
+
+void node::stop() {
+  auto& d = *impl_;
+  d.ready = false;
+  // Reverse start order: metrics endpoint, then the cluster endpoint.
+  d.http.stop();
+  d.stop_endpoint();
+}
+
+node_status node::status() const {
+  auto& d = *impl_;
+  node_status st;
+  st.name = d.settings.name;
+  st.peers = d.peers->size();
+  st.actors = d.sys->registry().running();
+  st.load_level = 0;
+  st.ready = d.ready;
+  return st;
+}
+
+std::vector<cluster::peer_info> node::peers() const {
+  return impl_->peers->snapshot();
+}
+
+uint16_t node::cluster_port() const {
+  return impl_->cluster_port;
+}
+
+uint16_t node::metrics_port() const {
+  return impl_->http.port();
+}
+
+const config::node_settings& node::settings() const {
+  return impl_->settings;
+}
+
+caf::actor_system& node::system() {
+  return *impl_->sys;
+}
+
+metrics::registry& node::metrics() {
+  return impl_->registry;
+}
+
+} // namespace sv

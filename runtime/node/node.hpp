@@ -1,0 +1,82 @@
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "caf/fwd.hpp"
+#include "runtime/config/node_settings.hpp"
+
+namespace sv::metrics {
+class registry;
+} // namespace sv::metrics
+
+namespace sv::cluster {
+struct peer_info;
+} // namespace sv::cluster
+
+namespace sv {
+
+/// The StreamVerse release this runtime was built from, e.g. "0.1.0".
+const char* version();
+
+/// A snapshot of a running node for status lines and tests.
+struct node_status {
+  std::string name;
+  size_t peers = 0;   ///< peers with which a hello was exchanged and still connected
+  size_t actors = 0;  ///< actors running in this node's actor system
+  int load_level = 0; ///< degrader level L0..L4 (always 0 until flow control lands)
+  bool ready = false; ///< start() succeeded and stop() was not called
+};
+
+/// One StreamVerse node: a CAF actor system with its middleman, the cluster endpoint
+/// published on the cluster port, and the metrics endpoint. Host applications create
+/// one in-process; streamverse-node runs one until SIGTERM.
+///
+/// Lifecycle: the constructor builds the actor system (threads start, no port opens);
+/// start() opens ports and dials seeds; stop() (also run by the destructor) stops the
+/// services in reverse start order and waits until every actor has exited. The caller
+/// must stop its own actors before, or ~actor_system would wait for them.
+class node {
+public:
+  explicit node(config::node_settings settings);
+  ~node();
+  node(const node&) = delete;
+  node& operator=(const node&) = delete;
+
+  /// Publishes the cluster endpoint, starts the metrics server and dials the seeds.
+  /// Returns an empty string on success, else one line saying what failed; nothing is
+  /// left listening then.
+  std::string start();
+
+  /// Stops everything started by start(). Idempotent.
+  void stop();
+
+  node_status status() const;
+  std::vector<cluster::peer_info> peers() const;
+
+  /// The cluster port actually bound (differs from the config when it says 0).
+  uint16_t cluster_port() const;
+  /// The metrics port actually bound, 0 when disabled.
+  uint16_t metrics_port() const;
+
+  const config::node_settings& settings() const;
+  caf::actor_system& system();
+  metrics::registry& metrics();
+
+private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
+/// Applies the log settings to spdlog's default logger (text or JSON lines on stdout,
+/// tagged with the node name). Safe to call more than once.
+void setup_logging(const config::node_settings& settings);
+
+/// The body of `streamverse-node --config FILE`: runs a node until SIGINT or SIGTERM,
+/// logging a status line every `log.status_interval_ms`. Returns the process exit code:
+/// 0 after a clean stop, 1 when the node could not start.
+int run_until_signal(const config::node_settings& settings);
+
+} // namespace sv

@@ -1,0 +1,40 @@
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "caf/fwd.hpp"
+
+namespace sv {
+
+/// Error codes of the StreamVerse runtime. They travel between nodes as CAF errors of
+/// the category `sv_error_category` (the atom "sv"), so a remote sender sees
+/// the same code a local one does. Values are part of the wire format: only append.
+enum class errc : uint8_t {
+  /// A message arrived that could not be decoded (unknown type or corrupt payload).
+  undecodable_payload = 1,
+  /// A peer announced a node name that another live peer already uses.
+  duplicate_node_name = 2,
+  /// A peer speaks a wire protocol this node does not understand.
+  protocol_mismatch = 3,
+  /// The target is over its watermark; the request was refused (retry later).
+  overloaded = 4,
+  /// A request carried invalid arguments; nothing was changed.
+  invalid_argument = 5,
+};
+
+/// Human-readable name of `x` (e.g. "undecodable_payload").
+std::string to_string(errc x);
+
+/// Wraps `x` into a CAF error of the StreamVerse category, with an optional context.
+caf::error make_error(errc x);
+caf::error make_error(errc x, std::string context);
+
+/// True when `err` carries the StreamVerse code `x`.
+bool is(const caf::error& err, errc x);
+
+/// Registers the error category with a config so that `actor_system::render` prints
+/// StreamVerse errors by name. Called by `wire::register_message_types`.
+void add_error_category(caf::actor_system_config& cfg);
+
+} // namespace sv
