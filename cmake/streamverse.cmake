@@ -49,7 +49,7 @@ function(sv_test)
   target_link_libraries(${arg_NAME} PRIVATE ${arg_DEPS} streamverse::testkit_main)
   sv_warnings(${arg_NAME})
   set(labels unit ${arg_LABELS})
-  doctest_discover_tests(${arg_NAME} PROPERTIES LABELS "${labels}" ENVIRONMENT
+  doctest_discover_tests(${arg_NAME} TEST_PREFIX "${arg_NAME}: " PROPERTIES LABELS "${labels}" ENVIRONMENT
                          "UBSAN_OPTIONS=${SV_UBSAN_OPTIONS}")
 endfunction()
 

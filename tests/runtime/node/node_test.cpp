@@ -1,0 +1,179 @@
+// Whole nodes (actor system + middleman + endpoint + metrics) in one process, talking
+// over loopback. Every wait is bounded.
+
+#include "runtime/node/node.hpp"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include <doctest/doctest.h>
+
+#include "runtime/cluster/peer_table.hpp"
+#include "runtime/metrics/registry.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+
+sv::config::node_settings settings_for(const std::string& name, uint16_t port = 0) {
+  sv::config::node_settings s;
+  s.name = name;
+  s.cluster_port = port;
+  s.data_dir = "node_test_data/" + name;
+  s.scheduler_threads = 1;
+  s.heartbeat_interval_ms = 100;
+  s.connection_timeout_ms = 1000;
+  s.seed_retry_ms = 50;
+  s.log_level = "warn";
+  return s;
+}
+
+// Polls `pred` every 10 ms until it holds or `limit` passes.
+bool eventually(const std::function<bool()>& pred, std::chrono::milliseconds limit = 10s) {
+  auto deadline = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (pred()) {
+      return true;
+    }
+    std::this_thread::sleep_for(10ms);
+  }
+  return pred();
+}
+
+sv::config::seed_address seed_of(const sv::node& n) {
+  return {"127.0.0.1", n.cluster_port()};
+}
+
+std::string http_get(uint16_t port, const std::string& path) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  REQUIRE(fd >= 0);
+  timeval tv{5, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  ::inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
+  REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0);
+  auto req = "GET " + path + " HTTP/1.1\r\n\r\n";
+  ::send(fd, req.data(), req.size(), 0);
+  std::string out;
+  char buf[4096];
+  for (ssize_t n; (n = ::recv(fd, buf, sizeof(buf), 0)) > 0;) {
+    out.append(buf, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  return out;
+}
+
+} // namespace
+
+TEST_SUITE("runtime.node") {
+
+  TEST_CASE("two nodes joined through a seed see each other by name") {
+    sv::node a{settings_for("node-a")};
+    REQUIRE(a.start().empty());
+    auto sb = settings_for("node-b");
+    sb.seeds = {seed_of(a)};
+    sv::node b{sb};
+    REQUIRE(b.start().empty());
+    REQUIRE(eventually([&] { return a.status().peers == 1 && b.status().peers == 1; }));
+    CHECK(a.peers()[0].name == "node-b");
+    CHECK(b.peers()[0].name == "node-a");
+    CHECK(b.peers()[0].address == "127.0.0.1:" + std::to_string(a.cluster_port()));
+    CHECK(b.peers()[0].version == sv::version());
+  }
+
+  TEST_CASE("three nodes with full seed lists form one mesh") {
+    sv::node a{settings_for("node-a")};
+    REQUIRE(a.start().empty());
+    auto sb = settings_for("node-b");
+    sb.seeds = {seed_of(a)};
+    sv::node b{sb};
+    REQUIRE(b.start().empty());
+    auto sc = settings_for("node-c");
+    sc.seeds = {seed_of(a), seed_of(b)};
+    sv::node c{sc};
+    REQUIRE(c.start().empty());
+    CHECK(eventually(
+        [&] { return a.status().peers == 2 && b.status().peers == 2 && c.status().peers == 2; }));
+  }
+
+  TEST_CASE("a stopped seed leaves the peer table and is dialed again when it returns") {
+    auto a = std::make_unique<sv::node>(settings_for("node-a"));
+    REQUIRE(a->start().empty());
+    auto port = a->cluster_port();
+    auto sb = settings_for("node-b");
+    sb.seeds = {{"127.0.0.1", port}};
+    sv::node b{sb};
+    REQUIRE(b.start().empty());
+    REQUIRE(eventually([&] { return b.status().peers == 1; }));
+    a.reset(); // stops node-a: its connection closes
+    REQUIRE(eventually([&] { return b.status().peers == 0; }));
+    a = std::make_unique<sv::node>(settings_for("node-a", port));
+    REQUIRE(a->start().empty());
+    CHECK(eventually([&] { return b.status().peers == 1 && a->status().peers == 1; }));
+  }
+
+  TEST_CASE("a node that uses a live peer's name is refused and counted") {
+    sv::node a{settings_for("twin")};
+    REQUIRE(a.start().empty());
+    auto sb = settings_for("twin");
+    sb.seeds = {seed_of(a)};
+    sv::node b{sb};
+    REQUIRE(b.start().empty());
+    auto refused = [&] {
+      return a.metrics().counter_metric("sv_cluster_peer_refusals_total", "").value() > 0;
+    };
+    CHECK(eventually(refused));
+    CHECK(a.status().peers == 0);
+    CHECK(b.status().peers == 0);
+  }
+
+  TEST_CASE("start reports a cluster port that is taken and leaves nothing running") {
+    sv::node a{settings_for("node-a")};
+    REQUIRE(a.start().empty());
+    sv::node b{settings_for("node-b", a.cluster_port())};
+    auto err = b.start();
+    CHECK(err.find("cannot publish the cluster endpoint") != std::string::npos);
+    CHECK_FALSE(b.status().ready);
+    CHECK(b.cluster_port() == 0);
+  }
+
+  TEST_CASE("the metrics endpoint serves /metrics, /healthz and /readyz") {
+    auto s = settings_for("node-m");
+    s.metrics_port = 0; // disabled: nothing listens
+    {
+      sv::node quiet{s};
+      REQUIRE(quiet.start().empty());
+      CHECK(quiet.metrics_port() == 0);
+    }
+    // Find a free port by binding one, then hand it to the node.
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    ::inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
+    REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0);
+    socklen_t len = sizeof(addr);
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+    s.metrics_port = ntohs(addr.sin_port);
+    ::close(fd);
+    sv::node n{s};
+    REQUIRE(n.start().empty());
+    auto metrics = http_get(n.metrics_port(), "/metrics");
+    CHECK(metrics.rfind("HTTP/1.1 200", 0) == 0);
+    CHECK(metrics.find("sv_node_info{node=\"node-m\",version=\"") != std::string::npos);
+    CHECK(metrics.find("sv_cluster_peers 0\n") != std::string::npos);
+    CHECK(http_get(n.metrics_port(), "/healthz").rfind("HTTP/1.1 200", 0) == 0);
+    CHECK(http_get(n.metrics_port(), "/readyz").rfind("HTTP/1.1 200", 0) == 0);
+    CHECK(http_get(n.metrics_port(), "/other").rfind("HTTP/1.1 404", 0) == 0);
+  }
+
+} // TEST_SUITE
