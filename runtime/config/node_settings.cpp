@@ -4,6 +4,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <map>
@@ -245,23 +246,22 @@ struct loader {
   std::map<std::string, uint32_t> lines; // key -> line of its value
   std::optional<config_error> error;
 
+  // toml++ keeps keys sorted by name, not by position, so the walk visits them out of
+  // file order: keep the problem that comes first in the file.
   void fail(uint32_t line, std::string key, std::string message) {
-    if (!error) {
+    if (!error || line < error->line) {
       error = config_error{file, line, std::move(key), std::move(message)};
     }
   }
 
   void walk(const toml::table& tbl, const std::string& prefix) {
     for (auto&& [k, v] : tbl) {
-      if (error) {
-        return;
-      }
       auto key = prefix.empty() ? std::string{k.str()} : prefix + "." + std::string{k.str()};
       auto line = static_cast<uint32_t>(v.source().begin.line);
       if (sections().count(key) != 0) {
         if (!v.is_table()) {
           fail(line, key, std::string{"expected a table, got "} + type_name(v.type()));
-          return;
+          continue;
         }
         walk(*v.as_table(), key);
         continue;
@@ -269,12 +269,11 @@ struct loader {
       auto* f = find_field(key);
       if (f == nullptr) {
         fail(line, key, "unknown key (see config/README.md for the keys a node accepts)");
-        return;
+        continue;
       }
       lines[key] = line;
       if (auto why = f->apply(v, settings); !why.empty()) {
         fail(line, key, why);
-        return;
       }
     }
   }
@@ -400,6 +399,10 @@ load_result load_string(std::string_view toml_text, const std::string& source_na
 }
 
 load_result load_file(const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) {
+    return {std::nullopt, config_error{path, 0, "", "cannot read config file: is a directory"}};
+  }
   std::ifstream in{path, std::ios::binary};
   if (!in) {
     auto why = std::string{"cannot read config file: "} + std::strerror(errno);

@@ -64,80 +64,80 @@ struct endpoint_fixture : sv::testkit::fixture {
 
 TEST_SUITE("runtime.cluster") {
 
-TEST_CASE_FIXTURE(endpoint_fixture, "a hello is answered with this node's hello and recorded") {
-  auto answer = say_hello(self, hello_from("node-b"));
-  REQUIRE(std::holds_alternative<Hello>(answer));
-  auto& reply = std::get<Hello>(answer);
-  CHECK(reply.node_name() == "node-a");
-  CHECK(reply.version() == "1.2.3");
-  CHECK(reply.protocol() == sv::cluster::protocol_version);
-  CHECK(reply.cluster_address() == "127.0.0.1:7101");
-  CHECK(reply.incarnation() == 100);
-  auto known = peers->snapshot();
-  REQUIRE(known.size() == 1);
-  CHECK(known[0].name == "node-b");
-  CHECK(known[0].address == "127.0.0.1:1");
-}
+  TEST_CASE_FIXTURE(endpoint_fixture, "a hello is answered with this node's hello and recorded") {
+    auto answer = say_hello(self, hello_from("node-b"));
+    REQUIRE(std::holds_alternative<Hello>(answer));
+    auto& reply = std::get<Hello>(answer);
+    CHECK(reply.node_name() == "node-a");
+    CHECK(reply.version() == "1.2.3");
+    CHECK(reply.protocol() == sv::cluster::protocol_version);
+    CHECK(reply.cluster_address() == "127.0.0.1:7101");
+    CHECK(reply.incarnation() == 100);
+    auto known = peers->snapshot();
+    REQUIRE(known.size() == 1);
+    CHECK(known[0].name == "node-b");
+    CHECK(known[0].address == "127.0.0.1:1");
+  }
 
-TEST_CASE_FIXTURE(endpoint_fixture, "a hello of another protocol generation is refused") {
-  auto answer = say_hello(self, hello_from("node-b", 1, sv::cluster::protocol_version + 1));
-  REQUIRE(std::holds_alternative<caf::error>(answer));
-  CHECK(sv::is(std::get<caf::error>(answer), sv::errc::protocol_mismatch));
-  CHECK(peers->size() == 0);
-  CHECK(refusals() == 1);
-}
+  TEST_CASE_FIXTURE(endpoint_fixture, "a hello of another protocol generation is refused") {
+    auto answer = say_hello(self, hello_from("node-b", 1, sv::cluster::protocol_version + 1));
+    REQUIRE(std::holds_alternative<caf::error>(answer));
+    CHECK(sv::is(std::get<caf::error>(answer), sv::errc::protocol_mismatch));
+    CHECK(peers->size() == 0);
+    CHECK(refusals() == 1);
+  }
 
-TEST_CASE_FIXTURE(endpoint_fixture, "a hello that claims this node's name is refused") {
-  auto answer = say_hello(self, hello_from("node-a"));
-  REQUIRE(std::holds_alternative<caf::error>(answer));
-  CHECK(sv::is(std::get<caf::error>(answer), sv::errc::duplicate_node_name));
-  CHECK(peers->size() == 0);
-}
+  TEST_CASE_FIXTURE(endpoint_fixture, "a hello that claims this node's name is refused") {
+    auto answer = say_hello(self, hello_from("node-a"));
+    REQUIRE(std::holds_alternative<caf::error>(answer));
+    CHECK(sv::is(std::get<caf::error>(answer), sv::errc::duplicate_node_name));
+    CHECK(peers->size() == 0);
+  }
 
-TEST_CASE_FIXTURE(endpoint_fixture, "a hello without a node name is refused") {
-  auto answer = say_hello(self, hello_from(""));
-  REQUIRE(std::holds_alternative<caf::error>(answer));
-  CHECK(sv::is(std::get<caf::error>(answer), sv::errc::invalid_argument));
-  CHECK(peers->size() == 0);
-}
+  TEST_CASE_FIXTURE(endpoint_fixture, "a hello without a node name is refused") {
+    auto answer = say_hello(self, hello_from(""));
+    REQUIRE(std::holds_alternative<caf::error>(answer));
+    CHECK(sv::is(std::get<caf::error>(answer), sv::errc::invalid_argument));
+    CHECK(peers->size() == 0);
+  }
 
-TEST_CASE_FIXTURE(endpoint_fixture,
-                  "a second process under a live peer's name is refused unless it is newer") {
-  REQUIRE(std::holds_alternative<Hello>(say_hello(self, hello_from("node-b", 5))));
-  caf::scoped_actor impostor{sys};
-  auto answer = say_hello(impostor, hello_from("node-b", 5));
-  REQUIRE(std::holds_alternative<caf::error>(answer));
-  CHECK(sv::is(std::get<caf::error>(answer), sv::errc::duplicate_node_name));
-  // A restart of node-b (higher incarnation) replaces the old entry at once.
-  caf::scoped_actor restarted{sys};
-  REQUIRE(std::holds_alternative<Hello>(say_hello(restarted, hello_from("node-b", 6))));
-  auto known = peers->snapshot();
-  REQUIRE(known.size() == 1);
-  CHECK(known[0].incarnation == 6);
-}
+  TEST_CASE_FIXTURE(endpoint_fixture,
+                    "a second process under a live peer's name is refused unless it is newer") {
+    REQUIRE(std::holds_alternative<Hello>(say_hello(self, hello_from("node-b", 5))));
+    caf::scoped_actor impostor{sys};
+    auto answer = say_hello(impostor, hello_from("node-b", 5));
+    REQUIRE(std::holds_alternative<caf::error>(answer));
+    CHECK(sv::is(std::get<caf::error>(answer), sv::errc::duplicate_node_name));
+    // A restart of node-b (higher incarnation) replaces the old entry at once.
+    caf::scoped_actor restarted{sys};
+    REQUIRE(std::holds_alternative<Hello>(say_hello(restarted, hello_from("node-b", 6))));
+    auto known = peers->snapshot();
+    REQUIRE(known.size() == 1);
+    CHECK(known[0].incarnation == 6);
+  }
 
-TEST_CASE_FIXTURE(endpoint_fixture, "the same peer saying hello twice stays one peer") {
-  REQUIRE(std::holds_alternative<Hello>(say_hello(self, hello_from("node-b"))));
-  REQUIRE(std::holds_alternative<Hello>(say_hello(self, hello_from("node-b"))));
-  CHECK(peers->size() == 1);
-}
-
-TEST_CASE_FIXTURE(endpoint_fixture, "a peer that goes down leaves the peer table") {
-  {
-    caf::scoped_actor peer{sys};
-    REQUIRE(std::holds_alternative<Hello>(say_hello(peer, hello_from("node-c"))));
+  TEST_CASE_FIXTURE(endpoint_fixture, "the same peer saying hello twice stays one peer") {
+    REQUIRE(std::holds_alternative<Hello>(say_hello(self, hello_from("node-b"))));
+    REQUIRE(std::holds_alternative<Hello>(say_hello(self, hello_from("node-b"))));
     CHECK(peers->size() == 1);
-  } // the peer's actor terminates here; the endpoint monitors it
-  sched.run();
-  CHECK(peers->size() == 0);
-}
+  }
 
-TEST_CASE_FIXTURE(endpoint_fixture, "an undecodable message is answered with an error") {
-  self->send(ep, caf::make_message());
-  sched.run();
-  caf::error seen;
-  self->receive([&](caf::error& err) { seen = err; });
-  CHECK(sv::is(seen, sv::errc::undecodable_payload));
-}
+  TEST_CASE_FIXTURE(endpoint_fixture, "a peer that goes down leaves the peer table") {
+    {
+      caf::scoped_actor peer{sys};
+      REQUIRE(std::holds_alternative<Hello>(say_hello(peer, hello_from("node-c"))));
+      CHECK(peers->size() == 1);
+    } // the peer's actor terminates here; the endpoint monitors it
+    sched.run();
+    CHECK(peers->size() == 0);
+  }
+
+  TEST_CASE_FIXTURE(endpoint_fixture, "an undecodable message is answered with an error") {
+    self->send(ep, caf::make_message());
+    sched.run();
+    caf::error seen;
+    self->receive([&](caf::error& err) { seen = err; });
+    CHECK(sv::is(seen, sv::errc::undecodable_payload));
+  }
 
 } // TEST_SUITE

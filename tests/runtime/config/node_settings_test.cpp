@@ -7,6 +7,8 @@
 #include <fstream>
 #include <string>
 
+#include <unistd.h>
+
 // Line numbers: TOML lines count from 1. Most texts below are raw strings that start with a
 // newline right after R"( so line 1 is that empty line and the first TOML line is line 2.
 
@@ -19,6 +21,12 @@ using sv::config::parse_host_port;
 namespace {
 
 const std::string source = "test.toml";
+
+// A file name in the temp directory that parallel test runs do not share.
+std::string temp_config_path(const std::string& stem) {
+  auto name = stem + "." + std::to_string(::getpid()) + ".toml";
+  return (std::filesystem::temp_directory_path() / name).string();
+}
 
 bool contains(const std::string& haystack, const std::string& needle) {
   return haystack.find(needle) != std::string::npos;
@@ -151,7 +159,7 @@ bulk = 50
   }
 
   TEST_CASE("load_file reads a file and records its path as the source") {
-    auto path = (std::filesystem::temp_directory_path() / "sv_node_settings_test_ok.toml").string();
+    auto path = temp_config_path("sv_node_settings_test_ok");
     {
       std::ofstream out{path, std::ios::binary | std::ios::trunc};
       REQUIRE(out);
@@ -166,8 +174,7 @@ bulk = 50
   }
 
   TEST_CASE("load_file reports errors with the file's path as the file name") {
-    auto path =
-        (std::filesystem::temp_directory_path() / "sv_node_settings_test_bad.toml").string();
+    auto path = temp_config_path("sv_node_settings_test_bad");
     {
       std::ofstream out{path, std::ios::binary | std::ios::trunc};
       REQUIRE(out);
@@ -753,6 +760,21 @@ bulk = 300
                          "flow.watermarks.interactive");
       CHECK(err.message == "expected an integer, got a string");
     }
+  }
+
+  TEST_CASE("a directory given as the config file is refused, not read as empty") {
+    auto dir = std::filesystem::temp_directory_path().string();
+    auto result = sv::config::load_file(dir);
+    REQUIRE_FALSE(result);
+    CHECK(result.error->file == dir);
+    CHECK(result.error->line == 0);
+    CHECK(contains(result.error->message, "is a directory"));
+  }
+
+  TEST_CASE("of several problems the one first in the file is reported") {
+    // toml++ visits keys by name ("cluster" before "node"); the report follows the file.
+    auto err = refused("[node]\nname = \"bad name\"\n[cluster]\nport = 70000\n", 2, "node.name");
+    CHECK(contains(err.message, "bad name"));
   }
 
 } // TEST_SUITE

@@ -31,45 +31,45 @@ void fill(Message& m, int depth) {
       auto n = 7 + i + k;
       bool rep = f->is_repeated();
       switch (f->cpp_type()) {
-        case FieldDescriptor::CPPTYPE_INT32:
-          rep ? r->AddInt32(&m, f, -n) : r->SetInt32(&m, f, -n);
-          break;
-        case FieldDescriptor::CPPTYPE_INT64:
-          rep ? r->AddInt64(&m, f, -(int64_t{1} << 40) - n)
-              : r->SetInt64(&m, f, -(int64_t{1} << 40) - n);
-          break;
-        case FieldDescriptor::CPPTYPE_UINT32:
-          rep ? r->AddUInt32(&m, f, 4'000'000'000u - n) : r->SetUInt32(&m, f, 4'000'000'000u - n);
-          break;
-        case FieldDescriptor::CPPTYPE_UINT64:
-          rep ? r->AddUInt64(&m, f, (uint64_t{1} << 50) + n)
-              : r->SetUInt64(&m, f, (uint64_t{1} << 50) + n);
-          break;
-        case FieldDescriptor::CPPTYPE_DOUBLE:
-          rep ? r->AddDouble(&m, f, n + 0.25) : r->SetDouble(&m, f, n + 0.25);
-          break;
-        case FieldDescriptor::CPPTYPE_FLOAT:
-          rep ? r->AddFloat(&m, f, n + 0.5f) : r->SetFloat(&m, f, n + 0.5f);
-          break;
-        case FieldDescriptor::CPPTYPE_BOOL:
-          rep ? r->AddBool(&m, f, true) : r->SetBool(&m, f, true);
-          break;
-        case FieldDescriptor::CPPTYPE_ENUM: {
-          auto* e = f->enum_type();
-          auto* v = e->value(e->value_count() - 1);
-          rep ? r->AddEnum(&m, f, v) : r->SetEnum(&m, f, v);
-          break;
+      case FieldDescriptor::CPPTYPE_INT32:
+        rep ? r->AddInt32(&m, f, -n) : r->SetInt32(&m, f, -n);
+        break;
+      case FieldDescriptor::CPPTYPE_INT64:
+        rep ? r->AddInt64(&m, f, -(int64_t{1} << 40) - n)
+            : r->SetInt64(&m, f, -(int64_t{1} << 40) - n);
+        break;
+      case FieldDescriptor::CPPTYPE_UINT32:
+        rep ? r->AddUInt32(&m, f, 4'000'000'000u - n) : r->SetUInt32(&m, f, 4'000'000'000u - n);
+        break;
+      case FieldDescriptor::CPPTYPE_UINT64:
+        rep ? r->AddUInt64(&m, f, (uint64_t{1} << 50) + n)
+            : r->SetUInt64(&m, f, (uint64_t{1} << 50) + n);
+        break;
+      case FieldDescriptor::CPPTYPE_DOUBLE:
+        rep ? r->AddDouble(&m, f, n + 0.25) : r->SetDouble(&m, f, n + 0.25);
+        break;
+      case FieldDescriptor::CPPTYPE_FLOAT:
+        rep ? r->AddFloat(&m, f, n + 0.5f) : r->SetFloat(&m, f, n + 0.5f);
+        break;
+      case FieldDescriptor::CPPTYPE_BOOL:
+        rep ? r->AddBool(&m, f, true) : r->SetBool(&m, f, true);
+        break;
+      case FieldDescriptor::CPPTYPE_ENUM: {
+        auto* e = f->enum_type();
+        auto* v = e->value(e->value_count() - 1);
+        rep ? r->AddEnum(&m, f, v) : r->SetEnum(&m, f, v);
+        break;
+      }
+      case FieldDescriptor::CPPTYPE_STRING: {
+        auto s = "v-" + f->name() + "-" + std::to_string(k) + " \xc3\xa9";
+        rep ? r->AddString(&m, f, s) : r->SetString(&m, f, s);
+        break;
+      }
+      case FieldDescriptor::CPPTYPE_MESSAGE:
+        if (depth < 3) {
+          fill(rep ? *r->AddMessage(&m, f) : *r->MutableMessage(&m, f), depth + 1);
         }
-        case FieldDescriptor::CPPTYPE_STRING: {
-          auto s = "v-" + f->name() + "-" + std::to_string(k) + " \xc3\xa9";
-          rep ? r->AddString(&m, f, s) : r->SetString(&m, f, s);
-          break;
-        }
-        case FieldDescriptor::CPPTYPE_MESSAGE:
-          if (depth < 3) {
-            fill(rep ? *r->AddMessage(&m, f) : *r->MutableMessage(&m, f), depth + 1);
-          }
-          break;
+        break;
       }
     }
   }
@@ -89,8 +89,10 @@ typename Inspector::result_type inspect(Inspector& f, raw_payload& x) {
 template <class... Ts>
 caf::behavior echo(caf::event_based_actor*) {
   return {
-    [](const Ts& x) { return x; }...,
-    []() -> caf::error { return sv::wire::undecodable("wire test echo"); },
+      [](const Ts& x) {
+        return x;
+      }...,
+      []() -> caf::error { return sv::wire::undecodable("wire test echo"); },
   };
 }
 
@@ -119,10 +121,9 @@ struct system_config : caf::actor_system_config {
 struct two_systems {
   system_config server_cfg;
   caf::actor_system server{server_cfg};
-  caf::actor echo_actor
-    = server.spawn([](caf::event_based_actor* self) {
-        return echo_all(self, sv::wire::cluster_message_types{});
-      });
+  caf::actor echo_actor = server.spawn([](caf::event_based_actor* self) {
+    return echo_all(self, sv::wire::cluster_message_types{});
+  });
   uint16_t port = 0;
 
   two_systems() {
@@ -150,13 +151,15 @@ void round_trip(caf::actor_system& client, const caf::actor& proxy) {
   caf::scoped_actor self{client};
   bool answered = false;
   self->request(proxy, timeout, sent)
-    .receive(
-      [&](const T& got) {
-        answered = true;
-        INFO(T::descriptor()->full_name());
-        CHECK(google::protobuf::util::MessageDifferencer::Equals(sent, got));
-      },
-      [&](caf::error& err) { FAIL(T::descriptor()->full_name() << ": " << client.render(err)); });
+      .receive(
+          [&](const T& got) {
+            answered = true;
+            INFO(T::descriptor()->full_name());
+            CHECK(google::protobuf::util::MessageDifferencer::Equals(sent, got));
+          },
+          [&](caf::error& err) {
+            FAIL(T::descriptor()->full_name() << ": " << client.render(err));
+          });
   CHECK(answered);
 }
 
@@ -170,50 +173,50 @@ void round_trip_all(caf::actor_system& client, const caf::actor& proxy,
 
 TEST_SUITE("runtime.wire") {
 
-TEST_CASE("every registered message type crosses between two actor systems intact") {
-  two_systems env;
-  system_config client_cfg;
-  caf::actor_system client{client_cfg};
-  auto proxy = env.connect(client);
-  auto before = sv::wire::counters().decoded.load();
-  round_trip_all(client, proxy, sv::wire::cluster_message_types{});
-  // Each round trip decodes twice (request on the server, reply on the client).
-  CHECK(sv::wire::counters().decoded.load() - before >= 2);
-}
+  TEST_CASE("every registered message type crosses between two actor systems intact") {
+    two_systems env;
+    system_config client_cfg;
+    caf::actor_system client{client_cfg};
+    auto proxy = env.connect(client);
+    auto before = sv::wire::counters().decoded.load();
+    round_trip_all(client, proxy, sv::wire::cluster_message_types{});
+    // Each round trip decodes twice (request on the server, reply on the client).
+    CHECK(sv::wire::counters().decoded.load() - before >= 2);
+  }
 
-TEST_CASE("a corrupt payload is answered with undecodable_payload and the link survives") {
-  two_systems env;
-  system_config bad_cfg{false};
-  caf::actor_system bad{bad_cfg};
-  auto proxy = env.connect(bad);
-  auto failures_before = sv::wire::counters().decode_failures.load();
-  auto undecodable_before = sv::wire::undecodable_count();
-  caf::scoped_actor self{bad};
-  // 0x0a = field 1, length-delimited; length 0x7f runs past the end: a truncated message.
-  raw_payload corrupt{std::string{"\x0a\x7f\x01", 3}};
-  caf::error seen;
-  self->request(proxy, timeout, corrupt)
-    .receive([&](const raw_payload&) { FAIL("a corrupt payload was echoed"); },
-             [&](caf::error& err) { seen = err; });
-  CHECK(sv::is(seen, sv::errc::undecodable_payload));
-  CHECK(bad.render(seen).find("undecodable_payload") != std::string::npos);
-  CHECK(sv::wire::counters().decode_failures.load() == failures_before + 1);
-  CHECK(sv::wire::undecodable_count() == undecodable_before + 1);
-  // The connection is still usable: a well-formed Hello from a healthy system works.
-  system_config good_cfg;
-  caf::actor_system good{good_cfg};
-  round_trip<streamverse::v1::Hello>(good, env.connect(good));
-}
+  TEST_CASE("a corrupt payload is answered with undecodable_payload and the link survives") {
+    two_systems env;
+    system_config bad_cfg{false};
+    caf::actor_system bad{bad_cfg};
+    auto proxy = env.connect(bad);
+    auto failures_before = sv::wire::counters().decode_failures.load();
+    auto undecodable_before = sv::wire::undecodable_count();
+    caf::scoped_actor self{bad};
+    // 0x0a = field 1, length-delimited; length 0x7f runs past the end: a truncated message.
+    raw_payload corrupt{std::string{"\x0a\x7f\x01", 3}};
+    caf::error seen;
+    self->request(proxy, timeout, corrupt)
+        .receive([&](const raw_payload&) { FAIL("a corrupt payload was echoed"); },
+                 [&](caf::error& err) { seen = err; });
+    CHECK(sv::is(seen, sv::errc::undecodable_payload));
+    CHECK(bad.render(seen).find("undecodable_payload") != std::string::npos);
+    CHECK(sv::wire::counters().decode_failures.load() == failures_before + 1);
+    CHECK(sv::wire::undecodable_count() == undecodable_before + 1);
+    // The connection is still usable: a well-formed Hello from a healthy system works.
+    system_config good_cfg;
+    caf::actor_system good{good_cfg};
+    round_trip<streamverse::v1::Hello>(good, env.connect(good));
+  }
 
-TEST_CASE("StreamVerse errors render by name with their context") {
-  system_config cfg;
-  caf::actor_system sys{cfg};
-  auto err = sv::make_error(sv::errc::overloaded, "retry in 50 ms");
-  CHECK(sv::is(err, sv::errc::overloaded));
-  CHECK_FALSE(sv::is(err, sv::errc::invalid_argument));
-  CHECK(sys.render(err) == "streamverse: overloaded (retry in 50 ms)");
-  CHECK(sys.render(sv::make_error(sv::errc::duplicate_node_name))
-        == "streamverse: duplicate_node_name");
-}
+  TEST_CASE("StreamVerse errors render by name with their context") {
+    system_config cfg;
+    caf::actor_system sys{cfg};
+    auto err = sv::make_error(sv::errc::overloaded, "retry in 50 ms");
+    CHECK(sv::is(err, sv::errc::overloaded));
+    CHECK_FALSE(sv::is(err, sv::errc::invalid_argument));
+    CHECK(sys.render(err) == "streamverse: overloaded (retry in 50 ms)");
+    CHECK(sys.render(sv::make_error(sv::errc::duplicate_node_name))
+          == "streamverse: duplicate_node_name");
+  }
 
 } // TEST_SUITE
