@@ -16,6 +16,10 @@ namespace sv::cluster {
 struct peer_info;
 } // namespace sv::cluster
 
+namespace spdlog {
+class formatter;
+} // namespace spdlog
+
 namespace sv {
 
 /// The StreamVerse release this runtime was built from, e.g. "0.1.0".
@@ -69,6 +73,10 @@ private:
   struct impl;
   std::unique_ptr<impl> impl_;
 };
+
+/// The formatter `setup_logging` installs: text, or one JSON object per line with the
+/// fields ts, level, node and msg (the message escaped as a JSON string).
+std::unique_ptr<spdlog::formatter> make_log_formatter(const config::node_settings& settings);
 
 /// Applies the log settings to spdlog's default logger (text or JSON lines on stdout,
 /// tagged with the node name). Safe to call more than once.

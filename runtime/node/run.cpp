@@ -52,9 +52,7 @@ public:
 
 } // namespace
 
-void setup_logging(const config::node_settings& settings) {
-  auto sink = std::make_shared<spdlog::sinks::stdout_sink_mt>();
-  auto logger = std::make_shared<spdlog::logger>("streamverse", sink);
+std::unique_ptr<spdlog::formatter> make_log_formatter(const config::node_settings& settings) {
   auto formatter = std::make_unique<spdlog::pattern_formatter>(spdlog::pattern_time_type::utc);
   if (settings.log_format_value == config::log_format::json) {
     // Node names are validated to [A-Za-z0-9._-], so they need no escaping.
@@ -64,7 +62,13 @@ void setup_logging(const config::node_settings& settings) {
   } else {
     formatter->set_pattern("%Y-%m-%dT%H:%M:%S.%eZ %-5l [" + settings.name + "] %v");
   }
-  logger->set_formatter(std::move(formatter));
+  return formatter;
+}
+
+void setup_logging(const config::node_settings& settings) {
+  auto sink = std::make_shared<spdlog::sinks::stdout_sink_mt>();
+  auto logger = std::make_shared<spdlog::logger>("streamverse", sink);
+  logger->set_formatter(make_log_formatter(settings));
   logger->set_level(spdlog::level::from_str(settings.log_level));
   // Flush every line: status lines are read live through pipes.
   logger->flush_on(spdlog::level::trace);
