@@ -94,8 +94,8 @@ apply_fn string_value(std::function<std::string(node_settings&, const std::strin
   };
 }
 
-template <class T>
-apply_fn integer_value(int64_t lo, int64_t hi, T node_settings::*member, const char* unit = "") {
+apply_fn integer_in(int64_t lo, int64_t hi, std::function<void(node_settings&, int64_t)> set,
+                    const char* unit = "") {
   return [=](const toml::node& n, node_settings& s) -> std::string {
     if (!n.is_integer()) {
       return std::string{"expected an integer, got "} + type_name(n.type());
@@ -105,24 +105,22 @@ apply_fn integer_value(int64_t lo, int64_t hi, T node_settings::*member, const c
       return std::to_string(v) + unit + " is out of range (" + std::to_string(lo) + ".."
              + std::to_string(hi) + ")";
     }
-    s.*member = static_cast<T>(v);
+    set(s, v);
     return {};
   };
 }
 
 template <class T>
+apply_fn integer_value(int64_t lo, int64_t hi, T node_settings::*member, const char* unit = "") {
+  return integer_in(
+      lo, hi, [member](node_settings& s, int64_t v) { s.*member = static_cast<T>(v); }, unit);
+}
+
+template <class T>
 apply_fn watermark(T watermark_settings::*member) {
-  return [=](const toml::node& n, node_settings& s) -> std::string {
-    if (!n.is_integer()) {
-      return std::string{"expected an integer, got "} + type_name(n.type());
-    }
-    auto v = n.as_integer()->get();
-    if (v < 1 || v > 10'000'000) {
-      return std::to_string(v) + " is out of range (1..10000000)";
-    }
+  return integer_in(1, 10'000'000, [member](node_settings& s, int64_t v) {
     s.watermarks.*member = static_cast<T>(v);
-    return {};
-  };
+  });
 }
 
 std::string seeds_value(const toml::node& n, node_settings& s) {

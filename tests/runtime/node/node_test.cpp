@@ -3,11 +3,6 @@
 
 #include "runtime/node/node.hpp"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -18,6 +13,7 @@
 
 #include "runtime/cluster/peer_table.hpp"
 #include "runtime/metrics/registry.hpp"
+#include "tests/support/loopback.hpp"
 
 namespace {
 
@@ -50,27 +46,6 @@ bool eventually(const std::function<bool()>& pred, std::chrono::milliseconds lim
 
 sv::config::seed_address seed_of(const sv::node& n) {
   return {"127.0.0.1", n.cluster_port()};
-}
-
-std::string http_get(uint16_t port, const std::string& path) {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  REQUIRE(fd >= 0);
-  timeval tv{5, 0};
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(port);
-  ::inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
-  REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0);
-  auto req = "GET " + path + " HTTP/1.1\r\n\r\n";
-  ::send(fd, req.data(), req.size(), 0);
-  std::string out;
-  char buf[4096];
-  for (ssize_t n; (n = ::recv(fd, buf, sizeof(buf), 0)) > 0;) {
-    out.append(buf, static_cast<size_t>(n));
-  }
-  ::close(fd);
-  return out;
 }
 
 } // namespace
@@ -155,25 +130,16 @@ TEST_SUITE("runtime.node") {
       REQUIRE(quiet.start().empty());
       CHECK(quiet.metrics_port() == 0);
     }
-    // Find a free port by binding one, then hand it to the node.
-    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    ::inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
-    REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0);
-    socklen_t len = sizeof(addr);
-    ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-    s.metrics_port = ntohs(addr.sin_port);
-    ::close(fd);
+    s.metrics_port = sv::test::free_port();
     sv::node n{s};
     REQUIRE(n.start().empty());
-    auto metrics = http_get(n.metrics_port(), "/metrics");
+    auto metrics = sv::test::http_get(n.metrics_port(), "/metrics");
     CHECK(metrics.rfind("HTTP/1.1 200", 0) == 0);
     CHECK(metrics.find("sv_node_info{node=\"node-m\",version=\"") != std::string::npos);
     CHECK(metrics.find("sv_cluster_peers 0\n") != std::string::npos);
-    CHECK(http_get(n.metrics_port(), "/healthz").rfind("HTTP/1.1 200", 0) == 0);
-    CHECK(http_get(n.metrics_port(), "/readyz").rfind("HTTP/1.1 200", 0) == 0);
-    CHECK(http_get(n.metrics_port(), "/other").rfind("HTTP/1.1 404", 0) == 0);
+    CHECK(sv::test::http_get(n.metrics_port(), "/healthz").rfind("HTTP/1.1 200", 0) == 0);
+    CHECK(sv::test::http_get(n.metrics_port(), "/readyz").rfind("HTTP/1.1 200", 0) == 0);
+    CHECK(sv::test::http_get(n.metrics_port(), "/other").rfind("HTTP/1.1 404", 0) == 0);
   }
 
 } // TEST_SUITE
