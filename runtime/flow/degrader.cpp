@@ -1,0 +1,52 @@
+#include "runtime/flow/degrader.hpp"
+
+#include <algorithm>
+
+namespace sv::flow {
+
+double pressure(const load_sample& s, const pressure_budget& b) noexcept {
+  auto ratio = [](std::chrono::nanoseconds x, std::chrono::nanoseconds budget) {
+    return budget.count() > 0 ? static_cast<double>(x.count()) / static_cast<double>(budget.count())
+                              : 0.0;
+  };
+  return std::max({0.0, s.depth_ratio, ratio(s.dispatch_lag, b.dispatch_lag),
+                   ratio(s.critical_p99, b.critical_p99)});
+}
+
+degrader::degrader(degrader_settings settings) : settings_(settings) {}
+
+level degrader::justified(double pressure, double gap) const noexcept {
+  auto result = level::l0;
+  for (size_t i = 0; i < settings_.enter.size(); ++i) {
+    if (pressure >= settings_.enter[i] - gap) {
+      result = static_cast<level>(i + 1);
+    }
+  }
+  return result;
+}
+
+level degrader::update(double pressure, std::chrono::nanoseconds now) noexcept {
+  auto up = justified(pressure, 0);
+  if (up > level_) {
+    level_ = up;
+    ++transitions_;
+    calm_since_.reset();
+    return level_;
+  }
+  auto keep = justified(pressure, settings_.exit_gap);
+  if (keep >= level_) {
+    calm_since_.reset(); // not calm enough to leave the current level
+    return level_;
+  }
+  if (!calm_since_) {
+    calm_since_ = now;
+  }
+  if (now - *calm_since_ >= settings_.hold) {
+    level_ = keep;
+    ++transitions_;
+    calm_since_.reset();
+  }
+  return level_;
+}
+
+} // namespace sv::flow

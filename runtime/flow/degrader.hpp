@@ -1,0 +1,78 @@
+#pragma once
+
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <optional>
+
+#include "runtime/flow/level.hpp"
+
+namespace sv::flow {
+
+/// One reading of a node's load, as the load monitor takes it every ~100 ms.
+struct load_sample {
+  /// Deepest mailbox relative to its watermark (1.0 = at the watermark).
+  double depth_ratio = 0;
+  /// How late a probe message ran compared to when it was due (scheduler saturation).
+  std::chrono::nanoseconds dispatch_lag{0};
+  /// p99 latency of critical requests over the last interval.
+  std::chrono::nanoseconds critical_p99{0};
+};
+
+/// What counts as "full" for each signal: pressure 1.0 means at budget.
+struct pressure_budget {
+  std::chrono::nanoseconds dispatch_lag{std::chrono::milliseconds{50}};
+  std::chrono::nanoseconds critical_p99{std::chrono::milliseconds{100}};
+};
+
+/// A node's pressure: the worst of its signals, each relative to its budget (0 = idle,
+/// 1 = at budget, above 1 = over). Negative inputs count as 0.
+double pressure(const load_sample& s, const pressure_budget& b) noexcept;
+
+struct degrader_settings {
+  /// Pressure at which L1, L2, L3 and L4 are entered (ascending).
+  std::array<double, 4> enter = {0.7, 0.8, 0.9, 1.0};
+  /// A level is left only when pressure is below its entry point minus this gap...
+  double exit_gap = 0.15;
+  /// ...continuously for this long. Escalation needs no wait.
+  std::chrono::nanoseconds hold{std::chrono::seconds{1}};
+};
+
+/// Turns pressure readings into a degradation level with hysteresis (design §4).
+///
+/// Up: at once, to the highest level whose entry point the pressure reaches. Down: only
+/// after the pressure stayed below (entry - exit_gap) of the current level for `hold`;
+/// then straight to the level the pressure still justifies. A signal that oscillates
+/// around one entry point therefore causes one transition, not a flap per oscillation.
+/// Time is passed in (any monotonic origin), so tests drive it with virtual time.
+class degrader {
+public:
+  explicit degrader(degrader_settings settings = {});
+
+  /// Feeds one reading taken at `now`; returns the level after it.
+  level update(double pressure, std::chrono::nanoseconds now) noexcept;
+
+  level current() const noexcept {
+    return level_;
+  }
+
+  /// Level changes since construction, in either direction.
+  uint64_t transitions() const noexcept {
+    return transitions_;
+  }
+
+  const degrader_settings& settings() const noexcept {
+    return settings_;
+  }
+
+private:
+  // The highest level whose threshold (entry point minus `gap`) `pressure` reaches.
+  level justified(double pressure, double gap) const noexcept;
+
+  degrader_settings settings_;
+  level level_ = level::l0;
+  uint64_t transitions_ = 0;
+  std::optional<std::chrono::nanoseconds> calm_since_;
+};
+
+} // namespace sv::flow

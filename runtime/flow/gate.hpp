@@ -1,0 +1,75 @@
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+
+#include "runtime/flow/level.hpp"
+#include "runtime/flow/load_cell.hpp"
+#include "runtime/flow/service_class.hpp"
+
+namespace sv::flow {
+
+/// Why the gate let a request through or refused it.
+enum class verdict : uint8_t {
+  admitted,       ///< enqueue it
+  over_watermark, ///< the target's depth reached the class's watermark
+  shed_by_level,  ///< the node's degradation level turns this class off
+};
+
+/// The gate's answer for one request. A refusal carries a retry-after hint that grows
+/// with how far the target is over its watermark (or with the level).
+struct decision {
+  verdict why = verdict::admitted;
+  std::chrono::milliseconds retry_after{0};
+
+  bool admitted() const noexcept {
+    return why == verdict::admitted;
+  }
+};
+
+struct gate_settings {
+  /// Mailbox depth per class at which requests of that class are refused.
+  std::array<uint32_t, service_class_count> watermarks = {8192, 1024, 256, 128};
+  level_policy policy = default_level_policy();
+  /// Retry hint at exactly the watermark; it scales with depth / watermark.
+  std::chrono::milliseconds base_retry{50};
+  /// Retry hint per level when a class is shed by level (L2 -> 2x this).
+  std::chrono::milliseconds level_retry{250};
+  /// Upper bound of any hint.
+  std::chrono::milliseconds max_retry{5000};
+};
+
+/// Admission control before enqueueing (design §4). `check` is a pure function of the
+/// request's class, the target's depth and the node's level; `admit` also counts the
+/// outcome per class (lock-free). Nothing is dropped silently: every refusal is counted
+/// and returned to the caller, who answers the requester with `overloaded`.
+class gate {
+public:
+  explicit gate(gate_settings settings = {});
+
+  decision check(service_class c, int64_t depth, level lvl) const noexcept;
+
+  /// check() against `cell`'s current depth, counted. On admission the caller enqueues
+  /// and calls `cell.on_enqueue()` (flow::send does both).
+  decision admit(service_class c, const load_cell& cell, level lvl) noexcept;
+
+  uint64_t admitted(service_class c) const noexcept {
+    return admitted_[index(c)].load(std::memory_order_relaxed);
+  }
+  uint64_t refused(service_class c) const noexcept {
+    return refused_[index(c)].load(std::memory_order_relaxed);
+  }
+
+  const gate_settings& settings() const noexcept {
+    return settings_;
+  }
+
+private:
+  gate_settings settings_;
+  std::array<std::atomic<uint64_t>, service_class_count> admitted_{};
+  std::array<std::atomic<uint64_t>, service_class_count> refused_{};
+};
+
+} // namespace sv::flow
