@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -123,6 +124,73 @@ apply_fn watermark(T watermark_settings::*member) {
   });
 }
 
+apply_fn flow_ms(int64_t lo, int64_t hi, uint32_t flow_control_settings::*member) {
+  return integer_in(
+      lo, hi, [member](node_settings& s, int64_t v) { s.flow.*member = static_cast<uint32_t>(v); },
+      " ms");
+}
+
+std::optional<double> as_number(const toml::node& n) {
+  if (n.is_floating_point()) {
+    return n.as_floating_point()->get();
+  }
+  if (n.is_integer()) {
+    return static_cast<double>(n.as_integer()->get());
+  }
+  return std::nullopt;
+}
+
+std::string enter_value(const toml::node& n, node_settings& s) {
+  auto* arr = n.as_array();
+  if (arr == nullptr || arr->size() != 4) {
+    return "expected an array of 4 numbers (entry points of L1..L4)";
+  }
+  for (size_t i = 0; i < 4; ++i) {
+    auto v = as_number(*arr->get(i));
+    if (!v || *v <= 0 || *v > 100) {
+      return "entry " + std::to_string(i) + ": expected a number in (0, 100]";
+    }
+    if (i > 0 && *v <= s.flow.enter[i - 1]) {
+      return "entry " + std::to_string(i) + ": entry points must ascend";
+    }
+    s.flow.enter[i] = *v;
+  }
+  return {};
+}
+
+std::string exit_gap_value(const toml::node& n, node_settings& s) {
+  auto v = as_number(n);
+  if (!v) {
+    return std::string{"expected a number, got "} + type_name(n.type());
+  }
+  if (*v < 0 || *v >= 1) {
+    return "must be in [0, 1)";
+  }
+  s.flow.exit_gap = *v;
+  return {};
+}
+
+apply_fn level_sheds(size_t level_index) {
+  return [level_index](const toml::node& n, node_settings& s) -> std::string {
+    auto* arr = n.as_array();
+    if (arr == nullptr) {
+      return std::string{"expected an array of class names, got "} + type_name(n.type());
+    }
+    std::vector<std::string> names;
+    for (auto& item : *arr) {
+      auto* name = item.as_string();
+      static const std::set<std::string> sheddable{"interactive", "best_effort", "bulk"};
+      if (name == nullptr || sheddable.count(name->get()) == 0) {
+        return "entries must be \"interactive\", \"best_effort\" or \"bulk\" (critical is "
+               "never shed by level)";
+      }
+      names.push_back(name->get());
+    }
+    s.flow.sheds[level_index] = std::move(names);
+    return {};
+  };
+}
+
 std::string seeds_value(const toml::node& n, node_settings& s) {
   if (!n.is_array()) {
     return std::string{"expected an array of \"host:port\" strings, got "} + type_name(n.type());
@@ -209,6 +277,18 @@ const std::vector<field>& schema() {
       {"flow.watermarks.interactive", watermark(&watermark_settings::interactive)},
       {"flow.watermarks.best_effort", watermark(&watermark_settings::best_effort)},
       {"flow.watermarks.bulk", watermark(&watermark_settings::bulk)},
+      {"flow.monitor_interval_ms",
+       flow_ms(10, 10'000, &flow_control_settings::monitor_interval_ms)},
+      {"flow.dispatch_lag_budget_ms",
+       flow_ms(1, 60'000, &flow_control_settings::dispatch_lag_budget_ms)},
+      {"flow.critical_budget_ms", flow_ms(1, 60'000, &flow_control_settings::critical_budget_ms)},
+      {"flow.degrader.enter", enter_value},
+      {"flow.degrader.exit_gap", exit_gap_value},
+      {"flow.degrader.hold_ms", flow_ms(0, 600'000, &flow_control_settings::hold_ms)},
+      {"flow.levels.l1", level_sheds(0)},
+      {"flow.levels.l2", level_sheds(1)},
+      {"flow.levels.l3", level_sheds(2)},
+      {"flow.levels.l4", level_sheds(3)},
   };
   return fields;
 }
@@ -234,6 +314,12 @@ const field* find_field(const std::string& key) {
     }
   }
   return nullptr;
+}
+
+std::string fmt_number(double x) {
+  std::ostringstream out;
+  out << x;
+  return out.str();
 }
 
 // -- the walk ----------------------------------------------------------------------
@@ -272,6 +358,26 @@ struct loader {
       lines[key] = line;
       if (auto why = f->apply(v, settings); !why.empty()) {
         fail(line, key, why);
+      }
+    }
+  }
+
+  void check_flow_relations() {
+    auto& f = settings.flow;
+    if (f.exit_gap >= f.enter[0]) {
+      auto key = lines.count("flow.degrader.exit_gap") != 0 ? "flow.degrader.exit_gap"
+                                                            : "flow.degrader.enter";
+      fail(line_of(key), key,
+           "exit_gap (" + fmt_number(f.exit_gap) + ") must be below the first entry point ("
+               + fmt_number(f.enter[0]) + ")");
+    }
+    for (size_t l = 1; l < f.sheds.size(); ++l) {
+      for (auto& name : f.sheds[l - 1]) {
+        if (std::find(f.sheds[l].begin(), f.sheds[l].end(), name) == f.sheds[l].end()) {
+          auto key = "flow.levels.l" + std::to_string(l + 1);
+          fail(line_of(key), key, "must shed " + name + " because l" + std::to_string(l) + " does");
+          return;
+        }
       }
     }
   }
@@ -389,6 +495,9 @@ load_result load_string(std::string_view toml_text, const std::string& source_na
   ld.walk(tbl, "");
   if (!ld.error) {
     ld.check_relations();
+  }
+  if (!ld.error) {
+    ld.check_flow_relations();
   }
   if (ld.error) {
     return {std::nullopt, ld.error};

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -28,6 +29,24 @@ struct watermark_settings {
   uint32_t bulk = 128;
 };
 
+/// Load monitoring, degradation and shedding (issue #3). Validation keeps `enter`
+/// ascending, `exit_gap` below the first entry point and every level shedding at least
+/// what the level below it sheds; critical is never shed by level.
+struct flow_control_settings {
+  uint32_t monitor_interval_ms = 100;
+  uint32_t dispatch_lag_budget_ms = 50;
+  uint32_t critical_budget_ms = 100;
+  /// Pressure at which L1..L4 are entered (1.0 = a signal at its budget).
+  std::array<double, 4> enter = {0.7, 0.8, 0.9, 1.0};
+  double exit_gap = 0.15;
+  uint32_t hold_ms = 1000;
+  /// Service classes (by name) that L1..L4 refuse.
+  std::array<std::vector<std::string>, 4> sheds = {
+      std::vector<std::string>{"bulk"}, std::vector<std::string>{"bulk", "best_effort"},
+      std::vector<std::string>{"bulk", "best_effort"},
+      std::vector<std::string>{"bulk", "best_effort", "interactive"}};
+};
+
 /// The validated settings of one node. Every field has the default documented in
 /// config/README.md; `load_file` only returns settings that passed every rule.
 struct node_settings {
@@ -51,6 +70,8 @@ struct node_settings {
   uint32_t status_interval_ms = 0; ///< 0: no periodic status line
   // [flow.watermarks]
   watermark_settings watermarks;
+  // [flow], [flow.degrader], [flow.levels]
+  flow_control_settings flow;
   /// Where the settings came from (a file path or a name given to load_string).
   std::string source;
 };

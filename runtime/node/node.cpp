@@ -15,6 +15,8 @@
 #include "caf/scoped_actor.hpp"
 #include "caf/send.hpp"
 #include "runtime/cluster/endpoint.hpp"
+#include "runtime/flow/flow_context.hpp"
+#include "runtime/flow/load_monitor.hpp"
 #include "runtime/metrics/http_server.hpp"
 #include "runtime/metrics/registry.hpp"
 #include "runtime/node/version.hpp"
@@ -39,6 +41,39 @@ caf::timespan ms(uint32_t x) {
   return caf::timespan{std::chrono::milliseconds{x}};
 }
 
+flow::flow_settings to_flow_settings(const config::node_settings& s) {
+  using std::chrono::milliseconds;
+  flow::flow_settings f;
+  auto& w = s.watermarks;
+  f.gate.watermarks = {w.critical, w.interactive, w.best_effort, w.bulk};
+  f.gate.policy = {};
+  for (size_t l = 0; l < s.flow.sheds.size(); ++l) {
+    for (auto& name : s.flow.sheds[l]) {
+      // Names were validated at load time.
+      auto c = flow::parse_service_class(name);
+      f.gate.policy.sheds[l + 1][flow::index(*c)] = true;
+    }
+  }
+  f.degrader.enter = s.flow.enter;
+  f.degrader.exit_gap = s.flow.exit_gap;
+  f.degrader.hold = milliseconds{s.flow.hold_ms};
+  f.budget.dispatch_lag = milliseconds{s.flow.dispatch_lag_budget_ms};
+  f.budget.critical_p99 = milliseconds{s.flow.critical_budget_ms};
+  f.monitor_interval = milliseconds{s.flow.monitor_interval_ms};
+  return f;
+}
+
+// Sends an exit to `a` and waits until it has terminated; clears the handle.
+void stop_actor(caf::actor_system& sys, caf::actor& a) {
+  if (!a) {
+    return;
+  }
+  caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
+  caf::scoped_actor self{sys};
+  self->wait_for(a);
+  a = nullptr;
+}
+
 } // namespace
 
 struct node::impl {
@@ -46,6 +81,8 @@ struct node::impl {
   // Declared before the actor system: actors hold pointers into it.
   metrics::registry registry;
   std::shared_ptr<cluster::peer_table> peers = std::make_shared<cluster::peer_table>();
+  std::shared_ptr<flow::flow_context> flow;
+  caf::actor monitor;
   caf::actor_system_config cfg;
   std::unique_ptr<caf::actor_system> sys;
   caf::actor endpoint;
@@ -53,7 +90,9 @@ struct node::impl {
   metrics::http_server http;
   std::atomic<bool> ready{false};
 
-  explicit impl(config::node_settings s) : settings(std::move(s)) {
+  explicit impl(config::node_settings s)
+      : settings(std::move(s)),
+        flow(std::make_shared<flow::flow_context>(to_flow_settings(settings))) {
     cfg.load<caf::io::middleman>();
     wire::register_message_types(cfg);
     cfg.set("scheduler.max-threads", static_cast<size_t>(settings.scheduler_threads));
@@ -79,7 +118,6 @@ struct node::impl {
         [s = sys.get()] { return static_cast<double>(s->registry().running()); });
     registry.gauge_callback("sv_cluster_peers", "Peers connected to this node",
                             [p = peers] { return static_cast<double>(p->size()); });
-    registry.gauge_metric("sv_load_level", "Degrader level (0 = L0 normal .. 4 = L4)").set(0);
     auto& c = wire::counters();
     registry.counter_callback("sv_wire_encoded_total", "Protobuf messages encoded for the wire",
                               [&c] { return static_cast<double>(c.encoded.load()); });
@@ -115,10 +153,7 @@ struct node::impl {
     if (cluster_port != 0) {
       sys->middleman().unpublish(endpoint, cluster_port);
     }
-    caf::anon_send_exit(endpoint, caf::exit_reason::user_shutdown);
-    caf::scoped_actor self{*sys};
-    self->wait_for(endpoint);
-    endpoint = nullptr;
+    stop_actor(*sys, endpoint);
     cluster_port = 0;
   }
 };
@@ -139,6 +174,8 @@ std::string node::start() {
   if (ec) {
     return "cannot create data directory " + d.settings.data_dir + ": " + ec.message();
   }
+  // Start order: load monitor, cluster endpoint, metrics endpoint (stop: the reverse).
+  d.monitor = flow::spawn_load_monitor(*d.sys, d.flow, d.registry);
   cluster::endpoint_settings es;
   es.node_name = d.settings.name;
   es.version = version();
@@ -156,6 +193,7 @@ std::string node::start() {
     auto why = "cannot publish the cluster endpoint on " + d.settings.bind_address + ":"
                + std::to_string(d.settings.cluster_port) + ": " + d.sys->render(port.error());
     d.stop_endpoint();
+    stop_actor(*d.sys, d.monitor);
     return why;
   }
   d.cluster_port = *port;
@@ -164,6 +202,7 @@ std::string node::start() {
                             [&d](const std::string& path) { return d.serve(path); });
     if (!err.empty()) {
       d.stop_endpoint();
+      stop_actor(*d.sys, d.monitor);
       return "cannot start the metrics endpoint: " + err;
     }
   }
@@ -175,9 +214,10 @@ std::string node::start() {
 void node::stop() {
   auto& d = *impl_;
   d.ready = false;
-  // Reverse start order: metrics endpoint, then the cluster endpoint.
+  // Reverse start order: metrics endpoint, cluster endpoint, load monitor.
   d.http.stop();
   d.stop_endpoint();
+  stop_actor(*d.sys, d.monitor);
 }
 
 node_status node::status() const {
@@ -186,7 +226,7 @@ node_status node::status() const {
   st.name = d.settings.name;
   st.peers = d.peers->size();
   st.actors = d.sys->registry().running();
-  st.load_level = 0;
+  st.load_level = static_cast<int>(d.flow->current_level());
   st.ready = d.ready;
   return st;
 }
@@ -213,6 +253,10 @@ caf::actor_system& node::system() {
 
 metrics::registry& node::metrics() {
   return impl_->registry;
+}
+
+flow::flow_context& node::flow() {
+  return *impl_->flow;
 }
 
 } // namespace sv

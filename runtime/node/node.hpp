@@ -16,6 +16,10 @@ namespace sv::cluster {
 struct peer_info;
 } // namespace sv::cluster
 
+namespace sv::flow {
+class flow_context;
+} // namespace sv::flow
+
 namespace spdlog {
 class formatter;
 } // namespace spdlog
@@ -68,6 +72,8 @@ public:
   const config::node_settings& settings() const;
   caf::actor_system& system();
   metrics::registry& metrics();
+  /// Flow control of this node: the gate, load cells, the current level.
+  flow::flow_context& flow();
 
 private:
   struct impl;

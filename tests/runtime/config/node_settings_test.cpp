@@ -777,4 +777,53 @@ bulk = 300
     CHECK(contains(err.message, "bad name"));
   }
 
+  TEST_CASE("the flow control section is read into the settings") {
+    auto s = accepted(R"([flow]
+monitor_interval_ms = 50
+dispatch_lag_budget_ms = 20
+critical_budget_ms = 80
+[flow.degrader]
+enter = [0.5, 0.6, 0.8, 1.2]
+exit_gap = 0.1
+hold_ms = 2000
+[flow.levels]
+l1 = ["bulk"]
+l2 = ["bulk"]
+l3 = ["bulk", "best_effort"]
+l4 = ["bulk", "best_effort", "interactive"]
+)");
+    CHECK(s.flow.monitor_interval_ms == 50);
+    CHECK(s.flow.dispatch_lag_budget_ms == 20);
+    CHECK(s.flow.critical_budget_ms == 80);
+    CHECK(s.flow.enter[0] == doctest::Approx(0.5));
+    CHECK(s.flow.enter[3] == doctest::Approx(1.2));
+    CHECK(s.flow.exit_gap == doctest::Approx(0.1));
+    CHECK(s.flow.hold_ms == 2000);
+    CHECK(s.flow.sheds[1] == std::vector<std::string>{"bulk"});
+    CHECK(s.flow.sheds[3].size() == 3);
+  }
+
+  TEST_CASE("degrader entry points must be four ascending numbers") {
+    refused("[flow.degrader]\nenter = [0.5, 0.4, 0.8, 1.0]\n", 2, "flow.degrader.enter");
+    refused("[flow.degrader]\nenter = [0.5, 0.6]\n", 2, "flow.degrader.enter");
+    refused("[flow.degrader]\nenter = [0.5, \"x\", 0.8, 1.0]\n", 2, "flow.degrader.enter");
+    CHECK(accepted("[flow.degrader]\nenter = [1, 2, 3, 4]\n").flow.enter[3] == 4);
+  }
+
+  TEST_CASE("the exit gap must be a number below the first entry point") {
+    refused("[flow.degrader]\nexit_gap = \"wide\"\n", 2, "flow.degrader.exit_gap");
+    refused("[flow.degrader]\nexit_gap = 1.5\n", 2, "flow.degrader.exit_gap");
+    auto err = refused("[flow.degrader]\nexit_gap = 0.7\n", 2, "flow.degrader.exit_gap");
+    CHECK(contains(err.message, "must be below the first entry point"));
+  }
+
+  TEST_CASE("a level may not shed critical, an unknown class, or less than the level below") {
+    refused("[flow.levels]\nl4 = [\"critical\"]\n", 2, "flow.levels.l4");
+    refused("[flow.levels]\nl1 = [\"everything\"]\n", 2, "flow.levels.l1");
+    refused("[flow.levels]\nl2 = \"bulk\"\n", 2, "flow.levels.l2");
+    auto err =
+        refused("[flow.levels]\nl1 = [\"bulk\"]\nl2 = [\"best_effort\"]\n", 3, "flow.levels.l2");
+    CHECK(contains(err.message, "must shed bulk because l1 does"));
+  }
+
 } // TEST_SUITE

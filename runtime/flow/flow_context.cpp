@@ -1,0 +1,100 @@
+#include "runtime/flow/flow_context.hpp"
+
+#include <algorithm>
+#include <map>
+
+namespace sv::flow {
+
+flow_context::flow_context(flow_settings settings)
+    : settings_(settings), gate_(settings.gate), degrader_(settings.degrader) {}
+
+const std::array<int64_t, 24>& flow_context::latency_bounds() noexcept {
+  // 100 µs .. ~20 s, each bound about 1.7x the previous one.
+  static const std::array<int64_t, 24> bounds = [] {
+    std::array<int64_t, 24> xs{};
+    double b = 100'000;
+    for (auto& x : xs) {
+      x = static_cast<int64_t>(b);
+      b *= 1.7;
+    }
+    return xs;
+  }();
+  return bounds;
+}
+
+std::shared_ptr<load_cell> flow_context::make_cell(const std::string& kind) {
+  auto cell = std::make_shared<load_cell>();
+  std::lock_guard<std::mutex> guard{cells_mtx_};
+  cells_.emplace_back(kind, cell);
+  return cell;
+}
+
+void flow_context::record_critical_latency(std::chrono::nanoseconds d) noexcept {
+  auto& bounds = latency_bounds();
+  auto i = static_cast<size_t>(std::lower_bound(bounds.begin(), bounds.end(), d.count())
+                               - bounds.begin());
+  window_[i].fetch_add(1, std::memory_order_relaxed);
+}
+
+reading flow_context::observe(std::chrono::nanoseconds dispatch_lag, std::chrono::nanoseconds now) {
+  reading r;
+  // Depths by kind; cells nobody holds any more are dropped here.
+  std::map<std::string, kind_depth> by_kind;
+  {
+    std::lock_guard<std::mutex> guard{cells_mtx_};
+    auto gone = std::remove_if(cells_.begin(), cells_.end(), [&by_kind](const auto& entry) {
+      auto cell = entry.second.lock();
+      if (!cell) {
+        return true;
+      }
+      auto& k = by_kind[entry.first];
+      k.kind = entry.first;
+      auto depth = cell->depth();
+      k.max = std::max(k.max, depth);
+      k.mean += static_cast<double>(depth);
+      ++k.cells;
+      return false;
+    });
+    cells_.erase(gone, cells_.end());
+  }
+  int64_t deepest = 0;
+  for (auto& [name, k] : by_kind) {
+    k.mean /= static_cast<double>(k.cells);
+    deepest = std::max(deepest, k.max);
+    r.depths.push_back(k);
+  }
+  // A mailbox as deep as the interactive watermark counts as full (pressure 1).
+  auto full = std::max<uint32_t>(1, settings_.gate.watermarks[index(service_class::interactive)]);
+  r.sample.depth_ratio = static_cast<double>(deepest) / static_cast<double>(full);
+  r.sample.dispatch_lag = dispatch_lag;
+  // Critical p99 of the window, read as the upper bound of its bucket; then reset.
+  std::array<uint64_t, 25> counts{};
+  uint64_t total = 0;
+  for (size_t i = 0; i < counts.size(); ++i) {
+    counts[i] = window_[i].exchange(0, std::memory_order_relaxed);
+    total += counts[i];
+  }
+  if (total > 0) {
+    auto rank = total - total / 100; // the sample at or above 99%
+    uint64_t seen = 0;
+    auto& bounds = latency_bounds();
+    for (size_t i = 0; i < counts.size(); ++i) {
+      seen += counts[i];
+      if (seen >= rank) {
+        r.sample.critical_p99 =
+            std::chrono::nanoseconds{i < bounds.size() ? bounds[i] : bounds.back() * 2};
+        break;
+      }
+    }
+  }
+  r.pressure = pressure(r.sample, settings_.budget);
+  r.before = degrader_.current();
+  r.after = degrader_.update(r.pressure, now);
+  if (r.after != r.before) {
+    transitions_.fetch_add(1, std::memory_order_relaxed);
+    level_.store(r.after, std::memory_order_relaxed);
+  }
+  return r;
+}
+
+} // namespace sv::flow

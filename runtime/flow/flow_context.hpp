@@ -1,0 +1,94 @@
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "runtime/flow/degrader.hpp"
+#include "runtime/flow/gate.hpp"
+#include "runtime/flow/level.hpp"
+#include "runtime/flow/load_cell.hpp"
+
+namespace sv::flow {
+
+/// Everything flow control needs to know, validated (config maps onto it).
+struct flow_settings {
+  gate_settings gate;
+  degrader_settings degrader;
+  pressure_budget budget;
+  /// How often the load monitor takes a reading.
+  std::chrono::milliseconds monitor_interval{100};
+};
+
+/// Depth statistics of one kind of actor (e.g. "session_host") at one reading.
+struct kind_depth {
+  std::string kind;
+  size_t cells = 0;
+  int64_t max = 0;
+  double mean = 0;
+};
+
+/// One reading of the load monitor.
+struct reading {
+  load_sample sample;
+  double pressure = 0;
+  level before = level::l0;
+  level after = level::l0;
+  std::vector<kind_depth> depths;
+};
+
+/// The flow-control state of one node, shared by every sender (gate, level), every
+/// entity actor (load cells) and the load monitor (readings). All members may be used
+/// from any thread except `observe`, which belongs to the load monitor.
+class flow_context {
+public:
+  explicit flow_context(flow_settings settings = {});
+
+  flow::gate& admission() noexcept {
+    return gate_;
+  }
+
+  level current_level() const noexcept {
+    return level_.load(std::memory_order_relaxed);
+  }
+
+  /// A new load cell, watched by the monitor under `kind` for as long as anyone holds it.
+  std::shared_ptr<load_cell> make_cell(const std::string& kind);
+
+  /// Records the latency of one critical request (lock-free).
+  void record_critical_latency(std::chrono::nanoseconds d) noexcept;
+
+  /// Takes one reading at `now`: mailbox depths by kind, the critical p99 since the last
+  /// reading, and `dispatch_lag` as measured by the caller's probe; feeds the degrader and
+  /// publishes the new level. Only the load monitor calls this.
+  reading observe(std::chrono::nanoseconds dispatch_lag, std::chrono::nanoseconds now);
+
+  uint64_t level_transitions() const noexcept {
+    return transitions_.load(std::memory_order_relaxed);
+  }
+
+  const flow_settings& settings() const noexcept {
+    return settings_;
+  }
+
+  /// Upper bounds (ns) of the buckets the critical p99 is read from.
+  static const std::array<int64_t, 24>& latency_bounds() noexcept;
+
+private:
+  flow_settings settings_;
+  flow::gate gate_;
+  degrader degrader_;
+  std::atomic<level> level_{level::l0};
+  std::atomic<uint64_t> transitions_{0};
+  // Critical latencies since the last reading, by bucket (the last one is overflow).
+  std::array<std::atomic<uint64_t>, 25> window_{};
+  std::mutex cells_mtx_;
+  std::vector<std::pair<std::string, std::weak_ptr<load_cell>>> cells_;
+};
+
+} // namespace sv::flow

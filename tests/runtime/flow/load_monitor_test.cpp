@@ -1,0 +1,133 @@
+// The flow context's readings and the load monitor actor, on virtual time.
+
+#include "runtime/flow/load_monitor.hpp"
+
+#include <string>
+
+#include "runtime/metrics/registry.hpp"
+#include "runtime/testkit/testkit.hpp"
+
+using namespace std::chrono_literals;
+using sv::flow::level;
+
+namespace {
+
+bool contains(const std::string& haystack, const std::string& needle) {
+  return haystack.find(needle) != std::string::npos;
+}
+
+struct monitor_fixture : sv::testkit::fixture {
+  sv::metrics::registry reg;
+  std::shared_ptr<sv::flow::flow_context> ctx;
+  caf::actor monitor;
+
+  monitor_fixture() {
+    sv::flow::flow_settings s;
+    s.gate.watermarks = {800, 100, 50, 20}; // depth 100 = pressure 1
+    s.monitor_interval = 100ms;
+    ctx = std::make_shared<sv::flow::flow_context>(s);
+    monitor = sv::flow::spawn_load_monitor(sys, ctx, reg);
+    sched.run();
+  }
+
+  ~monitor_fixture() {
+    caf::anon_send_exit(monitor, caf::exit_reason::user_shutdown);
+    sched.run();
+  }
+
+  // Lets one monitor interval pass on the virtual clock (the timer fires on time).
+  void tick() {
+    advance_time(100ms);
+    sched.run();
+  }
+};
+
+} // namespace
+
+TEST_SUITE("runtime.flow") {
+  TEST_CASE("readings report mailbox depth by kind and forget cells nobody holds") {
+    sv::flow::flow_context ctx;
+    auto a = ctx.make_cell("session_host");
+    auto b = ctx.make_cell("session_host");
+    auto c = ctx.make_cell("cache_shard");
+    for (int i = 0; i < 6; ++i) {
+      a->on_enqueue();
+    }
+    b->on_enqueue();
+    b->on_enqueue();
+    auto r = ctx.observe(0ns, 0ns);
+    REQUIRE(r.depths.size() == 2);
+    CHECK(r.depths[0].kind == "cache_shard");
+    CHECK(r.depths[0].max == 0);
+    CHECK(r.depths[1].kind == "session_host");
+    CHECK(r.depths[1].cells == 2);
+    CHECK(r.depths[1].max == 6);
+    CHECK(r.depths[1].mean == doctest::Approx(4));
+    c.reset();
+    CHECK(ctx.observe(0ns, 0ns).depths.size() == 1);
+  }
+
+  TEST_CASE("the critical p99 of a reading covers only the latencies since the previous one") {
+    sv::flow::flow_context ctx;
+    for (int i = 0; i < 98; ++i) {
+      ctx.record_critical_latency(1ms);
+    }
+    ctx.record_critical_latency(40ms);
+    ctx.record_critical_latency(40ms);
+    auto r = ctx.observe(0ns, 0ns);
+    // p99 lands in the bucket holding 40 ms: its upper bound, between 40 and 68 ms.
+    CHECK(r.sample.critical_p99 >= 40ms);
+    CHECK(r.sample.critical_p99 < 68ms);
+    CHECK(ctx.observe(0ns, 1ms).sample.critical_p99 == 0ns);
+    ctx.record_critical_latency(1h); // beyond the last bucket
+    CHECK(ctx.observe(0ns, 2ms).sample.critical_p99 > 20s);
+  }
+
+  TEST_CASE_FIXTURE(monitor_fixture,
+                    "a mailbox over its watermark raises the level, calm lowers it") {
+    auto cell = ctx->make_cell("session_host");
+    for (int i = 0; i < 95; ++i) { // 0.95 of the interactive watermark
+      cell->on_enqueue();
+    }
+    tick();
+    CHECK(ctx->current_level() == level::l3);
+    auto text = reg.render();
+    CHECK(contains(text, "sv_load_level 3\n"));
+    CHECK(contains(text, "sv_flow_mailbox_depth{kind=\"session_host\",stat=\"max\"} 95\n"));
+    CHECK(contains(text, "sv_flow_level_transitions_total 1\n"));
+    cell->reset();
+    for (int i = 0; i < 9; ++i) { // 0.9 s of calm: not enough
+      tick();
+    }
+    CHECK(ctx->current_level() == level::l3);
+    tick();
+    tick();
+    CHECK(ctx->current_level() == level::l0);
+    CHECK(contains(reg.render(), "sv_flow_level_transitions_total 2\n"));
+  }
+
+  TEST_CASE_FIXTURE(monitor_fixture, "a late timer is measured as scheduler dispatch lag") {
+    advance_time(160ms); // the tick due at 100 ms runs 60 ms late
+    sched.run();
+    CHECK(contains(reg.render(), "sv_flow_dispatch_lag_seconds 0.06\n"));
+    CHECK(ctx->current_level() == level::l4); // 60 ms lag > 50 ms budget
+  }
+
+  TEST_CASE_FIXTURE(monitor_fixture, "slow critical requests raise the level") {
+    for (int i = 0; i < 100; ++i) {
+      ctx->record_critical_latency(150ms); // budget: 100 ms
+    }
+    tick();
+    CHECK(ctx->current_level() == level::l4);
+    CHECK(contains(reg.render(), "sv_flow_critical_p99_seconds 0.1"));
+  }
+
+  TEST_CASE_FIXTURE(monitor_fixture, "gate decisions are exported per class") {
+    sv::flow::load_cell cell;
+    ctx->admission().admit(sv::flow::service_class::bulk, cell, level::l1);
+    ctx->admission().admit(sv::flow::service_class::critical, cell, level::l1);
+    auto text = reg.render();
+    CHECK(contains(text, "sv_flow_refused_total{class=\"bulk\"} 1\n"));
+    CHECK(contains(text, "sv_flow_admitted_total{class=\"critical\"} 1\n"));
+  }
+}
