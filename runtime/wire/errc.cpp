@@ -25,6 +25,14 @@ std::string to_string(errc x) {
     return "overloaded";
   case errc::invalid_argument:
     return "invalid_argument";
+  case errc::unknown_session:
+    return "unknown_session";
+  case errc::session_closed:
+    return "session_closed";
+  case errc::session_exists:
+    return "session_exists";
+  case errc::not_entitled:
+    return "not_entitled";
   }
   return "errc(" + std::to_string(static_cast<int>(x)) + ")";
 }
@@ -37,6 +45,19 @@ caf::error make_error(errc x, std::string context) {
   return caf::error{static_cast<uint8_t>(x), category, caf::make_message(std::move(context))};
 }
 
+caf::error make_overloaded(const std::string& service_class,
+                           std::chrono::milliseconds retry_after) {
+  return caf::error{static_cast<uint8_t>(errc::overloaded), category,
+                    caf::make_message(service_class, static_cast<int64_t>(retry_after.count()))};
+}
+
+std::optional<std::chrono::milliseconds> retry_after(const caf::error& err) {
+  if (!is(err, errc::overloaded) || !err.context().match_elements<std::string, int64_t>()) {
+    return std::nullopt;
+  }
+  return std::chrono::milliseconds{err.context().get_as<int64_t>(1)};
+}
+
 bool is(const caf::error& err, errc x) {
   return err.category() == category && err.code() == static_cast<uint8_t>(x);
 }
@@ -44,7 +65,10 @@ bool is(const caf::error& err, errc x) {
 void add_error_category(caf::actor_system_config& cfg) {
   cfg.add_error_category(category, [](uint8_t code, caf::atom_value, const caf::message& ctx) {
     std::string out = "streamverse: " + to_string(static_cast<errc>(code));
-    if (!ctx.empty()) {
+    if (ctx.match_elements<std::string, int64_t>()) {
+      out += " (" + ctx.get_as<std::string>(0) + ", retry after "
+             + std::to_string(ctx.get_as<int64_t>(1)) + " ms)";
+    } else if (!ctx.empty()) {
       out += " (";
       out += ctx.match_element<std::string>(0) ? ctx.get_as<std::string>(0) : caf::to_string(ctx);
       out += ")";

@@ -1,6 +1,8 @@
 #pragma once
 
+#include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "caf/fwd.hpp"
@@ -21,6 +23,14 @@ enum class errc : uint8_t {
   overloaded = 4,
   /// A request carried invalid arguments; nothing was changed.
   invalid_argument = 5,
+  /// No entity with that key is active (never opened, or closed long ago).
+  unknown_session = 6,
+  /// The session was closed; it takes no more requests.
+  session_closed = 7,
+  /// A session with that id is already open.
+  session_exists = 8,
+  /// The entitlement hook refused the viewer.
+  not_entitled = 9,
 };
 
 /// Human-readable name of `x` (e.g. "undecodable_payload").
@@ -29,6 +39,14 @@ std::string to_string(errc x);
 /// Wraps `x` into a CAF error of the StreamVerse category, with an optional context.
 caf::error make_error(errc x);
 caf::error make_error(errc x, std::string context);
+
+/// The refusal the flow gate sends: `overloaded`, naming the service class and how long
+/// the caller should wait before retrying. Renders as
+/// "streamverse: overloaded (bulk, retry after 50 ms)".
+caf::error make_overloaded(const std::string& service_class, std::chrono::milliseconds retry_after);
+
+/// The retry-after hint of an `overloaded` error, or nullopt for any other error.
+std::optional<std::chrono::milliseconds> retry_after(const caf::error& err);
 
 /// True when `err` carries the StreamVerse code `x`.
 bool is(const caf::error& err, errc x);

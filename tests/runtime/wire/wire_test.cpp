@@ -217,6 +217,12 @@ TEST_SUITE("runtime.wire") {
     CHECK(sys.render(err) == "streamverse: overloaded (retry in 50 ms)");
     CHECK(sys.render(sv::make_error(sv::errc::duplicate_node_name))
           == "streamverse: duplicate_node_name");
+    auto over = sv::make_overloaded("bulk", std::chrono::milliseconds{75});
+    CHECK(sys.render(over) == "streamverse: overloaded (bulk, retry after 75 ms)");
+    REQUIRE(sv::retry_after(over).has_value());
+    CHECK(*sv::retry_after(over) == std::chrono::milliseconds{75});
+    CHECK_FALSE(sv::retry_after(err).has_value()); // overloaded, but no hint attached
+    CHECK_FALSE(sv::retry_after(sv::make_error(sv::errc::invalid_argument)).has_value());
   }
 
 } // TEST_SUITE
