@@ -1,0 +1,58 @@
+#pragma once
+
+// The flow-controlled send path: admission by the gate before enqueueing, the target's
+// load cell counted, critical work in CAF's urgent queue. Include only where messages
+// are sent (it pulls in CAF's send templates).
+
+#include <memory>
+#include <string>
+#include <utility>
+
+#include "caf/actor.hpp"
+#include "caf/message_priority.hpp"
+#include "caf/send.hpp"
+#include "runtime/flow/flow_context.hpp"
+#include "runtime/wire/errc.hpp"
+
+namespace sv::flow {
+
+/// An entity actor as flow control sees it: its handle and its load cell. The actor
+/// calls `cell->on_dequeue()` first thing in every handler.
+struct target {
+  caf::actor handle;
+  std::shared_ptr<load_cell> cell;
+};
+
+/// Asks the gate whether `c` may be sent to `t` now; on admission counts the message in
+/// `t.cell` (the caller must then enqueue it). Refusals are counted per class.
+inline decision admit(flow_context& ctx, const target& t, service_class c) noexcept {
+  auto d = ctx.admission().admit(c, *t.cell, ctx.current_level());
+  if (d.admitted()) {
+    t.cell->on_enqueue();
+  }
+  return d;
+}
+
+/// The error a refused request is answered with: `overloaded`, the class and the hint.
+inline caf::error refusal(service_class c, const decision& d) {
+  return make_overloaded(std::string{to_string(c)}, d.retry_after);
+}
+
+/// Sends `xs...` to `t` without a reply, if the gate admits it. Critical messages go
+/// through CAF's urgent queue and overtake everything queued at normal priority.
+/// Returns the refusal, or an empty error when the message was enqueued.
+template <class... Ts>
+caf::error send(flow_context& ctx, const target& t, service_class c, Ts&&... xs) {
+  auto d = admit(ctx, t, c);
+  if (!d.admitted()) {
+    return refusal(c, d);
+  }
+  if (c == service_class::critical) {
+    caf::anon_send<caf::message_priority::high>(t.handle, std::forward<Ts>(xs)...);
+  } else {
+    caf::anon_send(t.handle, std::forward<Ts>(xs)...);
+  }
+  return caf::none;
+}
+
+} // namespace sv::flow
