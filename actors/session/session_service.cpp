@@ -1,0 +1,212 @@
+#include "actors/session/session_service.hpp"
+
+#include <vector>
+
+#include "caf/actor_system.hpp"
+#include "caf/allowed_unsafe_message_type.hpp"
+#include "caf/event_based_actor.hpp"
+#include "caf/exit_reason.hpp"
+#include "caf/scoped_actor.hpp"
+#include "runtime/flow/send.hpp"
+#include "runtime/node/node.hpp"
+
+namespace sv::session {
+
+namespace {
+
+using flow::service_class;
+
+// Async calls travel to the relay with their callback; local only, never serialized.
+struct async_open {
+  open_request request;
+  caf::actor host;
+  std::function<void(caf::expected<uint64_t>)> done;
+};
+
+struct async_heartbeat {
+  heartbeat_report request;
+  caf::actor host;
+  std::function<void(caf::error)> done;
+};
+
+} // namespace
+
+} // namespace sv::session
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(sv::session::async_open)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(sv::session::async_heartbeat)
+
+namespace sv::session {
+
+namespace {
+
+// Issues async calls as requests and hands each answer to its callback. Critical work
+// keeps its priority on the way to the host.
+caf::behavior relay(caf::event_based_actor* self, std::chrono::milliseconds timeout) {
+  return {
+      [=](const async_open& a) {
+        auto done = a.done;
+        self->request<caf::message_priority::high>(a.host, timeout, a.request)
+            .then([done](uint64_t id) { done(id); }, [done](caf::error& err) { done(err); });
+      },
+      [=](const async_heartbeat& a) {
+        auto done = a.done;
+        self->request<caf::message_priority::high>(a.host, timeout, a.request)
+            .then([done](caf::ok_atom) { done(caf::none); },
+                  [done](caf::error& err) { done(err); });
+      },
+  };
+}
+
+} // namespace
+
+struct service::impl {
+  caf::actor_system& sys;
+  flow::flow_context& flow;
+  service_settings settings;
+  std::vector<flow::target> hosts;
+  caf::actor relay_actor;
+
+  impl(caf::actor_system& s, flow::flow_context& f, service_settings cfg)
+      : sys(s), flow(f), settings(std::move(cfg)) {
+    auto n = std::max<size_t>(1, settings.hosts);
+    for (size_t i = 0; i < n; ++i) {
+      flow::target t;
+      t.cell = flow.make_cell("session_host");
+      t.handle = spawn_session_host(sys, settings.host, t.cell, &flow);
+      hosts.push_back(std::move(t));
+    }
+    relay_actor = sys.spawn(relay, settings.request_timeout);
+  }
+
+  ~impl() {
+    caf::scoped_actor self{sys};
+    for (auto& t : hosts) {
+      self->send_exit(t.handle, caf::exit_reason::user_shutdown);
+      self->wait_for(t.handle);
+    }
+    self->send_exit(relay_actor, caf::exit_reason::user_shutdown);
+    self->wait_for(relay_actor);
+  }
+
+  const flow::target& host_of(uint64_t session_id) const {
+    return hosts[session_id % hosts.size()];
+  }
+
+  // A blocking request through the gate; T is what the host answers.
+  template <class T, class... Ts>
+  caf::expected<T> call(const flow::target& t, service_class c, Ts&&... xs) {
+    auto d = flow::admit(flow, t, c);
+    if (!d.admitted()) {
+      return flow::refusal(c, d);
+    }
+    caf::scoped_actor self{sys};
+    caf::expected<T> result = caf::make_error(caf::sec::request_timeout);
+    auto on_value = [&](T& x) {
+      result = std::move(x);
+    };
+    auto on_error = [&](caf::error& err) {
+      result = std::move(err);
+    };
+    if (c == service_class::critical) {
+      self->request<caf::message_priority::high>(t.handle, settings.request_timeout,
+                                                 std::forward<Ts>(xs)...)
+          .receive(on_value, on_error);
+    } else {
+      self->request(t.handle, settings.request_timeout, std::forward<Ts>(xs)...)
+          .receive(on_value, on_error);
+    }
+    return result;
+  }
+};
+
+namespace {
+
+caf::error to_error(caf::expected<caf::ok_atom> x) {
+  return x ? caf::error{} : std::move(x.error());
+}
+
+service_class class_of(const command& c) {
+  // Closing frees resources and must not be shed; the rest is interactive.
+  return c.kind == command_kind::close ? service_class::critical : service_class::interactive;
+}
+
+} // namespace
+
+service::service(caf::actor_system& sys, flow::flow_context& flow, service_settings settings)
+    : impl_(std::make_unique<impl>(sys, flow, std::move(settings))) {}
+
+service::service(node& n, service_settings settings)
+    : service(n.system(), n.flow(), std::move(settings)) {}
+
+service::~service() = default;
+
+caf::expected<uint64_t> service::open(open_request r) {
+  r.sent_at_ns = steady_now_ns();
+  auto& t = impl_->host_of(r.session_id);
+  return impl_->call<uint64_t>(t, service_class::critical, std::move(r));
+}
+
+caf::error service::heartbeat(heartbeat_report h) {
+  h.sent_at_ns = steady_now_ns();
+  auto& t = impl_->host_of(h.session_id);
+  return to_error(impl_->call<caf::ok_atom>(t, service_class::critical, std::move(h)));
+}
+
+caf::error service::apply(const command& c) {
+  auto& t = impl_->host_of(c.session_id);
+  return to_error(impl_->call<caf::ok_atom>(t, class_of(c), c));
+}
+
+caf::expected<session_info> service::info(uint64_t session_id) {
+  auto& t = impl_->host_of(session_id);
+  return impl_->call<session_info>(t, service_class::interactive, caf::get_atom::value, session_id);
+}
+
+caf::expected<uint64_t> service::open_sessions() {
+  uint64_t total = 0;
+  for (auto& t : impl_->hosts) {
+    auto n = impl_->call<uint64_t>(t, service_class::interactive, sessions_query());
+    if (!n) {
+      return n.error();
+    }
+    total += *n;
+  }
+  return total;
+}
+
+caf::error service::heartbeat_async(heartbeat_report h) {
+  h.sent_at_ns = steady_now_ns();
+  return flow::send(impl_->flow, impl_->host_of(h.session_id), service_class::critical,
+                    std::move(h));
+}
+
+void service::heartbeat_async(heartbeat_report h, std::function<void(caf::error)> done) {
+  h.sent_at_ns = steady_now_ns();
+  auto& t = impl_->host_of(h.session_id);
+  auto d = flow::admit(impl_->flow, t, service_class::critical);
+  if (!d.admitted()) {
+    done(flow::refusal(service_class::critical, d));
+    return;
+  }
+  caf::anon_send<caf::message_priority::high>(
+      impl_->relay_actor, async_heartbeat{std::move(h), t.handle, std::move(done)});
+}
+
+void service::open_async(open_request r, std::function<void(caf::expected<uint64_t>)> done) {
+  r.sent_at_ns = steady_now_ns();
+  auto& t = impl_->host_of(r.session_id);
+  auto d = flow::admit(impl_->flow, t, service_class::critical);
+  if (!d.admitted()) {
+    done(flow::refusal(service_class::critical, d));
+    return;
+  }
+  caf::anon_send<caf::message_priority::high>(impl_->relay_actor,
+                                              async_open{std::move(r), t.handle, std::move(done)});
+}
+
+size_t service::host_count() const noexcept {
+  return impl_->hosts.size();
+}
+
+} // namespace sv::session

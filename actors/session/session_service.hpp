@@ -1,0 +1,77 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+
+#include "actors/session/session_host.hpp"
+#include "actors/session/session_types.hpp"
+#include "caf/expected.hpp"
+#include "caf/fwd.hpp"
+
+namespace sv {
+class node;
+} // namespace sv
+
+namespace sv::flow {
+class flow_context;
+} // namespace sv::flow
+
+namespace sv::session {
+
+struct service_settings {
+  /// Session hosts (shards). More hosts spread load over more scheduler workers.
+  size_t hosts = 16;
+  host_settings host;
+  /// Deadline of a blocking call and of an async call's answer.
+  std::chrono::milliseconds request_timeout{5'000};
+};
+
+/// The host API for viewer sessions on one node: routes each session id to its host,
+/// asks the node's flow gate first, and sends with the request's service class (open,
+/// heartbeat and close are critical and use CAF's urgent queue; pause, resume, seek,
+/// quality and queries are interactive).
+///
+/// Blocking calls wait for the host's answer (at most request_timeout); async calls
+/// return at once. Every call that the gate refuses returns (or passes to its callback)
+/// `overloaded` with a retry-after hint, and nothing is sent. Thread-safe.
+///
+/// The destructor stops the hosts and waits for them; destroy the service before its
+/// node or actor system.
+class service {
+public:
+  service(caf::actor_system& sys, flow::flow_context& flow, service_settings settings = {});
+  explicit service(node& n, service_settings settings = {});
+  ~service();
+  service(const service&) = delete;
+  service& operator=(const service&) = delete;
+
+  // -- blocking ------------------------------------------------------------------------
+
+  caf::expected<uint64_t> open(open_request r);
+  caf::error heartbeat(heartbeat_report h);
+  caf::error apply(const command& c);
+  caf::expected<session_info> info(uint64_t session_id);
+  /// Open sessions over all hosts.
+  caf::expected<uint64_t> open_sessions();
+
+  // -- async ---------------------------------------------------------------------------
+
+  /// Fire and forget: returns the gate's refusal, or an empty error once the heartbeat is
+  /// enqueued. Problems found later (unknown session, bad values) are counted by the host
+  /// but not reported back; use the callback form to see them.
+  caf::error heartbeat_async(heartbeat_report h);
+  /// `done` runs on a CAF worker thread with the host's answer (or the refusal, at once
+  /// on the calling thread).
+  void heartbeat_async(heartbeat_report h, std::function<void(caf::error)> done);
+  void open_async(open_request r, std::function<void(caf::expected<uint64_t>)> done);
+
+  size_t host_count() const noexcept;
+
+private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
+} // namespace sv::session
