@@ -209,4 +209,12 @@ size_t service::host_count() const noexcept {
   return impl_->hosts.size();
 }
 
+const flow::target& service::route(uint64_t session_id) const noexcept {
+  return impl_->host_of(session_id);
+}
+
+flow::flow_context& service::flow() noexcept {
+  return impl_->flow;
+}
+
 } // namespace sv::session

@@ -16,6 +16,7 @@ class node;
 
 namespace sv::flow {
 class flow_context;
+struct target;
 } // namespace sv::flow
 
 namespace sv::session {
@@ -68,6 +69,15 @@ public:
   void open_async(open_request r, std::function<void(caf::expected<uint64_t>)> done);
 
   size_t host_count() const noexcept;
+
+  // -- for actors ----------------------------------------------------------------------
+
+  /// The host of `session_id` with its load cell. Actors that talk to sessions at high
+  /// rates send to it directly: `flow::admit(flow(), route(id), class)` first, then a
+  /// request to `route(id).handle` (high priority for critical work).
+  const flow::target& route(uint64_t session_id) const noexcept;
+
+  flow::flow_context& flow() noexcept;
 
 private:
   struct impl;

@@ -8,14 +8,14 @@ namespace sv::flow {
 flow_context::flow_context(flow_settings settings)
     : settings_(settings), gate_(settings.gate), degrader_(settings.degrader) {}
 
-const std::array<int64_t, 24>& flow_context::latency_bounds() noexcept {
-  // 100 µs .. ~20 s, each bound about 1.7x the previous one.
-  static const std::array<int64_t, 24> bounds = [] {
-    std::array<int64_t, 24> xs{};
-    double b = 100'000;
+const std::array<int64_t, flow_context::latency_bucket_count>&
+flow_context::latency_bounds() noexcept {
+  static const std::array<int64_t, latency_bucket_count> bounds = [] {
+    std::array<int64_t, latency_bucket_count> xs{};
+    double b = 10'000;
     for (auto& x : xs) {
       x = static_cast<int64_t>(b);
-      b *= 1.7;
+      b *= 1.25;
     }
     return xs;
   }();
@@ -67,25 +67,27 @@ reading flow_context::observe(std::chrono::nanoseconds dispatch_lag, std::chrono
   auto full = std::max<uint32_t>(1, settings_.gate.watermarks[index(service_class::interactive)]);
   r.sample.depth_ratio = static_cast<double>(deepest) / static_cast<double>(full);
   r.sample.dispatch_lag = dispatch_lag;
-  // Critical p99 of the window, read as the upper bound of its bucket; then reset.
-  std::array<uint64_t, 25> counts{};
+  // Critical percentiles of the window, each read as the upper bound of its bucket
+  // (overflow: twice the last bound); then the window starts anew.
+  std::array<uint64_t, latency_bucket_count + 1> counts{};
   uint64_t total = 0;
   for (size_t i = 0; i < counts.size(); ++i) {
     counts[i] = window_[i].exchange(0, std::memory_order_relaxed);
     total += counts[i];
   }
-  if (total > 0) {
-    auto rank = total - total / 100; // the sample at or above 99%
-    uint64_t seen = 0;
+  auto percentile = [&](uint64_t rank) {
     auto& bounds = latency_bounds();
-    for (size_t i = 0; i < counts.size(); ++i) {
-      seen += counts[i];
-      if (seen >= rank) {
-        r.sample.critical_p99 =
-            std::chrono::nanoseconds{i < bounds.size() ? bounds[i] : bounds.back() * 2};
-        break;
-      }
+    uint64_t seen = 0;
+    size_t i = 0;
+    while (seen + counts[i] < rank) {
+      seen += counts[i++];
     }
+    return std::chrono::nanoseconds{i < bounds.size() ? bounds[i] : bounds.back() * 2};
+  };
+  r.critical_count = total;
+  if (total > 0) {
+    r.critical_p50 = percentile((total + 1) / 2);
+    r.sample.critical_p99 = percentile(total - total / 100);
   }
   r.pressure = pressure(r.sample, settings_.budget);
   r.before = degrader_.current();

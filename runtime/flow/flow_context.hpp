@@ -36,6 +36,9 @@ struct kind_depth {
 /// One reading of the load monitor.
 struct reading {
   load_sample sample;
+  /// Median critical latency and number of critical requests since the last reading.
+  std::chrono::nanoseconds critical_p50{0};
+  uint64_t critical_count = 0;
   double pressure = 0;
   level before = level::l0;
   level after = level::l0;
@@ -76,8 +79,11 @@ public:
     return settings_;
   }
 
-  /// Upper bounds (ns) of the buckets the critical p99 is read from.
-  static const std::array<int64_t, 24>& latency_bounds() noexcept;
+  /// Upper bounds (ns) of the buckets critical latencies are counted in: 10 µs to about
+  /// 12 s, each 1.25x the previous (a percentile is read as its bucket's upper bound,
+  /// so it is at most 25% high).
+  static constexpr size_t latency_bucket_count = 64;
+  static const std::array<int64_t, latency_bucket_count>& latency_bounds() noexcept;
 
 private:
   flow_settings settings_;
@@ -86,7 +92,7 @@ private:
   std::atomic<level> level_{level::l0};
   std::atomic<uint64_t> transitions_{0};
   // Critical latencies since the last reading, by bucket (the last one is overflow).
-  std::array<std::atomic<uint64_t>, 25> window_{};
+  std::array<std::atomic<uint64_t>, latency_bucket_count + 1> window_{};
   std::mutex cells_mtx_;
   std::vector<std::pair<std::string, std::weak_ptr<load_cell>>> cells_;
 };
