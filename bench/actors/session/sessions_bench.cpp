@@ -9,6 +9,8 @@
 // keep a fixed window of requests in flight (the maximum sustained rate); with --rate they
 // offer R heartbeats/s in total, paced every millisecond, and latency includes queueing.
 
+#include <poll.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -185,9 +187,9 @@ struct sv_side {
     svc->flow().observe(nanoseconds{0}, nanoseconds{0});
   }
 
-  // Waits (at most 60 s) until every host's queue is empty, then reads the hosts' record.
-  receiver_summary drain(uint64_t) const {
-    auto deadline = steady_clock::now() + seconds(60);
+  // Waits (at most `limit`) until every host's queue is empty, then reads the hosts' record.
+  receiver_summary drain(uint64_t, nanoseconds limit) const {
+    auto deadline = steady_clock::now() + limit;
     auto queued = [this] {
       int64_t n = 0;
       for (size_t i = 0; i < svc->host_count(); ++i) {
@@ -265,8 +267,8 @@ struct caf_side {
     caf_receivers.processed.store(0);
   }
 
-  receiver_summary drain(uint64_t expected) const {
-    auto deadline = steady_clock::now() + seconds(60);
+  receiver_summary drain(uint64_t expected, nanoseconds limit) const {
+    auto deadline = steady_clock::now() + limit;
     while (caf_receivers.processed.load() < expected && steady_clock::now() < deadline) {
       std::this_thread::sleep_for(milliseconds(1));
     }
@@ -428,8 +430,8 @@ struct side_result {
   double heartbeats_per_s = 0;
   double p50_ms = 0;
   double p99_ms = 0;
-  uint64_t failed = 0; ///< refused with overloaded (counted, answered)
-  uint64_t lost = 0;   ///< sent but never processed (must be 0)
+  uint64_t failed = 0;  ///< refused with overloaded (counted, answered)
+  uint64_t backlog = 0; ///< paced: sent but still unprocessed when the drain time ran out
 };
 
 template <class Side>
@@ -458,12 +460,14 @@ void run_heartbeats(caf::actor_system& sys, Side side, const options& opt, side_
   }
   if (opt.rate > 0) {
     // Paced: heartbeats were one-way; the receivers measured their latency.
-    auto r = side.drain(done);
+    // A side that cannot keep up gets at most max(10 s, S) to work off its backlog.
+    auto r =
+        side.drain(done, duration_cast<nanoseconds>(duration<double>(std::max(10.0, opt.seconds))));
     auto secs = duration<double>(steady_clock::now() - t0).count();
     out.heartbeats_per_s = static_cast<double>(r.processed) / secs;
     out.p50_ms = r.p50_ms;
     out.p99_ms = r.p99_ms;
-    out.lost = done - std::min(done, r.processed);
+    out.backlog = done - std::min(done, r.processed);
   } else {
     auto secs = duration<double>(steady_clock::now() - t0).count();
     out.heartbeats_per_s = static_cast<double>(done) / secs;
@@ -554,37 +558,100 @@ std::string side_json(const side_result& r) {
   std::ostringstream out;
   out << "{\"bytes_per_session\":" << r.bytes_per_session << ",\"open_per_s\":" << r.open_per_s
       << ",\"heartbeats_per_s\":" << r.heartbeats_per_s << ",\"hb_p50_ms\":" << r.p50_ms
-      << ",\"hb_p99_ms\":" << r.p99_ms << ",\"failed\":" << r.failed << ",\"lost\":" << r.lost
+      << ",\"hb_p99_ms\":" << r.p99_ms << ",\"failed\":" << r.failed << ",\"backlog\":" << r.backlog
       << "}";
   return out.str();
 }
 
-// Runs this binary again in mode `mode` and returns the last line it printed.
-std::string run_child(const char* self_path, const options& opt, const char* mode) {
-  std::ostringstream cmd;
-  cmd << self_path << " --mode " << mode << " --sessions " << opt.sessions << " --seconds "
-      << opt.seconds << " --rate " << opt.rate << " --hosts " << opt.hosts << " --threads "
-      << opt.threads << " --drivers " << opt.drivers << " --window " << opt.window
-      << " --max-throughput " << opt.max_throughput;
-  auto* pipe = popen(cmd.str().c_str(), "r");
-  if (pipe == nullptr) {
+// Runs this binary again in mode `mode` and returns the last line it printed, or an
+// empty string when the child did not finish within `limit_s` (it is killed then: a side
+// that collapses under the offered load must not hang the benchmark).
+std::string run_child(const char* self_path, const options& opt, const char* mode, double limit_s) {
+  std::vector<std::string> args = {self_path,
+                                   "--mode",
+                                   mode,
+                                   "--sessions",
+                                   std::to_string(opt.sessions),
+                                   "--seconds",
+                                   std::to_string(opt.seconds),
+                                   "--rate",
+                                   std::to_string(opt.rate),
+                                   "--hosts",
+                                   std::to_string(opt.hosts),
+                                   "--threads",
+                                   std::to_string(opt.threads),
+                                   "--drivers",
+                                   std::to_string(opt.drivers),
+                                   "--window",
+                                   std::to_string(opt.window),
+                                   "--max-throughput",
+                                   std::to_string(opt.max_throughput)};
+  int fds[2];
+  if (pipe(fds) != 0) {
     return {};
   }
-  std::string last;
-  char buf[4096];
-  while (fgets(buf, sizeof(buf), pipe) != nullptr) {
-    last = buf;
-    if (!last.empty() && last.back() == '\n') {
-      last.pop_back();
+  auto pid = fork();
+  if (pid == 0) {
+    dup2(fds[1], STDOUT_FILENO);
+    close(fds[0]);
+    close(fds[1]);
+    std::vector<char*> argv;
+    for (auto& a : args) {
+      argv.push_back(a.data());
+    }
+    argv.push_back(nullptr);
+    execv(self_path, argv.data());
+    _exit(127);
+  }
+  close(fds[1]);
+  std::string out;
+  auto deadline =
+      steady_clock::now() + duration_cast<steady_clock::duration>(duration<double>(limit_s));
+  bool finished = false;
+  while (steady_clock::now() < deadline) {
+    pollfd p{fds[0], POLLIN, 0};
+    if (poll(&p, 1, 200) > 0) {
+      char buf[4096];
+      auto n = read(fds[0], buf, sizeof(buf));
+      if (n <= 0) {
+        finished = true;
+        break;
+      }
+      out.append(buf, static_cast<size_t>(n));
     }
   }
-  pclose(pipe);
-  return last;
+  close(fds[0]);
+  if (!finished) {
+    kill(pid, SIGKILL);
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  if (!finished) {
+    return {};
+  }
+  while (!out.empty() && out.back() == '\n') {
+    out.pop_back();
+  }
+  auto nl = out.rfind('\n');
+  return nl == std::string::npos ? out : out.substr(nl + 1);
 }
 
-double field(const std::string& json, const std::string& key) {
+// The value of `key` in a flat JSON object, or NaN (printed as null) when absent.
+std::string field(const std::string& json, const std::string& key) {
   auto pos = json.find("\"" + key + "\":");
-  return pos == std::string::npos ? -1 : std::stod(json.substr(pos + key.size() + 3));
+  if (pos == std::string::npos) {
+    return "null";
+  }
+  auto start = pos + key.size() + 3;
+  return json.substr(start, json.find_first_of(",}", start) - start);
+}
+
+// a / b for two numbers given as JSON text, or "null".
+std::string ratio(const std::string& a, const std::string& b) {
+  if (a == "null" || b == "null" || std::stod(b) == 0) {
+    return "null";
+  }
+  return std::to_string(std::stod(a) / std::stod(b));
 }
 
 } // namespace
@@ -629,9 +696,11 @@ int main(int argc, char** argv) {
     std::cout << side_json(run_caf(opt)) << std::endl;
     return 0;
   }
-  auto sv_line = run_child(argv[0], opt, "sv");
+  // Room for setup, the run, draining and teardown; a side past it did not keep up.
+  auto limit_s = 120 + 3 * opt.seconds + static_cast<double>(opt.sessions) / 50'000;
+  auto sv_line = run_child(argv[0], opt, "sv", limit_s);
   std::cout << "streamverse: " << sv_line << std::endl;
-  auto caf_line = run_child(argv[0], opt, "caf");
+  auto caf_line = run_child(argv[0], opt, "caf", limit_s);
   std::cout << "raw caf:     " << caf_line << std::endl;
   std::ostringstream json;
   json << "{\"sessions\":" << opt.sessions << ",\"seconds\":" << opt.seconds
@@ -642,13 +711,16 @@ int main(int argc, char** argv) {
        << ",\"heartbeats_per_s\":" << field(sv_line, "heartbeats_per_s")
        << ",\"hb_p50_ms\":" << field(sv_line, "hb_p50_ms")
        << ",\"hb_p99_ms\":" << field(sv_line, "hb_p99_ms")
-       << ",\"failed\":" << field(sv_line, "failed") << ",\"lost\":" << field(sv_line, "lost")
+       << ",\"failed\":" << field(sv_line, "failed") << ",\"backlog\":" << field(sv_line, "backlog")
        << ",\"caf_bytes_per_session\":" << field(caf_line, "bytes_per_session")
        << ",\"caf_spawn_per_s\":" << field(caf_line, "open_per_s")
        << ",\"caf_heartbeats_per_s\":" << field(caf_line, "heartbeats_per_s")
        << ",\"caf_hb_p50_ms\":" << field(caf_line, "hb_p50_ms")
-       << ",\"caf_hb_p99_ms\":" << field(caf_line, "hb_p99_ms") << ",\"heartbeat_ratio\":"
-       << field(sv_line, "heartbeats_per_s") / field(caf_line, "heartbeats_per_s") << "}";
+       << ",\"caf_hb_p99_ms\":" << field(caf_line, "hb_p99_ms")
+       << ",\"caf_backlog\":" << field(caf_line, "backlog")
+       << ",\"caf_finished\":" << (caf_line.empty() ? "false" : "true")
+       << ",\"sv_finished\":" << (sv_line.empty() ? "false" : "true") << ",\"heartbeat_ratio\":"
+       << ratio(field(sv_line, "heartbeats_per_s"), field(caf_line, "heartbeats_per_s")) << "}";
   std::cout << json.str() << std::endl;
   return 0;
 }
