@@ -43,7 +43,9 @@ struct service_settings {
 class service {
 public:
   service(caf::actor_system& sys, flow::flow_context& flow, service_settings settings = {});
-  explicit service(node& n, service_settings settings = {});
+  /// Hosts and idle timeout from the node's config ([sessions]).
+  explicit service(node& n);
+  service(node& n, service_settings settings);
   ~service();
   service(const service&) = delete;
   service& operator=(const service&) = delete;

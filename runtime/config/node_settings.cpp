@@ -285,6 +285,16 @@ const std::vector<field>& schema() {
       {"flow.degrader.enter", enter_value},
       {"flow.degrader.exit_gap", exit_gap_value},
       {"flow.degrader.hold_ms", flow_ms(0, 600'000, &flow_control_settings::hold_ms)},
+      {"sessions.idle_timeout_ms",
+       integer_in(1'000, 86'400'000,
+                  [](node_settings& s, int64_t v) {
+                    s.sessions.idle_timeout_ms = static_cast<uint32_t>(v);
+                  },
+                  " ms")},
+      {"sessions.hosts", integer_in(1, 4096,
+                                    [](node_settings& s, int64_t v) {
+                                      s.sessions.hosts = static_cast<uint32_t>(v);
+                                    })},
       {"flow.levels.l1", level_sheds(0)},
       {"flow.levels.l2", level_sheds(1)},
       {"flow.levels.l3", level_sheds(2)},

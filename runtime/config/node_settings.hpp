@@ -47,6 +47,12 @@ struct flow_control_settings {
       std::vector<std::string>{"bulk", "best_effort", "interactive"}};
 };
 
+/// Viewer sessions on this node (actors/session reads them).
+struct session_node_settings {
+  uint32_t idle_timeout_ms = 30'000;
+  uint32_t hosts = 16;
+};
+
 /// The validated settings of one node. Every field has the default documented in
 /// config/README.md; `load_file` only returns settings that passed every rule.
 struct node_settings {
@@ -72,6 +78,8 @@ struct node_settings {
   watermark_settings watermarks;
   // [flow], [flow.degrader], [flow.levels]
   flow_control_settings flow;
+  // [sessions]
+  session_node_settings sessions;
   /// Where the settings came from (a file path or a name given to load_string).
   std::string source;
 };

@@ -487,6 +487,21 @@ void configure(caf::actor_system_config& cfg, const options& opt) {
   cfg.set("logger.console-verbosity", caf::atom("quiet"));
 }
 
+// One side's figures; `partial` (printed after setup) leaves out what is not measured yet,
+// so that a side stopped during its heartbeat phase still reports its memory.
+std::string side_json(const side_result& r, bool partial = false) {
+  std::ostringstream out;
+  out << "{\"bytes_per_session\":" << r.bytes_per_session << ",\"open_per_s\":" << r.open_per_s;
+  if (partial) {
+    out << ",\"partial\":true}";
+    return out.str();
+  }
+  out << ",\"heartbeats_per_s\":" << r.heartbeats_per_s << ",\"hb_p50_ms\":" << r.p50_ms
+      << ",\"hb_p99_ms\":" << r.p99_ms << ",\"failed\":" << r.failed << ",\"backlog\":" << r.backlog
+      << "}";
+  return out.str();
+}
+
 side_result run_sv(const options& opt) {
   side_result out;
   caf::actor_system_config cfg;
@@ -527,6 +542,7 @@ side_result run_sv(const options& opt) {
   }
   out.bytes_per_session =
       static_cast<double>(rss_bytes() - rss0) / static_cast<double>(opt.sessions);
+  std::cout << side_json(out, true) << std::endl;
   run_heartbeats(sys, sv_side{&svc}, opt, out);
   return out;
 }
@@ -547,6 +563,7 @@ side_result run_caf(const options& opt) {
       static_cast<double>(opt.sessions) / duration<double>(steady_clock::now() - t0).count();
   out.bytes_per_session =
       static_cast<double>(rss_bytes() - rss0) / static_cast<double>(opt.sessions);
+  std::cout << side_json(out, true) << std::endl;
   run_heartbeats(sys, caf_side{&actors}, opt, out);
   for (auto& a : actors) {
     caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
@@ -554,14 +571,6 @@ side_result run_caf(const options& opt) {
   return out;
 }
 
-std::string side_json(const side_result& r) {
-  std::ostringstream out;
-  out << "{\"bytes_per_session\":" << r.bytes_per_session << ",\"open_per_s\":" << r.open_per_s
-      << ",\"heartbeats_per_s\":" << r.heartbeats_per_s << ",\"hb_p50_ms\":" << r.p50_ms
-      << ",\"hb_p99_ms\":" << r.p99_ms << ",\"failed\":" << r.failed << ",\"backlog\":" << r.backlog
-      << "}";
-  return out.str();
-}
 
 // Runs this binary again in mode `mode` and returns the last line it printed, or an
 // empty string when the child did not finish within `limit_s` (it is killed then: a side
@@ -627,7 +636,15 @@ std::string run_child(const char* self_path, const options& opt, const char* mod
   int status = 0;
   waitpid(pid, &status, 0);
   if (!finished) {
-    return {};
+    // Keep what the child reported before it was stopped (its setup figures), marked.
+    auto end = out.rfind('\n');
+    if (end == std::string::npos) {
+      return {};
+    }
+    out.resize(end);
+    auto start = out.rfind('\n');
+    auto last = start == std::string::npos ? out : out.substr(start + 1);
+    return last.empty() ? last : last + " (did not finish)";
   }
   while (!out.empty() && out.back() == '\n') {
     out.pop_back();
@@ -644,6 +661,14 @@ std::string field(const std::string& json, const std::string& key) {
   }
   auto start = pos + key.size() + 3;
   return json.substr(start, json.find_first_of(",}", start) - start);
+}
+
+// "true" when a child's line is its final report.
+const char* finished(const std::string& line) {
+  return !line.empty() && line.find("did not finish") == std::string::npos
+                 && line.find("\"partial\":true") == std::string::npos
+             ? "true"
+             : "false";
 }
 
 // a / b for two numbers given as JSON text, or "null".
@@ -718,8 +743,8 @@ int main(int argc, char** argv) {
        << ",\"caf_hb_p50_ms\":" << field(caf_line, "hb_p50_ms")
        << ",\"caf_hb_p99_ms\":" << field(caf_line, "hb_p99_ms")
        << ",\"caf_backlog\":" << field(caf_line, "backlog")
-       << ",\"caf_finished\":" << (caf_line.empty() ? "false" : "true")
-       << ",\"sv_finished\":" << (sv_line.empty() ? "false" : "true") << ",\"heartbeat_ratio\":"
+       << ",\"caf_finished\":" << finished(caf_line) << ",\"sv_finished\":" << finished(sv_line)
+       << ",\"heartbeat_ratio\":"
        << ratio(field(sv_line, "heartbeats_per_s"), field(caf_line, "heartbeats_per_s")) << "}";
   std::cout << json.str() << std::endl;
   return 0;

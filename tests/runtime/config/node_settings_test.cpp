@@ -803,6 +803,15 @@ l4 = ["bulk", "best_effort", "interactive"]
     CHECK(s.flow.sheds[3].size() == 3);
   }
 
+  TEST_CASE("the sessions section sets the idle timeout and the number of hosts") {
+    auto s = accepted("[sessions]\nidle_timeout_ms = 45000\nhosts = 32\n");
+    CHECK(s.sessions.idle_timeout_ms == 45000);
+    CHECK(s.sessions.hosts == 32);
+    CHECK(accepted("").sessions.idle_timeout_ms == 30000);
+    refused("[sessions]\nidle_timeout_ms = 10\n", 2, "sessions.idle_timeout_ms");
+    refused("[sessions]\nhosts = 0\n", 2, "sessions.hosts");
+  }
+
   TEST_CASE("degrader entry points must be four ascending numbers") {
     refused("[flow.degrader]\nenter = [0.5, 0.4, 0.8, 1.0]\n", 2, "flow.degrader.enter");
     refused("[flow.degrader]\nenter = [0.5, 0.6]\n", 2, "flow.degrader.enter");
