@@ -286,11 +286,11 @@ const std::vector<field>& schema() {
       {"flow.degrader.exit_gap", exit_gap_value},
       {"flow.degrader.hold_ms", flow_ms(0, 600'000, &flow_control_settings::hold_ms)},
       {"sessions.idle_timeout_ms",
-       integer_in(1'000, 86'400'000,
-                  [](node_settings& s, int64_t v) {
-                    s.sessions.idle_timeout_ms = static_cast<uint32_t>(v);
-                  },
-                  " ms")},
+       integer_in(
+           1'000, 86'400'000,
+           [](node_settings& s,
+              int64_t v) { s.sessions.idle_timeout_ms = static_cast<uint32_t>(v); },
+           " ms")},
       {"sessions.hosts", integer_in(1, 4096,
                                     [](node_settings& s, int64_t v) {
                                       s.sessions.hosts = static_cast<uint32_t>(v);

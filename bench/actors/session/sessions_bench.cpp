@@ -571,7 +571,6 @@ side_result run_caf(const options& opt) {
   return out;
 }
 
-
 // Runs this binary again in mode `mode` and returns the last line it printed, or an
 // empty string when the child did not finish within `limit_s` (it is killed then: a side
 // that collapses under the offered load must not hang the benchmark).

@@ -52,28 +52,28 @@ caf::behavior opener(caf::stateful_actor<opener_state>* self, service* svc) {
     ++st.inflight;
     auto again = weak.lock();
     self->request<caf::message_priority::high>(t.handle, 30s, std::move(r))
-      .then(
-        [self, again](uint64_t) {
-          --self->state.inflight;
-          (*again)();
-        },
-        [self, again](caf::error&) {
-          --self->state.inflight;
-          ++self->state.failed;
-          (*again)();
-        });
+        .then(
+            [self, again](uint64_t) {
+              --self->state.inflight;
+              (*again)();
+            },
+            [self, again](caf::error&) {
+              --self->state.inflight;
+              ++self->state.failed;
+              (*again)();
+            });
   };
   return {
-    [self, open_next](go_atom, uint64_t first, uint64_t end) -> caf::result<uint64_t> {
-      auto& st = self->state;
-      st.next = first;
-      st.end = end;
-      st.done = self->make_response_promise();
-      for (int i = 0; i < 64; ++i) {
-        (*open_next)();
-      }
-      return st.done;
-    },
+      [self, open_next](go_atom, uint64_t first, uint64_t end) -> caf::result<uint64_t> {
+        auto& st = self->state;
+        st.next = first;
+        st.end = end;
+        st.done = self->make_response_promise();
+        for (int i = 0; i < 64; ++i) {
+          (*open_next)();
+        }
+        return st.done;
+      },
   };
 }
 
