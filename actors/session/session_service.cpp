@@ -96,27 +96,8 @@ struct service::impl {
   // A blocking request through the gate; T is what the host answers.
   template <class T, class... Ts>
   caf::expected<T> call(const flow::target& t, service_class c, Ts&&... xs) {
-    auto d = flow::admit(flow, t, c);
-    if (!d.admitted()) {
-      return flow::refusal(c, d);
-    }
-    caf::scoped_actor self{sys};
-    caf::expected<T> result = caf::make_error(caf::sec::request_timeout);
-    auto on_value = [&](T& x) {
-      result = std::move(x);
-    };
-    auto on_error = [&](caf::error& err) {
-      result = std::move(err);
-    };
-    if (c == service_class::critical) {
-      self->request<caf::message_priority::high>(t.handle, settings.request_timeout,
-                                                 std::forward<Ts>(xs)...)
-          .receive(on_value, on_error);
-    } else {
-      self->request(t.handle, settings.request_timeout, std::forward<Ts>(xs)...)
-          .receive(on_value, on_error);
-    }
-    return result;
+    return flow::blocking_request<T>(sys, flow, t, c, settings.request_timeout,
+                                     std::forward<Ts>(xs)...);
   }
 };
 

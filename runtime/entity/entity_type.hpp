@@ -199,28 +199,8 @@ public:
 
   /// Sends `r` to entity `key` and waits for its reply (at most request_timeout).
   caf::expected<reply_type> request(uint64_t key, flow::service_class c, request_type r) {
-    auto& t = route(key);
-    auto d = flow::admit(flow_, t, c);
-    if (!d.admitted()) {
-      return flow::refusal(c, d);
-    }
-    caf::scoped_actor self{sys_};
-    caf::expected<reply_type> result = caf::make_error(caf::sec::request_timeout);
-    auto on_value = [&](reply_type& x) {
-      result = std::move(x);
-    };
-    auto on_error = [&](caf::error& err) {
-      result = std::move(err);
-    };
-    if (c == flow::service_class::critical) {
-      self->request<caf::message_priority::high>(t.handle, settings_.request_timeout,
-                                                 entity_atom::value, key, std::move(r))
-          .receive(on_value, on_error);
-    } else {
-      self->request(t.handle, settings_.request_timeout, entity_atom::value, key, std::move(r))
-          .receive(on_value, on_error);
-    }
-    return result;
+    return flow::blocking_request<reply_type>(sys_, flow_, route(key), c, settings_.request_timeout,
+                                              entity_atom::value, key, std::move(r));
   }
 
   /// Sends `r` to entity `key` without waiting; returns the gate's refusal or none.

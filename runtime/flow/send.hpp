@@ -9,7 +9,10 @@
 #include <utility>
 
 #include "caf/actor.hpp"
+#include "caf/actor_system.hpp"
+#include "caf/expected.hpp"
 #include "caf/message_priority.hpp"
+#include "caf/scoped_actor.hpp"
 #include "caf/send.hpp"
 #include "runtime/flow/flow_context.hpp"
 #include "runtime/wire/errc.hpp"
@@ -53,6 +56,34 @@ caf::error send(flow_context& ctx, const target& t, service_class c, Ts&&... xs)
     caf::anon_send(t.handle, std::forward<Ts>(xs)...);
   }
   return caf::none;
+}
+
+/// Sends `xs...` to `t` as a request through the gate and blocks until the reply `T`
+/// arrives (at most `timeout`). Returns the refusal without sending when the gate says
+/// no, or CAF's request_timeout / the target's error. Critical requests use CAF's urgent
+/// queue. For host (non-actor) threads; actors use admit() and request().then().
+template <class T, class... Ts>
+caf::expected<T> blocking_request(caf::actor_system& sys, flow_context& ctx, const target& t,
+                                  service_class c, std::chrono::milliseconds timeout, Ts&&... xs) {
+  auto d = admit(ctx, t, c);
+  if (!d.admitted()) {
+    return refusal(c, d);
+  }
+  caf::scoped_actor self{sys};
+  caf::expected<T> result = caf::make_error(caf::sec::request_timeout);
+  auto on_value = [&](T& x) {
+    result = std::move(x);
+  };
+  auto on_error = [&](caf::error& err) {
+    result = std::move(err);
+  };
+  if (c == service_class::critical) {
+    self->request<caf::message_priority::high>(t.handle, timeout, std::forward<Ts>(xs)...)
+        .receive(on_value, on_error);
+  } else {
+    self->request(t.handle, timeout, std::forward<Ts>(xs)...).receive(on_value, on_error);
+  }
+  return result;
 }
 
 } // namespace sv::flow
