@@ -63,8 +63,10 @@ reading flow_context::observe(std::chrono::nanoseconds dispatch_lag, std::chrono
     deepest = std::max(deepest, k.max);
     r.depths.push_back(k);
   }
-  // A mailbox as deep as the interactive watermark counts as full (pressure 1).
-  auto full = std::max<uint32_t>(1, settings_.gate.watermarks[index(service_class::interactive)]);
+  // A mailbox as deep as the critical watermark counts as full (pressure 1): lower
+  // classes filling up to their own watermarks is the gate doing its job, not harm; a
+  // queue approaching the point where critical work is refused is.
+  auto full = std::max<uint32_t>(1, settings_.gate.watermarks[index(service_class::critical)]);
   r.sample.depth_ratio = static_cast<double>(deepest) / static_cast<double>(full);
   r.sample.dispatch_lag = dispatch_lag;
   // Critical percentiles of the window, each read as the upper bound of its bucket

@@ -23,7 +23,7 @@ struct monitor_fixture : sv::testkit::fixture {
 
   monitor_fixture() {
     sv::flow::flow_settings s;
-    s.gate.watermarks = {800, 100, 50, 20}; // depth 100 = pressure 1
+    s.gate.watermarks = {100, 80, 50, 20}; // depth 100 = pressure 1
     s.monitor_interval = 100ms;
     ctx = std::make_shared<sv::flow::flow_context>(s);
     monitor = sv::flow::spawn_load_monitor(sys, ctx, reg);
@@ -89,7 +89,7 @@ TEST_SUITE("runtime.flow") {
   TEST_CASE_FIXTURE(monitor_fixture,
                     "a mailbox over its watermark raises the level, calm lowers it") {
     auto cell = ctx->make_cell("session_host");
-    for (int i = 0; i < 95; ++i) { // 0.95 of the interactive watermark
+    for (int i = 0; i < 95; ++i) { // 0.95 of the critical watermark
       cell->on_enqueue();
     }
     tick();
