@@ -96,7 +96,7 @@ double bucket_ms(size_t i) {
   return 0.01 * std::pow(1.1, static_cast<double>(i + 1));
 }
 
-double critical_p99_ms(size_t phase) {
+double critical_percentile_ms(size_t phase, double q) {
   auto& h = stats.critical_hist[phase];
   uint64_t total = 0;
   for (auto& b : h) {
@@ -105,7 +105,7 @@ double critical_p99_ms(size_t phase) {
   if (total == 0) {
     return 0;
   }
-  auto rank = total - total / 100;
+  auto rank = std::max<uint64_t>(1, static_cast<uint64_t>(q * static_cast<double>(total)));
   uint64_t seen = 0;
   for (size_t i = 0; i < h.size(); ++i) {
     seen += h[i].load();
@@ -264,6 +264,7 @@ struct result {
   double capacity = 0;
   double critical_success = 0;
   double critical_p99 = 0;
+  double critical_p50 = 0;
   double goodput = 0;
   int64_t unaccounted = 0;
   double recovery_s = -1;
@@ -326,7 +327,8 @@ result run_scenario(caf::actor_system& sys, Send send_fn, const options& opt, Le
   r.critical_success = offered_critical == 0 ? 0
                                              : static_cast<double>(stats.critical_on_time[1])
                                                    / static_cast<double>(offered_critical);
-  r.critical_p99 = critical_p99_ms(1);
+  r.critical_p99 = critical_percentile_ms(1, 0.99);
+  r.critical_p50 = critical_percentile_ms(1, 0.50);
   r.goodput = static_cast<double>(sum(stats.served_in[1])) / (r.capacity * opt.seconds);
   int64_t unaccounted = 0;
   for (size_t p = 0; p < phases; ++p) {
@@ -345,8 +347,9 @@ std::string to_json(const result& r) {
   std::ostringstream out;
   out << "{\"capacity_per_s\":" << r.capacity
       << ",\"critical_success_ratio\":" << r.critical_success
-      << ",\"critical_p99_ms\":" << r.critical_p99 << ",\"goodput_ratio\":" << r.goodput
-      << ",\"unaccounted\":" << r.unaccounted << ",\"recovery_s\":" << r.recovery_s
+      << ",\"critical_p50_ms\":" << r.critical_p50 << ",\"critical_p99_ms\":" << r.critical_p99
+      << ",\"goodput_ratio\":" << r.goodput << ",\"unaccounted\":" << r.unaccounted
+      << ",\"recovery_s\":" << r.recovery_s
       << ",\"level_transitions_spike_edge\":" << r.transitions_spike
       << ",\"level_transitions_recovery_edge\":" << r.transitions_recovery
       << ",\"max_level\":" << r.max_level << ",\"refused_spike\":[" << r.refused_spike[0] << ","
@@ -480,6 +483,8 @@ int main(int argc, char** argv) {
       opt.cost_us = std::stoll(v);
     } else if (k == "--threads") {
       opt.threads = std::stoul(v);
+    } else if (k == "--shards") {
+      opt.shards = std::stoul(v);
     } else if (k == "--policy") {
       opt.policy = v;
     } else if (k == "--max-throughput") {
