@@ -43,8 +43,9 @@ struct options {
   int64_t cost_us = 20;
   size_t threads = 2;
   size_t shards = 8;
-  size_t max_throughput = 64;      // CAF scheduler.max-throughput, the same on both sides
-  std::string policy = "stealing"; // CAF scheduler.policy, the same on both sides
+  size_t max_throughput = 64;         // CAF scheduler.max-throughput, the same on both sides
+  std::string policy = "stealing";    // CAF scheduler.policy, the same on both sides
+  uint32_t interactive_watermark = 0; // 0: the defaults (critical 8192, interactive 1024, ...)
   std::string mode;
 };
 
@@ -372,7 +373,12 @@ result run_sv(const options& opt) {
   configure(cfg, opt);
   caf::actor_system sys{cfg};
   sv::metrics::registry reg;
-  auto flow = std::make_shared<sv::flow::flow_context>();
+  sv::flow::flow_settings fs;
+  if (opt.interactive_watermark > 0) {
+    auto w = opt.interactive_watermark;
+    fs.gate.watermarks = {8 * w, w, std::max<uint32_t>(1, w / 4), std::max<uint32_t>(1, w / 8)};
+  }
+  auto flow = std::make_shared<sv::flow::flow_context>(fs);
   auto monitor = sv::flow::spawn_load_monitor(sys, flow, reg);
   result r;
   {
@@ -483,6 +489,8 @@ int main(int argc, char** argv) {
       opt.cost_us = std::stoll(v);
     } else if (k == "--threads") {
       opt.threads = std::stoul(v);
+    } else if (k == "--interactive-watermark") {
+      opt.interactive_watermark = static_cast<uint32_t>(std::stoul(v));
     } else if (k == "--shards") {
       opt.shards = std::stoul(v);
     } else if (k == "--policy") {
