@@ -128,7 +128,7 @@ caf::behavior session_host(host_actor* self, host_settings cfg,
   return {
       [self](const open_request& r) -> caf::result<uint64_t> {
         auto& st = self->state;
-        st.cell->on_dequeue();
+        flow::serving served{*st.cell};
         record_latency(st, r.sent_at_ns);
         if (auto why = validate(r, st.cfg.limits); !why.empty()) {
           return make_error(errc::invalid_argument, why);
@@ -155,7 +155,7 @@ caf::behavior session_host(host_actor* self, host_settings cfg,
       },
       [self](const heartbeat_report& h) -> caf::result<caf::ok_atom> {
         auto& st = self->state;
-        st.cell->on_dequeue();
+        flow::serving served{*st.cell};
         record_latency(st, h.sent_at_ns);
         auto rec = find(st, h.session_id);
         if (!rec) {
@@ -175,7 +175,7 @@ caf::behavior session_host(host_actor* self, host_settings cfg,
       },
       [self](const command& c) -> caf::result<caf::ok_atom> {
         auto& st = self->state;
-        st.cell->on_dequeue();
+        flow::serving served{*st.cell};
         auto rec = find(st, c.session_id);
         if (!rec) {
           return std::move(rec.error());
@@ -209,7 +209,7 @@ caf::behavior session_host(host_actor* self, host_settings cfg,
       },
       [self](caf::get_atom, uint64_t id) -> caf::result<session_info> {
         auto& st = self->state;
-        st.cell->on_dequeue();
+        flow::serving served{*st.cell};
         auto rec = find(st, id);
         if (!rec) {
           return std::move(rec.error());
@@ -233,7 +233,7 @@ caf::behavior session_host(host_actor* self, host_settings cfg,
         return info;
       },
       [self](sessions_atom) {
-        self->state.cell->on_dequeue();
+        flow::serving served{*self->state.cell};
         return static_cast<uint64_t>(self->state.sessions.size());
       },
       [self](sweep_atom) {

@@ -282,6 +282,8 @@ const std::vector<field>& schema() {
       {"flow.dispatch_lag_budget_ms",
        flow_ms(1, 60'000, &flow_control_settings::dispatch_lag_budget_ms)},
       {"flow.critical_budget_ms", flow_ms(1, 60'000, &flow_control_settings::critical_budget_ms)},
+      {"flow.queue_delay_budget_ms",
+       flow_ms(0, 60'000, &flow_control_settings::queue_delay_budget_ms)},
       {"flow.degrader.enter", enter_value},
       {"flow.degrader.exit_gap", exit_gap_value},
       {"flow.degrader.hold_ms", flow_ms(0, 600'000, &flow_control_settings::hold_ms)},

@@ -36,6 +36,8 @@ struct flow_control_settings {
   uint32_t monitor_interval_ms = 100;
   uint32_t dispatch_lag_budget_ms = 50;
   uint32_t critical_budget_ms = 100;
+  /// Longest expected queueing delay a non-critical request is admitted into (0: off).
+  uint32_t queue_delay_budget_ms = 5;
   /// Pressure at which L1..L4 are entered (1.0 = a signal at its budget).
   std::array<double, 4> enter = {0.7, 0.8, 0.9, 1.0};
   double exit_gap = 0.15;

@@ -129,7 +129,7 @@ caf::behavior shard(caf::stateful_actor<shard_state<Entity>>* self,
       [self](entity_atom, uint64_t key,
              const typename Entity::request& r) -> caf::result<typename Entity::reply> {
         auto& st = self->state;
-        st.cell->on_dequeue();
+        flow::serving served{*st.cell};
         auto [pos, activated] = st.active.try_emplace(key);
         auto& slot = pos->second;
         if constexpr (has_on_activate<Entity>::value) {
@@ -145,7 +145,7 @@ caf::behavior shard(caf::stateful_actor<shard_state<Entity>>* self,
         return std::move(*res);
       },
       [self](active_atom) {
-        self->state.cell->on_dequeue();
+        flow::serving served{*self->state.cell};
         return static_cast<uint64_t>(self->state.active.size());
       },
       [self, sweep_every](passivate_atom) {

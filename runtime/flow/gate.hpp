@@ -39,6 +39,12 @@ struct gate_settings {
   std::chrono::milliseconds level_retry{250};
   /// Upper bound of any hint.
   std::chrono::milliseconds max_retry{5000};
+  /// Longest expected queueing delay a non-critical request is admitted into: the
+  /// watermark of interactive, best-effort and bulk is lowered to budget / service time
+  /// when the target's messages are slow (a deep queue of slow messages delays everyone,
+  /// critical work included, since CAF serves its urgent queue only between rounds).
+  /// 0 disables the cap.
+  std::chrono::milliseconds queue_delay_budget{5};
 };
 
 /// Admission control before enqueueing (design §4). `check` is a pure function of the
@@ -49,7 +55,14 @@ class gate {
 public:
   explicit gate(gate_settings settings = {});
 
-  decision check(service_class c, int64_t depth, level lvl) const noexcept;
+  /// `service_time`: the target's average time per message (0: unknown, no delay cap).
+  decision check(service_class c, int64_t depth, level lvl,
+                 std::chrono::nanoseconds service_time = std::chrono::nanoseconds{
+                     0}) const noexcept;
+
+  /// The watermark that applies to `c` given the target's service time.
+  int64_t effective_watermark(service_class c,
+                              std::chrono::nanoseconds service_time) const noexcept;
 
   /// check() against `cell`'s current depth, counted. On admission the caller enqueues
   /// and calls `cell.on_enqueue()` (flow::send does both).

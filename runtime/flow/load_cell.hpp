@@ -1,6 +1,8 @@
 #pragma once
 
+#include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 
 namespace sv::flow {
@@ -36,8 +38,41 @@ public:
     depth_.store(0, std::memory_order_relaxed);
   }
 
+  /// Owner only: how long handling one message took. Kept as a moving average (1/16 of
+  /// each new sample) that the gate turns into an expected queueing delay.
+  void on_served(std::chrono::nanoseconds took) noexcept {
+    auto avg = service_ns_.load(std::memory_order_relaxed);
+    auto x = std::max<int64_t>(0, took.count());
+    service_ns_.store(avg == 0 ? x : avg + (x - avg) / 16, std::memory_order_relaxed);
+  }
+
+  /// Average time to handle one message (0 until the owner reported one).
+  std::chrono::nanoseconds service_time() const noexcept {
+    return std::chrono::nanoseconds{service_ns_.load(std::memory_order_relaxed)};
+  }
+
 private:
   alignas(64) std::atomic<int64_t> depth_{0};
+  std::atomic<int64_t> service_ns_{0};
+};
+
+/// Owner side of a load cell for one message: takes it off the count when created and
+/// reports how long the handler took when destroyed. Put one at the top of a handler.
+class serving {
+public:
+  explicit serving(load_cell& cell) noexcept
+      : cell_(cell), start_(std::chrono::steady_clock::now()) {
+    cell_.on_dequeue();
+  }
+  ~serving() {
+    cell_.on_served(std::chrono::steady_clock::now() - start_);
+  }
+  serving(const serving&) = delete;
+  serving& operator=(const serving&) = delete;
+
+private:
+  load_cell& cell_;
+  std::chrono::steady_clock::time_point start_;
 };
 
 } // namespace sv::flow

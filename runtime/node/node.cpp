@@ -60,6 +60,7 @@ flow::flow_settings to_flow_settings(const config::node_settings& s) {
   f.budget.dispatch_lag = milliseconds{s.flow.dispatch_lag_budget_ms};
   f.budget.critical_p99 = milliseconds{s.flow.critical_budget_ms};
   f.monitor_interval = milliseconds{s.flow.monitor_interval_ms};
+  f.gate.queue_delay_budget = milliseconds{s.flow.queue_delay_budget_ms};
   return f;
 }
 

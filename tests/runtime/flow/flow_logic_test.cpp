@@ -111,6 +111,52 @@ TEST_SUITE("runtime.flow") {
     CHECK(g.check(service_class::critical, 0, level::l4).admitted());
   }
 
+  TEST_CASE("slow messages lower the watermarks of every class but critical") {
+    sv::flow::gate_settings s;
+    s.watermarks = {1000, 500, 200, 100};
+    s.queue_delay_budget = 20ms;
+    sv::flow::gate g{s};
+    // 100 us per message: 20 ms of budget fits 200 messages.
+    CHECK(g.effective_watermark(service_class::interactive, 100us) == 200);
+    CHECK(g.effective_watermark(service_class::bulk, 100us) == 100); // its own is lower
+    CHECK(g.effective_watermark(service_class::critical, 100us) == 1000);
+    CHECK(g.effective_watermark(service_class::interactive, 0ns) == 500); // unknown
+    CHECK(g.effective_watermark(service_class::interactive, 1s) == 1);    // never below 1
+    CHECK_FALSE(g.check(service_class::interactive, 200, level::l0, 100us).admitted());
+    CHECK(g.check(service_class::interactive, 199, level::l0, 100us).admitted());
+    s.queue_delay_budget = 0ms; // the cap switched off
+    sv::flow::gate uncapped{s};
+    CHECK(uncapped.effective_watermark(service_class::interactive, 1s) == 500);
+  }
+
+  TEST_CASE("a load cell learns the owner's service time and the gate uses it") {
+    sv::flow::load_cell cell;
+    CHECK(cell.service_time() == 0ns);
+    cell.on_served(160us);
+    CHECK(cell.service_time() == 160us); // the first sample is taken as it is
+    cell.on_served(0us);
+    CHECK(cell.service_time() == 150us); // then 1/16 of each new sample
+    {
+      cell.on_enqueue();
+      sv::flow::serving s{cell}; // takes the message off the count at once
+      CHECK(cell.depth() == 0);
+    }
+    CHECK(cell.service_time() < 150us); // the (short) handler was reported on exit
+    sv::flow::gate_settings gs;
+    gs.watermarks = {1000, 500, 200, 100};
+    gs.queue_delay_budget = 1ms;
+    sv::flow::gate g{gs};
+    for (int i = 0; i < 3; ++i) {
+      cell.on_served(1ms); // converge towards 1 ms per message: budget fits 1 message
+    }
+    for (int i = 0; i < 64; ++i) {
+      cell.on_served(1ms);
+    }
+    cell.on_enqueue();
+    CHECK_FALSE(g.admit(service_class::interactive, cell, level::l0).admitted());
+    CHECK(g.admit(service_class::critical, cell, level::l0).admitted());
+  }
+
   TEST_CASE("the gate counts admissions and refusals per class") {
     sv::flow::gate_settings s;
     s.watermarks = {10, 10, 10, 1};
