@@ -9,9 +9,6 @@
 // keep a fixed window of requests in flight (the maximum sustained rate); with --rate they
 // offer R heartbeats/s in total, paced every millisecond, and latency includes queueing.
 
-#include <poll.h>
-#include <signal.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -29,6 +26,7 @@
 #include <vector>
 
 #include "actors/session/session_service.hpp"
+#include "bench/support/child_process.hpp"
 #include "caf/all.hpp"
 #include "runtime/flow/flow_context.hpp"
 #include "runtime/flow/send.hpp"
@@ -571,85 +569,20 @@ side_result run_caf(const options& opt) {
   return out;
 }
 
-// Runs this binary again in mode `mode` and returns the last line it printed, or an
-// empty string when the child did not finish within `limit_s` (it is killed then: a side
-// that collapses under the offered load must not hang the benchmark).
+// Runs this binary again in mode `mode`; returns its last line, marked when the child
+// did not finish (then it holds the setup figures the child reported before it was stopped).
 std::string run_child(const char* self_path, const options& opt, const char* mode, double limit_s) {
-  std::vector<std::string> args = {self_path,
-                                   "--mode",
-                                   mode,
-                                   "--sessions",
-                                   std::to_string(opt.sessions),
-                                   "--seconds",
-                                   std::to_string(opt.seconds),
-                                   "--rate",
-                                   std::to_string(opt.rate),
-                                   "--hosts",
-                                   std::to_string(opt.hosts),
-                                   "--threads",
-                                   std::to_string(opt.threads),
-                                   "--drivers",
-                                   std::to_string(opt.drivers),
-                                   "--window",
-                                   std::to_string(opt.window),
-                                   "--max-throughput",
-                                   std::to_string(opt.max_throughput)};
-  int fds[2];
-  if (pipe(fds) != 0) {
-    return {};
+  auto r = sv::bench::run_child(
+      {self_path, "--mode", mode, "--sessions", std::to_string(opt.sessions), "--seconds",
+       std::to_string(opt.seconds), "--rate", std::to_string(opt.rate), "--hosts",
+       std::to_string(opt.hosts), "--threads", std::to_string(opt.threads), "--drivers",
+       std::to_string(opt.drivers), "--window", std::to_string(opt.window), "--max-throughput",
+       std::to_string(opt.max_throughput)},
+      limit_s);
+  if (!r.finished && !r.last_line.empty()) {
+    return r.last_line + " (did not finish)";
   }
-  auto pid = fork();
-  if (pid == 0) {
-    dup2(fds[1], STDOUT_FILENO);
-    close(fds[0]);
-    close(fds[1]);
-    std::vector<char*> argv;
-    for (auto& a : args) {
-      argv.push_back(a.data());
-    }
-    argv.push_back(nullptr);
-    execv(self_path, argv.data());
-    _exit(127);
-  }
-  close(fds[1]);
-  std::string out;
-  auto deadline =
-      steady_clock::now() + duration_cast<steady_clock::duration>(duration<double>(limit_s));
-  bool finished = false;
-  while (steady_clock::now() < deadline) {
-    pollfd p{fds[0], POLLIN, 0};
-    if (poll(&p, 1, 200) > 0) {
-      char buf[4096];
-      auto n = read(fds[0], buf, sizeof(buf));
-      if (n <= 0) {
-        finished = true;
-        break;
-      }
-      out.append(buf, static_cast<size_t>(n));
-    }
-  }
-  close(fds[0]);
-  if (!finished) {
-    kill(pid, SIGKILL);
-  }
-  int status = 0;
-  waitpid(pid, &status, 0);
-  if (!finished) {
-    // Keep what the child reported before it was stopped (its setup figures), marked.
-    auto end = out.rfind('\n');
-    if (end == std::string::npos) {
-      return {};
-    }
-    out.resize(end);
-    auto start = out.rfind('\n');
-    auto last = start == std::string::npos ? out : out.substr(start + 1);
-    return last.empty() ? last : last + " (did not finish)";
-  }
-  while (!out.empty() && out.back() == '\n') {
-    out.pop_back();
-  }
-  auto nl = out.rfind('\n');
-  return nl == std::string::npos ? out : out.substr(nl + 1);
+  return r.last_line;
 }
 
 // The value of `key` in a flat JSON object, or NaN (printed as null) when absent.

@@ -8,9 +8,6 @@
 //
 // Prints one line per side, then one JSON object as its last line.
 
-#include <poll.h>
-#include <signal.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <array>
@@ -24,6 +21,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench/support/child_process.hpp"
 #include "caf/all.hpp"
 #include "runtime/entity/entity_type.hpp"
 #include "runtime/flow/flow_context.hpp"
@@ -415,65 +413,16 @@ result run_caf(const options& opt) {
   return r;
 }
 
-// Runs this binary in `mode` and returns its last output line ("" if it did not finish).
+// Runs this binary in `mode`; returns its last line, or "" if it did not finish.
 std::string run_child(const char* self_path, const options& opt, const char* mode, double limit_s) {
-  std::vector<std::string> args = {self_path,
-                                   "--mode",
-                                   mode,
-                                   "--seconds",
-                                   std::to_string(opt.seconds),
-                                   "--cost-us",
-                                   std::to_string(opt.cost_us),
-                                   "--threads",
-                                   std::to_string(opt.threads),
-                                   "--max-throughput",
-                                   std::to_string(opt.max_throughput),
-                                   "--policy",
-                                   opt.policy};
-  int fds[2];
-  if (pipe(fds) != 0) {
-    return {};
-  }
-  auto pid = fork();
-  if (pid == 0) {
-    dup2(fds[1], STDOUT_FILENO);
-    close(fds[0]);
-    close(fds[1]);
-    std::vector<char*> argv;
-    for (auto& a : args) {
-      argv.push_back(a.data());
-    }
-    argv.push_back(nullptr);
-    execv(self_path, argv.data());
-    _exit(127);
-  }
-  close(fds[1]);
-  std::string out;
-  auto deadline =
-      steady_clock::now() + duration_cast<steady_clock::duration>(duration<double>(limit_s));
-  bool finished = false;
-  while (steady_clock::now() < deadline) {
-    pollfd p{fds[0], POLLIN, 0};
-    if (poll(&p, 1, 200) > 0) {
-      char buf[4096];
-      auto n = read(fds[0], buf, sizeof(buf));
-      if (n <= 0) {
-        finished = true;
-        break;
-      }
-      out.append(buf, static_cast<size_t>(n));
-    }
-  }
-  close(fds[0]);
-  if (!finished) {
-    kill(pid, SIGKILL);
-  }
-  waitpid(pid, nullptr, 0);
-  while (!out.empty() && out.back() == '\n') {
-    out.pop_back();
-  }
-  auto nl = out.rfind('\n');
-  return !finished ? std::string{} : nl == std::string::npos ? out : out.substr(nl + 1);
+  auto r = sv::bench::run_child(
+      {self_path, "--mode", mode, "--seconds", std::to_string(opt.seconds), "--cost-us",
+       std::to_string(opt.cost_us), "--threads", std::to_string(opt.threads), "--max-throughput",
+       std::to_string(opt.max_throughput), "--policy", opt.policy, "--shards",
+       std::to_string(opt.shards), "--interactive-watermark",
+       std::to_string(opt.interactive_watermark)},
+      limit_s);
+  return r.finished ? r.last_line : std::string{};
 }
 
 } // namespace
