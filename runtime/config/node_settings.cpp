@@ -230,6 +230,7 @@ const std::vector<field>& schema() {
          return {};
        })},
       {"node.scheduler_threads", integer_value(1, 256, &node_settings::scheduler_threads)},
+      {"node.max_throughput", integer_value(0, 1'000'000, &node_settings::max_throughput)},
       {"cluster.bind", string_value([](node_settings& s, const std::string& v) -> std::string {
          if (!valid_host(v)) {
            return "\"" + v + "\" is not an IP address or host name";

@@ -62,6 +62,9 @@ struct node_settings {
   std::string name = "streamverse";
   std::string data_dir = "data";
   uint32_t scheduler_threads = 2;
+  /// Messages an actor handles before it yields its worker (CAF scheduler.max-throughput;
+  /// 0 = unlimited, CAF's default).
+  uint32_t max_throughput = 64;
   // [cluster]
   std::string bind_address = "127.0.0.1";
   uint16_t cluster_port = 7100;

@@ -97,6 +97,10 @@ struct node::impl {
     cfg.load<caf::io::middleman>();
     wire::register_message_types(cfg);
     cfg.set("scheduler.max-threads", static_cast<size_t>(settings.scheduler_threads));
+    if (settings.max_throughput != 0) {
+      // Fairness: a flooded actor yields after this many messages (CAF's default is never).
+      cfg.set("scheduler.max-throughput", static_cast<size_t>(settings.max_throughput));
+    }
     // Heartbeats must be on, and equal, on every node: CAF 0.17 ships them off, and
     // a frozen peer is then never detected.
     cfg.set("middleman.heartbeat-interval", ms(settings.heartbeat_interval_ms));

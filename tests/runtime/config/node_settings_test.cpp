@@ -803,6 +803,12 @@ l4 = ["bulk", "best_effort", "interactive"]
     CHECK(s.flow.sheds[3].size() == 3);
   }
 
+  TEST_CASE("node.max_throughput is read and range-checked") {
+    CHECK(accepted("").max_throughput == 64);
+    CHECK(accepted("[node]\nmax_throughput = 0\n").max_throughput == 0);
+    refused("[node]\nmax_throughput = -5\n", 2, "node.max_throughput");
+  }
+
   TEST_CASE("the sessions section sets the idle timeout and the number of hosts") {
     auto s = accepted("[sessions]\nidle_timeout_ms = 45000\nhosts = 32\n");
     CHECK(s.sessions.idle_timeout_ms == 45000);
