@@ -1,5 +1,7 @@
 #include "actors/session/session_service.hpp"
 
+#include <atomic>
+#include <mutex>
 #include <vector>
 
 #include "caf/actor_system.hpp"
@@ -60,12 +62,50 @@ caf::behavior relay(caf::event_based_actor* self, std::chrono::milliseconds time
 
 } // namespace
 
+// The adaptive limit is single-owner; callers come from any thread.
+class critical_slots {
+public:
+  explicit critical_slots(flow::adaptive_limit_settings s) : limit_(s) {}
+
+  // A slot, or the refusal to answer with.
+  caf::error acquire() {
+    std::lock_guard<std::mutex> guard{mtx_};
+    if (limit_.try_acquire()) {
+      return caf::none;
+    }
+    refusals_.fetch_add(1, std::memory_order_relaxed);
+    auto hint = std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::chrono::nanoseconds{static_cast<int64_t>(limit_.long_rtt_ns())});
+    return make_overloaded("critical", std::max(hint, std::chrono::milliseconds{1}));
+  }
+
+  void release(int64_t started_ns) {
+    std::lock_guard<std::mutex> guard{mtx_};
+    limit_.release(std::chrono::nanoseconds{steady_now_ns() - started_ns});
+  }
+
+  uint32_t limit() {
+    std::lock_guard<std::mutex> guard{mtx_};
+    return limit_.limit();
+  }
+
+  uint64_t refusals() const noexcept {
+    return refusals_.load(std::memory_order_relaxed);
+  }
+
+private:
+  std::mutex mtx_;
+  flow::adaptive_limit limit_;
+  std::atomic<uint64_t> refusals_{0};
+};
+
 struct service::impl {
   caf::actor_system& sys;
   flow::flow_context& flow;
   service_settings settings;
   std::vector<flow::target> hosts;
   caf::actor relay_actor;
+  critical_slots slots{settings.critical_limit};
 
   impl(caf::actor_system& s, flow::flow_context& f, service_settings cfg)
       : sys(s), flow(f), settings(std::move(cfg)) {
@@ -136,20 +176,43 @@ service::service(node& n) : service(n, from_config(n.settings())) {}
 service::~service() = default;
 
 caf::expected<uint64_t> service::open(open_request r) {
+  if (auto err = impl_->slots.acquire()) {
+    return err;
+  }
   r.sent_at_ns = steady_now_ns();
+  auto started = r.sent_at_ns;
   auto& t = impl_->host_of(r.session_id);
-  return impl_->call<uint64_t>(t, service_class::critical, std::move(r));
+  auto result = impl_->call<uint64_t>(t, service_class::critical, std::move(r));
+  impl_->slots.release(started);
+  return result;
 }
 
 caf::error service::heartbeat(heartbeat_report h) {
+  if (auto err = impl_->slots.acquire()) {
+    return err;
+  }
   h.sent_at_ns = steady_now_ns();
+  auto started = h.sent_at_ns;
   auto& t = impl_->host_of(h.session_id);
-  return to_error(impl_->call<caf::ok_atom>(t, service_class::critical, std::move(h)));
+  auto result = to_error(impl_->call<caf::ok_atom>(t, service_class::critical, std::move(h)));
+  impl_->slots.release(started);
+  return result;
 }
 
 caf::error service::apply(const command& c) {
+  auto cls = class_of(c);
+  if (cls == service_class::critical) {
+    if (auto err = impl_->slots.acquire()) {
+      return err;
+    }
+  }
+  auto started = steady_now_ns();
   auto& t = impl_->host_of(c.session_id);
-  return to_error(impl_->call<caf::ok_atom>(t, class_of(c), c));
+  auto result = to_error(impl_->call<caf::ok_atom>(t, cls, c));
+  if (cls == service_class::critical) {
+    impl_->slots.release(started);
+  }
+  return result;
 }
 
 caf::expected<session_info> service::info(uint64_t session_id) {
@@ -176,31 +239,59 @@ caf::error service::heartbeat_async(heartbeat_report h) {
 }
 
 void service::heartbeat_async(heartbeat_report h, std::function<void(caf::error)> done) {
+  if (auto err = impl_->slots.acquire()) {
+    done(std::move(err));
+    return;
+  }
   h.sent_at_ns = steady_now_ns();
   auto& t = impl_->host_of(h.session_id);
   auto d = flow::admit(impl_->flow, t, service_class::critical);
   if (!d.admitted()) {
+    impl_->slots.release(h.sent_at_ns);
     done(flow::refusal(service_class::critical, d));
     return;
   }
+  auto finish = [slots = &impl_->slots, started = h.sent_at_ns,
+                 done = std::move(done)](caf::error err) {
+    slots->release(started);
+    done(std::move(err));
+  };
   caf::anon_send<caf::message_priority::high>(
-      impl_->relay_actor, async_heartbeat{std::move(h), t.handle, std::move(done)});
+      impl_->relay_actor, async_heartbeat{std::move(h), t.handle, std::move(finish)});
 }
 
 void service::open_async(open_request r, std::function<void(caf::expected<uint64_t>)> done) {
+  if (auto err = impl_->slots.acquire()) {
+    done(std::move(err));
+    return;
+  }
   r.sent_at_ns = steady_now_ns();
   auto& t = impl_->host_of(r.session_id);
   auto d = flow::admit(impl_->flow, t, service_class::critical);
   if (!d.admitted()) {
+    impl_->slots.release(r.sent_at_ns);
     done(flow::refusal(service_class::critical, d));
     return;
   }
-  caf::anon_send<caf::message_priority::high>(impl_->relay_actor,
-                                              async_open{std::move(r), t.handle, std::move(done)});
+  auto finish = [slots = &impl_->slots, started = r.sent_at_ns,
+                 done = std::move(done)](caf::expected<uint64_t> x) {
+    slots->release(started);
+    done(std::move(x));
+  };
+  caf::anon_send<caf::message_priority::high>(
+      impl_->relay_actor, async_open{std::move(r), t.handle, std::move(finish)});
 }
 
 size_t service::host_count() const noexcept {
   return impl_->hosts.size();
+}
+
+uint32_t service::critical_limit() const {
+  return impl_->slots.limit();
+}
+
+uint64_t service::critical_limit_refusals() const noexcept {
+  return impl_->slots.refusals();
 }
 
 const flow::target& service::route(uint64_t session_id) const noexcept {

@@ -9,6 +9,7 @@
 #include "actors/session/session_types.hpp"
 #include "caf/expected.hpp"
 #include "caf/fwd.hpp"
+#include "runtime/flow/adaptive_limit.hpp"
 
 namespace sv {
 class node;
@@ -27,6 +28,9 @@ struct service_settings {
   host_settings host;
   /// Deadline of a blocking call and of an async call's answer.
   std::chrono::milliseconds request_timeout{5'000};
+  /// Critical calls whose answer the service waits for (blocking and callback forms) are
+  /// limited in number by an adaptive concurrency limit that follows their latency.
+  flow::adaptive_limit_settings critical_limit;
 };
 
 /// The host API for viewer sessions on one node: routes each session id to its host,
@@ -35,8 +39,11 @@ struct service_settings {
 /// quality and queries are interactive).
 ///
 /// Blocking calls wait for the host's answer (at most request_timeout); async calls
-/// return at once. Every call that the gate refuses returns (or passes to its callback)
-/// `overloaded` with a retry-after hint, and nothing is sent. Thread-safe.
+/// return at once. Critical calls that wait for an answer also take a slot of an adaptive
+/// concurrency limit (flow::adaptive_limit): with every slot taken they are refused with
+/// `overloaded` instead of queueing, and the limit follows their measured latency. Every call that
+/// the gate refuses returns (or passes to its callback) `overloaded` with a retry-after hint, and
+/// nothing is sent. Thread-safe.
 ///
 /// The destructor stops the hosts and waits for them; destroy the service before its
 /// node or actor system.
@@ -71,6 +78,11 @@ public:
   void open_async(open_request r, std::function<void(caf::expected<uint64_t>)> done);
 
   size_t host_count() const noexcept;
+
+  /// The current adaptive limit on critical calls in flight, and how many critical calls
+  /// it refused (with `overloaded`) so far.
+  uint32_t critical_limit() const;
+  uint64_t critical_limit_refusals() const noexcept;
 
   // -- for actors ----------------------------------------------------------------------
 

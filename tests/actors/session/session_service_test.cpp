@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <future>
+#include <thread>
 
 #include <doctest/doctest.h>
 
@@ -57,7 +58,7 @@ TEST_SUITE("actors.session") {
   TEST_CASE("host code opens sessions and sends heartbeats through the node, blocking") {
     sv::node n{node_settings()};
     REQUIRE(n.start().empty());
-    service svc{n, {4, {}, 5000ms}};
+    service svc{n, {4, {}, 5000ms, {}}};
     CHECK(svc.host_count() == 4);
     for (uint64_t id = 1; id <= 10; ++id) {
       auto opened = svc.open(viewer(id));
@@ -103,13 +104,44 @@ TEST_SUITE("actors.session") {
     CHECK(s->position_ms == 2000);
   }
 
+  TEST_CASE("critical calls beyond the adaptive concurrency limit are refused, not queued") {
+    sv::node n{node_settings()};
+    REQUIRE(n.start().empty());
+    service_settings s;
+    s.hosts = 2;
+    s.critical_limit.initial_limit = 1; // one critical call in flight at a time
+    s.critical_limit.min_limit = 1;
+    s.critical_limit.max_limit = 1;
+    // Each open takes 200 ms in the entitlement hook, so the first is still in flight
+    // when the second arrives.
+    s.host.entitlement = [](const open_request&) -> caf::error {
+      std::this_thread::sleep_for(200ms);
+      return caf::none;
+    };
+    service svc{n, s};
+    CHECK(svc.critical_limit() == 1);
+    std::promise<caf::expected<uint64_t>> first;
+    svc.open_async(viewer(1), [&](caf::expected<uint64_t> x) { first.set_value(std::move(x)); });
+    std::promise<caf::expected<uint64_t>> second;
+    svc.open_async(viewer(2), [&](caf::expected<uint64_t> x) { second.set_value(std::move(x)); });
+    auto f2 = second.get_future();
+    auto refused = wait_for(f2); // answered at once, on this thread
+    REQUIRE_FALSE(refused);
+    CHECK(sv::is(refused.error(), sv::errc::overloaded));
+    CHECK(sv::retry_after(refused.error()).has_value());
+    auto f1 = first.get_future();
+    CHECK(wait_for(f1));
+    CHECK(svc.open(viewer(2))); // the slot is free again
+    CHECK(svc.critical_limit_refusals() == 1);
+  }
+
   TEST_CASE("the host API answers overloaded, with a hint, when the node sheds the class") {
     caf::actor_system_config cfg;
     sv::wire::register_message_types(cfg);
     cfg.set("scheduler.max-threads", size_t{1});
     caf::actor_system sys{cfg};
     sv::flow::flow_context flow;
-    service svc{sys, flow, {2, {}, 5000ms}};
+    service svc{sys, flow, {2, {}, 5000ms, {}}};
     REQUIRE(svc.open(viewer(1)));
     // A scheduler 2 s late: pressure 40, straight to L4 (critical only).
     REQUIRE(flow.observe(2s, 0ns).after == sv::flow::level::l4);
