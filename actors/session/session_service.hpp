@@ -46,7 +46,8 @@ struct service_settings {
 /// nothing is sent. Thread-safe.
 ///
 /// The destructor stops the hosts and waits for them; destroy the service before its
-/// node or actor system.
+/// node or actor system. Callbacks of async calls still pending then are not called
+/// (their requests were never acknowledged); wait for them before destroying it.
 class service {
 public:
   service(caf::actor_system& sys, flow::flow_context& flow, service_settings settings = {});
