@@ -27,6 +27,7 @@
 
 #include "actors/session/session_service.hpp"
 #include "bench/support/child_process.hpp"
+#include "bench/support/flags.hpp"
 #include "caf/all.hpp"
 #include "runtime/flow/flow_context.hpp"
 #include "runtime/flow/send.hpp"
@@ -569,16 +570,17 @@ side_result run_caf(const options& opt) {
   return out;
 }
 
-// Runs this binary again in mode `mode`; returns its last line, marked when the child
-// did not finish (then it holds the setup figures the child reported before it was stopped).
-std::string run_child(const char* self_path, const options& opt, const char* mode, double limit_s) {
-  auto r = sv::bench::run_child(
-      {self_path, "--mode", mode, "--sessions", std::to_string(opt.sessions), "--seconds",
-       std::to_string(opt.seconds), "--rate", std::to_string(opt.rate), "--hosts",
-       std::to_string(opt.hosts), "--threads", std::to_string(opt.threads), "--drivers",
-       std::to_string(opt.drivers), "--window", std::to_string(opt.window), "--max-throughput",
-       std::to_string(opt.max_throughput)},
-      limit_s);
+// Runs this binary again in mode `mode` with the parent's flags; returns its last line,
+// marked when the child did not finish (then it holds the setup figures the child
+// reported before it was stopped).
+std::string run_child(const char* self_path, const sv::bench::flags& flags, const char* mode,
+                      double limit_s) {
+  std::vector<std::string> args{self_path};
+  for (auto& a : flags.to_args()) {
+    args.push_back(a);
+  }
+  args.insert(args.end(), {"--mode", mode});
+  auto r = sv::bench::run_child(std::move(args), limit_s);
   if (!r.finished && !r.last_line.empty()) {
     return r.last_line + " (did not finish)";
   }
@@ -615,31 +617,18 @@ std::string ratio(const std::string& a, const std::string& b) {
 
 int main(int argc, char** argv) {
   options opt;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    std::string k = argv[i];
-    std::string v = argv[i + 1];
-    if (k == "--sessions") {
-      opt.sessions = std::stoull(v);
-    } else if (k == "--seconds") {
-      opt.seconds = std::stod(v);
-    } else if (k == "--rate") {
-      opt.rate = std::stod(v);
-    } else if (k == "--hosts") {
-      opt.hosts = std::stoul(v);
-    } else if (k == "--threads") {
-      opt.threads = std::stoul(v);
-    } else if (k == "--drivers") {
-      opt.drivers = std::stoul(v);
-    } else if (k == "--window") {
-      opt.window = std::stoul(v);
-    } else if (k == "--max-throughput") {
-      opt.max_throughput = std::stoul(v);
-    } else if (k == "--mode") {
-      opt.mode = v;
-    } else {
-      std::cerr << "unknown option " << k << "\n";
-      return 2;
-    }
+  sv::bench::flags flags;
+  flags.add("sessions", opt.sessions)
+      .add("seconds", opt.seconds)
+      .add("rate", opt.rate)
+      .add("hosts", opt.hosts)
+      .add("threads", opt.threads)
+      .add("drivers", opt.drivers)
+      .add("window", opt.window)
+      .add("max-throughput", opt.max_throughput)
+      .add("mode", opt.mode);
+  if (!flags.parse(argc, argv, std::cerr)) {
+    return 2;
   }
   if (opt.sessions < opt.drivers || opt.seconds <= 0) {
     std::cerr << "need --sessions >= drivers and --seconds > 0\n";
@@ -655,9 +644,9 @@ int main(int argc, char** argv) {
   }
   // Room for setup, the run, draining and teardown; a side past it did not keep up.
   auto limit_s = 120 + 3 * opt.seconds + static_cast<double>(opt.sessions) / 50'000;
-  auto sv_line = run_child(argv[0], opt, "sv", limit_s);
+  auto sv_line = run_child(argv[0], flags, "sv", limit_s);
   std::cout << "streamverse: " << sv_line << std::endl;
-  auto caf_line = run_child(argv[0], opt, "caf", limit_s);
+  auto caf_line = run_child(argv[0], flags, "caf", limit_s);
   std::cout << "raw caf:     " << caf_line << std::endl;
   std::ostringstream json;
   json << "{\"sessions\":" << opt.sessions << ",\"seconds\":" << opt.seconds

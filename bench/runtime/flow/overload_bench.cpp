@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "bench/support/child_process.hpp"
+#include "bench/support/flags.hpp"
 #include "caf/all.hpp"
 #include "runtime/entity/entity_type.hpp"
 #include "runtime/flow/flow_context.hpp"
@@ -413,15 +414,16 @@ result run_caf(const options& opt) {
   return r;
 }
 
-// Runs this binary in `mode`; returns its last line, or "" if it did not finish.
-std::string run_child(const char* self_path, const options& opt, const char* mode, double limit_s) {
-  auto r = sv::bench::run_child(
-      {self_path, "--mode", mode, "--seconds", std::to_string(opt.seconds), "--cost-us",
-       std::to_string(opt.cost_us), "--threads", std::to_string(opt.threads), "--max-throughput",
-       std::to_string(opt.max_throughput), "--policy", opt.policy, "--shards",
-       std::to_string(opt.shards), "--interactive-watermark",
-       std::to_string(opt.interactive_watermark)},
-      limit_s);
+// Runs this binary in `mode` with the parent's flags; returns its last line, or "" if
+// it did not finish.
+std::string run_child(const char* self_path, const sv::bench::flags& flags, const char* mode,
+                      double limit_s) {
+  std::vector<std::string> args{self_path};
+  for (auto& a : flags.to_args()) {
+    args.push_back(a);
+  }
+  args.insert(args.end(), {"--mode", mode});
+  auto r = sv::bench::run_child(std::move(args), limit_s);
   return r.finished ? r.last_line : std::string{};
 }
 
@@ -429,29 +431,17 @@ std::string run_child(const char* self_path, const options& opt, const char* mod
 
 int main(int argc, char** argv) {
   options opt;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    std::string k = argv[i];
-    std::string v = argv[i + 1];
-    if (k == "--seconds") {
-      opt.seconds = std::stod(v);
-    } else if (k == "--cost-us") {
-      opt.cost_us = std::stoll(v);
-    } else if (k == "--threads") {
-      opt.threads = std::stoul(v);
-    } else if (k == "--interactive-watermark") {
-      opt.interactive_watermark = static_cast<uint32_t>(std::stoul(v));
-    } else if (k == "--shards") {
-      opt.shards = std::stoul(v);
-    } else if (k == "--policy") {
-      opt.policy = v;
-    } else if (k == "--max-throughput") {
-      opt.max_throughput = std::stoul(v);
-    } else if (k == "--mode") {
-      opt.mode = v;
-    } else {
-      std::cerr << "unknown option " << k << "\n";
-      return 2;
-    }
+  sv::bench::flags flags;
+  flags.add("seconds", opt.seconds)
+      .add("cost-us", opt.cost_us)
+      .add("threads", opt.threads)
+      .add("shards", opt.shards)
+      .add("max-throughput", opt.max_throughput)
+      .add("policy", opt.policy)
+      .add("interactive-watermark", opt.interactive_watermark)
+      .add("mode", opt.mode);
+  if (!flags.parse(argc, argv, std::cerr)) {
+    return 2;
   }
   if (opt.seconds <= 0 || opt.cost_us <= 0) {
     std::cerr << "need --seconds > 0 and --cost-us > 0\n";
@@ -467,9 +457,9 @@ int main(int argc, char** argv) {
     return 0;
   }
   auto limit = 200 + 6 * opt.seconds;
-  auto sv_line = run_child(argv[0], opt, "sv", limit);
+  auto sv_line = run_child(argv[0], flags, "sv", limit);
   std::cout << "streamverse: " << sv_line << std::endl;
-  auto caf_line = run_child(argv[0], opt, "caf", limit);
+  auto caf_line = run_child(argv[0], flags, "caf", limit);
   std::cout << "raw caf:     " << caf_line << std::endl;
   // One flat object: StreamVerse's keys as they are, the baseline's with a caf_ prefix.
   auto inner = [](std::string line, const std::string& prefix) {
