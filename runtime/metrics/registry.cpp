@@ -188,11 +188,9 @@ labels checked(const labels& ls) {
   return sorted(ls);
 }
 
-template <class T, class Make>
-T& find_or_add(
-    std::map<labels, std::variant<std::unique_ptr<counter>, std::unique_ptr<gauge>,
-                                  std::unique_ptr<histogram>, std::function<double()>>>& members,
-    const labels& key, const std::string& name, Make make) {
+// `Members` is a family's map from label set to series (registry::family::members).
+template <class T, class Members, class Make>
+T& find_or_add(Members& members, const labels& key, const std::string& name, Make make) {
   auto i = members.find(key);
   if (i == members.end()) {
     i = members.emplace(key, make()).first;
