@@ -95,9 +95,12 @@ void remember_closed(host_state& st, uint64_t id) {
   }
 }
 
-void record_latency(host_state& st, int64_t sent_at_ns) {
+// The latency from send to the start of handling (`served` holds that moment).
+void record_latency(host_state& st, int64_t sent_at_ns, const flow::serving& served) {
   if (st.flow != nullptr && sent_at_ns > 0) {
-    st.flow->record_critical_latency(std::chrono::nanoseconds{steady_now_ns() - sent_at_ns});
+    auto started =
+        std::chrono::duration_cast<std::chrono::nanoseconds>(served.started().time_since_epoch());
+    st.flow->record_critical_latency(started - std::chrono::nanoseconds{sent_at_ns});
   }
 }
 
@@ -129,7 +132,7 @@ caf::behavior session_host(host_actor* self, host_settings cfg,
       [self](const open_request& r) -> caf::result<uint64_t> {
         auto& st = self->state;
         flow::serving served{*st.cell};
-        record_latency(st, r.sent_at_ns);
+        record_latency(st, r.sent_at_ns, served);
         if (auto why = validate(r, st.cfg.limits); !why.empty()) {
           return make_error(errc::invalid_argument, why);
         }
@@ -156,7 +159,7 @@ caf::behavior session_host(host_actor* self, host_settings cfg,
       [self](const heartbeat_report& h) -> caf::result<caf::ok_atom> {
         auto& st = self->state;
         flow::serving served{*st.cell};
-        record_latency(st, h.sent_at_ns);
+        record_latency(st, h.sent_at_ns, served);
         auto rec = find(st, h.session_id);
         if (!rec) {
           return std::move(rec.error());

@@ -70,6 +70,11 @@ public:
   serving(const serving&) = delete;
   serving& operator=(const serving&) = delete;
 
+  /// When handling began (steady clock): "now" for the handler, without another read.
+  std::chrono::steady_clock::time_point started() const noexcept {
+    return start_;
+  }
+
 private:
   load_cell& cell_;
   std::chrono::steady_clock::time_point start_;

@@ -140,6 +140,7 @@ TEST_SUITE("runtime.flow") {
       cell.on_enqueue();
       sv::flow::serving s{cell}; // takes the message off the count at once
       CHECK(cell.depth() == 0);
+      CHECK(s.started() <= std::chrono::steady_clock::now());
     }
     CHECK(cell.service_time() < 150us); // the (short) handler was reported on exit
     sv::flow::gate_settings gs;
