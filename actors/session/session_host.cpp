@@ -98,9 +98,7 @@ void remember_closed(host_state& st, uint64_t id) {
 // The latency from send to the start of handling (`served` holds that moment).
 void record_latency(host_state& st, int64_t sent_at_ns, const flow::serving& served) {
   if (st.flow != nullptr && sent_at_ns > 0) {
-    auto started =
-        std::chrono::duration_cast<std::chrono::nanoseconds>(served.started().time_since_epoch());
-    st.flow->record_critical_latency(started - std::chrono::nanoseconds{sent_at_ns});
+    st.flow->record_critical_latency(served.waited_since(sent_at_ns));
   }
 }
 
@@ -131,7 +129,7 @@ caf::behavior session_host(host_actor* self, host_settings cfg,
   return {
       [self](const open_request& r) -> caf::result<uint64_t> {
         auto& st = self->state;
-        flow::serving served{*st.cell};
+        flow::serving served{*st.cell, self};
         record_latency(st, r.sent_at_ns, served);
         if (auto why = validate(r, st.cfg.limits); !why.empty()) {
           return make_error(errc::invalid_argument, why);
@@ -158,7 +156,7 @@ caf::behavior session_host(host_actor* self, host_settings cfg,
       },
       [self](const heartbeat_report& h) -> caf::result<caf::ok_atom> {
         auto& st = self->state;
-        flow::serving served{*st.cell};
+        flow::serving served{*st.cell, self};
         record_latency(st, h.sent_at_ns, served);
         auto rec = find(st, h.session_id);
         if (!rec) {
@@ -178,7 +176,7 @@ caf::behavior session_host(host_actor* self, host_settings cfg,
       },
       [self](const command& c) -> caf::result<caf::ok_atom> {
         auto& st = self->state;
-        flow::serving served{*st.cell};
+        flow::serving served{*st.cell, self};
         auto rec = find(st, c.session_id);
         if (!rec) {
           return std::move(rec.error());
@@ -212,7 +210,7 @@ caf::behavior session_host(host_actor* self, host_settings cfg,
       },
       [self](caf::get_atom, uint64_t id) -> caf::result<session_info> {
         auto& st = self->state;
-        flow::serving served{*st.cell};
+        flow::serving served{*st.cell, self};
         auto rec = find(st, id);
         if (!rec) {
           return std::move(rec.error());
@@ -236,7 +234,7 @@ caf::behavior session_host(host_actor* self, host_settings cfg,
         return info;
       },
       [self](sessions_atom) {
-        flow::serving served{*self->state.cell};
+        flow::serving served{*self->state.cell, self};
         return static_cast<uint64_t>(self->state.sessions.size());
       },
       [self](sweep_atom) {
@@ -266,12 +264,6 @@ caf::actor spawn_session_host(caf::actor_system& sys, host_settings settings,
 
 caf::message sessions_query() {
   return caf::make_message(sessions_atom::value);
-}
-
-int64_t steady_now_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
 }
 
 } // namespace sv::session

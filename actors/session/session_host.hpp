@@ -7,6 +7,7 @@
 
 #include "actors/session/session_types.hpp"
 #include "caf/fwd.hpp"
+#include "runtime/flow/load_cell.hpp"
 
 namespace sv::flow {
 class flow_context;
@@ -55,6 +56,6 @@ caf::actor spawn_session_host(caf::actor_system& sys, host_settings settings,
 caf::message sessions_query();
 
 /// Steady-clock time in ns, for `sent_at_ns`.
-int64_t steady_now_ns();
+using flow::steady_now_ns;
 
 } // namespace sv::session

@@ -48,12 +48,12 @@ caf::behavior relay(caf::event_based_actor* self, std::chrono::milliseconds time
   return {
       [=](const async_open& a) {
         auto done = a.done;
-        self->request<caf::message_priority::high>(a.host, timeout, a.request)
+        flow::request(self, a.host, service_class::critical, timeout, a.request)
             .then([done](uint64_t id) { done(id); }, [done](caf::error& err) { done(err); });
       },
       [=](const async_heartbeat& a) {
         auto done = a.done;
-        self->request<caf::message_priority::high>(a.host, timeout, a.request)
+        flow::request(self, a.host, service_class::critical, timeout, a.request)
             .then([done](caf::ok_atom) { done(caf::none); },
                   [done](caf::error& err) { done(err); });
       },

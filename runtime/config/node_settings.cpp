@@ -170,6 +170,18 @@ std::string exit_gap_value(const toml::node& n, node_settings& s) {
   return {};
 }
 
+std::string exit_utilization_value(const toml::node& n, node_settings& s) {
+  auto v = as_number(n);
+  if (!v) {
+    return std::string{"expected a number, got "} + type_name(n.type());
+  }
+  if (*v < 0 || *v > 100) {
+    return "must be in [0, 100]";
+  }
+  s.flow.exit_utilization = *v;
+  return {};
+}
+
 apply_fn level_sheds(size_t level_index) {
   return [level_index](const toml::node& n, node_settings& s) -> std::string {
     auto* arr = n.as_array();
@@ -285,8 +297,15 @@ const std::vector<field>& schema() {
       {"flow.critical_budget_ms", flow_ms(1, 60'000, &flow_control_settings::critical_budget_ms)},
       {"flow.queue_delay_budget_ms",
        flow_ms(0, 60'000, &flow_control_settings::queue_delay_budget_ms)},
+      {"flow.critical_backlog_budget_us",
+       integer_in(
+           0, 60'000'000,
+           [](node_settings& s,
+              int64_t v) { s.flow.critical_backlog_budget_us = static_cast<uint32_t>(v); },
+           " us")},
       {"flow.degrader.enter", enter_value},
       {"flow.degrader.exit_gap", exit_gap_value},
+      {"flow.degrader.exit_utilization", exit_utilization_value},
       {"flow.degrader.hold_ms", flow_ms(0, 600'000, &flow_control_settings::hold_ms)},
       {"sessions.idle_timeout_ms",
        integer_in(

@@ -38,9 +38,13 @@ struct flow_control_settings {
   uint32_t critical_budget_ms = 100;
   /// Longest expected queueing delay a non-critical request is admitted into (0: off).
   uint32_t queue_delay_budget_ms = 5;
+  /// Critical backlog at a target above which it takes no lower-class work (0: off).
+  uint32_t critical_backlog_budget_us = 1000;
   /// Pressure at which L1..L4 are entered (1.0 = a signal at its budget).
   std::array<double, 4> enter = {0.7, 0.8, 0.9, 1.0};
   double exit_gap = 0.15;
+  /// A level holds while projected utilization is at least this (0: off).
+  double exit_utilization = 0.9;
   uint32_t hold_ms = 1000;
   /// Service classes (by name) that L1..L4 refuse.
   std::array<std::vector<std::string>, 4> sheds = {

@@ -22,7 +22,10 @@
 // first message for a key default-constructs its entity; an entity that received
 // nothing for `idle_timeout` is passivated (on_passivate, then destroyed). Every send
 // asks the node's gate first: a refused request is answered `overloaded` with a
-// retry-after hint and never enqueued; critical requests use CAF's urgent queue.
+// retry-after hint and never enqueued; critical requests use CAF's urgent queue, and
+// how long they waited feeds the node's critical-latency histogram (the degrader's
+// signal). Actors that send to a shard directly send (entity_atom, key, send time from
+// flow::steady_now_ns(), request) after flow::admit().
 //
 // This header includes CAF's actor templates; include it only where a type is
 // registered or used.
@@ -84,6 +87,8 @@ struct shard_state {
   };
   std::unordered_map<uint64_t, slot> active;
   std::shared_ptr<flow::load_cell> cell;
+  /// Where the waiting time of critical requests is reported (may be null).
+  flow::flow_context* flow = nullptr;
   std::chrono::milliseconds idle_timeout{0};
 
   shard_state() = default;
@@ -120,16 +125,21 @@ shard_state<Entity>::~shard_state() {
 
 template <class Entity>
 caf::behavior shard(caf::stateful_actor<shard_state<Entity>>* self,
-                    std::shared_ptr<flow::load_cell> cell, std::chrono::milliseconds idle) {
+                    std::shared_ptr<flow::load_cell> cell, std::chrono::milliseconds idle,
+                    flow::flow_context* flow) {
   self->state.cell = std::move(cell);
+  self->state.flow = flow;
   self->state.idle_timeout = idle;
   auto sweep_every = std::max(idle / 10, std::chrono::milliseconds{10});
   self->delayed_send(self, sweep_every, passivate_atom::value);
   return {
-      [self](entity_atom, uint64_t key,
+      [self](entity_atom, uint64_t key, int64_t sent_at_ns,
              const typename Entity::request& r) -> caf::result<typename Entity::reply> {
         auto& st = self->state;
-        flow::serving served{*st.cell};
+        flow::serving served{*st.cell, self};
+        if (served.urgent() && st.flow != nullptr && sent_at_ns > 0) {
+          st.flow->record_critical_latency(served.waited_since(sent_at_ns));
+        }
         auto [pos, activated] = st.active.try_emplace(key);
         auto& slot = pos->second;
         if constexpr (has_on_activate<Entity>::value) {
@@ -145,7 +155,7 @@ caf::behavior shard(caf::stateful_actor<shard_state<Entity>>* self,
         return std::move(*res);
       },
       [self](active_atom) {
-        flow::serving served{*self->state.cell};
+        flow::serving served{*self->state.cell, self};
         return static_cast<uint64_t>(self->state.active.size());
       },
       [self, sweep_every](passivate_atom) {
@@ -181,7 +191,7 @@ public:
     for (size_t i = 0; i < std::max<size_t>(1, settings_.shards); ++i) {
       flow::target t;
       t.cell = flow_.make_cell(name_);
-      t.handle = sys_.spawn(detail::shard<Entity>, t.cell, settings_.idle_timeout);
+      t.handle = sys_.spawn(detail::shard<Entity>, t.cell, settings_.idle_timeout, &flow_);
       shards_.push_back(std::move(t));
     }
   }
@@ -200,12 +210,14 @@ public:
   /// Sends `r` to entity `key` and waits for its reply (at most request_timeout).
   caf::expected<reply_type> request(uint64_t key, flow::service_class c, request_type r) {
     return flow::blocking_request<reply_type>(sys_, flow_, route(key), c, settings_.request_timeout,
-                                              entity_atom::value, key, std::move(r));
+                                              entity_atom::value, key, flow::steady_now_ns(),
+                                              std::move(r));
   }
 
   /// Sends `r` to entity `key` without waiting; returns the gate's refusal or none.
   caf::error send(uint64_t key, flow::service_class c, request_type r) {
-    return flow::send(flow_, route(key), c, entity_atom::value, key, std::move(r));
+    return flow::send(flow_, route(key), c, entity_atom::value, key, flow::steady_now_ns(),
+                      std::move(r));
   }
 
   /// Active entities over all shards.

@@ -25,7 +25,8 @@ level degrader::justified(double pressure, double gap) const noexcept {
   return result;
 }
 
-level degrader::update(double pressure, std::chrono::nanoseconds now) noexcept {
+level degrader::update(double pressure, std::chrono::nanoseconds now,
+                       double projected_utilization) noexcept {
   auto up = justified(pressure, 0);
   if (up > level_) {
     level_ = up;
@@ -34,7 +35,8 @@ level degrader::update(double pressure, std::chrono::nanoseconds now) noexcept {
     return level_;
   }
   auto keep = justified(pressure, settings_.exit_gap);
-  if (keep >= level_) {
+  auto busy = settings_.exit_utilization > 0 && projected_utilization >= settings_.exit_utilization;
+  if (keep >= level_ || busy) {
     calm_since_.reset(); // not calm enough to leave the current level
     return level_;
   }

@@ -36,21 +36,30 @@ struct degrader_settings {
   double exit_gap = 0.15;
   /// ...continuously for this long. Escalation needs no wait.
   std::chrono::nanoseconds hold{std::chrono::seconds{1}};
+  /// ...and while the node would be at least this busy with the shed work added back
+  /// (projected utilization, 1.0 = every worker busy), the level holds: the demand that
+  /// made it shed is still there, and stepping down would only bring the pressure back
+  /// (a flap per hold time during a long spike). 0 turns this condition off.
+  double exit_utilization = 0.9;
 };
 
 /// Turns pressure readings into a degradation level with hysteresis (design §4).
 ///
 /// Up: at once, to the highest level whose entry point the pressure reaches. Down: only
-/// after the pressure stayed below (entry - exit_gap) of the current level for `hold`;
-/// then straight to the level the pressure still justifies. A signal that oscillates
-/// around one entry point therefore causes one transition, not a flap per oscillation.
-/// Time is passed in (any monotonic origin), so tests drive it with virtual time.
+/// after the pressure stayed below (entry - exit_gap) of the current level, and the
+/// projected utilization below `exit_utilization`, for `hold`; then straight to the level
+/// the pressure still justifies. A signal that oscillates around one entry point
+/// therefore causes one transition, not a flap per oscillation, and a spike that lasts
+/// keeps its level until the load is gone. Time is passed in (any monotonic origin), so
+/// tests drive it with virtual time.
 class degrader {
 public:
   explicit degrader(degrader_settings settings = {});
 
-  /// Feeds one reading taken at `now`; returns the level after it.
-  level update(double pressure, std::chrono::nanoseconds now) noexcept;
+  /// Feeds one reading taken at `now`; returns the level after it. `projected_utilization`:
+  /// how busy the workers were plus the work the level refused (0 when unknown).
+  level update(double pressure, std::chrono::nanoseconds now,
+               double projected_utilization = 0) noexcept;
 
   level current() const noexcept {
     return level_;

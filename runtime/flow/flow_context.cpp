@@ -40,13 +40,15 @@ reading flow_context::observe(std::chrono::nanoseconds dispatch_lag, std::chrono
   reading r;
   // Depths by kind; cells nobody holds any more are dropped here.
   std::map<std::string, kind_depth> by_kind;
+  std::chrono::nanoseconds busy{0};
   {
     std::lock_guard<std::mutex> guard{cells_mtx_};
-    auto gone = std::remove_if(cells_.begin(), cells_.end(), [&by_kind](const auto& entry) {
+    auto gone = std::remove_if(cells_.begin(), cells_.end(), [&](const auto& entry) {
       auto cell = entry.second.lock();
       if (!cell) {
         return true;
       }
+      busy += cell->take_busy();
       auto& k = by_kind[entry.first];
       k.kind = entry.first;
       auto depth = cell->depth();
@@ -91,9 +93,18 @@ reading flow_context::observe(std::chrono::nanoseconds dispatch_lag, std::chrono
     r.critical_p50 = percentile((total + 1) / 2);
     r.sample.critical_p99 = percentile(total - total / 100);
   }
+  // Utilization over the time since the previous reading (unknown at the first one).
+  auto shed = gate_.take_shed_work();
+  if (last_reading_ && now > *last_reading_ && settings_.workers > 0) {
+    auto capacity = static_cast<double>((now - *last_reading_).count())
+                    * static_cast<double>(settings_.workers);
+    r.utilization = static_cast<double>(busy.count()) / capacity;
+    r.projected_utilization = static_cast<double>((busy + shed).count()) / capacity;
+  }
+  last_reading_ = now;
   r.pressure = pressure(r.sample, settings_.budget);
   r.before = degrader_.current();
-  r.after = degrader_.update(r.pressure, now);
+  r.after = degrader_.update(r.pressure, now, r.projected_utilization);
   if (r.after != r.before) {
     transitions_.fetch_add(1, std::memory_order_relaxed);
     level_.store(r.after, std::memory_order_relaxed);

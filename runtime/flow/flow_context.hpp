@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -23,6 +24,8 @@ struct flow_settings {
   pressure_budget budget;
   /// How often the load monitor takes a reading.
   std::chrono::milliseconds monitor_interval{100};
+  /// Scheduler worker threads, for utilization (0: unknown, utilization not measured).
+  size_t workers = 0;
 };
 
 /// Depth statistics of one kind of actor (e.g. "session_host") at one reading.
@@ -40,6 +43,10 @@ struct reading {
   std::chrono::nanoseconds critical_p50{0};
   uint64_t critical_count = 0;
   double pressure = 0;
+  /// Share of the workers' time spent in entity handlers since the previous reading, and
+  /// the same with the work refused by the level added (0 when unknown).
+  double utilization = 0;
+  double projected_utilization = 0;
   level before = level::l0;
   level after = level::l0;
   std::vector<kind_depth> depths;
@@ -93,6 +100,7 @@ private:
   std::atomic<uint64_t> transitions_{0};
   // Critical latencies since the last reading, by bucket (the last one is overflow).
   std::array<std::atomic<uint64_t>, latency_bucket_count + 1> window_{};
+  std::optional<std::chrono::nanoseconds> last_reading_;
   std::mutex cells_mtx_;
   std::vector<std::pair<std::string, std::weak_ptr<load_cell>>> cells_;
 };

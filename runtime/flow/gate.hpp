@@ -16,6 +16,7 @@ enum class verdict : uint8_t {
   admitted,       ///< enqueue it
   over_watermark, ///< the target's depth reached the class's watermark
   shed_by_level,  ///< the node's degradation level turns this class off
+  critical_first, ///< the target has a critical backlog; lower classes wait
 };
 
 /// The gate's answer for one request. A refusal carries a retry-after hint that grows
@@ -45,6 +46,13 @@ struct gate_settings {
   /// critical work included, since CAF serves its urgent queue only between rounds).
   /// 0 disables the cap.
   std::chrono::milliseconds queue_delay_budget{5};
+  /// Critical first: while a target's queued critical work would take longer than this
+  /// to serve, it takes no interactive, best-effort or bulk work. CAF's mailbox gives
+  /// urgent messages only two of every three turns while normal ones are queued, so
+  /// under a spike whose critical share nears two thirds of capacity critical work would
+  /// queue up behind its own backlog; refusing lower classes at such a target drains its
+  /// normal queue and gives critical work every turn. 0 disables the rule.
+  std::chrono::microseconds critical_backlog_budget{1000};
 };
 
 /// Admission control before enqueueing (design §4). `check` is a pure function of the
@@ -55,10 +63,11 @@ class gate {
 public:
   explicit gate(gate_settings settings = {});
 
-  /// `service_time`: the target's average time per message (0: unknown, no delay cap).
+  /// `service_time`: the target's average time per message (0: unknown, no delay cap and
+  /// no critical-first rule); `urgent_depth`: how many of `depth` are critical.
   decision check(service_class c, int64_t depth, level lvl,
-                 std::chrono::nanoseconds service_time = std::chrono::nanoseconds{
-                     0}) const noexcept;
+                 std::chrono::nanoseconds service_time = std::chrono::nanoseconds{0},
+                 int64_t urgent_depth = 0) const noexcept;
 
   /// The watermark that applies to `c` given the target's service time.
   int64_t effective_watermark(service_class c,
@@ -75,6 +84,13 @@ public:
     return refused_[index(c)].load(std::memory_order_relaxed);
   }
 
+  /// The work (count x the target's service time) that admit() refused because of the
+  /// level since the previous call: what the node would have to do on top if the level
+  /// were lower.
+  std::chrono::nanoseconds take_shed_work() noexcept {
+    return std::chrono::nanoseconds{shed_work_ns_.exchange(0, std::memory_order_relaxed)};
+  }
+
   const gate_settings& settings() const noexcept {
     return settings_;
   }
@@ -83,6 +99,7 @@ private:
   gate_settings settings_;
   std::array<std::atomic<uint64_t>, service_class_count> admitted_{};
   std::array<std::atomic<uint64_t>, service_class_count> refused_{};
+  std::atomic<int64_t> shed_work_ns_{0};
 };
 
 } // namespace sv::flow

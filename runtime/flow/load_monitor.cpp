@@ -28,6 +28,8 @@ struct monitor_state {
   metrics::gauge* pressure = nullptr;
   metrics::gauge* lag = nullptr;
   metrics::gauge* p99 = nullptr;
+  metrics::gauge* utilization = nullptr;
+  metrics::gauge* projected = nullptr;
   std::map<std::string, depth_gauges> depths;
 
   static inline const char* name = "sv.flow.load_monitor";
@@ -52,6 +54,8 @@ void export_reading(monitor_actor* self, const reading& r) {
   st.pressure->set(r.pressure);
   st.lag->set(seconds(r.sample.dispatch_lag));
   st.p99->set(seconds(r.sample.critical_p99));
+  st.utilization->set(r.utilization);
+  st.projected->set(r.projected_utilization);
   for (auto& k : r.depths) {
     auto& g = st.depths[k.kind];
     if (g.max == nullptr) {
@@ -67,9 +71,12 @@ void export_reading(monitor_actor* self, const reading& r) {
   if (r.after != r.before) {
     auto log = r.after > r.before ? spdlog::level::warn : spdlog::level::info;
     spdlog::log(
-        log, "load level {} -> {} (pressure {:.2f}: depth {:.2f}, lag {} us, critical p99 {} us)",
+        log,
+        "load level {} -> {} (pressure {:.2f}: depth {:.2f}, lag {} us, critical p99 {} us; "
+        "utilization {:.2f}, {:.2f} with the shed work)",
         to_string(r.before), to_string(r.after), r.pressure, r.sample.depth_ratio,
-        r.sample.dispatch_lag.count() / 1000, r.sample.critical_p99.count() / 1000);
+        r.sample.dispatch_lag.count() / 1000, r.sample.critical_p99.count() / 1000, r.utilization,
+        r.projected_utilization);
   }
 }
 
@@ -85,6 +92,11 @@ caf::behavior load_monitor(monitor_actor* self, std::shared_ptr<flow_context> ct
                               "Lateness of the load monitor's timer at the last reading");
   st.p99 = &reg->gauge_metric("sv_flow_critical_p99_seconds",
                               "p99 latency of critical requests between the last two readings");
+  st.utilization = &reg->gauge_metric(
+      "sv_flow_utilization", "Share of the scheduler threads' time spent in entity handlers");
+  st.projected =
+      &reg->gauge_metric("sv_flow_projected_utilization",
+                         "Utilization with the work refused by the degradation level added back");
   auto* c = st.ctx.get();
   reg->counter_callback("sv_flow_level_transitions_total", "Degrader level changes",
                         [c] { return static_cast<double>(c->level_transitions()); });

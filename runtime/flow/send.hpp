@@ -10,6 +10,7 @@
 
 #include "caf/actor.hpp"
 #include "caf/actor_system.hpp"
+#include "caf/duration.hpp"
 #include "caf/expected.hpp"
 #include "caf/message_priority.hpp"
 #include "caf/scoped_actor.hpp"
@@ -20,7 +21,8 @@
 namespace sv::flow {
 
 /// An entity actor as flow control sees it: its handle and its load cell. The actor
-/// calls `cell->on_dequeue()` first thing in every handler.
+/// starts every handler with a `serving` guard on the cell (which takes the message off
+/// the count).
 struct target {
   caf::actor handle;
   std::shared_ptr<load_cell> cell;
@@ -31,7 +33,7 @@ struct target {
 inline decision admit(flow_context& ctx, const target& t, service_class c) noexcept {
   auto d = ctx.admission().admit(c, *t.cell, ctx.current_level());
   if (d.admitted()) {
-    t.cell->on_enqueue();
+    t.cell->on_enqueue(c == service_class::critical);
   }
   return d;
 }
@@ -58,10 +60,27 @@ caf::error send(flow_context& ctx, const target& t, service_class c, Ts&&... xs)
   return caf::none;
 }
 
+/// Sends a request from actor `self` to `dest` (already admitted), in CAF's urgent queue
+/// when `c` is critical; returns CAF's response handle (`.then(...)`, `.receive(...)`).
+///
+/// Always use this (or pass a `caf::duration`) for prioritized requests: CAF 0.17.6's
+/// `request<message_priority::high>(dest, std::chrono::duration, ...)` forwards to the
+/// `caf::duration` overload without the priority, so the request silently arrives in the
+/// normal queue.
+template <class Self, class... Ts>
+auto request(Self* self, const caf::actor& dest, service_class c, std::chrono::milliseconds timeout,
+             Ts&&... xs) {
+  caf::duration d{timeout};
+  if (c == service_class::critical) {
+    return self->template request<caf::message_priority::high>(dest, d, std::forward<Ts>(xs)...);
+  }
+  return self->request(dest, d, std::forward<Ts>(xs)...);
+}
+
 /// Sends `xs...` to `t` as a request through the gate and blocks until the reply `T`
 /// arrives (at most `timeout`). Returns the refusal without sending when the gate says
 /// no, or CAF's request_timeout / the target's error. Critical requests use CAF's urgent
-/// queue. For host (non-actor) threads; actors use admit() and request().then().
+/// queue. For host (non-actor) threads; actors use admit() and flow::request().then().
 template <class T, class... Ts>
 caf::expected<T> blocking_request(caf::actor_system& sys, flow_context& ctx, const target& t,
                                   service_class c, std::chrono::milliseconds timeout, Ts&&... xs) {
@@ -77,12 +96,7 @@ caf::expected<T> blocking_request(caf::actor_system& sys, flow_context& ctx, con
   auto on_error = [&](caf::error& err) {
     result = std::move(err);
   };
-  if (c == service_class::critical) {
-    self->request<caf::message_priority::high>(t.handle, timeout, std::forward<Ts>(xs)...)
-        .receive(on_value, on_error);
-  } else {
-    self->request(t.handle, timeout, std::forward<Ts>(xs)...).receive(on_value, on_error);
-  }
+  request(self.ptr(), t.handle, c, timeout, std::forward<Ts>(xs)...).receive(on_value, on_error);
   return result;
 }
 

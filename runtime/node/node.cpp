@@ -57,10 +57,13 @@ flow::flow_settings to_flow_settings(const config::node_settings& s) {
   f.degrader.enter = s.flow.enter;
   f.degrader.exit_gap = s.flow.exit_gap;
   f.degrader.hold = milliseconds{s.flow.hold_ms};
+  f.degrader.exit_utilization = s.flow.exit_utilization;
+  f.workers = s.scheduler_threads;
   f.budget.dispatch_lag = milliseconds{s.flow.dispatch_lag_budget_ms};
   f.budget.critical_p99 = milliseconds{s.flow.critical_budget_ms};
   f.monitor_interval = milliseconds{s.flow.monitor_interval_ms};
   f.gate.queue_delay_budget = milliseconds{s.flow.queue_delay_budget_ms};
+  f.gate.critical_backlog_budget = std::chrono::microseconds{s.flow.critical_backlog_budget_us};
   return f;
 }
 

@@ -51,7 +51,7 @@ caf::behavior opener(caf::stateful_actor<opener_state>* self, service* svc) {
     }
     ++st.inflight;
     auto again = weak.lock();
-    self->request<caf::message_priority::high>(t.handle, 30s, std::move(r))
+    sv::flow::request(self, t.handle, sv::flow::service_class::critical, 30s, std::move(r))
         .then(
             [self, again](uint64_t) {
               --self->state.inflight;
@@ -105,6 +105,9 @@ TEST_SUITE("actors.session") {
       self->send_exit(o, caf::exit_reason::user_shutdown);
     }
     CHECK(failed == 0);
+    for (uint64_t id = 1; id <= 64; ++id) { // every host served its critical queue
+      CHECK(svc.route(id).cell->urgent_depth() == 0);
+    }
     auto open = svc.open_sessions();
     REQUIRE(open);
     CHECK(*open == n);

@@ -782,9 +782,11 @@ bulk = 300
 monitor_interval_ms = 50
 dispatch_lag_budget_ms = 20
 critical_budget_ms = 80
+critical_backlog_budget_us = 250
 [flow.degrader]
 enter = [0.5, 0.6, 0.8, 1.2]
 exit_gap = 0.1
+exit_utilization = 1.5
 hold_ms = 2000
 [flow.levels]
 l1 = ["bulk"]
@@ -795,9 +797,16 @@ l4 = ["bulk", "best_effort", "interactive"]
     CHECK(s.flow.monitor_interval_ms == 50);
     CHECK(s.flow.dispatch_lag_budget_ms == 20);
     CHECK(s.flow.critical_budget_ms == 80);
+    CHECK(s.flow.critical_backlog_budget_us == 250);
+    CHECK(accepted("").flow.critical_backlog_budget_us == 1000);
+    refused("[flow]\ncritical_backlog_budget_us = -1\n", 2, "flow.critical_backlog_budget_us");
     CHECK(s.flow.enter[0] == doctest::Approx(0.5));
     CHECK(s.flow.enter[3] == doctest::Approx(1.2));
     CHECK(s.flow.exit_gap == doctest::Approx(0.1));
+    CHECK(s.flow.exit_utilization == doctest::Approx(1.5));
+    CHECK(accepted("").flow.exit_utilization == doctest::Approx(0.9));
+    refused("[flow.degrader]\nexit_utilization = -0.1\n", 2, "flow.degrader.exit_utilization");
+    refused("[flow.degrader]\nexit_utilization = \"high\"\n", 2, "flow.degrader.exit_utilization");
     CHECK(s.flow.hold_ms == 2000);
     CHECK(s.flow.sheds[1] == std::vector<std::string>{"bulk"});
     CHECK(s.flow.sheds[3].size() == 3);

@@ -70,11 +70,12 @@ void reset_store() {
 
 struct shard_fixture : sv::testkit::fixture {
   std::shared_ptr<sv::flow::load_cell> cell = std::make_shared<sv::flow::load_cell>();
+  sv::flow::flow_context flow;
   caf::actor shard;
 
   shard_fixture() {
     reset_store();
-    shard = sys.spawn(sv::entity::detail::shard<view_counter>, cell, 60s);
+    shard = sys.spawn(sv::entity::detail::shard<view_counter>, cell, 60s, &flow);
   }
 
   ~shard_fixture() {
@@ -82,9 +83,16 @@ struct shard_fixture : sv::testkit::fixture {
     sched.run();
   }
 
-  caf::expected<uint64_t> add(uint64_t key, uint64_t n) {
-    cell->on_enqueue();
-    self->send(shard, sv::entity::entity_atom::value, key, add_views{n});
+  // Sends like entity_type::send: counted, with its send time; critical ones urgent.
+  caf::expected<uint64_t> add(uint64_t key, uint64_t n, bool critical = false,
+                              int64_t sent_at_ns = sv::flow::steady_now_ns()) {
+    cell->on_enqueue(critical);
+    if (critical) {
+      self->send<caf::message_priority::high>(shard, sv::entity::entity_atom::value, key,
+                                              sent_at_ns, add_views{n});
+    } else {
+      self->send(shard, sv::entity::entity_atom::value, key, sent_at_ns, add_views{n});
+    }
     sched.run();
     caf::expected<uint64_t> out = uint64_t{0};
     self->receive([&](uint64_t x) { out = x; }, [&](caf::error& err) { out = err; });
@@ -104,6 +112,18 @@ struct shard_fixture : sv::testkit::fixture {
 } // namespace
 
 TEST_SUITE("runtime.entity") {
+  TEST_CASE_FIXTURE(shard_fixture, "a critical request's wait feeds the node's critical latency") {
+    auto five_ms_ago = sv::flow::steady_now_ns() - 5'000'000;
+    CHECK(*add(1, 1, false, five_ms_ago) == 1); // not critical: not counted
+    CHECK(*add(1, 1, true, five_ms_ago) == 2);
+    CHECK(*add(1, 1, true, 0) == 3); // unknown send time: not counted
+    auto r = flow.observe(0ns, 0ns);
+    CHECK(r.critical_count == 1);
+    CHECK(r.sample.critical_p99 >= 5ms);
+    CHECK(cell->depth() == 0);
+    CHECK(cell->urgent_depth() == 0);
+  }
+
   TEST_CASE_FIXTURE(shard_fixture, "the first message to a key activates its entity") {
     CHECK(active() == 0);
     CHECK(*add(7, 2) == 2);
@@ -156,7 +176,10 @@ TEST_SUITE("runtime.entity") {
       auto counters = sv::entity::entities<view_counter>(n, "view_counter", {4, 60s, 5s});
       CHECK(*counters->request(42, service_class::interactive, add_views{10}) == 10);
       CHECK_FALSE(counters->send(42, service_class::bulk, add_views{5}));
-      CHECK(*counters->request(42, service_class::critical, add_views{1}) == 16);
+      // Same queue as the bulk message, so it comes after it (a critical request could
+      // overtake the bulk message while it waits).
+      CHECK(*counters->request(42, service_class::interactive, add_views{1}) == 16);
+      CHECK(*counters->request(42, service_class::critical, add_views{1}) == 17);
       CHECK(*counters->request(43, service_class::interactive, add_views{1}) == 1);
       CHECK(*counters->active() == 2);
       // Over the bulk watermark the gate refuses before anything is enqueued.
@@ -169,7 +192,7 @@ TEST_SUITE("runtime.entity") {
       CHECK(sv::retry_after(refused).has_value());
       cell.reset();
     } // destroying the type passivates its entities
-    CHECK(store.saved.at(42) == 16);
+    CHECK(store.saved.at(42) == 17);
     CHECK(store.saved.at(43) == 1);
   }
 }

@@ -59,9 +59,37 @@ TEST_SUITE("runtime.flow") {
     cell.on_dequeue();
     cell.on_dequeue(); // a message that bypassed the counted path
     CHECK(cell.depth() == 0);
-    cell.on_enqueue();
+    cell.on_enqueue(true);
+    cell.on_enqueue(false);
+    CHECK(cell.depth() == 2);
+    CHECK(cell.urgent_depth() == 1);
+    cell.on_dequeue(true);
+    cell.on_dequeue(true); // urgent count clamps at zero as well
+    CHECK(cell.urgent_depth() == 0);
+    CHECK(cell.depth() == 0);
+    cell.on_enqueue(true);
     cell.reset();
     CHECK(cell.depth() == 0);
+    CHECK(cell.urgent_depth() == 0);
+  }
+
+  TEST_CASE("a critical backlog over its budget holds every lower class back") {
+    sv::flow::gate_settings s;
+    s.critical_backlog_budget = 1000us;
+    sv::flow::gate g{s};
+    // 100 us per message: 10 queued critical messages are 1 ms of work.
+    for (auto c : {service_class::interactive, service_class::best_effort, service_class::bulk}) {
+      INFO(sv::flow::to_string(c));
+      CHECK(g.check(c, 9, level::l0, 100us, 9).admitted());
+      auto d = g.check(c, 10, level::l0, 100us, 10);
+      CHECK(d.why == verdict::critical_first);
+      CHECK(d.retry_after == s.base_retry);
+    }
+    CHECK(g.check(service_class::critical, 10, level::l0, 100us, 10).admitted());
+    CHECK(g.check(service_class::bulk, 10, level::l0, 0ns, 10).admitted()); // unknown time
+    s.critical_backlog_budget = 0us;                                        // the rule switched off
+    sv::flow::gate off{s};
+    CHECK(off.check(service_class::bulk, 10, level::l0, 100us, 10).admitted());
   }
 
   TEST_CASE("each class is admitted below its watermark and refused at it") {
@@ -203,6 +231,25 @@ TEST_SUITE("runtime.flow") {
     CHECK(d.update(0.3, 1200ms) == level::l0); // 1 s calm: straight to what 0.3 justifies
     CHECK(d.transitions() == 2);
     CHECK(d.settings().hold == 1s);
+  }
+
+  TEST_CASE("the degrader keeps its level while the node could not take the shed work back") {
+    sv::flow::degrader d; // hold 1 s, exit_utilization 0.9
+    REQUIRE(d.update(0.85, 0ms, 0.95) == level::l2);
+    // Shedding worked: pressure is low, but with the shed work the node would be 130% busy.
+    for (auto t = 100ms; t <= 3s; t += 100ms) {
+      CHECK(d.update(0.3, t, 1.3) == level::l2);
+    }
+    // The spike is over (the node would be 50% busy): after the hold it steps down.
+    CHECK(d.update(0.3, 3100ms, 0.5) == level::l2);
+    CHECK(d.update(0.3, 4100ms, 0.5) == level::l0);
+    CHECK(d.transitions() == 2);
+    sv::flow::degrader_settings s;
+    s.exit_utilization = 0; // condition off: pressure alone decides
+    sv::flow::degrader off{s};
+    REQUIRE(off.update(0.85, 0ms) == level::l2);
+    off.update(0.3, 100ms, 5.0);
+    CHECK(off.update(0.3, 1100ms, 5.0) == level::l0);
   }
 
   TEST_CASE("a pressure spike during the hold restarts it") {

@@ -9,6 +9,7 @@
 
 using namespace std::chrono_literals;
 using sv::flow::level;
+using sv::flow::service_class;
 
 namespace {
 
@@ -67,6 +68,28 @@ TEST_SUITE("runtime.flow") {
     CHECK(ctx.observe(0ns, 0ns).depths.size() == 1);
   }
 
+  TEST_CASE("utilization is handler time per worker, projected with the work the level shed") {
+    sv::flow::flow_settings s;
+    s.workers = 2;
+    sv::flow::flow_context ctx{s};
+    auto cell = ctx.make_cell("session_host");
+    cell->on_served(50ms); // also its service time: 50 ms per message
+    auto first = ctx.observe(0ns, 0ns);
+    CHECK(first.utilization == 0); // no interval yet
+    cell->on_served(50ms);
+    // One bulk request refused by L1: 50 ms of work the node did not take.
+    auto d = ctx.admission().admit(service_class::bulk, *cell, level::l1);
+    REQUIRE(d.why == sv::flow::verdict::shed_by_level);
+    // Admitted at L0: not shed work either.
+    REQUIRE(ctx.admission().admit(service_class::bulk, *cell, level::l0).admitted());
+    auto r = ctx.observe(0ns, 100ms); // 100 ms x 2 workers of capacity
+    CHECK(r.utilization == doctest::Approx(0.25));
+    CHECK(r.projected_utilization == doctest::Approx(0.5));
+    auto next = ctx.observe(0ns, 200ms); // both were taken by the previous reading
+    CHECK(next.utilization == 0);
+    CHECK(next.projected_utilization == 0);
+  }
+
   TEST_CASE("the critical p99 of a reading covers only the latencies since the previous one") {
     sv::flow::flow_context ctx;
     for (int i = 0; i < 98; ++i) {
@@ -122,7 +145,10 @@ TEST_SUITE("runtime.flow") {
     }
     tick();
     CHECK(ctx->current_level() == level::l4);
-    CHECK(contains(reg.render(), "sv_flow_critical_p99_seconds 0.1"));
+    auto text = reg.render();
+    CHECK(contains(text, "sv_flow_critical_p99_seconds 0.1"));
+    CHECK(contains(text, "sv_flow_utilization 0\n")); // workers unknown in this fixture
+    CHECK(contains(text, "sv_flow_projected_utilization 0\n"));
   }
 
   TEST_CASE_FIXTURE(monitor_fixture, "gate decisions are exported per class") {
