@@ -169,6 +169,9 @@ TEST_SUITE("runtime.flow") {
       sv::flow::serving s{cell}; // takes the message off the count at once
       CHECK(cell.depth() == 0);
       CHECK(s.started() <= std::chrono::steady_clock::now());
+      CHECK_FALSE(s.urgent());
+      CHECK(s.waited_since(0) == 0ns); // unknown send time
+      CHECK(s.waited_since(sv::flow::steady_now_ns() - 3'000'000'000) > 2s);
     }
     CHECK(cell.service_time() < 150us); // the (short) handler was reported on exit
     sv::flow::gate_settings gs;
