@@ -1,0 +1,194 @@
+#include "runtime/cluster/membership.hpp"
+
+#include <algorithm>
+
+namespace sv::cluster {
+
+std::string_view to_string(member_state s) noexcept {
+  switch (s) {
+  case member_state::joining:
+    return "joining";
+  case member_state::up:
+    return "up";
+  case member_state::suspect:
+    return "suspect";
+  case member_state::leaving:
+    return "leaving";
+  case member_state::down:
+    return "down";
+  }
+  return "unknown";
+}
+
+bool supersedes(const member& a, const member& b) noexcept {
+  return a.incarnation > b.incarnation || (a.incarnation == b.incarnation && a.state > b.state);
+}
+
+membership::membership(member self, membership_settings settings) : settings_(settings) {
+  self.state = member_state::up;
+  members_.push_back(entry{std::move(self), {}, {}});
+}
+
+membership::entry* membership::lookup(const std::string& name) {
+  auto i = std::find_if(members_.begin(), members_.end(),
+                        [&](const entry& e) { return e.info.name == name; });
+  return i == members_.end() ? nullptr : &*i;
+}
+
+void membership::set_state(entry& e, member_state s, std::chrono::nanoseconds now) {
+  if (e.info.state != s) {
+    e.info.state = s;
+    e.state_since = now;
+  }
+}
+
+void membership::heard_from(const std::string& name, std::chrono::nanoseconds now) {
+  auto* e = lookup(name);
+  if (e == nullptr || e == &members_.front()) {
+    return;
+  }
+  e->last_heard = now;
+  // Direct contact clears a suspicion; down and leaving are only undone by the member
+  // itself, with a higher incarnation.
+  if (e->info.state == member_state::joining || e->info.state == member_state::suspect) {
+    set_state(*e, member_state::up, now);
+  }
+}
+
+bool membership::hello(const member& m, std::chrono::nanoseconds now) {
+  if (m.name == self().name) {
+    return false;
+  }
+  auto* e = lookup(m.name);
+  if (e == nullptr) {
+    members_.push_back(entry{m, now, now});
+    members_.back().info.state = member_state::up;
+    return true;
+  }
+  // A handshake is the member itself speaking: it is up, whatever was rumoured.
+  auto before = e->info;
+  e->info.address = m.address;
+  e->info.version = m.version;
+  e->info.incarnation = std::max(e->info.incarnation, m.incarnation);
+  e->last_heard = now;
+  set_state(*e, member_state::up, now);
+  return before.state != e->info.state || before.incarnation != e->info.incarnation
+         || before.address != e->info.address;
+}
+
+void membership::connection_lost(const std::string& name, std::chrono::nanoseconds now) {
+  auto* e = lookup(name);
+  if (e != nullptr && e != &members_.front()
+      && (e->info.state == member_state::up || e->info.state == member_state::joining)) {
+    set_state(*e, member_state::suspect, now);
+  }
+}
+
+bool membership::merge(const member& m, std::chrono::nanoseconds now) {
+  auto& me = members_.front();
+  if (m.name == me.info.name) {
+    auto harmful = m.state == member_state::suspect || m.state == member_state::down
+                   || (m.state == member_state::leaving && me.info.state != member_state::leaving);
+    if (harmful && m.incarnation >= me.info.incarnation) {
+      me.info.incarnation = m.incarnation + 1; // refute: "I am alive, and newer"
+      return true;
+    }
+    return false;
+  }
+  auto* e = lookup(m.name);
+  if (e == nullptr) {
+    if (m.state == member_state::down) {
+      return false; // nothing to learn about a member we never knew
+    }
+    members_.push_back(entry{m, now, now});
+    return true;
+  }
+  if (!supersedes(m, e->info)) {
+    return false;
+  }
+  auto was = e->info.state;
+  e->info.incarnation = m.incarnation;
+  e->info.address = m.address;
+  e->info.version = m.version;
+  set_state(*e, m.state, now);
+  if (was != m.state && m.state == member_state::up) {
+    e->last_heard = now; // give it the full suspect_after before doubting it
+  }
+  return true;
+}
+
+std::vector<member> membership::tick(std::chrono::nanoseconds now) {
+  std::vector<member> changed;
+  for (size_t i = 1; i < members_.size(); ++i) {
+    auto& e = members_[i];
+    auto before = e.info.state;
+    switch (e.info.state) {
+    case member_state::joining:
+    case member_state::up:
+      if (now - e.last_heard >= settings_.suspect_after) {
+        set_state(e, member_state::suspect, now);
+      }
+      break;
+    case member_state::suspect:
+    case member_state::leaving:
+      if (now - e.state_since >= settings_.down_after) {
+        set_state(e, member_state::down, now);
+      }
+      break;
+    case member_state::down:
+      break;
+    }
+    if (e.info.state != before) {
+      changed.push_back(e.info);
+    }
+  }
+  // Down members are listed for a while so that their state gossips out, then forgotten.
+  auto forget = std::remove_if(members_.begin() + 1, members_.end(), [&](const entry& e) {
+    return e.info.state == member_state::down && now - e.state_since >= settings_.forget_after;
+  });
+  members_.erase(forget, members_.end());
+  return changed;
+}
+
+void membership::leave() {
+  members_.front().info.state = member_state::leaving;
+}
+
+std::vector<member> membership::snapshot() const {
+  std::vector<member> out;
+  out.reserve(members_.size());
+  for (auto& e : members_) {
+    out.push_back(e.info);
+  }
+  return out;
+}
+
+std::vector<std::string> membership::up_members() const {
+  std::vector<std::string> out;
+  for (auto& e : members_) {
+    if (e.info.state == member_state::up) {
+      out.push_back(e.info.name);
+    }
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+std::optional<member> membership::find(const std::string& name) const {
+  for (auto& e : members_) {
+    if (e.info.name == name) {
+      return e.info;
+    }
+  }
+  return std::nullopt;
+}
+
+std::vector<size_t> membership::count_by_state() const {
+  std::vector<size_t> out(5, 0);
+  for (auto& e : members_) {
+    ++out[static_cast<size_t>(e.info.state)];
+  }
+  return out;
+}
+
+} // namespace sv::cluster

@@ -1,0 +1,115 @@
+#pragma once
+
+// The member list of a cluster as one node sees it, with the rules that merge what other
+// nodes gossip and the failure detector's timeouts (design §5). No CAF in here: the
+// cluster endpoint feeds it events and time, tests drive it with any clock.
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace sv::cluster {
+
+/// A member's state. Order matters: for the same incarnation a later state wins a merge
+/// (what one node learned about a failure or a departure is not undone by an older rumour).
+enum class member_state : uint8_t {
+  joining, ///< known, not heard from directly yet
+  up,      ///< heard from within `suspect_after`
+  suspect, ///< silent for `suspect_after`, or its connection dropped
+  leaving, ///< announced a graceful leave
+  down,    ///< silent for `down_after` more while suspect; owns nothing
+};
+
+std::string_view to_string(member_state s) noexcept;
+
+struct member {
+  std::string name;
+  std::string address; ///< host:port of its cluster endpoint
+  std::string version;
+  /// Start time of the member's process (ms since the epoch), raised by the member
+  /// itself to refute a suspicion: a higher incarnation always wins a merge.
+  uint64_t incarnation = 0;
+  member_state state = member_state::joining;
+};
+
+struct membership_settings {
+  /// Silence after which a member becomes suspect.
+  std::chrono::milliseconds suspect_after{3000};
+  /// Further silence after which a suspect member is down.
+  std::chrono::milliseconds down_after{5000};
+  /// How long a down or departed member stays listed (so its state gossips out).
+  std::chrono::milliseconds forget_after{60'000};
+};
+
+/// Whether the state of `a` supersedes that of `b` (same member): higher incarnation,
+/// or the same incarnation and a later state.
+bool supersedes(const member& a, const member& b) noexcept;
+
+/// One node's member list, itself included. Not thread-safe: owned by the endpoint actor.
+/// Times are any monotonic clock in nanoseconds (virtual time in tests).
+class membership {
+public:
+  membership(member self, membership_settings settings = {});
+
+  /// The node itself as it currently gossips itself.
+  const member& self() const noexcept {
+    return members_.front().info;
+  }
+
+  /// A message came straight from `name` (gossip, hello, a reply): it is up. Unknown
+  /// names are ignored (they join through merge() or hello()).
+  void heard_from(const std::string& name, std::chrono::nanoseconds now);
+
+  /// A peer said hello: adds or updates it as up. Returns true when this changed the list.
+  bool hello(const member& m, std::chrono::nanoseconds now);
+
+  /// The connection to `name` dropped: up becomes suspect at once (the timers decide the
+  /// rest).
+  void connection_lost(const std::string& name, std::chrono::nanoseconds now);
+
+  /// Merges one gossiped entry. A rumour about this node that would make it suspect,
+  /// down or leaving (while it is not leaving) is refuted: the node raises its own
+  /// incarnation. Returns true when the list changed (new member, newer state).
+  bool merge(const member& m, std::chrono::nanoseconds now);
+
+  /// Applies the failure detector's timeouts; returns the members whose state changed.
+  std::vector<member> tick(std::chrono::nanoseconds now);
+
+  /// This node announces a graceful leave (gossiped with its current incarnation).
+  void leave();
+
+  /// Every listed member, this node first.
+  std::vector<member> snapshot() const;
+
+  /// Names of the members that are up (this node included unless it is leaving), sorted:
+  /// the view placement hashes over.
+  std::vector<std::string> up_members() const;
+
+  /// The entry for `name`, if listed.
+  std::optional<member> find(const std::string& name) const;
+
+  /// Members per state (index = member_state).
+  std::vector<size_t> count_by_state() const;
+
+  const membership_settings& settings() const noexcept {
+    return settings_;
+  }
+
+private:
+  struct entry {
+    member info;
+    std::chrono::nanoseconds last_heard{0};
+    std::chrono::nanoseconds state_since{0};
+  };
+
+  entry* lookup(const std::string& name);
+  void set_state(entry& e, member_state s, std::chrono::nanoseconds now);
+
+  membership_settings settings_;
+  std::vector<entry> members_; // [0] is this node
+};
+
+} // namespace sv::cluster

@@ -1,0 +1,179 @@
+// Membership merge rules, the failure detector's timeouts and rendezvous placement.
+// Pure logic: time is passed in.
+
+#include "runtime/cluster/membership.hpp"
+
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <doctest/doctest.h>
+
+#include "runtime/cluster/placement.hpp"
+
+using namespace std::chrono_literals;
+using sv::cluster::member;
+using sv::cluster::member_state;
+using sv::cluster::membership;
+
+namespace {
+
+member node(const std::string& name, uint64_t incarnation = 100,
+            member_state state = member_state::up) {
+  return member{name, name + ":7100", "0.1.0", incarnation, state};
+}
+
+member_state state_of(const membership& m, const std::string& name) {
+  auto x = m.find(name);
+  REQUIRE(x.has_value());
+  return x->state;
+}
+
+} // namespace
+
+TEST_SUITE("runtime.cluster") {
+  TEST_CASE("a node lists itself as up and learns peers by hello and by gossip") {
+    membership m{node("a", 1, member_state::joining)};
+    CHECK(m.self().state == member_state::up);
+    CHECK(m.hello(node("b"), 0ms));
+    CHECK_FALSE(m.hello(node("b"), 10ms)); // nothing new
+    CHECK_FALSE(m.hello(node("a"), 10ms)); // itself
+    CHECK(m.merge(node("c", 100, member_state::up), 10ms));
+    CHECK(m.up_members() == std::vector<std::string>{"a", "b", "c"});
+    CHECK_FALSE(m.merge(node("d", 100, member_state::down), 10ms)); // never knew it
+    CHECK_FALSE(m.find("d").has_value());
+    auto counts = m.count_by_state();
+    CHECK(counts[static_cast<size_t>(member_state::up)] == 3);
+    CHECK(m.snapshot().front().name == "a");
+  }
+
+  TEST_CASE("a silent member becomes suspect, then down, then is forgotten") {
+    membership m{node("a"), {3s, 5s, 60s}};
+    m.hello(node("b"), 0ms);
+    CHECK(m.tick(2900ms).empty());
+    m.heard_from("b", 2900ms); // heard again: the clock restarts
+    CHECK(m.tick(5800ms).empty());
+    auto changed = m.tick(5900ms);
+    REQUIRE(changed.size() == 1);
+    CHECK(changed[0].state == member_state::suspect);
+    CHECK(m.up_members() == std::vector<std::string>{"a"});
+    CHECK(m.tick(10800ms).empty());
+    CHECK(m.tick(10900ms).at(0).state == member_state::down);
+    CHECK(m.tick(70800ms).empty());
+    m.tick(70900ms);
+    CHECK_FALSE(m.find("b").has_value());
+  }
+
+  TEST_CASE("hearing from a suspect clears the suspicion; a lost connection raises it") {
+    membership m{node("a"), {3s, 5s, 60s}};
+    m.hello(node("b"), 0ms);
+    m.connection_lost("b", 1s);
+    CHECK(state_of(m, "b") == member_state::suspect);
+    m.heard_from("b", 2s);
+    CHECK(state_of(m, "b") == member_state::up);
+    m.heard_from("nobody", 2s); // unknown names are ignored
+    m.connection_lost("nobody", 2s);
+    m.heard_from("a", 2s); // so is the node itself
+    m.connection_lost("a", 2s);
+    CHECK(m.self().state == member_state::up);
+  }
+
+  TEST_CASE("down is undone only by the member itself with a higher incarnation") {
+    membership m{node("a"), {3s, 5s, 60s}};
+    m.hello(node("b", 100), 0ms);
+    CHECK(m.merge(node("b", 100, member_state::down), 1s));
+    m.heard_from("b", 2s); // a late message: still down
+    CHECK(state_of(m, "b") == member_state::down);
+    CHECK_FALSE(m.merge(node("b", 100, member_state::up), 2s)); // an old rumour
+    CHECK(m.merge(node("b", 101, member_state::up), 3s));       // b refuted
+    CHECK(state_of(m, "b") == member_state::up);
+    CHECK(m.tick(5900ms).empty()); // a refutation restarts the silence clock
+  }
+
+  TEST_CASE("a node refutes rumours of its own failure by raising its incarnation") {
+    membership m{node("a", 100)};
+    CHECK(m.merge(node("a", 100, member_state::suspect), 0ms));
+    CHECK(m.self().incarnation == 101);
+    CHECK(m.self().state == member_state::up);
+    CHECK_FALSE(m.merge(node("a", 100, member_state::down), 0ms)); // already newer
+    CHECK(m.merge(node("a", 101, member_state::down), 0ms));
+    CHECK(m.self().incarnation == 102);
+    CHECK_FALSE(m.merge(node("a", 102, member_state::up), 0ms)); // harmless
+    m.leave();
+    CHECK(m.self().state == member_state::leaving);
+    CHECK_FALSE(m.merge(node("a", 102, member_state::leaving), 0ms)); // true now
+    CHECK(m.up_members().empty());
+  }
+
+  TEST_CASE("a departing member is leaving, then down once its timeout passes") {
+    membership m{node("a"), {3s, 5s, 60s}};
+    m.hello(node("b", 100), 0ms);
+    CHECK(m.merge(node("b", 100, member_state::leaving), 1s));
+    CHECK(m.up_members() == std::vector<std::string>{"a"});
+    CHECK(m.tick(5900ms).empty());
+    CHECK(m.tick(6s).at(0).state == member_state::down);
+    // A restarted b (new process, new incarnation) says hello: up again.
+    CHECK(m.hello(node("b", 200), 7s));
+    CHECK(state_of(m, "b") == member_state::up);
+    CHECK(m.find("b")->incarnation == 200);
+  }
+
+  TEST_CASE("merges keep the later state of the same incarnation") {
+    CHECK(
+        sv::cluster::supersedes(node("b", 2, member_state::up), node("b", 1, member_state::down)));
+    CHECK(sv::cluster::supersedes(node("b", 1, member_state::suspect), node("b", 1)));
+    CHECK_FALSE(sv::cluster::supersedes(node("b", 1), node("b", 1, member_state::suspect)));
+    CHECK_FALSE(sv::cluster::supersedes(node("b", 1), node("b", 1)));
+    for (auto s : {member_state::joining, member_state::up, member_state::suspect,
+                   member_state::leaving, member_state::down}) {
+      CHECK(sv::cluster::to_string(s) != "unknown");
+    }
+    CHECK(sv::cluster::to_string(static_cast<member_state>(9)) == "unknown");
+  }
+
+  TEST_CASE("rendezvous placement: one owner per view, and a view change moves only 1/N") {
+    std::vector<std::string> three{"node-a", "node-b", "node-c"};
+    std::vector<std::string> shuffled{"node-c", "node-a", "node-b"};
+    std::map<std::string, size_t> per_owner;
+    std::map<std::string, std::string> before;
+    for (int i = 0; i < 30'000; ++i) {
+      auto key = "content-" + std::to_string(i);
+      auto owner = sv::cluster::owner_of(key, three);
+      CHECK(owner == sv::cluster::owner_of(key, shuffled)); // order of the view is irrelevant
+      ++per_owner[owner];
+      before[key] = owner;
+    }
+    for (auto& [name, n] : per_owner) {
+      INFO(name);
+      CHECK(n > 9'000); // about a third each
+      CHECK(n < 11'000);
+    }
+    // node-b leaves: only its keys move, spread over the others.
+    std::vector<std::string> two{"node-a", "node-c"};
+    size_t moved = 0;
+    for (auto& [key, owner] : before) {
+      auto now = sv::cluster::owner_of(key, two);
+      if (owner != "node-b") {
+        CHECK(now == owner);
+      } else {
+        ++moved;
+      }
+    }
+    CHECK(moved == per_owner["node-b"]);
+    CHECK(sv::cluster::owner_of("x", {}).empty());
+    auto ranked = sv::cluster::owners_of("content-1", three, 5);
+    CHECK(ranked.size() == 3);
+    CHECK(ranked.front() == sv::cluster::owner_of("content-1", three));
+    CHECK(std::set<std::string>(ranked.begin(), ranked.end()).size() == 3);
+  }
+
+  TEST_CASE("the placement hash is stable across builds and separates member from key") {
+    // Fixed values: a change here would move every key of a running cluster on upgrade.
+    CHECK(sv::cluster::stable_hash("content-1") == 0xf7e0a8731861428fULL);
+    CHECK(sv::cluster::rendezvous_weight("node-a", "content-1") == 0xa93303967303e9fcULL);
+    CHECK(sv::cluster::stable_hash("content-1") != sv::cluster::stable_hash("content-2"));
+    CHECK(sv::cluster::rendezvous_weight("ab", "c") != sv::cluster::rendezvous_weight("a", "bc"));
+    CHECK(sv::cluster::owner_of("content-42", {"node-a", "node-b", "node-c"}) == "node-b");
+  }
+}
