@@ -1,6 +1,8 @@
 #include "runtime/cluster/endpoint.hpp"
 
 #include <algorithm>
+#include <cstdlib>
+#include <optional>
 #include <set>
 
 #include <spdlog/spdlog.h>
@@ -9,6 +11,7 @@
 #include "caf/event_based_actor.hpp"
 #include "caf/io/middleman.hpp"
 #include "caf/io/middleman_actor.hpp"
+#include "caf/scoped_actor.hpp"
 #include "caf/send.hpp"
 #include "caf/stateful_actor.hpp"
 #include "runtime/cluster/cluster.pb.h"
@@ -22,7 +25,11 @@ namespace {
 
 using dial_atom = caf::atom_constant<caf::atom("sv_dial")>;
 using start_atom = caf::atom_constant<caf::atom("sv_start")>;
+using gossip_atom = caf::atom_constant<caf::atom("sv_gossip")>;
+using leave_atom = caf::atom_constant<caf::atom("sv_leave")>;
 using hello_msg = streamverse::v1::Hello;
+using gossip_msg = streamverse::v1::Gossip;
+using members_request = streamverse::v1::MembersRequest;
 
 // Retries of an unreachable seed back off exponentially up to this pause (or the
 // configured retry interval, if that is longer).
@@ -40,6 +47,8 @@ struct seed_slot {
   bool dialing = false;
   bool is_self = false;
   std::chrono::milliseconds backoff{0};
+  bool learned = false; // from gossip, not the config: given up when the member is down
+  bool retired = false;
 };
 
 struct endpoint_state {
@@ -48,6 +57,9 @@ struct endpoint_state {
   std::shared_ptr<peer_table> peers;
   std::vector<live_peer> live;
   std::vector<seed_slot> seeds;
+  std::unique_ptr<membership> members;
+  metrics::counter* gossip_in = nullptr;
+  metrics::counter* member_changes = nullptr;
   metrics::counter* hellos_in = nullptr;
   metrics::counter* hellos_out = nullptr;
   metrics::counter* dial_failures = nullptr;
@@ -57,6 +69,51 @@ struct endpoint_state {
 };
 
 using endpoint_actor = caf::stateful_actor<endpoint_state>;
+
+std::chrono::nanoseconds now(endpoint_actor* self) {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+      self->clock().now().time_since_epoch());
+}
+
+streamverse::v1::MemberState to_proto(member_state s) {
+  return static_cast<streamverse::v1::MemberState>(static_cast<int>(s));
+}
+
+member from_proto(const streamverse::v1::Member& m) {
+  auto s = static_cast<int>(m.state());
+  // Unknown states from a newer peer count as suspect: doubt, not a verdict.
+  auto state = s >= 0 && s <= static_cast<int>(member_state::down) ? static_cast<member_state>(s)
+                                                                   : member_state::suspect;
+  return member{m.node_name(), m.cluster_address(), m.version(), m.incarnation(), state};
+}
+
+gossip_msg make_gossip(const endpoint_state& st) {
+  gossip_msg g;
+  g.set_from(st.cfg.node_name);
+  for (auto& m : st.members->snapshot()) {
+    auto* x = g.add_members();
+    x->set_node_name(m.name);
+    x->set_cluster_address(m.address);
+    x->set_version(m.version);
+    x->set_incarnation(m.incarnation);
+    x->set_state(to_proto(m.state));
+  }
+  return g;
+}
+
+// Makes the member list visible to other threads (status, metrics, tests).
+void publish_members(endpoint_state& st) {
+  st.peers->set_members(st.members->snapshot());
+}
+
+void log_change(endpoint_state& st, const member& m, const char* why) {
+  st.member_changes->inc();
+  auto lvl = m.state == member_state::suspect || m.state == member_state::down
+                 ? spdlog::level::warn
+                 : spdlog::level::info;
+  spdlog::log(lvl, "member {} is {} ({}, incarnation {})", m.name, to_string(m.state), why,
+              m.incarnation);
+}
 
 hello_msg make_hello(const endpoint_state& st) {
   hello_msg h;
@@ -103,6 +160,11 @@ caf::error accept_peer(endpoint_actor* self, const hello_msg& h, const caf::acto
   self->monitor(handle);
   st.live.push_back(live_peer{h.node_name(), handle, h.incarnation()});
   st.peers->upsert(peer_info{h.node_name(), h.version(), h.cluster_address(), h.incarnation()});
+  member m{h.node_name(), h.cluster_address(), h.version(), h.incarnation(), member_state::up};
+  if (st.members->hello(m, now(self))) {
+    log_change(st, m, "hello");
+  }
+  publish_members(st);
   spdlog::info("peer {} connected (address {}, version {})", h.node_name(), h.cluster_address(),
                h.version());
   return caf::none;
@@ -126,7 +188,7 @@ void dial_failed(endpoint_actor* self, size_t i, const std::string& why) {
 
 void dial(endpoint_actor* self, size_t i) {
   auto& slot = self->state.seeds[i];
-  if (slot.dialing || slot.is_self || !slot.peer_name.empty()) {
+  if (slot.dialing || slot.is_self || slot.retired || !slot.peer_name.empty()) {
     return;
   }
   slot.dialing = true;
@@ -165,6 +227,112 @@ void dial(endpoint_actor* self, size_t i) {
           [=](caf::error& err) { dial_failed(self, i, self->system().render(err)); });
 }
 
+// "host:port" -> seed; nothing for a malformed address.
+std::optional<seed> parse_address(const std::string& address) {
+  auto colon = address.rfind(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 == address.size()) {
+    return std::nullopt;
+  }
+  auto port = std::strtoul(address.c_str() + colon + 1, nullptr, 10);
+  if (port == 0 || port > 65535) {
+    return std::nullopt;
+  }
+  return seed{address.substr(0, colon), static_cast<uint16_t>(port)};
+}
+
+// Dials members learned from gossip that this node is not connected to, and gives up on
+// learned addresses whose member is down or forgotten.
+void dial_learned(endpoint_actor* self) {
+  auto& st = self->state;
+  if (st.advertised_address.empty()) {
+    return; // not started yet
+  }
+  auto list = st.members->snapshot();
+  auto address_of = [](const seed_slot& s) {
+    return s.where.host + ":" + std::to_string(s.where.port);
+  };
+  for (auto& slot : st.seeds) {
+    if (!slot.learned) {
+      continue;
+    }
+    auto alive = std::any_of(list.begin() + 1, list.end(), [&](const member& m) {
+      return m.address == address_of(slot) && m.state != member_state::down;
+    });
+    slot.retired = !alive;
+  }
+  for (size_t i = 1; i < list.size(); ++i) {
+    auto& m = list[i];
+    auto connected = std::any_of(st.live.begin(), st.live.end(),
+                                 [&](const live_peer& p) { return p.name == m.name; });
+    if (connected || m.state == member_state::down || m.state == member_state::leaving) {
+      continue;
+    }
+    auto where = parse_address(m.address);
+    if (!where) {
+      continue;
+    }
+    auto known = std::find_if(st.seeds.begin(), st.seeds.end(),
+                              [&](const seed_slot& s) { return address_of(s) == m.address; });
+    if (known == st.seeds.end()) {
+      st.seeds.push_back(
+          seed_slot{*where, {}, false, false, std::chrono::milliseconds{0}, true, false});
+      dial(self, st.seeds.size() - 1);
+    } else if (known->retired) {
+      known->retired = false;
+      dial(self, static_cast<size_t>(known - st.seeds.begin()));
+    }
+  }
+}
+
+// Sends the member list to every connected peer.
+void spread(endpoint_actor* self) {
+  auto& st = self->state;
+  if (st.live.empty()) {
+    return;
+  }
+  auto g = make_gossip(st);
+  for (auto& p : st.live) {
+    self->send(p.handle, g);
+  }
+}
+
+// One gossip round: the failure detector's timeouts, the list to every peer, new dials.
+void gossip_round(endpoint_actor* self) {
+  auto& st = self->state;
+  for (auto& m : st.members->tick(now(self))) {
+    log_change(st, m, "failure detector");
+  }
+  publish_members(st);
+  spread(self);
+  dial_learned(self);
+  self->delayed_send(self, st.cfg.gossip_interval, gossip_atom::value);
+}
+
+void on_gossip(endpoint_actor* self, const gossip_msg& g) {
+  auto& st = self->state;
+  st.gossip_in->inc();
+  auto t = now(self);
+  st.members->heard_from(g.from(), t);
+  for (auto& x : g.members()) {
+    auto m = from_proto(x);
+    if (m.name.empty()) {
+      continue;
+    }
+    auto before = st.members->find(m.name);
+    if (st.members->merge(m, t)) {
+      if (m.name == st.cfg.node_name) {
+        spdlog::warn("refuted a rumour that this node is {} (now incarnation {})",
+                     to_string(m.state), st.members->self().incarnation);
+        st.member_changes->inc();
+      } else if (!before || before->state != m.state) {
+        log_change(st, m, ("gossip from " + g.from()).c_str());
+      }
+    }
+  }
+  publish_members(st);
+  dial_learned(self);
+}
+
 caf::behavior endpoint(endpoint_actor* self, endpoint_settings cfg,
                        std::shared_ptr<peer_table> peers, metrics::registry* reg) {
   auto& st = self->state;
@@ -178,8 +346,24 @@ caf::behavior endpoint(endpoint_actor* self, endpoint_settings cfg,
                                           "Failed attempts to reach a seed node");
   st.refusals = &reg->counter_metric("sv_cluster_peer_refusals_total",
                                      "Peers refused (protocol or name conflict)");
+  st.gossip_in =
+      &reg->counter_metric("sv_cluster_gossip_received_total", "Member lists received from peers");
+  st.member_changes = &reg->counter_metric("sv_cluster_member_changes_total",
+                                           "Member state changes this node saw or refuted");
+  auto table = st.peers;
+  for (auto s : {member_state::joining, member_state::up, member_state::suspect,
+                 member_state::leaving, member_state::down}) {
+    reg->gauge_callback("sv_cluster_members",
+                        "Members of the cluster by state, as this node sees them",
+                        [table, s] { return static_cast<double>(table->count(s)); },
+                        {{"state", std::string{to_string(s)}}});
+  }
+  st.members = std::make_unique<membership>(
+      member{st.cfg.node_name, "", st.cfg.version, st.cfg.incarnation, member_state::up},
+      st.cfg.membership);
+  publish_members(st);
   for (auto& s : st.cfg.seeds) {
-    st.seeds.push_back(seed_slot{s, {}, false, false, std::chrono::milliseconds{0}});
+    st.seeds.push_back(seed_slot{s, {}, false, false, std::chrono::milliseconds{0}, false, false});
   }
   self->set_down_handler([self](caf::down_msg& dm) {
     auto& st = self->state;
@@ -192,6 +376,8 @@ caf::behavior endpoint(endpoint_actor* self, endpoint_settings cfg,
     st.live.erase(i);
     st.peers->erase(name);
     spdlog::info("peer {} disconnected: {}", name, self->system().render(dm.reason));
+    st.members->connection_lost(name, now(self));
+    publish_members(st);
     for (size_t k = 0; k < st.seeds.size(); ++k) {
       if (st.seeds[k].peer_name == name) {
         st.seeds[k].peer_name.clear();
@@ -218,6 +404,9 @@ caf::behavior endpoint(endpoint_actor* self, endpoint_settings cfg,
           return; // already started
         }
         st.advertised_address = address;
+        st.members->set_self_address(address);
+        publish_members(st);
+        self->delayed_send(self, st.cfg.gossip_interval, gossip_atom::value);
         for (size_t i = 0; i < st.seeds.size(); ++i) {
           // A seed that names our own published address is skipped without dialing.
           if (st.seeds[i].where.host + ":" + std::to_string(st.seeds[i].where.port) == address) {
@@ -226,6 +415,20 @@ caf::behavior endpoint(endpoint_actor* self, endpoint_settings cfg,
           }
           dial(self, i);
         }
+      },
+      [self](const gossip_msg& g) { on_gossip(self, g); },
+      [self](gossip_atom) { gossip_round(self); },
+      [self](const members_request& r) {
+        spdlog::debug("member list requested by {}", r.requester());
+        return make_gossip(self->state);
+      },
+      [self](leave_atom) {
+        auto& st = self->state;
+        st.members->leave();
+        publish_members(st);
+        spdlog::info("leaving the cluster: telling {} peers", st.live.size());
+        spread(self);
+        return caf::ok_atom::value;
       },
       [self](dial_atom, uint64_t i) {
         if (i < self->state.seeds.size()) {
@@ -245,6 +448,15 @@ caf::actor spawn_endpoint(caf::actor_system& sys, endpoint_settings settings,
 
 void start_endpoint(const caf::actor& endpoint, std::string advertised_address) {
   caf::anon_send(endpoint, start_atom::value, std::move(advertised_address));
+}
+
+bool leave_cluster(caf::actor_system& sys, const caf::actor& endpoint,
+                   std::chrono::milliseconds timeout) {
+  caf::scoped_actor self{sys};
+  bool done = false;
+  self->request(endpoint, caf::duration{timeout}, leave_atom::value)
+      .receive([&](caf::ok_atom) { done = true; }, [](caf::error&) {});
+  return done;
 }
 
 } // namespace sv::cluster

@@ -34,6 +34,10 @@ struct endpoint_settings {
   std::chrono::milliseconds retry_interval{500};
   /// Start time of this process in ms since the epoch (Hello.incarnation).
   uint64_t incarnation = 0;
+  /// How often the member list goes to every connected peer (the failure detector's
+  /// heartbeat) and the detector's timeouts are applied.
+  std::chrono::milliseconds gossip_interval{500};
+  membership_settings membership;
 };
 
 /// Spawns the cluster endpoint: the actor a node publishes on its cluster port. It
@@ -49,6 +53,12 @@ struct endpoint_settings {
 /// older or equal incarnation, is refused with an error. An undecodable message is
 /// answered with `errc::undecodable_payload`.
 ///
+/// Membership: every `gossip_interval` it sends its member list (Gossip) to every
+/// connected peer, merges the lists it receives (membership.hpp), applies the failure
+/// detector's timeouts and dials members it learned about but is not connected to, so
+/// the nodes form a full mesh even when each names only one seed. It answers a
+/// MembersRequest with its list (streamverse-ctl members).
+///
 /// On exit (any exit message) it simply stops; pending timers die with it.
 caf::actor spawn_endpoint(caf::actor_system& sys, endpoint_settings settings,
                           std::shared_ptr<peer_table> peers, metrics::registry& metrics);
@@ -56,5 +66,11 @@ caf::actor spawn_endpoint(caf::actor_system& sys, endpoint_settings settings,
 /// Tells the endpoint the host:port under which it is published (sent in every Hello)
 /// and lets it start dialing its seeds.
 void start_endpoint(const caf::actor& endpoint, std::string advertised_address);
+
+/// Graceful leave: the endpoint marks this node leaving and gossips that to every
+/// connected peer at once; blocks until it did (at most `timeout`). Returns false when
+/// the endpoint did not answer in time.
+bool leave_cluster(caf::actor_system& sys, const caf::actor& endpoint,
+                   std::chrono::milliseconds timeout);
 
 } // namespace sv::cluster

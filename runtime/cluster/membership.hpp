@@ -59,6 +59,11 @@ public:
     return members_.front().info;
   }
 
+  /// Sets the address this node gossips for itself (known once it is published).
+  void set_self_address(std::string address) {
+    members_.front().info.address = std::move(address);
+  }
+
   /// A message came straight from `name` (gossip, hello, a reply): it is up. Unknown
   /// names are ignored (they join through merge() or hello()).
   void heard_from(const std::string& name, std::chrono::nanoseconds now);

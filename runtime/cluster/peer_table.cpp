@@ -32,4 +32,20 @@ std::vector<peer_info> peer_table::snapshot() const {
   return peers_;
 }
 
+void peer_table::set_members(std::vector<member> members) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  members_ = std::move(members);
+}
+
+std::vector<member> peer_table::members() const {
+  std::lock_guard<std::mutex> guard{mtx_};
+  return members_;
+}
+
+size_t peer_table::count(member_state s) const {
+  std::lock_guard<std::mutex> guard{mtx_};
+  return static_cast<size_t>(std::count_if(members_.begin(), members_.end(),
+                                           [s](const member& m) { return m.state == s; }));
+}
+
 } // namespace sv::cluster

@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "runtime/cluster/membership.hpp"
+
 namespace sv::cluster {
 
 /// What this node knows about one connected peer.
@@ -16,8 +18,8 @@ struct peer_info {
 };
 
 /// The peers a node is connected to right now (a hello was exchanged and the connection
-/// has not gone down). Written by the cluster endpoint actor, read from any thread
-/// (status lines, metrics, tests).
+/// has not gone down), and the member list with each member's state. Written by the
+/// cluster endpoint actor, read from any thread (status lines, metrics, tests).
 class peer_table {
 public:
   void upsert(peer_info p);
@@ -25,9 +27,16 @@ public:
   size_t size() const;
   std::vector<peer_info> snapshot() const;
 
+  /// The member list as the endpoint last published it (this node first).
+  void set_members(std::vector<member> members);
+  std::vector<member> members() const;
+  /// Members in state `s`.
+  size_t count(member_state s) const;
+
 private:
   mutable std::mutex mtx_;
   std::vector<peer_info> peers_;
+  std::vector<member> members_;
 };
 
 } // namespace sv::cluster

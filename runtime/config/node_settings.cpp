@@ -257,6 +257,11 @@ const std::vector<field>& schema() {
       {"cluster.connection_timeout_ms",
        integer_value(20, 600'000, &node_settings::connection_timeout_ms, " ms")},
       {"cluster.seed_retry_ms", integer_value(10, 60'000, &node_settings::seed_retry_ms, " ms")},
+      {"cluster.gossip_interval_ms",
+       integer_value(10, 60'000, &node_settings::gossip_interval_ms, " ms")},
+      {"cluster.suspect_after_ms",
+       integer_value(20, 600'000, &node_settings::suspect_after_ms, " ms")},
+      {"cluster.down_after_ms", integer_value(0, 3'600'000, &node_settings::down_after_ms, " ms")},
       {"metrics.bind", string_value([](node_settings& s, const std::string& v) -> std::string {
          if (!valid_ipv4(v)) {
            return "\"" + v + "\" is not an IPv4 address";
@@ -430,6 +435,14 @@ struct loader {
            "connection_timeout_ms (" + std::to_string(s.connection_timeout_ms)
                + ") must be larger than heartbeat_interval_ms ("
                + std::to_string(s.heartbeat_interval_ms) + ")");
+    }
+    if (s.suspect_after_ms <= s.gossip_interval_ms) {
+      auto key = lines.count("cluster.suspect_after_ms") != 0 ? "cluster.suspect_after_ms"
+                                                              : "cluster.gossip_interval_ms";
+      fail(line_of(key), key,
+           "suspect_after_ms (" + std::to_string(s.suspect_after_ms)
+               + ") must be larger than gossip_interval_ms (" + std::to_string(s.gossip_interval_ms)
+               + ")");
     }
     if (s.metrics_port != 0 && s.metrics_port == s.cluster_port) {
       fail(line_of("metrics.port"), "metrics.port",

@@ -159,6 +159,8 @@ struct node::impl {
       return;
     }
     if (cluster_port != 0) {
+      // Graceful leave: peers learn that this node is leaving before its connections drop.
+      cluster::leave_cluster(*sys, endpoint, std::chrono::milliseconds{1000});
       sys->middleman().unpublish(endpoint, cluster_port);
     }
     stop_actor(*sys, endpoint);
@@ -193,6 +195,9 @@ std::string node::start() {
   es.connect_timeout = std::chrono::milliseconds{d.settings.connection_timeout_ms};
   es.retry_interval = std::chrono::milliseconds{d.settings.seed_retry_ms};
   es.incarnation = now_ms();
+  es.gossip_interval = std::chrono::milliseconds{d.settings.gossip_interval_ms};
+  es.membership.suspect_after = std::chrono::milliseconds{d.settings.suspect_after_ms};
+  es.membership.down_after = std::chrono::milliseconds{d.settings.down_after_ms};
   d.endpoint = cluster::spawn_endpoint(*d.sys, std::move(es), d.peers, d.registry);
   // reuse = true: a restarted node must re-bind at once despite TIME_WAIT sockets.
   auto port = d.sys->middleman().publish(d.endpoint, d.settings.cluster_port,
@@ -233,6 +238,8 @@ node_status node::status() const {
   node_status st;
   st.name = d.settings.name;
   st.peers = d.peers->size();
+  st.members_up = d.peers->count(cluster::member_state::up);
+  st.members = d.peers->members().size();
   st.actors = d.sys->registry().running();
   st.load_level = static_cast<int>(d.flow->current_level());
   st.ready = d.ready;
@@ -241,6 +248,10 @@ node_status node::status() const {
 
 std::vector<cluster::peer_info> node::peers() const {
   return impl_->peers->snapshot();
+}
+
+std::vector<cluster::member> node::members() const {
+  return impl_->peers->members();
 }
 
 uint16_t node::cluster_port() const {

@@ -14,6 +14,7 @@ class registry;
 
 namespace sv::cluster {
 struct peer_info;
+struct member;
 } // namespace sv::cluster
 
 namespace sv::flow {
@@ -33,6 +34,8 @@ const char* version();
 struct node_status {
   std::string name;
   size_t peers = 0;   ///< peers with which a hello was exchanged and still connected
+  size_t members = 0; ///< members listed (any state, this node included)
+  size_t members_up = 0;
   size_t actors = 0;  ///< actors running in this node's actor system
   int load_level = 0; ///< degrader level L0..L4 (always 0 until flow control lands)
   bool ready = false; ///< start() succeeded and stop() was not called
@@ -63,6 +66,8 @@ public:
 
   node_status status() const;
   std::vector<cluster::peer_info> peers() const;
+  /// The member list as this node sees it (this node first).
+  std::vector<cluster::member> members() const;
 
   /// The cluster port actually bound (differs from the config when it says 0).
   uint16_t cluster_port() const;

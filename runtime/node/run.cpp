@@ -103,8 +103,8 @@ int run_until_signal(const config::node_settings& settings) {
     sig = sigtimedwait(&stop_signals, nullptr, &wait);
     if (sig < 0 && settings.status_interval_ms != 0) {
       auto st = n.status();
-      spdlog::info("status node={} peers={} actors={} load=L{}", st.name, st.peers, st.actors,
-                   st.load_level);
+      spdlog::info("status node={} peers={} members_up={}/{} actors={} load=L{}", st.name, st.peers,
+                   st.members_up, st.members, st.actors, st.load_level);
     }
   }
   spdlog::info("node {} stopping on {}", settings.name, sig == SIGINT ? "SIGINT" : "SIGTERM");

@@ -13,6 +13,7 @@ namespace sv::wire {
 template <class... Ts>
 struct type_list {};
 
-using cluster_message_types = type_list<streamverse::v1::Hello>;
+using cluster_message_types =
+    type_list<streamverse::v1::Hello, streamverse::v1::Gossip, streamverse::v1::MembersRequest>;
 
 } // namespace sv::wire
