@@ -15,6 +15,7 @@
 #include "caf/send.hpp"
 #include "caf/stateful_actor.hpp"
 #include "runtime/cluster/cluster.pb.h"
+#include "runtime/cluster/member_codec.hpp"
 #include "runtime/metrics/registry.hpp"
 #include "runtime/wire/message_types.hpp"
 #include "runtime/wire/protobuf.hpp"
@@ -75,28 +76,11 @@ std::chrono::nanoseconds now(endpoint_actor* self) {
       self->clock().now().time_since_epoch());
 }
 
-streamverse::v1::MemberState to_proto(member_state s) {
-  return static_cast<streamverse::v1::MemberState>(static_cast<int>(s));
-}
-
-member from_proto(const streamverse::v1::Member& m) {
-  auto s = static_cast<int>(m.state());
-  // Unknown states from a newer peer count as suspect: doubt, not a verdict.
-  auto state = s >= 0 && s <= static_cast<int>(member_state::down) ? static_cast<member_state>(s)
-                                                                   : member_state::suspect;
-  return member{m.node_name(), m.cluster_address(), m.version(), m.incarnation(), state};
-}
-
 gossip_msg make_gossip(const endpoint_state& st) {
   gossip_msg g;
   g.set_from(st.cfg.node_name);
   for (auto& m : st.members->snapshot()) {
-    auto* x = g.add_members();
-    x->set_node_name(m.name);
-    x->set_cluster_address(m.address);
-    x->set_version(m.version);
-    x->set_incarnation(m.incarnation);
-    x->set_state(to_proto(m.state));
+    to_proto(m, *g.add_members());
   }
   return g;
 }

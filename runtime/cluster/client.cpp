@@ -1,0 +1,58 @@
+#include "runtime/cluster/client.hpp"
+
+#include <set>
+
+#include "caf/actor_system.hpp"
+#include "caf/io/middleman.hpp"
+#include "caf/io/middleman_actor.hpp"
+#include "caf/scoped_actor.hpp"
+#include "runtime/cluster/cluster.pb.h"
+#include "runtime/cluster/member_codec.hpp"
+#include "runtime/wire/errc.hpp"
+#include "runtime/wire/protobuf.hpp"
+
+namespace sv::cluster {
+
+caf::expected<caf::actor> connect_endpoint(caf::actor_system& sys, const std::string& host,
+                                           uint16_t port, std::chrono::milliseconds timeout) {
+  caf::scoped_actor self{sys};
+  caf::expected<caf::actor> result = caf::make_error(caf::sec::request_timeout);
+  self->request(sys.middleman().actor_handle(), caf::duration{timeout}, caf::connect_atom::value,
+                host, port)
+      .receive(
+          [&](const caf::node_id&, caf::strong_actor_ptr& ptr, const std::set<std::string>&) {
+            if (!ptr) {
+              result = make_error(errc::invalid_argument,
+                                  "nothing is published on " + host + ":" + std::to_string(port));
+              return;
+            }
+            result = caf::actor_cast<caf::actor>(std::move(ptr));
+          },
+          [&](caf::error& err) { result = std::move(err); });
+  return result;
+}
+
+caf::expected<std::vector<member>> fetch_members(caf::actor_system& sys, const std::string& host,
+                                                 uint16_t port, std::chrono::milliseconds timeout) {
+  auto endpoint = connect_endpoint(sys, host, port, timeout);
+  if (!endpoint) {
+    return endpoint.error();
+  }
+  streamverse::v1::MembersRequest req;
+  req.set_requester("streamverse-ctl");
+  caf::scoped_actor self{sys};
+  caf::expected<std::vector<member>> result = caf::make_error(caf::sec::request_timeout);
+  self->request(*endpoint, caf::duration{timeout}, req)
+      .receive(
+          [&](const streamverse::v1::Gossip& g) {
+            std::vector<member> out;
+            for (auto& m : g.members()) {
+              out.push_back(from_proto(m));
+            }
+            result = std::move(out);
+          },
+          [&](caf::error& err) { result = std::move(err); });
+  return result;
+}
+
+} // namespace sv::cluster
