@@ -276,7 +276,9 @@ void spread(endpoint_actor* self) {
   }
   auto g = make_gossip(st);
   for (auto& p : st.live) {
-    self->send(p.handle, g);
+    // Urgent: the member list is the failure detector's heartbeat; a peer busy with a
+    // spike must not take it for silence.
+    self->send<caf::message_priority::high>(p.handle, g);
   }
 }
 

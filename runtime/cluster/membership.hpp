@@ -37,9 +37,9 @@ struct member {
 
 struct membership_settings {
   /// Silence after which a member becomes suspect.
-  std::chrono::milliseconds suspect_after{3000};
+  std::chrono::milliseconds suspect_after{1500};
   /// Further silence after which a suspect member is down.
-  std::chrono::milliseconds down_after{5000};
+  std::chrono::milliseconds down_after{3000};
   /// How long a down or departed member stays listed (so its state gossips out).
   std::chrono::milliseconds forget_after{60'000};
 };

@@ -78,8 +78,8 @@ struct node_settings {
   uint32_t seed_retry_ms = 500;
   /// Membership: gossip period and the failure detector's timeouts.
   uint32_t gossip_interval_ms = 500;
-  uint32_t suspect_after_ms = 3000;
-  uint32_t down_after_ms = 5000;
+  uint32_t suspect_after_ms = 1500;
+  uint32_t down_after_ms = 3000;
   // [metrics]
   std::string metrics_bind_address = "127.0.0.1";
   uint16_t metrics_port = 0; ///< 0: no HTTP endpoint
