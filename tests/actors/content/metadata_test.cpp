@@ -8,6 +8,7 @@
 #include <doctest/doctest.h>
 
 #include "actors/content/catalog_store.hpp"
+#include "actors/content/view_cache.hpp"
 
 using sv::content::apply_result;
 using sv::content::catalog_store;
@@ -179,5 +180,33 @@ TEST_SUITE("actors.content") {
     CHECK(store.version_of("title-1") == 0);
     CHECK(store.load_all().empty());
     CHECK(store.size() == 0);
+  }
+}
+
+TEST_SUITE("actors.content") {
+  TEST_CASE("a fill that read old data before an invalidation cannot re-insert it") {
+    sv::content::view_cache cache;
+    using sv::content::fill_result;
+    CHECK(cache.fill("title-1", "v1 view", 1) == fill_result::stored);
+    // A slow fill starts and reads version 1 ...
+    // ... meanwhile version 2 is written and the invalidation arrives:
+    CHECK(cache.invalidate("title-1", 2));
+    CHECK(cache.get("title-1") == nullptr);
+    CHECK(cache.fence("title-1") == 2);
+    // ... then the slow fill completes with what it read: refused.
+    CHECK(cache.fill("title-1", "v1 view", 1) == fill_result::stale);
+    CHECK(cache.get("title-1") == nullptr);
+    CHECK(cache.stale_fills() == 1);
+    // A fill from version 2 is welcome, an equal or older repeat is not.
+    CHECK(cache.fill("title-1", "v2 view", 2) == fill_result::stored);
+    CHECK(cache.fill("title-1", "v2 again", 2) == fill_result::not_newer);
+    REQUIRE(cache.get("title-1") != nullptr);
+    CHECK(cache.get("title-1")->value == "v2 view");
+    // An invalidation for a version the cache already has keeps the entry.
+    CHECK_FALSE(cache.invalidate("title-1", 2));
+    CHECK_FALSE(cache.invalidate("other", 5)); // nothing cached: only the fence moves
+    CHECK(cache.fence("other") == 5);
+    CHECK(cache.fence("never") == 0);
+    CHECK(cache.size() == 1);
   }
 }
