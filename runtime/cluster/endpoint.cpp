@@ -7,6 +7,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "caf/actor_registry.hpp"
 #include "caf/actor_system.hpp"
 #include "caf/event_based_actor.hpp"
 #include "caf/io/middleman.hpp"
@@ -416,6 +417,23 @@ caf::behavior endpoint(endpoint_actor* self, endpoint_settings cfg,
         spread(self);
         return caf::ok_atom::value;
       },
+      [self](lookup_atom, caf::atom_value service) -> caf::result<caf::actor> {
+        auto found = self->system().registry().get(service);
+        if (!found) {
+          return make_error(errc::not_found, "no service " + caf::to_string(service) + " on "
+                                                 + self->state.cfg.node_name);
+        }
+        return caf::actor_cast<caf::actor>(found);
+      },
+      [self](peers_atom) {
+        std::vector<std::string> names;
+        std::vector<caf::actor> handles;
+        for (auto& p : self->state.live) {
+          names.push_back(p.name);
+          handles.push_back(p.handle);
+        }
+        return caf::make_message(std::move(names), std::move(handles));
+      },
       [self](dial_atom, uint64_t i) {
         if (i < self->state.seeds.size()) {
           dial(self, static_cast<size_t>(i));
@@ -434,6 +452,10 @@ caf::actor spawn_endpoint(caf::actor_system& sys, endpoint_settings settings,
 
 void start_endpoint(const caf::actor& endpoint, std::string advertised_address) {
   caf::anon_send(endpoint, start_atom::value, std::move(advertised_address));
+}
+
+void register_service(caf::actor_system& sys, caf::atom_value service, const caf::actor& a) {
+  sys.registry().put(service, caf::actor_cast<caf::strong_actor_ptr>(a));
 }
 
 bool leave_cluster(caf::actor_system& sys, const caf::actor& endpoint,

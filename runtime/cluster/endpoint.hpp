@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "caf/atom.hpp"
 #include "caf/fwd.hpp"
 #include "runtime/cluster/peer_table.hpp"
 
@@ -14,6 +15,13 @@ class registry;
 } // namespace sv::metrics
 
 namespace sv::cluster {
+
+/// `(lookup_atom, atom_value service)` to a node's endpoint, from any node: the actor
+/// registered there as `service` (register_service), or errc::not_found.
+using lookup_atom = caf::atom_constant<caf::atom("sv_lookup")>;
+/// `(peers_atom)` to the local endpoint: the connected peers as two vectors, names
+/// (std::vector<std::string>) and their endpoints (std::vector<caf::actor>).
+using peers_atom = caf::atom_constant<caf::atom("sv_peers")>;
 
 /// Wire protocol generation carried in every Hello. Bump on incompatible changes.
 inline constexpr uint32_t protocol_version = 1;
@@ -66,6 +74,10 @@ caf::actor spawn_endpoint(caf::actor_system& sys, endpoint_settings settings,
 /// Tells the endpoint the host:port under which it is published (sent in every Hello)
 /// and lets it start dialing its seeds.
 void start_endpoint(const caf::actor& endpoint, std::string advertised_address);
+
+/// Makes `a` reachable from other nodes as `service`: they ask this node's endpoint with
+/// `(lookup_atom, service)` and get a handle they can send to.
+void register_service(caf::actor_system& sys, caf::atom_value service, const caf::actor& a);
 
 /// Graceful leave: the endpoint marks this node leaving and gossips that to every
 /// connected peer at once; blocks until it did (at most `timeout`). Returns false when

@@ -94,11 +94,14 @@ struct node::impl {
   metrics::http_server http;
   std::atomic<bool> ready{false};
 
-  explicit impl(config::node_settings s)
+  impl(config::node_settings s, const std::vector<node::type_registrar>& extra_types)
       : settings(std::move(s)),
         flow(std::make_shared<flow::flow_context>(to_flow_settings(settings))) {
     cfg.load<caf::io::middleman>();
     wire::register_message_types(cfg);
+    for (auto add : extra_types) {
+      add(cfg);
+    }
     cfg.set("scheduler.max-threads", static_cast<size_t>(settings.scheduler_threads));
     if (settings.max_throughput != 0) {
       // Fairness: a flooded actor yields after this many messages (CAF's default is never).
@@ -168,7 +171,8 @@ struct node::impl {
   }
 };
 
-node::node(config::node_settings settings) : impl_(std::make_unique<impl>(std::move(settings))) {}
+node::node(config::node_settings settings, std::vector<type_registrar> extra_types)
+    : impl_(std::make_unique<impl>(std::move(settings), extra_types)) {}
 
 node::~node() {
   stop();
@@ -248,6 +252,10 @@ node_status node::status() const {
 
 std::vector<cluster::peer_info> node::peers() const {
   return impl_->peers->snapshot();
+}
+
+caf::actor node::cluster_endpoint() const {
+  return impl_->endpoint;
 }
 
 std::vector<cluster::member> node::members() const {

@@ -51,7 +51,11 @@ struct node_status {
 /// must stop its own actors before, or ~actor_system would wait for them.
 class node {
 public:
-  explicit node(config::node_settings settings);
+  /// Registers more message types on the node's actor system (the domain's protobuf
+  /// messages, e.g. sv::content::register_message_types), next to the runtime's own.
+  using type_registrar = void (*)(caf::actor_system_config&);
+
+  explicit node(config::node_settings settings, std::vector<type_registrar> extra_types = {});
   ~node();
   node(const node&) = delete;
   node& operator=(const node&) = delete;
@@ -79,6 +83,9 @@ public:
   metrics::registry& metrics();
   /// Flow control of this node: the gate, load cells, the current level.
   flow::flow_context& flow();
+  /// The cluster endpoint actor (valid between start() and stop()): ask it for peers
+  /// (cluster::peers_atom) or, on another node, for a service (cluster::lookup_atom).
+  caf::actor cluster_endpoint() const;
 
 private:
   struct impl;

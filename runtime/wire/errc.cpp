@@ -33,6 +33,12 @@ std::string to_string(errc x) {
     return "session_exists";
   case errc::not_entitled:
     return "not_entitled";
+  case errc::version_conflict:
+    return "version_conflict";
+  case errc::not_found:
+    return "not_found";
+  case errc::unavailable:
+    return "unavailable";
   }
   return "errc(" + std::to_string(static_cast<int>(x)) + ")";
 }

@@ -31,6 +31,12 @@ enum class errc : uint8_t {
   session_exists = 8,
   /// The entitlement hook refused the viewer.
   not_entitled = 9,
+  /// An update named an expected version that is not the current one; nothing changed.
+  version_conflict = 10,
+  /// No such item (e.g. an unknown content id) or no such service on that node.
+  not_found = 11,
+  /// No node can take the request right now (e.g. the owner of a key is unreachable).
+  unavailable = 12,
 };
 
 /// Human-readable name of `x` (e.g. "undecodable_payload").

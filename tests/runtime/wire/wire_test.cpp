@@ -217,6 +217,10 @@ TEST_SUITE("runtime.wire") {
     CHECK(sys.render(err) == "streamverse: overloaded (retry in 50 ms)");
     CHECK(sys.render(sv::make_error(sv::errc::duplicate_node_name))
           == "streamverse: duplicate_node_name");
+    CHECK(sv::to_string(sv::errc::version_conflict) == "version_conflict");
+    CHECK(sv::to_string(sv::errc::not_found) == "not_found");
+    CHECK(sv::to_string(sv::errc::unavailable) == "unavailable");
+    CHECK(sv::to_string(static_cast<sv::errc>(200)) == "errc(200)");
     auto over = sv::make_overloaded("bulk", std::chrono::milliseconds{75});
     CHECK(sys.render(over) == "streamverse: overloaded (bulk, retry after 75 ms)");
     REQUIRE(sv::retry_after(over).has_value());

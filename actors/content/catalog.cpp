@@ -1,0 +1,347 @@
+#include "actors/content/catalog.hpp"
+
+#include <algorithm>
+#include <map>
+#include <stdexcept>
+#include <vector>
+
+#include <google/protobuf/util/json_util.h>
+#include <spdlog/spdlog.h>
+
+#include "actors/content/catalog_store.hpp"
+#include "actors/content/view_cache.hpp"
+#include "caf/actor_system.hpp"
+#include "caf/event_based_actor.hpp"
+#include "caf/scoped_actor.hpp"
+#include "caf/stateful_actor.hpp"
+#include "runtime/cluster/endpoint.hpp"
+#include "runtime/cluster/membership.hpp"
+#include "runtime/cluster/placement.hpp"
+#include "runtime/metrics/registry.hpp"
+#include "runtime/node/node.hpp"
+#include "runtime/wire/errc.hpp"
+#include "runtime/wire/message_types.hpp"
+#include "runtime/wire/protobuf.hpp"
+
+namespace sv::content {
+
+namespace {
+
+using update_msg = streamverse::v1::MetadataUpdate;
+using changed_msg = streamverse::v1::MetadataChanged;
+using view_atom = caf::atom_constant<caf::atom("sv_view")>;
+using size_atom = caf::atom_constant<caf::atom("sv_size")>;
+using stats_atom = caf::atom_constant<caf::atom("sv_stats")>;
+
+constexpr auto service_name = caf::atom("sv_catalog");
+
+int64_t wall_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+struct catalog_state {
+  std::string node_name;
+  std::shared_ptr<catalog_store> store;
+  std::map<std::string, metadata> replica;
+  view_cache views;
+  caf::actor endpoint;
+  std::function<std::vector<std::string>()> view; // up members, sorted
+  std::chrono::milliseconds timeout{5000};
+  // Catalog actors of peers, by node name (looked up through their endpoints).
+  std::map<std::string, caf::actor> peer_catalogs;
+  catalog_stats stats;
+  metrics::counter* accepted = nullptr;
+  metrics::counter* refused = nullptr;
+  metrics::counter* applied = nullptr;
+  metrics::counter* stale = nullptr;
+  metrics::histogram* propagation = nullptr;
+
+  static inline const char* name = "sv.content.catalog";
+};
+
+using catalog_actor = caf::stateful_actor<catalog_state>;
+
+// Applies a version to the replica (store first: durable before visible). Returns true
+// when it was newer.
+bool apply(catalog_actor* self, const metadata& m) {
+  auto& st = self->state;
+  auto r = st.store->apply(m);
+  if (!r) {
+    spdlog::error("catalog: cannot store {} v{}: {}", m.id(), m.version(), st.store->error());
+    return false;
+  }
+  if (*r == apply_result::stale) {
+    ++st.stats.changes_stale;
+    st.stale->inc();
+    return false;
+  }
+  st.replica[m.id()] = m;
+  st.views.invalidate(m.id(), m.version());
+  ++st.stats.changes_applied;
+  st.applied->inc();
+  if (m.updated_at_ms() > 0) {
+    st.propagation->observe(static_cast<double>(std::max<int64_t>(0, wall_ms() - m.updated_at_ms()))
+                            / 1000.0);
+  }
+  return true;
+}
+
+// Calls `then(handle)` with the catalog of peer `name` (looked up once through the peer's
+// endpoint, then cached), or `failed(err)`.
+template <class Then, class Failed>
+void with_peer_catalog(catalog_actor* self, const std::string& name, Then then, Failed failed) {
+  auto& st = self->state;
+  if (auto i = st.peer_catalogs.find(name); i != st.peer_catalogs.end()) {
+    then(i->second);
+    return;
+  }
+  self->request(st.endpoint, caf::duration{st.timeout}, cluster::peers_atom::value)
+      .then(
+          [=](const std::vector<std::string>& names,
+              const std::vector<caf::actor>& handles) mutable {
+            auto i = std::find(names.begin(), names.end(), name);
+            if (i == names.end()) {
+              failed(make_error(errc::unavailable, "not connected to " + name));
+              return;
+            }
+            auto peer_endpoint = handles[static_cast<size_t>(i - names.begin())];
+            self->request(peer_endpoint, caf::duration{self->state.timeout},
+                          cluster::lookup_atom::value, service_name)
+                .then(
+                    [=](const caf::actor& cat) mutable {
+                      self->state.peer_catalogs[name] = cat;
+                      self->monitor(cat);
+                      then(cat);
+                    },
+                    [=](caf::error& err) mutable { failed(err); });
+          },
+          [=](caf::error& err) mutable { failed(err); });
+}
+
+// Sends a new version to every connected peer's catalog.
+void broadcast(catalog_actor* self, const metadata& m) {
+  changed_msg c;
+  *c.mutable_metadata() = m;
+  c.set_owner(self->state.node_name);
+  self->request(self->state.endpoint, caf::duration{self->state.timeout},
+                cluster::peers_atom::value)
+      .then(
+          [=](const std::vector<std::string>& names, const std::vector<caf::actor>&) {
+            for (auto& n : names) {
+              with_peer_catalog(
+                  self, n, [=](const caf::actor& cat) { self->send(cat, c); },
+                  [=](const caf::error& err) {
+                    spdlog::warn("catalog: {} v{} not sent to {}: {}", m.id(), m.version(), n,
+                                 self->system().render(err));
+                  });
+            }
+          },
+          [=](caf::error& err) {
+            spdlog::warn("catalog: no peer list for {} v{}: {}", m.id(), m.version(),
+                         self->system().render(err));
+          });
+}
+
+// The owner's part of an update: check, version, store, tell everyone.
+caf::expected<uint64_t> accept_update(catalog_actor* self, const update_msg& u) {
+  auto& st = self->state;
+  auto& m = u.metadata();
+  auto refuse = [&](caf::error err) -> caf::expected<uint64_t> {
+    ++st.stats.updates_refused;
+    st.refused->inc();
+    return err;
+  };
+  if (auto why = validate(m); !why.empty()) {
+    return refuse(make_error(errc::invalid_argument, why));
+  }
+  auto current = st.store->version_of(m.id());
+  if (u.expected_version() != 0 && u.expected_version() != current) {
+    return refuse(make_error(errc::version_conflict, m.id() + " is at version "
+                                                         + std::to_string(current) + ", not "
+                                                         + std::to_string(u.expected_version())));
+  }
+  metadata next = m;
+  next.set_version(current + 1);
+  next.set_updated_at_ms(wall_ms());
+  if (!apply(self, next)) {
+    return refuse(make_error(errc::unavailable, "cannot store " + m.id()));
+  }
+  ++st.stats.updates_accepted;
+  st.accepted->inc();
+  broadcast(self, next);
+  return next.version();
+}
+
+caf::behavior catalog_behavior(catalog_actor* self, std::string node_name,
+                               std::shared_ptr<catalog_store> store, caf::actor endpoint,
+                               std::function<std::vector<std::string>()> view,
+                               std::chrono::milliseconds timeout, metrics::registry* reg) {
+  auto& st = self->state;
+  st.node_name = std::move(node_name);
+  st.store = std::move(store);
+  st.endpoint = std::move(endpoint);
+  st.view = std::move(view);
+  st.timeout = timeout;
+  for (auto& m : st.store->load_all()) {
+    st.replica[m.id()] = m;
+  }
+  st.accepted = &reg->counter_metric("sv_catalog_updates_total", "Metadata updates as owner",
+                                     {{"result", "accepted"}});
+  st.refused = &reg->counter_metric("sv_catalog_updates_total", "Metadata updates as owner",
+                                    {{"result", "refused"}});
+  st.applied =
+      &reg->counter_metric("sv_catalog_changes_total", "Metadata versions received by the replica",
+                           {{"result", "applied"}});
+  st.stale =
+      &reg->counter_metric("sv_catalog_changes_total", "Metadata versions received by the replica",
+                           {{"result", "stale"}});
+  st.propagation = &reg->histogram_metric(
+      "sv_catalog_propagation_seconds",
+      "From the owner accepting a version to this replica storing it", metrics::latency_buckets());
+  self->set_down_handler([self](caf::down_msg& dm) {
+    auto& pc = self->state.peer_catalogs;
+    for (auto i = pc.begin(); i != pc.end(); ++i) {
+      if (i->second.address() == dm.source) {
+        pc.erase(i);
+        return;
+      }
+    }
+  });
+  spdlog::info("catalog: {} titles loaded", st.replica.size());
+  return {
+      [self](const update_msg& u) -> caf::result<uint64_t> {
+        auto& st = self->state;
+        auto owner = cluster::owner_of(u.metadata().id(), st.view());
+        if (owner.empty() || owner == st.node_name) {
+          auto r = accept_update(self, u);
+          if (!r) {
+            return r.error();
+          }
+          return *r;
+        }
+        ++st.stats.forwarded;
+        auto rp = self->make_response_promise<uint64_t>();
+        with_peer_catalog(
+            self, owner,
+            [=](const caf::actor& cat) mutable {
+              self->request(cat, caf::duration{self->state.timeout}, u)
+                  .then([=](uint64_t v) mutable { rp.deliver(v); },
+                        [=](caf::error& err) mutable { rp.deliver(err); });
+            },
+            [=](const caf::error& err) mutable {
+              rp.deliver(make_error(errc::unavailable,
+                                    "owner " + owner + " of " + u.metadata().id()
+                                        + " unreachable: " + self->system().render(err)));
+            });
+        return rp;
+      },
+      [self](const changed_msg& c) { apply(self, c.metadata()); },
+      [self](caf::get_atom, const std::string& id) -> caf::result<metadata> {
+        auto& r = self->state.replica;
+        auto i = r.find(id);
+        if (i == r.end()) {
+          return make_error(errc::not_found, "no content " + id);
+        }
+        return i->second;
+      },
+      [self](view_atom, const std::string& id) -> caf::result<std::string> {
+        auto& st = self->state;
+        if (auto* e = st.views.get(id)) {
+          return e->value;
+        }
+        auto i = st.replica.find(id);
+        if (i == st.replica.end()) {
+          return make_error(errc::not_found, "no content " + id);
+        }
+        std::string json;
+        google::protobuf::util::JsonPrintOptions opts;
+        opts.preserve_proto_field_names = true;
+        if (!google::protobuf::util::MessageToJsonString(i->second, &json, opts).ok()) {
+          return make_error(errc::invalid_argument, "cannot render " + id);
+        }
+        st.views.fill(id, json, i->second.version());
+        return json;
+      },
+      [self](size_atom) { return static_cast<uint64_t>(self->state.replica.size()); },
+      [self](stats_atom) {
+        auto& s = self->state.stats;
+        return std::vector<uint64_t>{s.updates_accepted, s.updates_refused, s.changes_applied,
+                                     s.changes_stale, s.forwarded};
+      },
+      []() -> caf::error { return wire::undecodable("catalog"); },
+  };
+}
+
+template <class T, class... Ts>
+caf::expected<T> ask(caf::actor_system& sys, const caf::actor& a, std::chrono::milliseconds timeout,
+                     Ts&&... xs) {
+  caf::scoped_actor self{sys};
+  caf::expected<T> result = caf::make_error(caf::sec::request_timeout);
+  self->request(a, caf::duration{timeout}, std::forward<Ts>(xs)...)
+      .receive([&](T& x) { result = std::move(x); }, [&](caf::error& err) { result = err; });
+  return result;
+}
+
+} // namespace
+
+catalog::catalog(node& n, std::chrono::milliseconds timeout) : sys_(n.system()), timeout_(timeout) {
+  auto path = n.settings().data_dir + "/catalog.db";
+  auto store = std::make_shared<catalog_store>(path);
+  if (!store->error().empty()) {
+    throw std::runtime_error("catalog: " + store->error());
+  }
+  auto* np = &n;
+  auto view = [np] {
+    std::vector<std::string> up;
+    for (auto& m : np->members()) {
+      if (m.state == cluster::member_state::up) {
+        up.push_back(m.name);
+      }
+    }
+    return up;
+  };
+  actor_ = sys_.spawn(catalog_behavior, n.settings().name, store, n.cluster_endpoint(),
+                      std::function<std::vector<std::string>()>{view}, timeout, &n.metrics());
+  cluster::register_service(sys_, service_name, actor_);
+}
+
+catalog::~catalog() {
+  sys_.registry().erase(service_name);
+  caf::scoped_actor self{sys_};
+  self->send_exit(actor_, caf::exit_reason::user_shutdown);
+  self->wait_for(actor_);
+}
+
+caf::expected<uint64_t> catalog::update(metadata m, uint64_t expected_version, std::string origin) {
+  update_msg u;
+  *u.mutable_metadata() = std::move(m);
+  u.set_expected_version(expected_version);
+  u.set_origin(std::move(origin));
+  return ask<uint64_t>(sys_, actor_, timeout_, std::move(u));
+}
+
+caf::expected<metadata> catalog::get(const std::string& id) {
+  return ask<metadata>(sys_, actor_, timeout_, caf::get_atom::value, id);
+}
+
+caf::expected<std::string> catalog::view(const std::string& id) {
+  return ask<std::string>(sys_, actor_, timeout_, view_atom::value, id);
+}
+
+size_t catalog::size() {
+  auto n = ask<uint64_t>(sys_, actor_, timeout_, size_atom::value);
+  return n ? static_cast<size_t>(*n) : 0;
+}
+
+catalog_stats catalog::stats() {
+  auto v = ask<std::vector<uint64_t>>(sys_, actor_, timeout_, stats_atom::value);
+  catalog_stats s;
+  if (v && v->size() == 5) {
+    s = {(*v)[0], (*v)[1], (*v)[2], (*v)[3], (*v)[4]};
+  }
+  return s;
+}
+
+} // namespace sv::content

@@ -1,0 +1,78 @@
+#pragma once
+
+// The content catalog of one node (design §5): a replica of every title's metadata,
+// persisted in the node's data directory, and the owner role for the titles that
+// rendezvous hashing places on this node.
+//
+//   sv::content::catalog catalog{node};          // after node.start()
+//   auto v = catalog.update(m);                  // from any node: goes to the owner
+//   auto m = catalog.get("title-1");             // this node's replica
+//
+// An update goes to the content's owner (the up member with the highest rendezvous weight
+// for its id), which validates it, checks the expected version, assigns the next version,
+// stores it durably, and sends MetadataChanged to every node's catalog; each replica applies
+// only versions newer than its own and raises the fence of the title's cached views.
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "actors/content/metadata.hpp"
+#include "caf/actor.hpp"
+#include "caf/expected.hpp"
+
+namespace sv {
+class node;
+} // namespace sv
+
+namespace sv::content {
+
+/// Counters of one catalog (also exported as metrics).
+struct catalog_stats {
+  uint64_t updates_accepted = 0; ///< versions this node assigned as owner
+  uint64_t updates_refused = 0;  ///< invalid or version conflicts, as owner
+  uint64_t changes_applied = 0;  ///< newer versions stored by the replica
+  uint64_t changes_stale = 0;    ///< versions the replica already had
+  uint64_t forwarded = 0;        ///< updates sent on to their owner
+};
+
+class catalog {
+public:
+  /// Spawns the catalog actor of `n` (started) and registers it as the cluster service
+  /// "sv_catalog". Loads `n`'s data_dir/catalog.db, so a restarted node serves its last
+  /// state at once. Throws std::runtime_error when the store cannot be opened.
+  explicit catalog(node& n, std::chrono::milliseconds timeout = std::chrono::seconds{5});
+  ~catalog();
+  catalog(const catalog&) = delete;
+  catalog& operator=(const catalog&) = delete;
+
+  /// Sends an update to the owner of `m.id()` and waits for the version it assigned.
+  /// `expected_version` 0 skips the check. Errors: invalid_argument (with the reason),
+  /// version_conflict, unavailable (owner unreachable), request_timeout.
+  caf::expected<uint64_t> update(metadata m, uint64_t expected_version = 0,
+                                 std::string origin = "host");
+
+  /// This node's replica of `id`, or not_found.
+  caf::expected<metadata> get(const std::string& id);
+
+  /// The cached rendered view (JSON) of `id`, filled from the replica on a miss.
+  caf::expected<std::string> view(const std::string& id);
+
+  catalog_stats stats();
+
+  /// Titles in this node's replica.
+  size_t size();
+
+  /// The catalog actor (for actors that send MetadataUpdate or get requests directly).
+  const caf::actor& handle() const noexcept {
+    return actor_;
+  }
+
+private:
+  caf::actor_system& sys_;
+  std::chrono::milliseconds timeout_;
+  caf::actor actor_;
+};
+
+} // namespace sv::content

@@ -1,0 +1,255 @@
+// The catalog across three nodes in one process on loopback: updates go to the owner,
+// every replica gets each version, conflicts and bad input are refused, a restarted node
+// serves its stored state at once. Every wait is bounded.
+
+#include "actors/content/catalog.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <doctest/doctest.h>
+
+#include "actors/content/content_types.hpp"
+#include "caf/actor_system.hpp"
+#include "runtime/cluster/membership.hpp"
+#include "runtime/cluster/placement.hpp"
+#include "runtime/node/node.hpp"
+#include "runtime/wire/errc.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+using sv::content::metadata;
+
+bool eventually(const std::function<bool()>& pred, std::chrono::milliseconds limit = 10s) {
+  auto deadline = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (pred()) {
+      return true;
+    }
+    std::this_thread::sleep_for(10ms);
+  }
+  return pred();
+}
+
+sv::config::node_settings settings_for(const std::string& name, const std::string& dir) {
+  sv::config::node_settings s;
+  s.name = name;
+  s.cluster_port = 0;
+  s.data_dir = dir + "/" + name;
+  s.scheduler_threads = 1;
+  s.heartbeat_interval_ms = 100;
+  s.connection_timeout_ms = 1000;
+  s.seed_retry_ms = 50;
+  s.gossip_interval_ms = 50;
+  s.log_level = "warn";
+  return s;
+}
+
+metadata title(const std::string& id, const std::string& name) {
+  metadata m;
+  m.set_id(id);
+  m.set_title(name);
+  auto* r = m.add_renditions();
+  r->set_id("720p");
+  r->set_codecs("avc1.64001f,mp4a.40.2");
+  r->set_width(1280);
+  r->set_height(720);
+  r->set_bitrate_kbps(3000);
+  r->set_ready(true);
+  m.mutable_availability()->add_regions("eu-west");
+  return m;
+}
+
+// Three started nodes in a full mesh, each with its catalog.
+struct three_nodes {
+  std::string dir;
+  std::vector<std::unique_ptr<sv::node>> nodes;
+  std::vector<std::unique_ptr<sv::content::catalog>> catalogs;
+
+  explicit three_nodes(const std::string& test_dir) : dir(test_dir) {
+    std::filesystem::remove_all(dir);
+    for (auto name : {"node-a", "node-b", "node-c"}) {
+      start(name);
+    }
+    REQUIRE(eventually([&] {
+      return std::all_of(nodes.begin(), nodes.end(),
+                         [](auto& n) { return n->status().members_up == 3; });
+    }));
+  }
+
+  void start(const std::string& name, size_t slot = SIZE_MAX) {
+    auto s = settings_for(name, dir);
+    if (!nodes.empty() && nodes[0] && slot != 0) {
+      s.seeds = {{"127.0.0.1", nodes[0]->cluster_port()}};
+    }
+    auto n = std::make_unique<sv::node>(
+        s, std::vector<sv::node::type_registrar>{sv::content::register_message_types});
+    REQUIRE(n->start().empty());
+    auto c = std::make_unique<sv::content::catalog>(*n);
+    if (slot == SIZE_MAX) {
+      nodes.push_back(std::move(n));
+      catalogs.push_back(std::move(c));
+    } else {
+      nodes[slot] = std::move(n);
+      catalogs[slot] = std::move(c);
+    }
+  }
+
+  void stop(size_t slot) {
+    catalogs[slot].reset();
+    nodes[slot].reset();
+  }
+
+  ~three_nodes() {
+    for (size_t i = 0; i < nodes.size(); ++i) {
+      catalogs[i].reset(); // before its node
+    }
+  }
+
+  // Whether every replica has `id` at `version`.
+  bool everywhere(const std::string& id, uint64_t version) {
+    return std::all_of(catalogs.begin(), catalogs.end(), [&](auto& c) {
+      auto m = c->get(id);
+      return m && m->version() == version;
+    });
+  }
+
+  std::string owner_of(const std::string& id) {
+    return sv::cluster::owner_of(id, {"node-a", "node-b", "node-c"});
+  }
+
+  size_t index_of(const std::string& name) {
+    return static_cast<size_t>(name.back() - 'a');
+  }
+};
+
+} // namespace
+
+TEST_SUITE("actors.content") {
+  TEST_CASE("an update sent to any node is versioned by the owner and reaches every replica") {
+    three_nodes c{"catalog_test_data/propagate"};
+    // Pick an id that node-c does not own, so the update is forwarded.
+    std::string id;
+    for (int i = 0; id.empty(); ++i) {
+      auto candidate = "title-" + std::to_string(i);
+      if (c.owner_of(candidate) != "node-c") {
+        id = candidate;
+      }
+    }
+    auto v = c.catalogs[2]->update(title(id, "First Cut"));
+    REQUIRE(v);
+    CHECK(*v == 1);
+    CHECK(c.catalogs[2]->stats().forwarded == 1);
+    CHECK(c.catalogs[c.index_of(c.owner_of(id))]->stats().updates_accepted == 1);
+    REQUIRE(eventually([&] { return c.everywhere(id, 1); }));
+    auto v2 = c.catalogs[0]->update(title(id, "Final Cut"), 1);
+    REQUIRE(v2);
+    CHECK(*v2 == 2);
+    REQUIRE(eventually([&] { return c.everywhere(id, 2); }));
+    for (auto& cat : c.catalogs) {
+      CHECK(cat->get(id)->title() == "Final Cut");
+    }
+  }
+
+  TEST_CASE("a stale expected version or bad metadata is refused and changes nothing") {
+    three_nodes c{"catalog_test_data/refusals"};
+    REQUIRE(c.catalogs[0]->update(title("title-x", "One")));
+    REQUIRE(eventually([&] { return c.everywhere("title-x", 1); }));
+    auto conflict = c.catalogs[1]->update(title("title-x", "Two"), 7);
+    REQUIRE_FALSE(conflict);
+    CHECK(sv::is(conflict.error(), sv::errc::version_conflict));
+    auto empty = c.catalogs[2]->update(title("title-x", ""));
+    REQUIRE_FALSE(empty);
+    CHECK(sv::is(empty.error(), sv::errc::invalid_argument));
+    auto bad_codec = title("title-x", "Three");
+    bad_codec.mutable_renditions(0)->set_codecs("divx");
+    auto r = c.catalogs[0]->update(bad_codec);
+    REQUIRE_FALSE(r);
+    CHECK(c.nodes[0]->system().render(r.error()).find("unknown codec \"divx\"")
+          != std::string::npos);
+    auto window = title("title-x", "Four");
+    window.mutable_availability()->set_window_start_ms(2000);
+    window.mutable_availability()->set_window_end_ms(1000);
+    CHECK_FALSE(c.catalogs[1]->update(window));
+    std::this_thread::sleep_for(200ms); // nothing may arrive late either
+    CHECK(c.everywhere("title-x", 1));
+    CHECK(c.catalogs[0]->get("title-x")->title() == "One");
+    auto missing = c.catalogs[0]->get("no-such-title");
+    REQUIRE_FALSE(missing);
+    CHECK(sv::is(missing.error(), sv::errc::not_found));
+  }
+
+  TEST_CASE("concurrent updates from three nodes end in one order with every replica equal") {
+    three_nodes c{"catalog_test_data/concurrent"};
+    constexpr int per_node = 10;
+    std::vector<std::vector<uint64_t>> versions(3);
+    std::vector<std::thread> writers;
+    for (size_t i = 0; i < 3; ++i) {
+      writers.emplace_back([&, i] {
+        for (int k = 0; k < per_node; ++k) {
+          auto name = "from " + std::to_string(i) + " #" + std::to_string(k);
+          if (auto v = c.catalogs[i]->update(title("title-race", name))) {
+            versions[i].push_back(*v);
+          }
+        }
+      });
+    }
+    for (auto& w : writers) {
+      w.join();
+    }
+    std::set<uint64_t> all;
+    for (auto& vs : versions) {
+      CHECK(vs.size() == per_node);
+      all.insert(vs.begin(), vs.end());
+    }
+    // The owner serialized them: versions 1..30, each assigned once.
+    CHECK(all.size() == 3 * per_node);
+    CHECK(*all.begin() == 1);
+    CHECK(*all.rbegin() == 3 * per_node);
+    REQUIRE(eventually([&] { return c.everywhere("title-race", 3 * per_node); }));
+    auto reference = c.catalogs[0]->get("title-race")->SerializeAsString();
+    for (auto& cat : c.catalogs) {
+      CHECK(cat->get("title-race")->SerializeAsString() == reference);
+    }
+  }
+
+  TEST_CASE("a restarted node serves its stored catalog at once") {
+    three_nodes c{"catalog_test_data/restart"};
+    REQUIRE(c.catalogs[0]->update(title("title-r", "Stored")));
+    REQUIRE(eventually([&] { return c.everywhere("title-r", 1); }));
+    c.stop(1);
+    c.start("node-b", 1);
+    // Straight from node-b's own store, before it heard from anyone.
+    auto m = c.catalogs[1]->get("title-r");
+    REQUIRE(m);
+    CHECK(m->version() == 1);
+    CHECK(m->title() == "Stored");
+  }
+
+  TEST_CASE("a cached view is invalidated by a newer version on every node") {
+    three_nodes c{"catalog_test_data/views"};
+    REQUIRE(c.catalogs[0]->update(title("title-v", "Old Title")));
+    REQUIRE(eventually([&] { return c.everywhere("title-v", 1); }));
+    for (auto& cat : c.catalogs) {
+      auto v = cat->view("title-v");
+      REQUIRE(v);
+      CHECK(v->find("Old Title") != std::string::npos);
+    }
+    REQUIRE(c.catalogs[1]->update(title("title-v", "New Title")));
+    REQUIRE(eventually([&] { return c.everywhere("title-v", 2); }));
+    for (auto& cat : c.catalogs) {
+      auto v = cat->view("title-v");
+      REQUIRE(v);
+      CHECK(v->find("New Title") != std::string::npos);
+    }
+    CHECK_FALSE(c.catalogs[0]->view("nope"));
+  }
+}
