@@ -32,6 +32,10 @@ using changed_msg = streamverse::v1::MetadataChanged;
 using view_atom = caf::atom_constant<caf::atom("sv_view")>;
 using size_atom = caf::atom_constant<caf::atom("sv_size")>;
 using stats_atom = caf::atom_constant<caf::atom("sv_stats")>;
+using retry_atom = caf::atom_constant<caf::atom("sv_retry")>;
+
+// Pause between attempts to reach a peer that is up but not connected yet.
+constexpr auto retry_pause = std::chrono::milliseconds{50};
 
 constexpr auto service_name = caf::atom("sv_catalog");
 
@@ -51,6 +55,9 @@ struct catalog_state {
   std::chrono::milliseconds timeout{5000};
   // Catalog actors of peers, by node name (looked up through their endpoints).
   std::map<std::string, caf::actor> peer_catalogs;
+  // Continuations waiting for retry_pause (see later()).
+  std::map<uint64_t, std::function<void()>> delayed;
+  uint64_t next_delayed = 0;
   catalog_stats stats;
   metrics::counter* accepted = nullptr;
   metrics::counter* refused = nullptr;
@@ -88,10 +95,20 @@ bool apply(catalog_actor* self, const metadata& m) {
   return true;
 }
 
+// Runs `f` in this actor after `d`.
+void later(catalog_actor* self, std::chrono::milliseconds d, std::function<void()> f) {
+  auto id = self->state.next_delayed++;
+  self->state.delayed.emplace(id, std::move(f));
+  self->delayed_send(self, d, retry_atom::value, id);
+}
+
 // Calls `then(handle)` with the catalog of peer `name` (looked up once through the peer's
-// endpoint, then cached), or `failed(err)`.
+// endpoint, then cached), or `failed(err)`. A peer that is not connected yet (it joined a
+// moment ago, or a connection is being re-established) is tried again every retry_pause
+// until `deadline`.
 template <class Then, class Failed>
-void with_peer_catalog(catalog_actor* self, const std::string& name, Then then, Failed failed) {
+void with_peer_catalog(catalog_actor* self, const std::string& name, Then then, Failed failed,
+                       std::chrono::steady_clock::time_point deadline) {
   auto& st = self->state;
   if (auto i = st.peer_catalogs.find(name); i != st.peer_catalogs.end()) {
     then(i->second);
@@ -103,7 +120,12 @@ void with_peer_catalog(catalog_actor* self, const std::string& name, Then then, 
               const std::vector<caf::actor>& handles) mutable {
             auto i = std::find(names.begin(), names.end(), name);
             if (i == names.end()) {
-              failed(make_error(errc::unavailable, "not connected to " + name));
+              if (std::chrono::steady_clock::now() + retry_pause < deadline) {
+                later(self, retry_pause,
+                      [=] { with_peer_catalog(self, name, then, failed, deadline); });
+              } else {
+                failed(make_error(errc::unavailable, "not connected to " + name));
+              }
               return;
             }
             auto peer_endpoint = handles[static_cast<size_t>(i - names.begin())];
@@ -135,7 +157,8 @@ void broadcast(catalog_actor* self, const metadata& m) {
                   [=](const caf::error& err) {
                     spdlog::warn("catalog: {} v{} not sent to {}: {}", m.id(), m.version(), n,
                                  self->system().render(err));
-                  });
+                  },
+                  std::chrono::steady_clock::now() + self->state.timeout);
             }
           },
           [=](caf::error& err) {
@@ -234,10 +257,19 @@ caf::behavior catalog_behavior(catalog_actor* self, std::string node_name,
               rp.deliver(make_error(errc::unavailable,
                                     "owner " + owner + " of " + u.metadata().id()
                                         + " unreachable: " + self->system().render(err)));
-            });
+            },
+            std::chrono::steady_clock::now() + st.timeout / 2);
         return rp;
       },
       [self](const changed_msg& c) { apply(self, c.metadata()); },
+      [self](retry_atom, uint64_t id) {
+        auto& d = self->state.delayed;
+        if (auto i = d.find(id); i != d.end()) {
+          auto f = std::move(i->second);
+          d.erase(i);
+          f();
+        }
+      },
       [self](caf::get_atom, const std::string& id) -> caf::result<metadata> {
         auto& r = self->state.replica;
         auto i = r.find(id);

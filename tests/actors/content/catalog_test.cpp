@@ -80,8 +80,9 @@ struct three_nodes {
       start(name);
     }
     REQUIRE(eventually([&] {
-      return std::all_of(nodes.begin(), nodes.end(),
-                         [](auto& n) { return n->status().members_up == 3; });
+      return std::all_of(nodes.begin(), nodes.end(), [](auto& n) {
+        return n->status().members_up == 3 && n->status().peers == 2;
+      });
     }));
   }
 
