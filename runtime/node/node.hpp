@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -100,9 +101,16 @@ std::unique_ptr<spdlog::formatter> make_log_formatter(const config::node_setting
 /// tagged with the node name). Safe to call more than once.
 void setup_logging(const config::node_settings& settings);
 
+/// What a process adds to the node it runs: domain message types, and services started
+/// after the node (a returned handle is destroyed, stopping them, before the node stops).
+struct run_options {
+  std::vector<node::type_registrar> types;
+  std::function<std::shared_ptr<void>(node&)> start_services;
+};
+
 /// The body of `streamverse-node --config FILE`: runs a node until SIGINT or SIGTERM,
 /// logging a status line every `log.status_interval_ms`. Returns the process exit code:
-/// 0 after a clean stop, 1 when the node could not start.
-int run_until_signal(const config::node_settings& settings);
+/// 0 after a clean stop, 1 when the node or its services could not start.
+int run_until_signal(const config::node_settings& settings, const run_options& options = {});
 
 } // namespace sv

@@ -2,6 +2,7 @@
 
 #include <csignal>
 #include <ctime>
+#include <exception>
 #include <memory>
 
 #include <spdlog/pattern_formatter.h>
@@ -75,7 +76,7 @@ void setup_logging(const config::node_settings& settings) {
   spdlog::set_default_logger(logger);
 }
 
-int run_until_signal(const config::node_settings& settings) {
+int run_until_signal(const config::node_settings& settings, const run_options& options) {
   // Block the stop signals before any thread exists, so every thread inherits the mask
   // and the signals are taken synchronously below (no async handler, no races).
   sigset_t stop_signals;
@@ -84,10 +85,20 @@ int run_until_signal(const config::node_settings& settings) {
   sigaddset(&stop_signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   setup_logging(settings);
-  node n{settings};
+  node n{settings, options.types};
   if (auto err = n.start(); !err.empty()) {
     spdlog::error("node {} failed to start: {}", settings.name, err);
     return 1;
+  }
+  std::shared_ptr<void> services;
+  if (options.start_services) {
+    try {
+      services = options.start_services(n);
+    } catch (const std::exception& e) {
+      spdlog::error("node {}: a service failed to start: {}", settings.name, e.what());
+      n.stop();
+      return 1;
+    }
   }
   spdlog::info("node {} {} up: cluster {}:{}, metrics {}, {} seed(s)", settings.name, version(),
                settings.bind_address, n.cluster_port(),
@@ -108,6 +119,7 @@ int run_until_signal(const config::node_settings& settings) {
     }
   }
   spdlog::info("node {} stopping on {}", settings.name, sig == SIGINT ? "SIGINT" : "SIGTERM");
+  services.reset();
   n.stop();
   spdlog::info("node {} stopped", settings.name);
   return 0;

@@ -1,17 +1,27 @@
-// streamverse-ctl: asks a running node about its cluster.
+// streamverse-ctl: asks a running node about its cluster and its catalog.
 //
 //   streamverse-ctl members --node HOST:PORT [--timeout-ms N]
+//   streamverse-ctl metadata get --node HOST:PORT --id ID [--timeout-ms N]
+//   streamverse-ctl metadata put --node HOST:PORT --file FILE.json [--expect V] [--timeout-ms N]
 //
 // Exit codes: 0 ok, 1 the node could not be reached or answered with an error,
-// 2 bad arguments.
+// 2 bad arguments or input.
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <iomanip>
 #include <iostream>
+#include <map>
+#include <sstream>
 #include <string>
 #include <vector>
 
+#include <google/protobuf/util/json_util.h>
+
+#include "actors/content/catalog_client.hpp"
+#include "actors/content/content_types.hpp"
 #include "caf/actor_system.hpp"
 #include "caf/actor_system_config.hpp"
 #include "caf/io/middleman.hpp"
@@ -25,64 +35,90 @@ constexpr int exit_usage = 2;
 
 const char* usage =
     "usage: streamverse-ctl members --node HOST:PORT [--timeout-ms N]\n"
-    "  members   the member list as that node sees it: name, address, state, incarnation,\n"
-    "            version (states: joining, up, suspect, leaving, down)\n"
-    "  --node    the node's cluster endpoint (cluster.bind and cluster.port in its config)\n"
-    "Exit codes: 0 ok, 1 node unreachable or error, 2 bad arguments.\n";
+    "       streamverse-ctl metadata get --node HOST:PORT --id ID [--timeout-ms N]\n"
+    "       streamverse-ctl metadata put --node HOST:PORT --file FILE.json [--expect V]\n"
+    "  members       the member list as that node sees it: name, address, state,\n"
+    "                incarnation, version (states: joining, up, suspect, leaving, down)\n"
+    "  metadata get  that node's replica of a title, as JSON (ContentMetadata)\n"
+    "  metadata put  a ContentMetadata JSON object to the title's owner, through that node;\n"
+    "                prints the version assigned (--expect V: refuse unless at version V)\n"
+    "  --node        the node's cluster endpoint (cluster.bind and cluster.port)\n"
+    "Exit codes: 0 ok, 1 node unreachable or request refused, 2 bad arguments or input.\n";
 
 struct args {
-  std::string command;
+  std::string command; // "members", "metadata get", "metadata put"
   std::string host;
   uint16_t port = 0;
   long timeout_ms = 3000;
+  std::map<std::string, std::string> flags;
 };
+
+bool fail_usage(const std::string& why) {
+  std::cerr << "streamverse-ctl: " << why << "\n";
+  return false;
+}
+
+bool parse_node(const std::string& value, args& out) {
+  auto colon = value.rfind(':');
+  char* end = nullptr;
+  auto port = colon == std::string::npos ? 0 : std::strtol(value.c_str() + colon + 1, &end, 10);
+  if (colon == std::string::npos || colon == 0 || port <= 0 || port > 65535 || *end != '\0') {
+    return fail_usage("--node wants HOST:PORT, got \"" + value + "\"");
+  }
+  out.host = value.substr(0, colon);
+  if (out.host.size() > 2 && out.host.front() == '[' && out.host.back() == ']') {
+    out.host = out.host.substr(1, out.host.size() - 2); // [ipv6]:port
+  }
+  out.port = static_cast<uint16_t>(port);
+  return true;
+}
 
 // Parses argv; on failure prints why and returns false.
 bool parse(int argc, char** argv, args& out) {
-  if (argc < 2) {
-    std::cerr << usage;
-    return false;
+  int i = 1;
+  for (; i < argc && std::strncmp(argv[i], "--", 2) != 0; ++i) {
+    out.command += (out.command.empty() ? "" : " ") + std::string{argv[i]};
   }
-  out.command = argv[1];
-  if (out.command != "members") {
+  static const std::map<std::string, std::vector<std::string>> allowed = {
+      {"members", {"--node", "--timeout-ms"}},
+      {"metadata get", {"--node", "--timeout-ms", "--id"}},
+      {"metadata put", {"--node", "--timeout-ms", "--file", "--expect"}},
+  };
+  auto spec = allowed.find(out.command);
+  if (spec == allowed.end()) {
     std::cerr << "streamverse-ctl: unknown command \"" << out.command << "\"\n" << usage;
     return false;
   }
-  for (int i = 2; i < argc; i += 2) {
+  for (; i < argc; i += 2) {
     std::string flag = argv[i];
-    if (i + 1 >= argc) {
-      std::cerr << "streamverse-ctl: " << flag << " needs a value\n";
+    if (std::find(spec->second.begin(), spec->second.end(), flag) == spec->second.end()) {
+      std::cerr << "streamverse-ctl: " << out.command << " takes no option " << flag << "\n"
+                << usage;
       return false;
     }
-    std::string value = argv[i + 1];
-    if (flag == "--node") {
-      auto colon = value.rfind(':');
-      char* end = nullptr;
-      auto port = colon == std::string::npos ? 0 : std::strtol(value.c_str() + colon + 1, &end, 10);
-      if (colon == std::string::npos || colon == 0 || port <= 0 || port > 65535 || *end != '\0') {
-        std::cerr << "streamverse-ctl: --node wants HOST:PORT, got \"" << value << "\"\n";
-        return false;
-      }
-      out.host = value.substr(0, colon);
-      if (out.host.size() > 2 && out.host.front() == '[' && out.host.back() == ']') {
-        out.host = out.host.substr(1, out.host.size() - 2); // [ipv6]:port
-      }
-      out.port = static_cast<uint16_t>(port);
-    } else if (flag == "--timeout-ms") {
-      char* end = nullptr;
-      out.timeout_ms = std::strtol(value.c_str(), &end, 10);
-      if (*end != '\0' || out.timeout_ms <= 0 || out.timeout_ms > 600'000) {
-        std::cerr << "streamverse-ctl: --timeout-ms wants 1..600000, got \"" << value << "\"\n";
-        return false;
-      }
-    } else {
-      std::cerr << "streamverse-ctl: unknown option " << flag << "\n" << usage;
-      return false;
+    if (i + 1 >= argc) {
+      return fail_usage(flag + " needs a value");
+    }
+    out.flags[flag] = argv[i + 1];
+  }
+  if (out.flags.count("--node") == 0) {
+    return fail_usage(out.command + " needs --node HOST:PORT");
+  }
+  if (!parse_node(out.flags["--node"], out)) {
+    return false;
+  }
+  if (auto t = out.flags.find("--timeout-ms"); t != out.flags.end()) {
+    char* end = nullptr;
+    out.timeout_ms = std::strtol(t->second.c_str(), &end, 10);
+    if (*end != '\0' || out.timeout_ms <= 0 || out.timeout_ms > 600'000) {
+      return fail_usage("--timeout-ms wants 1..600000, got \"" + t->second + "\"");
     }
   }
-  if (out.port == 0) {
-    std::cerr << "streamverse-ctl: " << out.command << " needs --node HOST:PORT\n";
-    return false;
+  if (out.command == "metadata get" && out.flags.count("--id") == 0) {
+    return fail_usage("metadata get needs --id ID");
+  }
+  if (out.command == "metadata put" && out.flags.count("--file") == 0) {
+    return fail_usage("metadata put needs --file FILE.json");
   }
   return true;
 }
@@ -91,10 +127,91 @@ struct ctl_config : caf::actor_system_config {
   ctl_config() {
     load<caf::io::middleman>();
     sv::wire::register_message_types(*this);
+    sv::content::register_message_types(*this);
     set("scheduler.max-threads", size_t{1});
     set("logger.console-verbosity", caf::atom("quiet"));
   }
 };
+
+int unreachable(caf::actor_system& sys, const args& a, const caf::error& err) {
+  std::cerr << "streamverse-ctl: " << a.host << ":" << a.port << ": " << sys.render(err) << "\n";
+  return exit_failure;
+}
+
+int members(caf::actor_system& sys, const args& a) {
+  auto list =
+      sv::cluster::fetch_members(sys, a.host, a.port, std::chrono::milliseconds{a.timeout_ms});
+  if (!list) {
+    return unreachable(sys, a, list.error());
+  }
+  size_t name_w = 4;
+  size_t addr_w = 7;
+  for (auto& m : *list) {
+    name_w = std::max(name_w, m.name.size());
+    addr_w = std::max(addr_w, m.address.size());
+  }
+  auto row = [&](const std::string& name, const std::string& addr, const std::string& state,
+                 const std::string& inc, const std::string& version) {
+    std::cout << std::left << std::setw(static_cast<int>(name_w + 2)) << name
+              << std::setw(static_cast<int>(addr_w + 2)) << addr << std::setw(9) << state
+              << std::setw(15) << inc << version << "\n";
+  };
+  row("NAME", "ADDRESS", "STATE", "INCARNATION", "VERSION");
+  for (auto& m : *list) {
+    row(m.name, m.address, std::string{sv::cluster::to_string(m.state)},
+        std::to_string(m.incarnation), m.version);
+  }
+  return 0;
+}
+
+int metadata_get(caf::actor_system& sys, const args& a) {
+  auto m = sv::content::remote_get(sys, a.host, a.port, a.flags.at("--id"),
+                                   std::chrono::milliseconds{a.timeout_ms});
+  if (!m) {
+    return unreachable(sys, a, m.error());
+  }
+  std::string json;
+  google::protobuf::util::JsonPrintOptions opts;
+  opts.preserve_proto_field_names = true;
+  (void)google::protobuf::util::MessageToJsonString(*m, &json, opts);
+  std::cout << json << "\n";
+  return 0;
+}
+
+int metadata_put(caf::actor_system& sys, const args& a) {
+  auto& file = a.flags.at("--file");
+  std::ifstream in{file};
+  if (!in) {
+    std::cerr << "streamverse-ctl: cannot read " << file << "\n";
+    return exit_usage;
+  }
+  std::stringstream text;
+  text << in.rdbuf();
+  sv::content::metadata m;
+  auto parsed = google::protobuf::util::JsonStringToMessage(text.str(), &m);
+  if (!parsed.ok()) {
+    std::cerr << "streamverse-ctl: " << file
+              << ": not a ContentMetadata JSON object: " << parsed.ToString() << "\n";
+    return exit_usage;
+  }
+  uint64_t expect = 0;
+  if (auto e = a.flags.find("--expect"); e != a.flags.end()) {
+    char* end = nullptr;
+    expect = std::strtoull(e->second.c_str(), &end, 10);
+    if (*end != '\0') {
+      std::cerr << "streamverse-ctl: --expect wants a version number\n";
+      return exit_usage;
+    }
+  }
+  auto id = m.id();
+  auto v = sv::content::remote_update(sys, a.host, a.port, std::move(m), expect,
+                                      std::chrono::milliseconds{a.timeout_ms});
+  if (!v) {
+    return unreachable(sys, a, v.error());
+  }
+  std::cout << id << " version " << *v << "\n";
+  return 0;
+}
 
 } // namespace
 
@@ -109,29 +226,11 @@ int main(int argc, char** argv) {
   }
   ctl_config cfg;
   caf::actor_system sys{cfg};
-  auto members =
-      sv::cluster::fetch_members(sys, a.host, a.port, std::chrono::milliseconds{a.timeout_ms});
-  if (!members) {
-    std::cerr << "streamverse-ctl: " << a.host << ":" << a.port << ": "
-              << sys.render(members.error()) << "\n";
-    return exit_failure;
+  if (a.command == "members") {
+    return members(sys, a);
   }
-  size_t name_w = 4;
-  size_t addr_w = 7;
-  for (auto& m : *members) {
-    name_w = std::max(name_w, m.name.size());
-    addr_w = std::max(addr_w, m.address.size());
+  if (a.command == "metadata get") {
+    return metadata_get(sys, a);
   }
-  auto row = [&](const std::string& name, const std::string& addr, const std::string& state,
-                 const std::string& inc, const std::string& version) {
-    std::cout << std::left << std::setw(static_cast<int>(name_w + 2)) << name
-              << std::setw(static_cast<int>(addr_w + 2)) << addr << std::setw(9) << state
-              << std::setw(15) << inc << version << "\n";
-  };
-  row("NAME", "ADDRESS", "STATE", "INCARNATION", "VERSION");
-  for (auto& m : *members) {
-    row(m.name, m.address, std::string{sv::cluster::to_string(m.state)},
-        std::to_string(m.incarnation), m.version);
-  }
-  return 0;
+  return metadata_put(sys, a);
 }

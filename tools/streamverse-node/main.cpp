@@ -4,6 +4,8 @@
 #include <iostream>
 #include <string>
 
+#include "actors/content/catalog.hpp"
+#include "actors/content/content_types.hpp"
 #include "runtime/config/node_settings.hpp"
 #include "runtime/node/node.hpp"
 
@@ -42,5 +44,11 @@ int main(int argc, char** argv) {
     std::cout << argv[2] << ": ok (node " << loaded.settings->name << ")\n";
     return 0;
   }
-  return sv::run_until_signal(*loaded.settings);
+  // Every node keeps a catalog replica (and owns its share of the titles).
+  sv::run_options options;
+  options.types = {sv::content::register_message_types};
+  options.start_services = [](sv::node& n) -> std::shared_ptr<void> {
+    return std::make_shared<sv::content::catalog>(n);
+  };
+  return sv::run_until_signal(*loaded.settings, options);
 }

@@ -1,0 +1,64 @@
+#include "actors/content/catalog_client.hpp"
+
+#include "caf/actor_system.hpp"
+#include "caf/scoped_actor.hpp"
+#include "runtime/cluster/client.hpp"
+#include "runtime/cluster/endpoint.hpp"
+#include "runtime/wire/protobuf.hpp"
+
+namespace sv::content {
+
+namespace {
+
+// The catalog registered on the node at host:port.
+caf::expected<caf::actor> catalog_of(caf::actor_system& sys, const std::string& host, uint16_t port,
+                                     std::chrono::milliseconds timeout) {
+  auto endpoint = cluster::connect_endpoint(sys, host, port, timeout);
+  if (!endpoint) {
+    return endpoint.error();
+  }
+  caf::scoped_actor self{sys};
+  caf::expected<caf::actor> result = caf::make_error(caf::sec::request_timeout);
+  self->request(*endpoint, caf::duration{timeout}, cluster::lookup_atom::value,
+                caf::atom("sv_catalog"))
+      .receive([&](caf::actor& a) { result = std::move(a); },
+               [&](caf::error& err) { result = std::move(err); });
+  return result;
+}
+
+template <class T, class... Ts>
+caf::expected<T> ask(caf::actor_system& sys, const caf::actor& a, std::chrono::milliseconds timeout,
+                     Ts&&... xs) {
+  caf::scoped_actor self{sys};
+  caf::expected<T> result = caf::make_error(caf::sec::request_timeout);
+  self->request(a, caf::duration{timeout}, std::forward<Ts>(xs)...)
+      .receive([&](T& x) { result = std::move(x); }, [&](caf::error& err) { result = err; });
+  return result;
+}
+
+} // namespace
+
+caf::expected<uint64_t> remote_update(caf::actor_system& sys, const std::string& host,
+                                      uint16_t port, metadata m, uint64_t expected_version,
+                                      std::chrono::milliseconds timeout) {
+  auto cat = catalog_of(sys, host, port, timeout);
+  if (!cat) {
+    return cat.error();
+  }
+  streamverse::v1::MetadataUpdate u;
+  *u.mutable_metadata() = std::move(m);
+  u.set_expected_version(expected_version);
+  u.set_origin("streamverse-ctl");
+  return ask<uint64_t>(sys, *cat, timeout, std::move(u));
+}
+
+caf::expected<metadata> remote_get(caf::actor_system& sys, const std::string& host, uint16_t port,
+                                   const std::string& id, std::chrono::milliseconds timeout) {
+  auto cat = catalog_of(sys, host, port, timeout);
+  if (!cat) {
+    return cat.error();
+  }
+  return ask<metadata>(sys, *cat, timeout, caf::get_atom::value, id);
+}
+
+} // namespace sv::content
