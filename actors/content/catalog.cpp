@@ -33,6 +33,20 @@ using view_atom = caf::atom_constant<caf::atom("sv_view")>;
 using size_atom = caf::atom_constant<caf::atom("sv_size")>;
 using stats_atom = caf::atom_constant<caf::atom("sv_stats")>;
 using retry_atom = caf::atom_constant<caf::atom("sv_retry")>;
+using repair_atom = caf::atom_constant<caf::atom("sv_repair")>;
+using digest_msg = streamverse::v1::CatalogDigest;
+using entries_msg = streamverse::v1::CatalogEntries;
+
+// Anti-entropy buckets: a title's bucket is its id's hash modulo this.
+constexpr size_t digest_buckets = 64;
+
+size_t bucket_of(const std::string& id) {
+  return static_cast<size_t>(cluster::stable_hash(id) % digest_buckets);
+}
+
+uint64_t entry_hash(const std::string& id, uint64_t version) {
+  return cluster::rendezvous_weight(id, std::to_string(version));
+}
 
 // Pause between attempts to reach a peer that is up but not connected yet.
 constexpr auto retry_pause = std::chrono::milliseconds{50};
@@ -58,7 +72,11 @@ struct catalog_state {
   // Continuations waiting for retry_pause (see later()).
   std::map<uint64_t, std::function<void()>> delayed;
   uint64_t next_delayed = 0;
+  // XOR of entry_hash over the titles of each bucket (anti-entropy digest).
+  std::vector<uint64_t> digest = std::vector<uint64_t>(digest_buckets, 0);
+  std::chrono::milliseconds repair_interval{1000};
   catalog_stats stats;
+  metrics::counter* repaired = nullptr;
   metrics::counter* accepted = nullptr;
   metrics::counter* refused = nullptr;
   metrics::counter* applied = nullptr;
@@ -84,7 +102,13 @@ bool apply(catalog_actor* self, const metadata& m) {
     st.stale->inc();
     return false;
   }
-  st.replica[m.id()] = m;
+  auto& slot = st.replica[m.id()];
+  auto& bucket = st.digest[bucket_of(m.id())];
+  if (!slot.id().empty()) {
+    bucket ^= entry_hash(slot.id(), slot.version());
+  }
+  bucket ^= entry_hash(m.id(), m.version());
+  slot = m;
   st.views.invalidate(m.id(), m.version());
   ++st.stats.changes_applied;
   st.applied->inc();
@@ -167,6 +191,75 @@ void broadcast(catalog_actor* self, const metadata& m) {
           });
 }
 
+// Anti-entropy, one round: the digest to every connected peer's catalog; the peer answers
+// with (id, version) of the titles in the buckets that differ; each side then gets what it
+// lacks: newer versions are pushed as MetadataChanged, missing or older ones fetched.
+void reconcile(catalog_actor* self, const caf::actor& peer, const entries_msg& theirs) {
+  auto& st = self->state;
+  std::map<std::string, uint64_t> remote;
+  std::vector<bool> differing(digest_buckets, false);
+  for (auto b : theirs.buckets()) {
+    if (b < digest_buckets) {
+      differing[b] = true;
+    }
+  }
+  for (auto& e : theirs.entries()) {
+    remote[e.id()] = e.version();
+  }
+  // Theirs is newer or we lack it: fetch.
+  for (auto& [id, version] : remote) {
+    auto mine = st.replica.find(id);
+    if (mine == st.replica.end() || mine->second.version() < version) {
+      self->request(peer, caf::duration{st.timeout}, caf::get_atom::value, id)
+          .then(
+              [self](const metadata& m) {
+                if (apply(self, m)) {
+                  self->state.repaired->inc();
+                }
+              },
+              [](caf::error&) {});
+    }
+  }
+  // In a bucket that differs, ours is newer or they lack it: push.
+  for (auto& [id, m] : st.replica) {
+    if (!differing[bucket_of(id)]) {
+      continue;
+    }
+    auto theirs_v = remote.find(id);
+    if (theirs_v == remote.end() || theirs_v->second < m.version()) {
+      changed_msg c;
+      *c.mutable_metadata() = m;
+      c.set_owner(st.node_name);
+      self->send(peer, c);
+    }
+  }
+}
+
+void repair_round(catalog_actor* self) {
+  auto& st = self->state;
+  digest_msg d;
+  d.set_from(st.node_name);
+  for (auto x : st.digest) {
+    d.add_buckets(x);
+  }
+  self->request(st.endpoint, caf::duration{st.timeout}, cluster::peers_atom::value)
+      .then(
+          [=](const std::vector<std::string>& names, const std::vector<caf::actor>&) {
+            for (auto& n : names) {
+              with_peer_catalog(
+                  self, n,
+                  [=](const caf::actor& cat) {
+                    self->request(cat, caf::duration{self->state.timeout}, d)
+                        .then([=](const entries_msg& e) { reconcile(self, cat, e); },
+                              [](caf::error&) {});
+                  },
+                  [](const caf::error&) {}, std::chrono::steady_clock::now());
+            }
+          },
+          [](caf::error&) {});
+  self->delayed_send(self, st.repair_interval, repair_atom::value);
+}
+
 // The owner's part of an update: check, version, store, tell everyone.
 caf::expected<uint64_t> accept_update(catalog_actor* self, const update_msg& u) {
   auto& st = self->state;
@@ -208,8 +301,11 @@ caf::behavior catalog_behavior(catalog_actor* self, std::string node_name,
   st.view = std::move(view);
   st.timeout = timeout;
   for (auto& m : st.store->load_all()) {
+    st.digest[bucket_of(m.id())] ^= entry_hash(m.id(), m.version());
     st.replica[m.id()] = m;
   }
+  st.repaired = &reg->counter_metric("sv_catalog_repaired_total",
+                                     "Versions this replica got from anti-entropy");
   st.accepted = &reg->counter_metric("sv_catalog_updates_total", "Metadata updates as owner",
                                      {{"result", "accepted"}});
   st.refused = &reg->counter_metric("sv_catalog_updates_total", "Metadata updates as owner",
@@ -233,6 +329,7 @@ caf::behavior catalog_behavior(catalog_actor* self, std::string node_name,
     }
   });
   spdlog::info("catalog: {} titles loaded", st.replica.size());
+  self->delayed_send(self, st.repair_interval, repair_atom::value);
   return {
       [self](const update_msg& u) -> caf::result<uint64_t> {
         auto& st = self->state;
@@ -262,6 +359,32 @@ caf::behavior catalog_behavior(catalog_actor* self, std::string node_name,
         return rp;
       },
       [self](const changed_msg& c) { apply(self, c.metadata()); },
+      [self](repair_atom) { repair_round(self); },
+      [self](const digest_msg& theirs) {
+        // Our entries in every bucket whose digest differs from theirs (all buckets when
+        // their digest is malformed).
+        auto& st = self->state;
+        std::vector<bool> differs(digest_buckets, true);
+        if (static_cast<size_t>(theirs.buckets_size()) == digest_buckets) {
+          for (size_t i = 0; i < digest_buckets; ++i) {
+            differs[i] = theirs.buckets(static_cast<int>(i)) != st.digest[i];
+          }
+        }
+        entries_msg out;
+        for (size_t i = 0; i < digest_buckets; ++i) {
+          if (differs[i]) {
+            out.add_buckets(static_cast<uint32_t>(i));
+          }
+        }
+        for (auto& [id, m] : st.replica) {
+          if (differs[bucket_of(id)]) {
+            auto* e = out.add_entries();
+            e->set_id(id);
+            e->set_version(m.version());
+          }
+        }
+        return out;
+      },
       [self](retry_atom, uint64_t id) {
         auto& d = self->state.delayed;
         if (auto i = d.find(id); i != d.end()) {

@@ -17,7 +17,8 @@ void add_all(caf::actor_system_config& cfg) {
 
 void register_message_types(caf::actor_system_config& cfg) {
   add_all<streamverse::v1::ContentMetadata, streamverse::v1::MetadataUpdate,
-          streamverse::v1::MetadataChanged>(cfg);
+          streamverse::v1::MetadataChanged, streamverse::v1::CatalogDigest,
+          streamverse::v1::CatalogEntries>(cfg);
 }
 
 } // namespace sv::content

@@ -235,6 +235,20 @@ TEST_SUITE("actors.content") {
     CHECK(m->title() == "Stored");
   }
 
+  TEST_CASE("a node that missed updates while it was away catches up by anti-entropy") {
+    three_nodes c{"catalog_test_data/repair"};
+    REQUIRE(c.catalogs[0]->update(title("title-ae", "Before")));
+    REQUIRE(eventually([&] { return c.everywhere("title-ae", 1); }));
+    c.stop(2); // node-c leaves; it misses what follows
+    REQUIRE(eventually([&] { return c.nodes[0]->status().members_up == 2; }));
+    REQUIRE(c.catalogs[0]->update(title("title-ae", "During"), 1));
+    REQUIRE(c.catalogs[1]->update(title("title-new", "Only While Away")));
+    c.start("node-c", 2);
+    // Nobody broadcasts these again: only the periodic digest exchange can repair them.
+    CHECK(eventually([&] { return c.everywhere("title-ae", 2) && c.everywhere("title-new", 1); }));
+    CHECK(c.catalogs[2]->get("title-ae")->title() == "During");
+  }
+
   TEST_CASE("a cached view is invalidated by a newer version on every node") {
     three_nodes c{"catalog_test_data/views"};
     REQUIRE(c.catalogs[0]->update(title("title-v", "Old Title")));
