@@ -48,8 +48,11 @@ function(sv_test)
   add_executable(${arg_NAME} ${arg_SOURCES})
   target_link_libraries(${arg_NAME} PRIVATE ${arg_DEPS} streamverse::testkit_main)
   sv_warnings(${arg_NAME})
+  # One label word, e.g. "unit-cluster": doctest's generated script flattens a list of
+  # labels into separate arguments, and `ctest -L` matches a regular expression anyway.
   set(labels unit ${arg_LABELS})
-  doctest_discover_tests(${arg_NAME} TEST_PREFIX "${arg_NAME}: " PROPERTIES LABELS "${labels}" ENVIRONMENT
+  list(JOIN labels "-" label)
+  doctest_discover_tests(${arg_NAME} TEST_PREFIX "${arg_NAME}: " PROPERTIES LABELS "${label}" ENVIRONMENT
                          "UBSAN_OPTIONS=${SV_UBSAN_OPTIONS}")
 endfunction()
 
