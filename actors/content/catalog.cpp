@@ -69,6 +69,8 @@ struct catalog_state {
   std::chrono::milliseconds timeout{5000};
   // Catalog actors of peers, by node name (looked up through their endpoints).
   std::map<std::string, caf::actor> peer_catalogs;
+  // Actors told about every version this replica stores (watch_atom).
+  std::vector<caf::actor> watchers;
   // Continuations waiting for retry_pause (see later()).
   std::map<uint64_t, std::function<void()>> delayed;
   uint64_t next_delayed = 0;
@@ -110,6 +112,14 @@ bool apply(catalog_actor* self, const metadata& m) {
   bucket ^= entry_hash(m.id(), m.version());
   slot = m;
   st.views.invalidate(m.id(), m.version());
+  if (!st.watchers.empty()) {
+    changed_msg note;
+    *note.mutable_metadata() = m;
+    note.set_owner(st.node_name); // here: the replica that stored it
+    for (auto& w : st.watchers) {
+      self->send(w, note);
+    }
+  }
   ++st.stats.changes_applied;
   st.applied->inc();
   if (m.updated_at_ms() > 0) {
@@ -320,6 +330,10 @@ caf::behavior catalog_behavior(catalog_actor* self, std::string node_name,
       "sv_catalog_propagation_seconds",
       "From the owner accepting a version to this replica storing it", metrics::latency_buckets());
   self->set_down_handler([self](caf::down_msg& dm) {
+    auto& ws = self->state.watchers;
+    ws.erase(std::remove_if(ws.begin(), ws.end(),
+                            [&](const caf::actor& w) { return w.address() == dm.source; }),
+             ws.end());
     auto& pc = self->state.peer_catalogs;
     for (auto i = pc.begin(); i != pc.end(); ++i) {
       if (i->second.address() == dm.source) {
@@ -360,6 +374,11 @@ caf::behavior catalog_behavior(catalog_actor* self, std::string node_name,
       },
       [self](const changed_msg& c) { apply(self, c.metadata()); },
       [self](repair_atom) { repair_round(self); },
+      [self](watch_atom, const caf::actor& watcher) {
+        self->monitor(watcher);
+        self->state.watchers.push_back(watcher);
+        return caf::ok_atom::value;
+      },
       [self](const digest_msg& theirs) {
         // Our entries in every bucket whose digest differs from theirs (all buckets when
         // their digest is malformed).

@@ -20,6 +20,7 @@
 
 #include "actors/content/metadata.hpp"
 #include "caf/actor.hpp"
+#include "caf/atom.hpp"
 #include "caf/expected.hpp"
 
 namespace sv {
@@ -27,6 +28,11 @@ class node;
 } // namespace sv
 
 namespace sv::content {
+
+/// `(watch_atom, caf::actor w)` to a catalog (local or remote): from then on `w` gets a
+/// MetadataChanged (owner field: the node that stored it) for every version the replica
+/// stores, until `w` terminates. Answers ok_atom.
+using watch_atom = caf::atom_constant<caf::atom("sv_watch")>;
 
 /// Counters of one catalog (also exported as metrics).
 struct catalog_stats {
