@@ -12,6 +12,7 @@
 #include "caf/event_based_actor.hpp"
 #include "caf/io/middleman.hpp"
 #include "caf/io/middleman_actor.hpp"
+#include "caf/openssl/manager.hpp"
 #include "caf/scoped_actor.hpp"
 #include "caf/send.hpp"
 #include "caf/stateful_actor.hpp"
@@ -178,7 +179,8 @@ void dial(endpoint_actor* self, size_t i) {
   }
   slot.dialing = true;
   auto timeout = self->state.cfg.connect_timeout;
-  auto mm = self->system().middleman().actor_handle();
+  auto mm = self->state.cfg.tls ? self->system().openssl_manager().actor_handle()
+                                : self->system().middleman().actor_handle();
   self->request(mm, timeout, caf::connect_atom::value, slot.where.host, slot.where.port)
       .then(
           [=](const caf::node_id&, caf::strong_actor_ptr& ptr, const std::set<std::string>&) {

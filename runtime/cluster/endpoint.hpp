@@ -46,6 +46,8 @@ struct endpoint_settings {
   /// heartbeat) and the detector's timeouts are applied.
   std::chrono::milliseconds gossip_interval{500};
   membership_settings membership;
+  /// Dial through caf_openssl (the node published its endpoint with TLS).
+  bool tls = false;
 };
 
 /// Spawns the cluster endpoint: the actor a node publishes on its cluster port. It

@@ -170,6 +170,20 @@ std::string exit_gap_value(const toml::node& n, node_settings& s) {
   return {};
 }
 
+// A TLS file: a non-empty path to a readable file (its contents are checked at start).
+apply_fn tls_file(std::string node_settings::*member) {
+  return string_value([member](node_settings& s, const std::string& v) -> std::string {
+    if (v.empty()) {
+      return "must not be empty (leave the key out for plain TCP)";
+    }
+    if (!std::ifstream{v}.good()) {
+      return "cannot read \"" + v + "\"";
+    }
+    s.*member = v;
+    return {};
+  });
+}
+
 std::string exit_utilization_value(const toml::node& n, node_settings& s) {
   auto v = as_number(n);
   if (!v) {
@@ -257,6 +271,9 @@ const std::vector<field>& schema() {
       {"cluster.connection_timeout_ms",
        integer_value(20, 600'000, &node_settings::connection_timeout_ms, " ms")},
       {"cluster.seed_retry_ms", integer_value(10, 60'000, &node_settings::seed_retry_ms, " ms")},
+      {"cluster.tls_certificate", tls_file(&node_settings::tls_certificate)},
+      {"cluster.tls_key", tls_file(&node_settings::tls_key)},
+      {"cluster.tls_ca", tls_file(&node_settings::tls_ca)},
       {"cluster.gossip_interval_ms",
        integer_value(10, 60'000, &node_settings::gossip_interval_ms, " ms")},
       {"cluster.suspect_after_ms",
@@ -435,6 +452,22 @@ struct loader {
            "connection_timeout_ms (" + std::to_string(s.connection_timeout_ms)
                + ") must be larger than heartbeat_interval_ms ("
                + std::to_string(s.heartbeat_interval_ms) + ")");
+    }
+    {
+      const char* tls_keys[] = {"cluster.tls_certificate", "cluster.tls_key", "cluster.tls_ca"};
+      size_t set = 0;
+      const char* first_set = nullptr;
+      for (auto k : tls_keys) {
+        if (lines.count(k) != 0) {
+          ++set;
+          first_set = first_set != nullptr ? first_set : k;
+        }
+      }
+      if (set != 0 && set != 3) {
+        fail(line_of(first_set), first_set,
+             "mutual TLS needs all of cluster.tls_certificate, cluster.tls_key and "
+             "cluster.tls_ca");
+      }
     }
     if (s.suspect_after_ms <= s.gossip_interval_ms) {
       auto key = lines.count("cluster.suspect_after_ms") != 0 ? "cluster.suspect_after_ms"

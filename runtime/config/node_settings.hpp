@@ -80,6 +80,10 @@ struct node_settings {
   uint32_t gossip_interval_ms = 500;
   uint32_t suspect_after_ms = 1500;
   uint32_t down_after_ms = 3000;
+  /// Mutual TLS between nodes (caf_openssl): PEM files; all three set, or none (plain TCP).
+  std::string tls_certificate;
+  std::string tls_key;
+  std::string tls_ca;
   // [metrics]
   std::string metrics_bind_address = "127.0.0.1";
   uint16_t metrics_port = 0; ///< 0: no HTTP endpoint

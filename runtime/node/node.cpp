@@ -12,6 +12,8 @@
 #include "caf/atom.hpp"
 #include "caf/exit_reason.hpp"
 #include "caf/io/middleman.hpp"
+#include "caf/openssl/manager.hpp"
+#include "caf/openssl/publish.hpp"
 #include "caf/scoped_actor.hpp"
 #include "caf/send.hpp"
 #include "runtime/cluster/endpoint.hpp"
@@ -19,6 +21,7 @@
 #include "runtime/flow/load_monitor.hpp"
 #include "runtime/metrics/http_server.hpp"
 #include "runtime/metrics/registry.hpp"
+#include "runtime/node/tls.hpp"
 #include "runtime/node/version.hpp"
 #include "runtime/wire/message_types.hpp"
 #include "runtime/wire/protobuf.hpp"
@@ -98,6 +101,14 @@ struct node::impl {
       : settings(std::move(s)),
         flow(std::make_shared<flow::flow_context>(to_flow_settings(settings))) {
     cfg.load<caf::io::middleman>();
+    if (tls()) {
+      // Mutual TLS: with these set, caf_openssl requires a peer certificate from this CA
+      // on both sides of every connection.
+      cfg.load<caf::openssl::manager>();
+      cfg.set("openssl.certificate", settings.tls_certificate);
+      cfg.set("openssl.key", settings.tls_key);
+      cfg.set("openssl.cafile", settings.tls_ca);
+    }
     wire::register_message_types(cfg);
     for (auto add : extra_types) {
       add(cfg);
@@ -157,6 +168,10 @@ struct node::impl {
     return {404, "text/plain; charset=utf-8", "not found\n"};
   }
 
+  bool tls() const {
+    return !settings.tls_certificate.empty();
+  }
+
   void stop_endpoint() {
     if (!endpoint) {
       return;
@@ -164,7 +179,15 @@ struct node::impl {
     if (cluster_port != 0) {
       // Graceful leave: peers learn that this node is leaving before its connections drop.
       cluster::leave_cluster(*sys, endpoint, std::chrono::milliseconds{1000});
-      sys->middleman().unpublish(endpoint, cluster_port);
+      if (tls()) {
+        // caf/openssl/unpublish.hpp does not compile in 0.17.6; ask its manager directly.
+        caf::scoped_actor self{*sys};
+        self->request(sys->openssl_manager().actor_handle(), caf::duration{std::chrono::seconds{1}},
+                      caf::unpublish_atom::value, endpoint.address(), cluster_port)
+            .receive([] {}, [](caf::error&) {});
+      } else {
+        sys->middleman().unpublish(endpoint, cluster_port);
+      }
     }
     stop_actor(*sys, endpoint);
     cluster_port = 0;
@@ -188,6 +211,15 @@ std::string node::start() {
   if (ec) {
     return "cannot create data directory " + d.settings.data_dir + ": " + ec.message();
   }
+  if (d.tls()) {
+    // caf_openssl reads these files only when a connection is made, and throws on its
+    // own threads then: check them now, and fail start() with the reason.
+    if (auto why =
+            check_tls_files(d.settings.tls_certificate, d.settings.tls_key, d.settings.tls_ca);
+        !why.empty()) {
+      return "mutual TLS: " + why;
+    }
+  }
   // Start order: load monitor, cluster endpoint, metrics endpoint (stop: the reverse).
   d.monitor = flow::spawn_load_monitor(*d.sys, d.flow, d.registry);
   cluster::endpoint_settings es;
@@ -199,13 +231,16 @@ std::string node::start() {
   es.connect_timeout = std::chrono::milliseconds{d.settings.connection_timeout_ms};
   es.retry_interval = std::chrono::milliseconds{d.settings.seed_retry_ms};
   es.incarnation = now_ms();
+  es.tls = d.tls();
   es.gossip_interval = std::chrono::milliseconds{d.settings.gossip_interval_ms};
   es.membership.suspect_after = std::chrono::milliseconds{d.settings.suspect_after_ms};
   es.membership.down_after = std::chrono::milliseconds{d.settings.down_after_ms};
   d.endpoint = cluster::spawn_endpoint(*d.sys, std::move(es), d.peers, d.registry);
   // reuse = true: a restarted node must re-bind at once despite TIME_WAIT sockets.
-  auto port = d.sys->middleman().publish(d.endpoint, d.settings.cluster_port,
-                                         d.settings.bind_address.c_str(), true);
+  auto port = d.tls() ? caf::openssl::publish(d.endpoint, d.settings.cluster_port,
+                                              d.settings.bind_address.c_str(), true)
+                      : d.sys->middleman().publish(d.endpoint, d.settings.cluster_port,
+                                                   d.settings.bind_address.c_str(), true);
   if (!port) {
     auto why = "cannot publish the cluster endpoint on " + d.settings.bind_address + ":"
                + std::to_string(d.settings.cluster_port) + ": " + d.sys->render(port.error());

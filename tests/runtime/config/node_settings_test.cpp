@@ -812,6 +812,19 @@ l4 = ["bulk", "best_effort", "interactive"]
     CHECK(s.flow.sheds[3].size() == 3);
   }
 
+  TEST_CASE("mutual TLS needs all three files, each readable") {
+    auto s = accepted("[cluster]\ntls_certificate = \"/dev/null\"\ntls_key = \"/dev/null\"\n"
+                      "tls_ca = \"/dev/null\"\n");
+    CHECK(s.tls_certificate == "/dev/null");
+    CHECK(s.tls_ca == "/dev/null");
+    CHECK(accepted("").tls_certificate.empty()); // plain TCP by default
+    auto partial = refused("[cluster]\ntls_key = \"/dev/null\"\n", 2, "cluster.tls_key");
+    CHECK(contains(partial.message, "needs all of"));
+    auto missing = refused("[cluster]\ntls_ca = \"/nonexistent/ca.pem\"\n", 2, "cluster.tls_ca");
+    CHECK(contains(missing.message, "cannot read"));
+    refused("[cluster]\ntls_certificate = \"\"\n", 2, "cluster.tls_certificate");
+  }
+
   TEST_CASE("node.max_throughput is read and range-checked") {
     CHECK(accepted("").max_throughput == 64);
     CHECK(accepted("[node]\nmax_throughput = 0\n").max_throughput == 0);

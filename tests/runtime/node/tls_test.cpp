@@ -1,0 +1,122 @@
+// Mutual TLS between nodes (caf_openssl): nodes with certificates from the cluster's CA
+// form a cluster; a node whose certificate comes from another CA is refused. The test
+// makes its certificates at run time with the openssl command line. Every wait is bounded.
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <string>
+#include <thread>
+
+#include <doctest/doctest.h>
+
+#include "runtime/config/node_settings.hpp"
+#include "runtime/node/node.hpp"
+#include "runtime/node/tls.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+
+bool eventually(const std::function<bool()>& pred, std::chrono::milliseconds limit = 10s) {
+  auto deadline = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (pred()) {
+      return true;
+    }
+    std::this_thread::sleep_for(10ms);
+  }
+  return pred();
+}
+
+// A CA, certificates for node-a and node-b signed by it, and a rogue CA with a
+// certificate that also says CN=node-c. Returns the directory.
+std::string make_certificates() {
+  namespace fs = std::filesystem;
+  auto dir = fs::absolute("tls_test_data/certs").string();
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  auto script = dir + "/make.sh";
+  {
+    std::ofstream out{script};
+    out << "set -e\ncd '" << dir << "'\n"
+        << "q() { \"$@\" > /dev/null 2>&1; }\n"
+        << "ca() { q openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj \"/CN=$1\" "
+           "-keyout $1.key -out $1.pem; }\n"
+        << "leaf() { q openssl req -newkey rsa:2048 -nodes -subj \"/CN=$1\" -keyout $1.key "
+           "-out $1.csr; q openssl x509 -req -days 2 -in $1.csr -CA $2.pem -CAkey $2.key "
+           "-CAcreateserial -out $1.pem; }\n"
+        << "ca cluster-ca\nca rogue-ca\n"
+        << "leaf node-a cluster-ca\nleaf node-b cluster-ca\nleaf node-c rogue-ca\n";
+  }
+  REQUIRE(std::system(("/bin/sh " + script).c_str()) == 0);
+  return dir;
+}
+
+sv::config::node_settings tls_settings(const std::string& name, const std::string& certs,
+                                       const std::string& ca = "cluster-ca") {
+  sv::config::node_settings s;
+  s.name = name;
+  s.cluster_port = 0;
+  s.data_dir = "tls_test_data/" + name;
+  s.scheduler_threads = 1;
+  s.seed_retry_ms = 50;
+  s.gossip_interval_ms = 50;
+  s.log_level = "warn";
+  s.tls_certificate = certs + "/" + name + ".pem";
+  s.tls_key = certs + "/" + name + ".key";
+  s.tls_ca = certs + "/" + ca + ".pem";
+  return s;
+}
+
+} // namespace
+
+TEST_SUITE("runtime.node") {
+  TEST_CASE("nodes with certificates from the cluster's CA join; another CA's node does not") {
+    auto certs = make_certificates();
+    sv::node a{tls_settings("node-a", certs)};
+    REQUIRE(a.start().empty());
+    auto sb = tls_settings("node-b", certs);
+    sb.seeds = {{"127.0.0.1", a.cluster_port()}};
+    sv::node b{sb};
+    REQUIRE(b.start().empty());
+    REQUIRE(eventually([&] { return a.status().peers == 1 && b.status().peers == 1; }));
+    CHECK(a.status().members_up == 2);
+    // node-c trusts its own CA, and its certificate comes from it: refused both ways.
+    auto sc = tls_settings("node-c", certs, "rogue-ca");
+    sc.seeds = {{"127.0.0.1", a.cluster_port()}};
+    sv::node c{sc};
+    REQUIRE(c.start().empty());
+    std::this_thread::sleep_for(1500ms); // many dial attempts at seed_retry_ms = 50
+    CHECK(c.status().peers == 0);
+    CHECK(a.status().peers == 1);
+    CHECK(a.status().members == 2);
+  }
+
+  TEST_CASE("a node refuses to start with TLS files that do not fit together") {
+    auto certs = make_certificates();
+    CHECK(
+        sv::check_tls_files(certs + "/node-a.pem", certs + "/node-a.key", certs + "/cluster-ca.pem")
+            .empty());
+    auto wrong_key = sv::check_tls_files(certs + "/node-a.pem", certs + "/node-b.key",
+                                         certs + "/cluster-ca.pem");
+    CHECK(wrong_key.find("node-b.key") != std::string::npos); // the key of another certificate
+    CHECK(sv::check_tls_files(certs + "/missing.pem", certs + "/node-a.key", certs + "/ca.pem")
+              .find("certificate chain")
+          != std::string::npos);
+    CHECK(sv::check_tls_files(certs + "/node-a.pem", certs + "/node-a.pem", certs + "/ca.pem")
+              .find("private key")
+          != std::string::npos);
+    CHECK(sv::check_tls_files(certs + "/node-a.pem", certs + "/node-a.key", certs + "/none.pem")
+              .find("CA certificates")
+          != std::string::npos);
+    auto s = tls_settings("node-a", certs);
+    s.tls_key = certs + "/node-b.key";
+    sv::node n{s};
+    auto err = n.start();
+    CHECK(err.rfind("mutual TLS: ", 0) == 0);
+    CHECK(err.find("node-b.key") != std::string::npos);
+  }
+}
