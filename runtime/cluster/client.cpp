@@ -5,6 +5,7 @@
 #include "caf/actor_system.hpp"
 #include "caf/io/middleman.hpp"
 #include "caf/io/middleman_actor.hpp"
+#include "caf/openssl/manager.hpp"
 #include "caf/scoped_actor.hpp"
 #include "runtime/cluster/cluster.pb.h"
 #include "runtime/cluster/member_codec.hpp"
@@ -17,8 +18,10 @@ caf::expected<caf::actor> connect_endpoint(caf::actor_system& sys, const std::st
                                            uint16_t port, std::chrono::milliseconds timeout) {
   caf::scoped_actor self{sys};
   caf::expected<caf::actor> result = caf::make_error(caf::sec::request_timeout);
-  self->request(sys.middleman().actor_handle(), caf::duration{timeout}, caf::connect_atom::value,
-                host, port)
+  // A system that loaded caf_openssl talks TLS (clusters with cluster.tls_* set).
+  auto mm = sys.has_openssl_manager() ? sys.openssl_manager().actor_handle()
+                                      : sys.middleman().actor_handle();
+  self->request(mm, caf::duration{timeout}, caf::connect_atom::value, host, port)
       .receive(
           [&](const caf::node_id&, caf::strong_actor_ptr& ptr, const std::set<std::string>&) {
             if (!ptr) {

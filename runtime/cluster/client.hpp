@@ -16,7 +16,8 @@ namespace sv::cluster {
 
 /// The cluster endpoint published at host:port, reached within `timeout` (CAF's own
 /// remote_actor() has no deadline). `sys` must have the middleman loaded and the wire
-/// types registered (wire::register_message_types).
+/// types registered (wire::register_message_types); when it also loaded caf_openssl's
+/// manager, the connection is mutual TLS.
 caf::expected<caf::actor> connect_endpoint(caf::actor_system& sys, const std::string& host,
                                            uint16_t port, std::chrono::milliseconds timeout);
 

@@ -25,6 +25,7 @@
 #include "caf/actor_system.hpp"
 #include "caf/actor_system_config.hpp"
 #include "caf/io/middleman.hpp"
+#include "caf/openssl/manager.hpp"
 #include "runtime/cluster/client.hpp"
 #include "runtime/wire/message_types.hpp"
 
@@ -43,6 +44,8 @@ const char* usage =
     "  metadata put  a ContentMetadata JSON object to the title's owner, through that node;\n"
     "                prints the version assigned (--expect V: refuse unless at version V)\n"
     "  --node        the node's cluster endpoint (cluster.bind and cluster.port)\n"
+    "  --tls-cert F --tls-key F --tls-ca F   for a cluster with mutual TLS: a certificate\n"
+    "                signed by the cluster's CA, its key, and the CA\n"
     "Exit codes: 0 ok, 1 node unreachable or request refused, 2 bad arguments or input.\n";
 
 struct args {
@@ -84,6 +87,7 @@ bool parse(int argc, char** argv, args& out) {
       {"metadata get", {"--node", "--timeout-ms", "--id"}},
       {"metadata put", {"--node", "--timeout-ms", "--file", "--expect"}},
   };
+  static const std::vector<std::string> tls_flags = {"--tls-cert", "--tls-key", "--tls-ca"};
   auto spec = allowed.find(out.command);
   if (spec == allowed.end()) {
     std::cerr << "streamverse-ctl: unknown command \"" << out.command << "\"\n" << usage;
@@ -91,7 +95,8 @@ bool parse(int argc, char** argv, args& out) {
   }
   for (; i < argc; i += 2) {
     std::string flag = argv[i];
-    if (std::find(spec->second.begin(), spec->second.end(), flag) == spec->second.end()) {
+    if (std::find(spec->second.begin(), spec->second.end(), flag) == spec->second.end()
+        && std::find(tls_flags.begin(), tls_flags.end(), flag) == tls_flags.end()) {
       std::cerr << "streamverse-ctl: " << out.command << " takes no option " << flag << "\n"
                 << usage;
       return false;
@@ -114,6 +119,11 @@ bool parse(int argc, char** argv, args& out) {
       return fail_usage("--timeout-ms wants 1..600000, got \"" + t->second + "\"");
     }
   }
+  auto tls_given = std::count_if(tls_flags.begin(), tls_flags.end(),
+                                 [&](const std::string& f) { return out.flags.count(f) != 0; });
+  if (tls_given != 0 && tls_given != 3) {
+    return fail_usage("mutual TLS needs --tls-cert, --tls-key and --tls-ca");
+  }
   if (out.command == "metadata get" && out.flags.count("--id") == 0) {
     return fail_usage("metadata get needs --id ID");
   }
@@ -124,8 +134,14 @@ bool parse(int argc, char** argv, args& out) {
 }
 
 struct ctl_config : caf::actor_system_config {
-  ctl_config() {
+  explicit ctl_config(const args& a) {
     load<caf::io::middleman>();
+    if (a.flags.count("--tls-cert") != 0) {
+      load<caf::openssl::manager>();
+      set("openssl.certificate", a.flags.at("--tls-cert"));
+      set("openssl.key", a.flags.at("--tls-key"));
+      set("openssl.cafile", a.flags.at("--tls-ca"));
+    }
     sv::wire::register_message_types(*this);
     sv::content::register_message_types(*this);
     set("scheduler.max-threads", size_t{1});
@@ -224,7 +240,7 @@ int main(int argc, char** argv) {
   if (!parse(argc, argv, a)) {
     return exit_usage;
   }
-  ctl_config cfg;
+  ctl_config cfg{a};
   caf::actor_system sys{cfg};
   if (a.command == "members") {
     return members(sys, a);
