@@ -177,28 +177,46 @@ void with_peer_catalog(catalog_actor* self, const std::string& name, Then then, 
 }
 
 // Sends a new version to every connected peer's catalog.
-void broadcast(catalog_actor* self, const metadata& m) {
+// Sends a new version to the catalog of every up member and calls `done` once each of
+// them stored it or could not be reached (each within the timeout). The owner answers the
+// update only then: an acknowledged version is on every up replica, so whichever member
+// owns the title next has it if this node dies right after the answer.
+void broadcast(catalog_actor* self, const metadata& m, std::function<void()> done) {
   changed_msg c;
   *c.mutable_metadata() = m;
   c.set_owner(self->state.node_name);
-  self->request(self->state.endpoint, caf::duration{self->state.timeout},
-                cluster::peers_atom::value)
-      .then(
-          [=](const std::vector<std::string>& names, const std::vector<caf::actor>&) {
-            for (auto& n : names) {
-              with_peer_catalog(
-                  self, n, [=](const caf::actor& cat) { self->send(cat, c); },
-                  [=](const caf::error& err) {
-                    spdlog::warn("catalog: {} v{} not sent to {}: {}", m.id(), m.version(), n,
-                                 self->system().render(err));
-                  },
-                  std::chrono::steady_clock::now() + self->state.timeout);
-            }
-          },
-          [=](caf::error& err) {
-            spdlog::warn("catalog: no peer list for {} v{}: {}", m.id(), m.version(),
-                         self->system().render(err));
-          });
+  // Every up member, connected yet or not (a member that just joined is reached as soon as
+  // the connection is up, within half the timeout).
+  std::vector<std::string> names;
+  for (auto& n : self->state.view()) {
+    if (n != self->state.node_name) {
+      names.push_back(n);
+    }
+  }
+  if (names.empty()) {
+    done();
+    return;
+  }
+  auto pending = std::make_shared<size_t>(names.size());
+  auto one_done = [pending, done] {
+    if (--*pending == 0) {
+      done();
+    }
+  };
+  for (auto& n : names) {
+    auto missed = [=](const caf::error& err) {
+      spdlog::warn("catalog: {} v{} not stored by {}: {}", m.id(), m.version(), n,
+                   self->system().render(err));
+      one_done();
+    };
+    with_peer_catalog(
+        self, n,
+        [=](const caf::actor& cat) {
+          self->request(cat, caf::duration{self->state.timeout}, c)
+              .then([=](caf::ok_atom) { one_done(); }, [=](caf::error& err) { missed(err); });
+        },
+        missed, std::chrono::steady_clock::now() + self->state.timeout / 2);
+  }
 }
 
 // Anti-entropy, one round: the digest to every connected peer's catalog; the peer answers
@@ -271,10 +289,12 @@ void repair_round(catalog_actor* self) {
 }
 
 // The owner's part of an update: check, version, store, tell everyone.
-caf::expected<uint64_t> accept_update(catalog_actor* self, const update_msg& u) {
+// The owner's checks and its durable write: the stored next version, or why the update was
+// refused (nothing changed then).
+caf::expected<metadata> accept_update(catalog_actor* self, const update_msg& u) {
   auto& st = self->state;
   auto& m = u.metadata();
-  auto refuse = [&](caf::error err) -> caf::expected<uint64_t> {
+  auto refuse = [&](caf::error err) -> caf::expected<metadata> {
     ++st.stats.updates_refused;
     st.refused->inc();
     return err;
@@ -296,8 +316,52 @@ caf::expected<uint64_t> accept_update(catalog_actor* self, const update_msg& u) 
   }
   ++st.stats.updates_accepted;
   st.accepted->inc();
-  broadcast(self, next);
-  return next.version();
+  return next;
+}
+
+// Handles an update here when this node owns the title, else forwards it to the owner.
+// While the owner cannot be reached (it just died and the view has not caught up, or it
+// joined and is not connected yet), tries again every retry_pause with a fresh view until
+// `deadline`: a caller sees a bounded delay, not an error, when ownership moves.
+void route_update(catalog_actor* self, const update_msg& u, caf::response_promise rp,
+                  std::chrono::steady_clock::time_point deadline) {
+  auto& st = self->state;
+  auto owner = cluster::owner_of(u.metadata().id(), st.view());
+  if (owner.empty() || owner == st.node_name) {
+    auto next = accept_update(self, u);
+    if (!next) {
+      rp.deliver(next.error());
+      return;
+    }
+    // Answered once every up replica stored it (see broadcast).
+    auto version = next->version();
+    broadcast(self, *next, [rp, version]() mutable { rp.deliver(version); });
+    return;
+  }
+  ++st.stats.forwarded;
+  auto again = [=](const caf::error& err) mutable {
+    if (std::chrono::steady_clock::now() + retry_pause < deadline) {
+      later(self, retry_pause, [=] { route_update(self, u, rp, deadline); });
+      return;
+    }
+    rp.deliver(make_error(errc::unavailable, "owner " + owner + " of " + u.metadata().id()
+                                                 + " unreachable: " + self->system().render(err)));
+  };
+  with_peer_catalog(
+      self, owner,
+      [=](const caf::actor& cat) mutable {
+        self->request(cat, caf::duration{self->state.timeout}, u)
+            .then([=](uint64_t v) mutable { rp.deliver(v); },
+                  [=](caf::error& err) mutable {
+                    // The owner's own refusals are final; a lost owner is retried.
+                    if (err.category() == caf::atom("sv")) {
+                      rp.deliver(err);
+                    } else {
+                      again(err);
+                    }
+                  });
+      },
+      again, std::chrono::steady_clock::now());
 }
 
 caf::behavior catalog_behavior(catalog_actor* self, std::string node_name,
@@ -346,33 +410,17 @@ caf::behavior catalog_behavior(catalog_actor* self, std::string node_name,
   self->delayed_send(self, st.repair_interval, repair_atom::value);
   return {
       [self](const update_msg& u) -> caf::result<uint64_t> {
-        auto& st = self->state;
-        auto owner = cluster::owner_of(u.metadata().id(), st.view());
-        if (owner.empty() || owner == st.node_name) {
-          auto r = accept_update(self, u);
-          if (!r) {
-            return r.error();
-          }
-          return *r;
-        }
-        ++st.stats.forwarded;
         auto rp = self->make_response_promise<uint64_t>();
-        with_peer_catalog(
-            self, owner,
-            [=](const caf::actor& cat) mutable {
-              self->request(cat, caf::duration{self->state.timeout}, u)
-                  .then([=](uint64_t v) mutable { rp.deliver(v); },
-                        [=](caf::error& err) mutable { rp.deliver(err); });
-            },
-            [=](const caf::error& err) mutable {
-              rp.deliver(make_error(errc::unavailable,
-                                    "owner " + owner + " of " + u.metadata().id()
-                                        + " unreachable: " + self->system().render(err)));
-            },
-            std::chrono::steady_clock::now() + st.timeout / 2);
+        route_update(self, u, rp, std::chrono::steady_clock::now() + self->state.timeout / 2);
         return rp;
       },
-      [self](const changed_msg& c) { apply(self, c.metadata()); },
+      [self](const changed_msg& c) {
+        apply(self, c.metadata());
+        return caf::ok_atom::value; // stored, or already had it
+      },
+      [](caf::ok_atom) {
+        // A replica's answer to an anti-entropy push: nothing to do.
+      },
       [self](repair_atom) { repair_round(self); },
       [self](watch_atom, const caf::actor& watcher) {
         self->monitor(watcher);
