@@ -18,6 +18,7 @@
 #include "runtime/cluster/membership.hpp"
 #include "runtime/cluster/placement.hpp"
 #include "runtime/metrics/registry.hpp"
+#include "runtime/node/ask.hpp"
 #include "runtime/node/node.hpp"
 #include "runtime/wire/errc.hpp"
 #include "runtime/wire/message_types.hpp"
@@ -496,16 +497,6 @@ caf::behavior catalog_behavior(catalog_actor* self, std::string node_name,
   };
 }
 
-template <class T, class... Ts>
-caf::expected<T> ask(caf::actor_system& sys, const caf::actor& a, std::chrono::milliseconds timeout,
-                     Ts&&... xs) {
-  caf::scoped_actor self{sys};
-  caf::expected<T> result = caf::make_error(caf::sec::request_timeout);
-  self->request(a, caf::duration{timeout}, std::forward<Ts>(xs)...)
-      .receive([&](T& x) { result = std::move(x); }, [&](caf::error& err) { result = err; });
-  return result;
-}
-
 } // namespace
 
 catalog::catalog(node& n, std::chrono::milliseconds timeout) : sys_(n.system()), timeout_(timeout) {
@@ -541,24 +532,24 @@ caf::expected<uint64_t> catalog::update(metadata m, uint64_t expected_version, s
   *u.mutable_metadata() = std::move(m);
   u.set_expected_version(expected_version);
   u.set_origin(std::move(origin));
-  return ask<uint64_t>(sys_, actor_, timeout_, std::move(u));
+  return sv::ask<uint64_t>(sys_, actor_, timeout_, std::move(u));
 }
 
 caf::expected<metadata> catalog::get(const std::string& id) {
-  return ask<metadata>(sys_, actor_, timeout_, caf::get_atom::value, id);
+  return sv::ask<metadata>(sys_, actor_, timeout_, caf::get_atom::value, id);
 }
 
 caf::expected<std::string> catalog::view(const std::string& id) {
-  return ask<std::string>(sys_, actor_, timeout_, view_atom::value, id);
+  return sv::ask<std::string>(sys_, actor_, timeout_, view_atom::value, id);
 }
 
 size_t catalog::size() {
-  auto n = ask<uint64_t>(sys_, actor_, timeout_, size_atom::value);
+  auto n = sv::ask<uint64_t>(sys_, actor_, timeout_, size_atom::value);
   return n ? static_cast<size_t>(*n) : 0;
 }
 
 catalog_stats catalog::stats() {
-  auto v = ask<std::vector<uint64_t>>(sys_, actor_, timeout_, stats_atom::value);
+  auto v = sv::ask<std::vector<uint64_t>>(sys_, actor_, timeout_, stats_atom::value);
   catalog_stats s;
   if (v && v->size() == 5) {
     s = {(*v)[0], (*v)[1], (*v)[2], (*v)[3], (*v)[4]};

@@ -4,6 +4,7 @@
 #include "caf/scoped_actor.hpp"
 #include "runtime/cluster/client.hpp"
 #include "runtime/cluster/endpoint.hpp"
+#include "runtime/node/ask.hpp"
 #include "runtime/wire/protobuf.hpp"
 
 namespace sv::content {
@@ -26,16 +27,6 @@ caf::expected<caf::actor> catalog_of(caf::actor_system& sys, const std::string& 
   return result;
 }
 
-template <class T, class... Ts>
-caf::expected<T> ask(caf::actor_system& sys, const caf::actor& a, std::chrono::milliseconds timeout,
-                     Ts&&... xs) {
-  caf::scoped_actor self{sys};
-  caf::expected<T> result = caf::make_error(caf::sec::request_timeout);
-  self->request(a, caf::duration{timeout}, std::forward<Ts>(xs)...)
-      .receive([&](T& x) { result = std::move(x); }, [&](caf::error& err) { result = err; });
-  return result;
-}
-
 } // namespace
 
 caf::expected<uint64_t> remote_update(caf::actor_system& sys, const std::string& host,
@@ -49,7 +40,7 @@ caf::expected<uint64_t> remote_update(caf::actor_system& sys, const std::string&
   *u.mutable_metadata() = std::move(m);
   u.set_expected_version(expected_version);
   u.set_origin("streamverse-ctl");
-  return ask<uint64_t>(sys, *cat, timeout, std::move(u));
+  return sv::ask<uint64_t>(sys, *cat, timeout, std::move(u));
 }
 
 caf::expected<metadata> remote_get(caf::actor_system& sys, const std::string& host, uint16_t port,
@@ -58,7 +49,7 @@ caf::expected<metadata> remote_get(caf::actor_system& sys, const std::string& ho
   if (!cat) {
     return cat.error();
   }
-  return ask<metadata>(sys, *cat, timeout, caf::get_atom::value, id);
+  return sv::ask<metadata>(sys, *cat, timeout, caf::get_atom::value, id);
 }
 
 } // namespace sv::content

@@ -16,6 +16,8 @@
 
 #include <doctest/doctest.h>
 
+#include "tests/support/eventually.hpp"
+
 #include "actors/content/content_types.hpp"
 #include "caf/actor_system.hpp"
 #include "runtime/cluster/membership.hpp"
@@ -36,16 +38,7 @@ namespace {
 using namespace std::chrono_literals;
 using sv::content::metadata;
 
-bool eventually(const std::function<bool()>& pred, std::chrono::milliseconds limit = 10s) {
-  auto deadline = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (pred()) {
-      return true;
-    }
-    std::this_thread::sleep_for(10ms);
-  }
-  return pred();
-}
+using sv::test::eventually;
 
 sv::config::node_settings settings_for(const std::string& name, const std::string& dir) {
   sv::config::node_settings s;

@@ -11,6 +11,8 @@
 
 #include <doctest/doctest.h>
 
+#include "tests/support/eventually.hpp"
+
 #include "runtime/cluster/membership.hpp"
 #include "runtime/cluster/placement.hpp"
 #include "runtime/node/node.hpp"
@@ -36,16 +38,7 @@ sv::config::node_settings fast_settings(const std::string& name) {
   return s;
 }
 
-bool eventually(const std::function<bool()>& pred, std::chrono::milliseconds limit = 10s) {
-  auto deadline = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (pred()) {
-      return true;
-    }
-    std::this_thread::sleep_for(10ms);
-  }
-  return pred();
-}
+using sv::test::eventually;
 
 std::optional<member_state> state_of(const sv::node& n, const std::string& name) {
   for (auto& m : n.members()) {

@@ -11,6 +11,8 @@
 
 #include <doctest/doctest.h>
 
+#include "tests/support/eventually.hpp"
+
 #include "runtime/cluster/peer_table.hpp"
 #include "runtime/metrics/registry.hpp"
 #include "tests/support/loopback.hpp"
@@ -32,17 +34,7 @@ sv::config::node_settings settings_for(const std::string& name, uint16_t port = 
   return s;
 }
 
-// Polls `pred` every 10 ms until it holds or `limit` passes.
-bool eventually(const std::function<bool()>& pred, std::chrono::milliseconds limit = 10s) {
-  auto deadline = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (pred()) {
-      return true;
-    }
-    std::this_thread::sleep_for(10ms);
-  }
-  return pred();
-}
+using sv::test::eventually;
 
 sv::config::seed_address seed_of(const sv::node& n) {
   return {"127.0.0.1", n.cluster_port()};

@@ -12,6 +12,8 @@
 
 #include <doctest/doctest.h>
 
+#include "tests/support/eventually.hpp"
+
 #include "runtime/config/node_settings.hpp"
 #include "runtime/node/node.hpp"
 #include "runtime/node/tls.hpp"
@@ -20,16 +22,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-bool eventually(const std::function<bool()>& pred, std::chrono::milliseconds limit = 10s) {
-  auto deadline = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (pred()) {
-      return true;
-    }
-    std::this_thread::sleep_for(10ms);
-  }
-  return pred();
-}
+using sv::test::eventually;
 
 // A CA, certificates for node-a and node-b signed by it, and a rogue CA with a
 // certificate that also says CN=node-c. Returns the directory.
