@@ -45,8 +45,13 @@ size_t bucket_of(const std::string& id) {
   return static_cast<size_t>(cluster::stable_hash(id) % digest_buckets);
 }
 
-uint64_t entry_hash(const std::string& id, uint64_t version) {
-  return cluster::rendezvous_weight(id, std::to_string(version));
+uint64_t fingerprint(const metadata& m) {
+  return cluster::stable_hash(m.SerializeAsString());
+}
+
+uint64_t entry_hash(const metadata& m) {
+  return cluster::rendezvous_weight(m.id(), std::to_string(m.version()) + ":"
+                                                + std::to_string(fingerprint(m)));
 }
 
 // Pause between attempts to reach a peer that is up but not connected yet.
@@ -108,9 +113,9 @@ bool apply(catalog_actor* self, const metadata& m) {
   auto& slot = st.replica[m.id()];
   auto& bucket = st.digest[bucket_of(m.id())];
   if (!slot.id().empty()) {
-    bucket ^= entry_hash(slot.id(), slot.version());
+    bucket ^= entry_hash(slot);
   }
-  bucket ^= entry_hash(m.id(), m.version());
+  bucket ^= entry_hash(m);
   slot = m;
   st.views.invalidate(m.id(), m.version());
   if (!st.watchers.empty()) {
@@ -225,7 +230,8 @@ void broadcast(catalog_actor* self, const metadata& m, std::function<void()> don
 // lacks: newer versions are pushed as MetadataChanged, missing or older ones fetched.
 void reconcile(catalog_actor* self, const caf::actor& peer, const entries_msg& theirs) {
   auto& st = self->state;
-  std::map<std::string, uint64_t> remote;
+  // id -> (version, fingerprint) on the peer.
+  std::map<std::string, std::pair<uint64_t, uint64_t>> remote;
   std::vector<bool> differing(digest_buckets, false);
   for (auto b : theirs.buckets()) {
     if (b < digest_buckets) {
@@ -233,12 +239,18 @@ void reconcile(catalog_actor* self, const caf::actor& peer, const entries_msg& t
     }
   }
   for (auto& e : theirs.entries()) {
-    remote[e.id()] = e.version();
+    remote[e.id()] = {e.version(), e.fingerprint()};
   }
   // Theirs is newer or we lack it: fetch.
-  for (auto& [id, version] : remote) {
+  // Different: a version we lack, or the same version with another content (the store's
+  // tie-break decides which one both sides keep).
+  auto differs = [](const metadata& m, std::pair<uint64_t, uint64_t> theirs) {
+    return m.version() != theirs.first || fingerprint(m) != theirs.second;
+  };
+  for (auto& [id, v] : remote) {
     auto mine = st.replica.find(id);
-    if (mine == st.replica.end() || mine->second.version() < version) {
+    if (mine == st.replica.end() || mine->second.version() < v.first
+        || (mine->second.version() == v.first && differs(mine->second, v))) {
       self->request(peer, caf::duration{st.timeout}, caf::get_atom::value, id)
           .then(
               [self](const metadata& m) {
@@ -255,7 +267,8 @@ void reconcile(catalog_actor* self, const caf::actor& peer, const entries_msg& t
       continue;
     }
     auto theirs_v = remote.find(id);
-    if (theirs_v == remote.end() || theirs_v->second < m.version()) {
+    if (theirs_v == remote.end() || theirs_v->second.first < m.version()
+        || (theirs_v->second.first == m.version() && differs(m, theirs_v->second))) {
       changed_msg c;
       *c.mutable_metadata() = m;
       c.set_owner(st.node_name);
@@ -376,7 +389,7 @@ caf::behavior catalog_behavior(catalog_actor* self, std::string node_name,
   st.view = std::move(view);
   st.timeout = timeout;
   for (auto& m : st.store->load_all()) {
-    st.digest[bucket_of(m.id())] ^= entry_hash(m.id(), m.version());
+    st.digest[bucket_of(m.id())] ^= entry_hash(m);
     st.replica[m.id()] = m;
   }
   st.repaired = &reg->counter_metric("sv_catalog_repaired_total",
@@ -449,6 +462,7 @@ caf::behavior catalog_behavior(catalog_actor* self, std::string node_name,
             auto* e = out.add_entries();
             e->set_id(id);
             e->set_version(m.version());
+            e->set_fingerprint(fingerprint(m));
           }
         }
         return out;

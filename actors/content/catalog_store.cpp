@@ -69,10 +69,13 @@ catalog_store::~catalog_store() {
 }
 
 std::optional<apply_result> catalog_store::apply(const metadata& m) {
-  // One statement decides and writes: insert, or replace only a lower version.
+  // One statement decides and writes: insert, or replace a lower version. Two different
+  // contents with the same version (two owners during a view change) are ordered by their
+  // serialized bytes, so every replica keeps the same one whatever the arrival order.
   statement s{db_, "INSERT INTO content (id, version, body) VALUES (?1, ?2, ?3) "
                    "ON CONFLICT(id) DO UPDATE SET version = excluded.version, body = excluded.body "
-                   "WHERE excluded.version > content.version"};
+                   "WHERE excluded.version > content.version OR "
+                   "(excluded.version = content.version AND excluded.body > content.body)"};
   if (!s) {
     error_ = db_ != nullptr ? sqlite3_errmsg(db_) : error_;
     return std::nullopt;

@@ -36,8 +36,10 @@ public:
     return error_;
   }
 
-  /// Stores `m` if its version is newer than the stored one (durable when this returns
-  /// `applied`). Returns nullopt when the write failed (error() says why).
+  /// Stores `m` if its version is newer than the stored one, or equal with a different
+  /// content that sorts after the stored one (a deterministic tie-break, so replicas agree
+  /// even when two owners assigned the same version). Durable when this returns `applied`.
+  /// Returns nullopt when the write failed (error() says why).
   std::optional<apply_result> apply(const metadata& m);
 
   std::optional<metadata> get(const std::string& id) const;
