@@ -48,6 +48,7 @@ start node-a
 start node-b
 pid_b=$last_pid
 start node-c
+pid_c=$last_pid
 up() { "$ctl" members --node "127.0.0.1:$1" 2>/dev/null | grep -Ec '^node-[abc] +[^ ]+ +up '; }
 for _ in $(seq 100); do
   [ "$(up 17301)" = 3 ] && [ "$(up 17302)" = 3 ] && [ "$(up 17303)" = 3 ] && break
@@ -91,6 +92,29 @@ echo '{"id": "x", "title": ' > "$tmp/broken.json"
 [ "$(version_on 17302 premiere-1)" = 1 ] || fail "a refused update changed something"
 echo "stale --expect, empty title, broken JSON: refused, nothing changed"
 
+# A stall: node-c is stopped for 5 s while premiere-1 changes; after SIGCONT it must have
+# the new version within 2 s (the requirement), through gossip and anti-entropy.
+kill -STOP "$pid_c"
+stopped_at=$(date +%s%N)
+for _ in $(seq 60); do
+  "$ctl" members --node 127.0.0.1:17301 2>/dev/null | grep -Eq '^node-c +[^ ]+ +up ' || break
+  sleep 0.1
+done
+out=$("$ctl" metadata put --node 127.0.0.1:17301 --file "$tmp/title.json" --expect 1 2>&1) \
+  || { kill -CONT "$pid_c"; fail "put during the stall: $out"; }
+[ "$out" = "premiere-1 version 2" ] || { kill -CONT "$pid_c"; fail "put during the stall printed: $out"; }
+while [ $(( ($(date +%s%N) - stopped_at) / 1000000 )) -lt 5000 ]; do sleep 0.1; done
+kill -CONT "$pid_c"
+resumed_at=$(date +%s%N)
+for _ in $(seq 100); do
+  [ "$(version_on 17303 premiere-1)" = 2 ] && break
+  sleep 0.02
+done
+caught_up_ms=$(( ($(date +%s%N) - resumed_at) / 1000000 ))
+[ "$(version_on 17303 premiere-1)" = 2 ] || fail "node-c never caught up after SIGCONT"
+[ "$caught_up_ms" -le 2000 ] || fail "node-c caught up only after $caught_up_ms ms (> 2 s)"
+echo "SIGSTOP node-c for 5 s during an update: version 2 there ${caught_up_ms} ms after SIGCONT"
+
 kill -TERM "$pid_b"
 wait "$pid_b" || fail "node-b did not stop cleanly"
 start node-b
@@ -99,9 +123,9 @@ for _ in $(seq 50); do
   [ -n "$v" ] && break
   sleep 0.1
 done
-[ "$v" = 1 ] || fail "restarted node-b does not serve premiere-1 v1 (got '$v')"
+[ "$v" = 2 ] || fail "restarted node-b does not serve premiere-1 v2 (got '$v')"
 grep -q "catalog: 1 titles loaded" "$tmp/node-b.log" || fail "node-b did not load its store"
-echo "restarted node-b serves version 1 from its own store"
+echo "restarted node-b serves version 2 from its own store"
 
 # The owner of a title is SIGKILLed: ownership moves to the next member by rendezvous
 # hashing, which continues from its replica (nothing lost). content-42 is owned by node-b
