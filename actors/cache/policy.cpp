@@ -1,0 +1,224 @@
+#include "actors/cache/policy.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+namespace sv::cache {
+
+namespace {
+
+uint64_t mix(uint64_t x) noexcept {
+  x += 0x9e3779b97f4a7c15ULL;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
+size_t next_pow2(size_t x) {
+  size_t p = 1;
+  while (p < x) {
+    p <<= 1;
+  }
+  return p;
+}
+
+constexpr size_t rows = 4;
+constexpr uint8_t counter_max = 15;
+
+} // namespace
+
+// -- frequency_sketch ---------------------------------------------------------------------
+
+frequency_sketch::frequency_sketch(size_t capacity) {
+  width_ = next_pow2(std::max<size_t>(64, capacity * 8));
+  width_mask_ = width_ - 1;
+  table_.assign(rows * width_, 0);
+  sample_ = std::max<uint64_t>(1000, 10 * static_cast<uint64_t>(capacity));
+}
+
+size_t frequency_sketch::index(uint64_t key, size_t row) const noexcept {
+  return row * width_ + (mix(key + row * 0x632be59bd9b4e019ULL) & width_mask_);
+}
+
+void frequency_sketch::record(uint64_t key) noexcept {
+  // Conservative update: raise only the counters at the current minimum.
+  uint32_t low = estimate(key);
+  if (low < counter_max) {
+    for (size_t r = 0; r < rows; ++r) {
+      auto& c = table_[index(key, r)];
+      if (c == low) {
+        ++c;
+      }
+    }
+  }
+  if (++additions_ >= sample_) {
+    for (auto& c : table_) {
+      c = static_cast<uint8_t>(c / 2);
+    }
+    additions_ /= 2;
+    ++resets_;
+  }
+}
+
+uint32_t frequency_sketch::estimate(uint64_t key) const noexcept {
+  uint32_t low = counter_max;
+  for (size_t r = 0; r < rows; ++r) {
+    low = std::min<uint32_t>(low, table_[index(key, r)]);
+  }
+  return low;
+}
+
+// -- lru_cache ----------------------------------------------------------------------------
+
+bool lru_cache::access(uint64_t key) {
+  auto i = index_.find(key);
+  if (i != index_.end()) {
+    order_.splice(order_.begin(), order_, i->second);
+    return true;
+  }
+  if (capacity_ == 0) {
+    return false;
+  }
+  if (order_.size() >= capacity_) {
+    index_.erase(order_.back());
+    order_.pop_back();
+  }
+  order_.push_front(key);
+  index_[key] = order_.begin();
+  return false;
+}
+
+// -- tinylfu_cache ------------------------------------------------------------------------
+
+tinylfu_cache::tinylfu_cache(size_t capacity, double window_share)
+    : capacity_(std::max<size_t>(1, capacity)),
+      window_cap_(std::max<size_t>(
+          1, static_cast<size_t>(std::lround(static_cast<double>(capacity_) * window_share)))),
+      protected_cap_(0), sketch_(capacity_),
+      step_(std::max(1.0, static_cast<double>(capacity_) * 0.0625)) {
+  window_cap_ = std::min(window_cap_, capacity_);
+  protected_cap_ = (capacity_ - window_cap_) * 4 / 5;
+  stats_.window = window_cap_;
+}
+
+std::list<uint64_t>& tinylfu_cache::list_of(area a) {
+  switch (a) {
+  case area::window:
+    return window_;
+  case area::probation:
+    return probation_;
+  case area::protected_:
+    break;
+  }
+  return protected_;
+}
+
+bool tinylfu_cache::access(uint64_t key) {
+  sketch_.record(key);
+  ++period_requests_;
+  bool hit = false;
+  if (auto i = where_.find(key); i != where_.end()) {
+    on_hit(key, i->second);
+    hit = true;
+    ++period_hits_;
+  } else {
+    insert(key);
+  }
+  if (period_requests_ >= std::max<uint64_t>(10'000, capacity_)) {
+    adapt();
+  }
+  return hit;
+}
+
+void tinylfu_cache::on_hit(uint64_t key, slot& s) {
+  switch (s.in) {
+  case area::window:
+    window_.splice(window_.begin(), window_, s.pos);
+    break;
+  case area::probation:
+    // A second request while on probation: protected from now on.
+    protected_.splice(protected_.begin(), probation_, s.pos);
+    s.in = area::protected_;
+    demote_protected_overflow();
+    break;
+  case area::protected_:
+    protected_.splice(protected_.begin(), protected_, s.pos);
+    break;
+  }
+  (void)key;
+}
+
+void tinylfu_cache::demote_protected_overflow() {
+  while (protected_.size() > protected_cap_ && !protected_.empty()) {
+    auto k = protected_.back();
+    probation_.splice(probation_.begin(), protected_, std::prev(protected_.end()));
+    where_[k] = slot{area::probation, probation_.begin()};
+  }
+}
+
+void tinylfu_cache::insert(uint64_t key) {
+  window_.push_front(key);
+  where_[key] = slot{area::window, window_.begin()};
+  evict_window_overflow();
+}
+
+void tinylfu_cache::evict_window_overflow() {
+  auto main_cap = capacity_ - window_cap_;
+  while (window_.size() > window_cap_) {
+    auto candidate = window_.back();
+    window_.pop_back();
+    if (probation_.size() + protected_.size() < main_cap) {
+      probation_.push_front(candidate);
+      where_[candidate] = slot{area::probation, probation_.begin()};
+      ++stats_.admitted;
+      continue;
+    }
+    auto& victims = probation_.empty() ? protected_ : probation_;
+    if (victims.empty()) { // no main area at all (capacity 1)
+      where_.erase(candidate);
+      ++stats_.rejected;
+      continue;
+    }
+    auto victim = victims.back();
+    if (sketch_.estimate(candidate) > sketch_.estimate(victim)) {
+      victims.pop_back();
+      where_.erase(victim);
+      probation_.push_front(candidate);
+      where_[candidate] = slot{area::probation, probation_.begin()};
+      ++stats_.admitted;
+      ++stats_.evicted;
+    } else {
+      where_.erase(candidate);
+      ++stats_.rejected;
+    }
+  }
+}
+
+void tinylfu_cache::adapt() {
+  auto ratio = static_cast<double>(period_hits_) / static_cast<double>(period_requests_);
+  period_hits_ = 0;
+  period_requests_ = 0;
+  if (last_hit_ratio_ >= 0 && ratio < last_hit_ratio_) {
+    direction_ = -direction_; // the last move hurt: go the other way
+  }
+  last_hit_ratio_ = ratio;
+  auto max_window = std::max<size_t>(1, capacity_ * 4 / 5);
+  auto next = static_cast<double>(window_cap_) + direction_ * step_;
+  window_cap_ = static_cast<size_t>(std::clamp(next, 1.0, static_cast<double>(max_window)));
+  step_ = std::max(1.0, step_ * 0.98);
+  protected_cap_ = (capacity_ - window_cap_) * 4 / 5;
+  stats_.window = window_cap_;
+  // A smaller main area: drop its least valuable entries; a smaller window: move its
+  // oldest entries through admission.
+  auto main_cap = capacity_ - window_cap_;
+  while (probation_.size() + protected_.size() > main_cap) {
+    auto& from = probation_.empty() ? protected_ : probation_;
+    where_.erase(from.back());
+    from.pop_back();
+    ++stats_.evicted;
+  }
+  demote_protected_overflow();
+  evict_window_overflow();
+}
+
+} // namespace sv::cache
