@@ -1,9 +1,7 @@
 #include "actors/content/catalog_client.hpp"
 
 #include "caf/actor_system.hpp"
-#include "caf/scoped_actor.hpp"
 #include "runtime/cluster/client.hpp"
-#include "runtime/cluster/endpoint.hpp"
 #include "runtime/node/ask.hpp"
 #include "runtime/wire/protobuf.hpp"
 
@@ -14,17 +12,7 @@ namespace {
 // The catalog registered on the node at host:port.
 caf::expected<caf::actor> catalog_of(caf::actor_system& sys, const std::string& host, uint16_t port,
                                      std::chrono::milliseconds timeout) {
-  auto endpoint = cluster::connect_endpoint(sys, host, port, timeout);
-  if (!endpoint) {
-    return endpoint.error();
-  }
-  caf::scoped_actor self{sys};
-  caf::expected<caf::actor> result = caf::make_error(caf::sec::request_timeout);
-  self->request(*endpoint, caf::duration{timeout}, cluster::lookup_atom::value,
-                caf::atom("sv_catalog"))
-      .receive([&](caf::actor& a) { result = std::move(a); },
-               [&](caf::error& err) { result = std::move(err); });
-  return result;
+  return cluster::lookup_service(sys, host, port, caf::atom("sv_catalog"), timeout);
 }
 
 } // namespace

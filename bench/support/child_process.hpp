@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include "bench/support/flags.hpp"
+
 namespace sv::bench {
 
 struct child_result {
@@ -72,6 +74,18 @@ inline child_result run_child(std::vector<std::string> args, double limit_s) {
   auto start = out.rfind('\n');
   result.last_line = start == std::string::npos ? out : out.substr(start + 1);
   return result;
+}
+
+/// Runs this binary (`self_path`) again with the parent's flags plus `--mode mode`: how a
+/// driver runs each side of a comparison in its own process.
+inline child_result run_self(const char* self_path, const flags& parent, const char* mode,
+                             double limit_s) {
+  std::vector<std::string> args{self_path};
+  for (auto& a : parent.to_args()) {
+    args.push_back(a);
+  }
+  args.insert(args.end(), {"--mode", mode});
+  return run_child(std::move(args), limit_s);
 }
 
 } // namespace sv::bench

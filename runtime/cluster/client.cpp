@@ -8,6 +8,7 @@
 #include "caf/openssl/manager.hpp"
 #include "caf/scoped_actor.hpp"
 #include "runtime/cluster/cluster.pb.h"
+#include "runtime/cluster/endpoint.hpp"
 #include "runtime/cluster/member_codec.hpp"
 #include "runtime/wire/errc.hpp"
 #include "runtime/wire/protobuf.hpp"
@@ -32,6 +33,21 @@ caf::expected<caf::actor> connect_endpoint(caf::actor_system& sys, const std::st
             result = caf::actor_cast<caf::actor>(std::move(ptr));
           },
           [&](caf::error& err) { result = std::move(err); });
+  return result;
+}
+
+caf::expected<caf::actor> lookup_service(caf::actor_system& sys, const std::string& host,
+                                         uint16_t port, caf::atom_value service,
+                                         std::chrono::milliseconds timeout) {
+  auto endpoint = connect_endpoint(sys, host, port, timeout);
+  if (!endpoint) {
+    return endpoint.error();
+  }
+  caf::scoped_actor self{sys};
+  caf::expected<caf::actor> result = caf::make_error(caf::sec::request_timeout);
+  self->request(*endpoint, caf::duration{timeout}, lookup_atom::value, service)
+      .receive([&](caf::actor& a) { result = std::move(a); },
+               [&](caf::error& err) { result = std::move(err); });
   return result;
 }
 

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "caf/atom.hpp"
 #include "caf/expected.hpp"
 #include "caf/fwd.hpp"
 #include "runtime/cluster/membership.hpp"
@@ -20,6 +21,12 @@ namespace sv::cluster {
 /// manager, the connection is mutual TLS.
 caf::expected<caf::actor> connect_endpoint(caf::actor_system& sys, const std::string& host,
                                            uint16_t port, std::chrono::milliseconds timeout);
+
+/// The actor registered as `service` on the node at host:port (register_service), or
+/// errc::not_found.
+caf::expected<caf::actor> lookup_service(caf::actor_system& sys, const std::string& host,
+                                         uint16_t port, caf::atom_value service,
+                                         std::chrono::milliseconds timeout);
 
 /// The member list of the node at host:port, as that node sees it (the node first).
 caf::expected<std::vector<member>> fetch_members(caf::actor_system& sys, const std::string& host,

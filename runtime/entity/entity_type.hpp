@@ -210,14 +210,12 @@ public:
   /// Sends `r` to entity `key` and waits for its reply (at most request_timeout).
   caf::expected<reply_type> request(uint64_t key, flow::service_class c, request_type r) {
     return flow::blocking_request<reply_type>(sys_, flow_, route(key), c, settings_.request_timeout,
-                                              entity_atom::value, key, flow::steady_now_ns(),
-                                              std::move(r));
+                                              entity_atom::value, key, sent_at(c), std::move(r));
   }
 
   /// Sends `r` to entity `key` without waiting; returns the gate's refusal or none.
   caf::error send(uint64_t key, flow::service_class c, request_type r) {
-    return flow::send(flow_, route(key), c, entity_atom::value, key, flow::steady_now_ns(),
-                      std::move(r));
+    return flow::send(flow_, route(key), c, entity_atom::value, key, sent_at(c), std::move(r));
   }
 
   /// Active entities over all shards.
@@ -246,6 +244,11 @@ public:
   }
 
 private:
+  // Only critical requests report their wait, so only they read the clock on the send path.
+  static int64_t sent_at(flow::service_class c) noexcept {
+    return c == flow::service_class::critical ? flow::steady_now_ns() : 0;
+  }
+
   caf::actor_system& sys_;
   flow::flow_context& flow_;
   std::string name_;

@@ -7,43 +7,10 @@
 set -uo pipefail
 node=$1
 ctl=$2
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null; done
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-fail() {
-  echo "FAIL $*"
-  for f in "$tmp"/*.log; do echo "== $f"; tail -15 "$f"; done
-  exit 1
-}
-write_config() { # name port seeds
-  cat > "$tmp/$1.toml" <<TOML
-[node]
-name = "$1"
-data_dir = "$tmp/data/$1"
-scheduler_threads = 1
-[cluster]
-bind = "127.0.0.1"
-port = $2
-seeds = [$3]
-seed_retry_ms = 100
-gossip_interval_ms = 100
-[log]
-level = "info"
-status_interval_ms = 0
-TOML
-}
+source "$(dirname "$0")/node_processes.sh"
 write_config node-a 17301 ''
 write_config node-b 17302 '"127.0.0.1:17301"'
 write_config node-c 17303 '"127.0.0.1:17301"'
-start() { # name; sets last_pid
-  "$node" --config "$tmp/$1.toml" >> "$tmp/$1.log" 2>&1 &
-  last_pid=$!
-  pids+=($last_pid)
-}
 start node-a
 start node-b
 pid_b=$last_pid

@@ -7,46 +7,16 @@
 set -uo pipefail
 node=$1
 ctl=$2
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill -CONT "$p" 2>/dev/null; kill -KILL "$p" 2>/dev/null; done
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-fail() {
-  echo "FAIL $*"
-  for f in "$tmp"/*.log; do echo "== $f"; tail -20 "$f"; done
-  exit 1
-}
-
-write_config() { # name port seeds
-  cat > "$tmp/$1.toml" <<TOML
-[node]
-name = "$1"
-data_dir = "$tmp/data/$1"
-scheduler_threads = 1
-[cluster]
-bind = "127.0.0.1"
-port = $2
-seeds = [$3]
-heartbeat_interval_ms = 100
+source "$(dirname "$0")/node_processes.sh"
+fast_detector="heartbeat_interval_ms = 100
 connection_timeout_ms = 1000
-seed_retry_ms = 100
-gossip_interval_ms = 100
 suspect_after_ms = 600
-down_after_ms = 800
-[log]
-level = "info"
-status_interval_ms = 0
-TOML
-}
-write_config node-a 17201 ''
-write_config node-b 17202 '"127.0.0.1:17201"'
-write_config node-c 17203 '"127.0.0.1:17201"'
+down_after_ms = 800"
+write_config node-a 17201 '' "$fast_detector"
+write_config node-b 17202 '"127.0.0.1:17201"' "$fast_detector"
+write_config node-c 17203 '"127.0.0.1:17201"' "$fast_detector"
 for n in node-a node-b node-c; do
-  "$node" --config "$tmp/$n.toml" > "$tmp/$n.log" 2>&1 &
-  pids+=($!)
+  start $n
 done
 pid_b=${pids[1]}
 pid_c=${pids[2]}

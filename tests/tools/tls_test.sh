@@ -6,18 +6,7 @@
 set -uo pipefail
 node=$1
 ctl=$2
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null; done
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-fail() {
-  echo "FAIL $*"
-  for f in "$tmp"/*.log; do echo "== $f"; tail -15 "$f"; done
-  exit 1
-}
+source "$(dirname "$0")/node_processes.sh"
 cd "$tmp"
 q() { "$@" > /dev/null 2>&1 || fail "$*"; }
 ca() { q openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=$1" -keyout $1.key -out $1.pem; }
@@ -32,32 +21,14 @@ leaf node-b cluster-ca
 leaf ops cluster-ca
 leaf intruder rogue-ca
 
-write_config() { # name port seeds
-  cat > "$tmp/$1.toml" <<TOML
-[node]
-name = "$1"
-data_dir = "$tmp/data/$1"
-scheduler_threads = 1
-[cluster]
-bind = "127.0.0.1"
-port = $2
-seeds = [$3]
-seed_retry_ms = 100
-gossip_interval_ms = 100
-tls_certificate = "$tmp/$1.pem"
-tls_key = "$tmp/$1.key"
-tls_ca = "$tmp/cluster-ca.pem"
-[log]
-level = "info"
-status_interval_ms = 0
-TOML
+tls_keys() { # name
+  printf 'tls_certificate = "%s"\ntls_key = "%s"\ntls_ca = "%s"' \
+    "$tmp/$1.pem" "$tmp/$1.key" "$tmp/cluster-ca.pem"
 }
-write_config node-a 17501 ''
-write_config node-b 17502 '"127.0.0.1:17501"'
-for n in node-a node-b; do
-  "$node" --config "$tmp/$n.toml" > "$tmp/$n.log" 2>&1 &
-  pids+=($!)
-done
+write_config node-a 17501 '' "$(tls_keys node-a)"
+write_config node-b 17502 '"127.0.0.1:17501"' "$(tls_keys node-b)"
+start node-a
+start node-b
 as() { # cert -> ctl members against node-a over TLS
   "$ctl" members --node 127.0.0.1:17501 --timeout-ms 2000 \
     --tls-cert "$tmp/$1.pem" --tls-key "$tmp/$1.key" --tls-ca "$tmp/cluster-ca.pem" 2>&1

@@ -348,11 +348,9 @@ int main(int argc, char** argv) {
   std::cout << "cluster of " << opt.nodes << (formed ? " formed" : " did NOT form") << std::endl;
   std::vector<caf::actor> catalogs;
   for (size_t i = 0; i < opt.nodes && formed; ++i) {
-    auto ep = sv::cluster::connect_endpoint(sys, "127.0.0.1", port(i), seconds(3));
-    caf::scoped_actor self{sys};
-    if (ep) {
-      self->request(*ep, seconds(3), sv::cluster::lookup_atom::value, caf::atom("sv_catalog"))
-          .receive([&](caf::actor& a) { catalogs.push_back(a); }, [](caf::error&) {});
+    if (auto cat = sv::cluster::lookup_service(sys, "127.0.0.1", port(i), caf::atom("sv_catalog"),
+                                               seconds(3))) {
+      catalogs.push_back(*cat);
     }
   }
   run_result sv_run;

@@ -575,12 +575,7 @@ side_result run_caf(const options& opt) {
 // reported before it was stopped).
 std::string run_child(const char* self_path, const sv::bench::flags& flags, const char* mode,
                       double limit_s) {
-  std::vector<std::string> args{self_path};
-  for (auto& a : flags.to_args()) {
-    args.push_back(a);
-  }
-  args.insert(args.end(), {"--mode", mode});
-  auto r = sv::bench::run_child(std::move(args), limit_s);
+  auto r = sv::bench::run_self(self_path, flags, mode, limit_s);
   if (!r.finished && !r.last_line.empty()) {
     return r.last_line + " (did not finish)";
   }

@@ -426,12 +426,7 @@ result run_caf(const options& opt) {
 // it did not finish.
 std::string run_child(const char* self_path, const sv::bench::flags& flags, const char* mode,
                       double limit_s) {
-  std::vector<std::string> args{self_path};
-  for (auto& a : flags.to_args()) {
-    args.push_back(a);
-  }
-  args.insert(args.end(), {"--mode", mode});
-  auto r = sv::bench::run_child(std::move(args), limit_s);
+  auto r = sv::bench::run_self(self_path, flags, mode, limit_s);
   return r.finished ? r.last_line : std::string{};
 }
 
