@@ -1,7 +1,10 @@
 #include "actors/content/catalog.hpp"
 
 #include <algorithm>
+#include <deque>
 #include <map>
+#include <random>
+#include <set>
 #include <stdexcept>
 #include <vector>
 
@@ -9,6 +12,7 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/content/catalog_store.hpp"
+#include "actors/content/consensus.hpp"
 #include "actors/content/view_cache.hpp"
 #include "caf/actor_system.hpp"
 #include "caf/event_based_actor.hpp"
@@ -35,8 +39,14 @@ using size_atom = caf::atom_constant<caf::atom("sv_size")>;
 using stats_atom = caf::atom_constant<caf::atom("sv_stats")>;
 using retry_atom = caf::atom_constant<caf::atom("sv_retry")>;
 using repair_atom = caf::atom_constant<caf::atom("sv_repair")>;
+using fetch_atom = caf::atom_constant<caf::atom("sv_fetch")>;
 using digest_msg = streamverse::v1::CatalogDigest;
 using entries_msg = streamverse::v1::CatalogEntries;
+using prepare_msg = streamverse::v1::CatalogPrepare;
+using promise_msg = streamverse::v1::CatalogPromise;
+using accept_msg = streamverse::v1::CatalogAccept;
+using accepted_msg = streamverse::v1::CatalogAccepted;
+using ballot_msg = streamverse::v1::Ballot;
 
 // Anti-entropy buckets: a title's bucket is its id's hash modulo this.
 constexpr size_t digest_buckets = 64;
@@ -45,17 +55,56 @@ size_t bucket_of(const std::string& id) {
   return static_cast<size_t>(cluster::stable_hash(id) % digest_buckets);
 }
 
-uint64_t fingerprint(const metadata& m) {
-  return cluster::stable_hash(m.SerializeAsString());
+// Content and ballot: replicas that hold one version under different ballots repair too.
+uint64_t fingerprint(const stored_version& v) {
+  return cluster::stable_hash(v.value.SerializeAsString() + "\n" + std::to_string(v.accepted.round)
+                              + ":" + v.accepted.node);
 }
 
-uint64_t entry_hash(const metadata& m) {
-  return cluster::rendezvous_weight(m.id(), std::to_string(m.version()) + ":"
-                                                + std::to_string(fingerprint(m)));
+uint64_t entry_hash(const stored_version& v) {
+  return cluster::rendezvous_weight(v.value.id(), std::to_string(v.value.version()) + ":"
+                                                      + std::to_string(fingerprint(v)));
 }
 
-// Pause between attempts to reach a peer that is up but not connected yet.
+// Pause between attempts to reach a peer that is up but not connected yet, and (plus a
+// random part) between two attempts of a proposal that a higher ballot interrupted.
 constexpr auto retry_pause = std::chrono::milliseconds{50};
+
+// Once a majority stored a version, how long the owner still waits for the other members'
+// answers before it acknowledges (so that a version is normally readable on every node
+// when its update returns, without a stalled member holding the answer up).
+constexpr auto ack_grace = std::chrono::milliseconds{200};
+
+ballot from_msg(const ballot_msg& b) {
+  return {b.round(), b.node()};
+}
+
+void to_msg(const ballot& b, ballot_msg* out) {
+  out->set_round(b.round);
+  out->set_node(b.node);
+}
+
+stored_version from_msg(const changed_msg& c) {
+  return {c.metadata(), from_msg(c.ballot())};
+}
+
+changed_msg to_changed(const stored_version& v, const std::string& from) {
+  changed_msg c;
+  *c.mutable_metadata() = v.value;
+  c.set_owner(from);
+  to_msg(v.accepted, c.mutable_ballot());
+  return c;
+}
+
+// An update waiting for (or in) its proposal at the owner.
+struct pending_update {
+  update_msg update;
+  caf::response_promise rp;
+  std::chrono::steady_clock::time_point deadline;
+  // The version an earlier attempt of this update proposed: when the next attempt finds it
+  // as the highest, it proposes the same version again (it may already be chosen).
+  std::optional<stored_version> attempted;
+};
 
 constexpr auto service_name = caf::atom("sv_catalog");
 
@@ -68,10 +117,17 @@ int64_t wall_ms() {
 struct catalog_state {
   std::string node_name;
   std::shared_ptr<catalog_store> store;
-  std::map<std::string, metadata> replica;
+  std::map<std::string, stored_version> replica;
   view_cache views;
   caf::actor endpoint;
-  std::function<std::vector<std::string>()> view; // up members, sorted
+  std::function<std::vector<cluster::member>()> members; // the node's current list
+  // The members whose majority an update needs (persisted; see refresh_voters()).
+  std::vector<std::string> voters;
+  // Updates per title at this owner: the front one is being proposed.
+  std::map<std::string, std::deque<pending_update>> queued;
+  // The highest ballot round seen per title (ours or a refusal's).
+  std::map<std::string, uint64_t> rounds;
+  std::minstd_rand jitter;
   std::chrono::milliseconds timeout{5000};
   // Catalog actors of peers, by node name (looked up through their endpoints).
   std::map<std::string, caf::actor> peer_catalogs;
@@ -87,6 +143,7 @@ struct catalog_state {
   metrics::counter* repaired = nullptr;
   metrics::counter* accepted = nullptr;
   metrics::counter* refused = nullptr;
+  metrics::counter* no_majority = nullptr;
   metrics::counter* applied = nullptr;
   metrics::counter* stale = nullptr;
   metrics::histogram* propagation = nullptr;
@@ -96,32 +153,20 @@ struct catalog_state {
 
 using catalog_actor = caf::stateful_actor<catalog_state>;
 
-// Applies a version to the replica (store first: durable before visible). Returns true
-// when it was newer.
-bool apply(catalog_actor* self, const metadata& m) {
+// What a replica does once its store took a version: memory, digest, view fences, watchers.
+void stored(catalog_actor* self, const stored_version& v) {
   auto& st = self->state;
-  auto r = st.store->apply(m);
-  if (!r) {
-    spdlog::error("catalog: cannot store {} v{}: {}", m.id(), m.version(), st.store->error());
-    return false;
-  }
-  if (*r == apply_result::stale) {
-    ++st.stats.changes_stale;
-    st.stale->inc();
-    return false;
-  }
+  auto& m = v.value;
   auto& slot = st.replica[m.id()];
   auto& bucket = st.digest[bucket_of(m.id())];
-  if (!slot.id().empty()) {
+  if (!slot.value.id().empty()) {
     bucket ^= entry_hash(slot);
   }
-  bucket ^= entry_hash(m);
-  slot = m;
+  bucket ^= entry_hash(v);
+  slot = v;
   st.views.invalidate(m.id(), m.version());
   if (!st.watchers.empty()) {
-    changed_msg note;
-    *note.mutable_metadata() = m;
-    note.set_owner(st.node_name); // here: the replica that stored it
+    auto note = to_changed(v, st.node_name); // owner field: the replica that stored it
     for (auto& w : st.watchers) {
       self->send(w, note);
     }
@@ -132,6 +177,24 @@ bool apply(catalog_actor* self, const metadata& m) {
     st.propagation->observe(static_cast<double>(std::max<int64_t>(0, wall_ms() - m.updated_at_ms()))
                             / 1000.0);
   }
+}
+
+// Applies a version from anti-entropy to the replica (store first: durable before
+// visible). Returns true when it superseded what the replica had.
+bool apply(catalog_actor* self, const stored_version& v) {
+  auto& st = self->state;
+  auto r = st.store->apply(v.value, v.accepted);
+  if (!r) {
+    spdlog::error("catalog: cannot store {} v{}: {}", v.value.id(), v.value.version(),
+                  st.store->error());
+    return false;
+  }
+  if (*r == apply_result::stale) {
+    ++st.stats.changes_stale;
+    st.stale->inc();
+    return false;
+  }
+  stored(self, v);
   return true;
 }
 
@@ -182,47 +245,291 @@ void with_peer_catalog(catalog_actor* self, const std::string& name, Then then, 
           [=](caf::error& err) mutable { failed(err); });
 }
 
-// Sends a new version to every connected peer's catalog.
-// Sends a new version to the catalog of every up member and calls `done` once each of
-// them stored it or could not be reached (each within the timeout). The owner answers the
-// update only then: an acknowledged version is on every up replica, so whichever member
-// owns the title next has it if this node dies right after the answer.
-void broadcast(catalog_actor* self, const metadata& m, std::function<void()> done) {
-  changed_msg c;
-  *c.mutable_metadata() = m;
-  c.set_owner(self->state.node_name);
-  // Every up member, connected yet or not (a member that just joined is reached as soon as
-  // the connection is up, within half the timeout).
-  std::vector<std::string> names;
-  for (auto& n : self->state.view()) {
-    if (n != self->state.node_name) {
-      names.push_back(n);
+// The up members, sorted: the view placement decides owners by.
+std::vector<std::string> up_members(catalog_actor* self) {
+  std::vector<std::string> up;
+  for (auto& m : self->state.members()) {
+    if (m.state == cluster::member_state::up) {
+      up.push_back(m.name);
     }
   }
-  if (names.empty()) {
-    done();
-    return;
-  }
-  auto pending = std::make_shared<size_t>(names.size());
-  auto one_done = [pending, done] {
-    if (--*pending == 0) {
-      done();
+  std::sort(up.begin(), up.end());
+  return up;
+}
+
+// Keeps the voter set (the members whose majority an update needs) in step with the
+// membership, persisted so that a node restarted alone does not believe it is the cluster:
+// a member is added once seen up and removed when it leaves gracefully; a member that
+// crashed stays a voter while it is listed down, and is dropped once the membership forgot
+// it only by a node that sees a majority of the voters up. So the minority side of a
+// partition never shrinks the set into a majority of its own.
+void refresh_voters(catalog_actor* self) {
+  auto& st = self->state;
+  std::set<std::string> voters(st.voters.begin(), st.voters.end());
+  voters.insert(st.node_name);
+  std::set<std::string> listed;
+  std::set<std::string> up;
+  auto members = st.members();
+  for (auto& m : members) {
+    listed.insert(m.name);
+    if (m.state == cluster::member_state::up) {
+      voters.insert(m.name);
+      up.insert(m.name);
     }
-  };
+  }
+  for (auto& m : members) {
+    if (m.state == cluster::member_state::leaving && m.name != st.node_name) {
+      voters.erase(m.name);
+    }
+  }
+  auto up_voters = static_cast<size_t>(std::count_if(
+      voters.begin(), voters.end(), [&](auto& v) { return v == st.node_name || up.count(v) > 0; }));
+  if (up_voters >= consensus::quorum(voters.size())) {
+    for (auto i = voters.begin(); i != voters.end();) {
+      i = (*i != st.node_name && listed.count(*i) == 0) ? voters.erase(i) : std::next(i);
+    }
+  }
+  std::vector<std::string> next(voters.begin(), voters.end());
+  if (next != st.voters) {
+    if (!st.store->set_voters(next)) {
+      spdlog::error("catalog: cannot store the voter set: {}", st.store->error());
+    }
+    st.voters = std::move(next);
+    spdlog::info("catalog: {} voters", st.voters.size());
+  }
+}
+
+// Sends `msg` to the catalog of each of `names` and calls `answer` with each reply, or
+// with nullptr for a peer that did not answer by `deadline` (at least retry_pause).
+template <class Reply, class Msg, class Answer>
+void ask_each(catalog_actor* self, const std::vector<std::string>& names, const Msg& msg,
+              std::chrono::steady_clock::time_point deadline, Answer answer) {
+  auto now = std::chrono::steady_clock::now();
+  auto wait = std::max<std::chrono::steady_clock::duration>(retry_pause, deadline - now);
+  auto timeout = caf::duration{std::chrono::duration_cast<std::chrono::milliseconds>(wait)};
   for (auto& n : names) {
-    auto missed = [=](const caf::error& err) {
-      spdlog::warn("catalog: {} v{} not stored by {}: {}", m.id(), m.version(), n,
-                   self->system().render(err));
-      one_done();
-    };
     with_peer_catalog(
         self, n,
         [=](const caf::actor& cat) {
-          self->request(cat, caf::duration{self->state.timeout}, c)
-              .then([=](caf::ok_atom) { one_done(); }, [=](caf::error& err) { missed(err); });
+          self->request(cat, timeout, msg)
+              .then([=](const Reply& r) { answer(&r); },
+                    [=](caf::error&) { answer(static_cast<const Reply*>(nullptr)); });
         },
-        missed, std::chrono::steady_clock::now() + self->state.timeout / 2);
+        [=](const caf::error&) { answer(static_cast<const Reply*>(nullptr)); }, now + wait);
   }
+}
+
+void attempt(catalog_actor* self, const std::string& id);
+
+// Answers the update at the front of `id`'s queue and starts the next one.
+void finish(catalog_actor* self, const std::string& id, caf::expected<uint64_t> result) {
+  auto& queued = self->state.queued;
+  auto q = queued.find(id);
+  if (q == queued.end() || q->second.empty()) {
+    return;
+  }
+  auto rp = std::move(q->second.front().rp);
+  q->second.pop_front();
+  if (result) {
+    rp.deliver(*result);
+  } else {
+    rp.deliver(result.error());
+  }
+  if (q->second.empty()) {
+    queued.erase(q);
+  } else {
+    attempt(self, id);
+  }
+}
+
+void refuse(catalog_actor* self, const std::string& id, caf::error err) {
+  auto& st = self->state;
+  ++st.stats.updates_refused;
+  st.refused->inc();
+  finish(self, id, std::move(err));
+}
+
+// One phase of one attempt, as the owner sees it.
+struct phase_state {
+  consensus::proposal proposal;
+  std::vector<std::string> peers;
+  size_t answered = 0;
+  bool decided = false; // moved on: to the next phase, a retry or the answer
+  bool grace = false;
+
+  phase_state(ballot b, size_t voters, std::vector<std::string> to)
+      : proposal(std::move(b), voters), peers(std::move(to)) {}
+  bool all_answered() const {
+    return answered == peers.size() + 1; // the peers and this node
+  }
+};
+
+// An attempt was interrupted (a higher ballot) or did not reach a majority: again after a
+// short random pause while the update's deadline allows, else unavailable.
+void retry_or_fail(catalog_actor* self, const std::string& id, const ballot& refusal,
+                   const std::string& why) {
+  auto& st = self->state;
+  auto& round = st.rounds[id];
+  round = std::max(round, refusal.round);
+  auto& p = st.queued[id].front();
+  auto pause = retry_pause + std::chrono::milliseconds{st.jitter() % 50};
+  if (std::chrono::steady_clock::now() + pause < p.deadline) {
+    later(self, pause, [self, id] { attempt(self, id); });
+    return;
+  }
+  st.no_majority->inc();
+  refuse(self, id, make_error(errc::unavailable, id + ": " + why));
+}
+
+// Phase 2: the update applied to the highest version a majority reported, accepted under
+// the attempt's ballot by every reachable voter; answered once a majority stored it.
+void propose(catalog_actor* self, const std::string& id, const phase_state& prepared) {
+  auto& st = self->state;
+  auto& p = st.queued[id].front();
+  auto& base = prepared.proposal.highest();
+  auto& b = prepared.proposal.number();
+  metadata next;
+  if (p.attempted && base && base->value.version() == p.attempted->value.version()
+      && base->accepted == p.attempted->accepted) {
+    next = p.attempted->value; // this update's own earlier attempt: maybe chosen already
+  } else {
+    auto current = base ? base->value.version() : 0;
+    auto expected = p.update.expected_version();
+    if (expected != 0 && expected != current) {
+      refuse(self, id,
+             make_error(errc::version_conflict, id + " is at version " + std::to_string(current)
+                                                    + ", not " + std::to_string(expected)));
+      return;
+    }
+    next = p.update.metadata();
+    next.set_version(current + 1);
+    next.set_updated_at_ms(wall_ms());
+  }
+  p.attempted = stored_version{next, b};
+  auto ph = std::make_shared<phase_state>(b, st.voters.size(), prepared.peers);
+  auto version = next.version();
+  auto answer = [self, id, ph, version](const accepted_msg* r) {
+    ++ph->answered;
+    if (r != nullptr) {
+      consensus::accept_reply reply;
+      reply.ok = r->ok();
+      reply.promised = from_msg(r->promised());
+      ph->proposal.on_accepted(reply);
+    }
+    if (ph->decided) {
+      return;
+    }
+    auto acknowledge = [self, id, ph, version] {
+      ph->decided = true;
+      ++self->state.stats.updates_accepted;
+      self->state.accepted->inc();
+      finish(self, id, version);
+    };
+    if (ph->proposal.chosen()) {
+      if (ph->all_answered()) {
+        acknowledge();
+      } else if (!ph->grace) {
+        ph->grace = true;
+        later(self, ack_grace, [ph, acknowledge] {
+          if (!ph->decided) {
+            acknowledge();
+          }
+        });
+      }
+    } else if (ph->all_answered()) {
+      ph->decided = true;
+      retry_or_fail(self, id, ph->proposal.highest_refusal(),
+                    "no majority stored the version (a member is unreachable or another "
+                    "owner is proposing)");
+    }
+  };
+  accept_msg msg;
+  *msg.mutable_change() = to_changed(p.attempted.value(), st.node_name);
+  auto local = consensus::accept(*st.store, next, b);
+  if (local.stored) {
+    stored(self, {next, b});
+  }
+  ask_each<accepted_msg>(self, ph->peers, msg, p.deadline, answer);
+  accepted_msg mine;
+  mine.set_ok(local.ok);
+  to_msg(local.promised, mine.mutable_promised());
+  answer(&mine);
+}
+
+// Phase 1 of the update at the front of `id`'s queue: a ballot above every one seen for the
+// title, promised by a majority of the voters.
+void attempt(catalog_actor* self, const std::string& id) {
+  auto& st = self->state;
+  auto q = st.queued.find(id);
+  if (q == st.queued.end() || q->second.empty()) {
+    return;
+  }
+  refresh_voters(self);
+  std::set<std::string> reachable;
+  for (auto& m : st.members()) {
+    if (m.state == cluster::member_state::up || m.state == cluster::member_state::joining
+        || m.state == cluster::member_state::suspect) {
+      reachable.insert(m.name);
+    }
+  }
+  std::vector<std::string> peers;
+  for (auto& v : st.voters) {
+    if (v != st.node_name && reachable.count(v) > 0) {
+      peers.push_back(v);
+    }
+  }
+  auto needed = consensus::quorum(st.voters.size());
+  if (peers.size() + 1 < needed) {
+    retry_or_fail(self, id, {},
+                  "no majority: " + std::to_string(peers.size() + 1) + " of "
+                      + std::to_string(st.voters.size()) + " voters reachable, "
+                      + std::to_string(needed) + " needed");
+    return;
+  }
+  auto round = std::max(st.rounds[id], st.store->promised(id).round);
+  if (auto i = st.replica.find(id); i != st.replica.end()) {
+    round = std::max(round, i->second.accepted.round);
+  }
+  ballot b{round + 1, st.node_name};
+  st.rounds[id] = b.round;
+  auto ph = std::make_shared<phase_state>(b, st.voters.size(), std::move(peers));
+  auto answer = [self, id, ph](const consensus::promise_reply* r) {
+    ++ph->answered;
+    if (r != nullptr) {
+      ph->proposal.on_promise(*r);
+    }
+    if (ph->decided) {
+      return;
+    }
+    if (ph->proposal.prepared()) {
+      ph->decided = true;
+      propose(self, id, *ph);
+    } else if (ph->all_answered()) {
+      ph->decided = true;
+      retry_or_fail(self, id, ph->proposal.highest_refusal(),
+                    "no majority promised (a member is unreachable or another owner is "
+                    "proposing)");
+    }
+  };
+  prepare_msg msg;
+  msg.set_id(id);
+  to_msg(b, msg.mutable_ballot());
+  ask_each<promise_msg>(self, ph->peers, msg, q->second.front().deadline,
+                        [answer](const promise_msg* m) {
+                          if (m == nullptr) {
+                            answer(nullptr);
+                            return;
+                          }
+                          consensus::promise_reply r;
+                          r.ok = m->ok();
+                          r.promised = from_msg(m->promised());
+                          if (m->has_accepted()) {
+                            r.accepted = from_msg(m->accepted());
+                          }
+                          answer(&r);
+                        });
+  auto local = consensus::prepare(*st.store, id, b);
+  answer(&local);
 }
 
 // Anti-entropy, one round: the digest to every connected peer's catalog; the peer answers
@@ -244,17 +551,17 @@ void reconcile(catalog_actor* self, const caf::actor& peer, const entries_msg& t
   // Theirs is newer or we lack it: fetch.
   // Different: a version we lack, or the same version with another content (the store's
   // tie-break decides which one both sides keep).
-  auto differs = [](const metadata& m, std::pair<uint64_t, uint64_t> theirs) {
-    return m.version() != theirs.first || fingerprint(m) != theirs.second;
+  auto differs = [](const stored_version& m, std::pair<uint64_t, uint64_t> theirs) {
+    return m.value.version() != theirs.first || fingerprint(m) != theirs.second;
   };
   for (auto& [id, v] : remote) {
     auto mine = st.replica.find(id);
-    if (mine == st.replica.end() || mine->second.version() < v.first
-        || (mine->second.version() == v.first && differs(mine->second, v))) {
-      self->request(peer, caf::duration{st.timeout}, caf::get_atom::value, id)
+    if (mine == st.replica.end() || mine->second.value.version() < v.first
+        || (mine->second.value.version() == v.first && differs(mine->second, v))) {
+      self->request(peer, caf::duration{st.timeout}, fetch_atom::value, id)
           .then(
-              [self](const metadata& m) {
-                if (apply(self, m)) {
+              [self](const changed_msg& c) {
+                if (apply(self, from_msg(c))) {
                   self->state.repaired->inc();
                 }
               },
@@ -267,18 +574,16 @@ void reconcile(catalog_actor* self, const caf::actor& peer, const entries_msg& t
       continue;
     }
     auto theirs_v = remote.find(id);
-    if (theirs_v == remote.end() || theirs_v->second.first < m.version()
-        || (theirs_v->second.first == m.version() && differs(m, theirs_v->second))) {
-      changed_msg c;
-      *c.mutable_metadata() = m;
-      c.set_owner(st.node_name);
-      self->send(peer, c);
+    if (theirs_v == remote.end() || theirs_v->second.first < m.value.version()
+        || (theirs_v->second.first == m.value.version() && differs(m, theirs_v->second))) {
+      self->send(peer, to_changed(m, st.node_name));
     }
   }
 }
 
 void repair_round(catalog_actor* self) {
   auto& st = self->state;
+  refresh_voters(self);
   digest_msg d;
   d.set_from(st.node_name);
   for (auto x : st.digest) {
@@ -302,37 +607,6 @@ void repair_round(catalog_actor* self) {
   self->delayed_send(self, st.repair_interval, repair_atom::value);
 }
 
-// The owner's part of an update: check, version, store, tell everyone.
-// The owner's checks and its durable write: the stored next version, or why the update was
-// refused (nothing changed then).
-caf::expected<metadata> accept_update(catalog_actor* self, const update_msg& u) {
-  auto& st = self->state;
-  auto& m = u.metadata();
-  auto refuse = [&](caf::error err) -> caf::expected<metadata> {
-    ++st.stats.updates_refused;
-    st.refused->inc();
-    return err;
-  };
-  if (auto why = validate(m); !why.empty()) {
-    return refuse(make_error(errc::invalid_argument, why));
-  }
-  auto current = st.store->version_of(m.id());
-  if (u.expected_version() != 0 && u.expected_version() != current) {
-    return refuse(make_error(errc::version_conflict, m.id() + " is at version "
-                                                         + std::to_string(current) + ", not "
-                                                         + std::to_string(u.expected_version())));
-  }
-  metadata next = m;
-  next.set_version(current + 1);
-  next.set_updated_at_ms(wall_ms());
-  if (!apply(self, next)) {
-    return refuse(make_error(errc::unavailable, "cannot store " + m.id()));
-  }
-  ++st.stats.updates_accepted;
-  st.accepted->inc();
-  return next;
-}
-
 // Handles an update here when this node owns the title, else forwards it to the owner.
 // While the owner cannot be reached (it just died and the view has not caught up, or it
 // joined and is not connected yet), tries again every retry_pause with a fresh view until
@@ -340,16 +614,21 @@ caf::expected<metadata> accept_update(catalog_actor* self, const update_msg& u) 
 void route_update(catalog_actor* self, const update_msg& u, caf::response_promise rp,
                   std::chrono::steady_clock::time_point deadline) {
   auto& st = self->state;
-  auto owner = cluster::owner_of(u.metadata().id(), st.view());
+  auto& id = u.metadata().id();
+  auto owner = cluster::owner_of(id, up_members(self));
   if (owner.empty() || owner == st.node_name) {
-    auto next = accept_update(self, u);
-    if (!next) {
-      rp.deliver(next.error());
+    if (auto why = validate(u.metadata()); !why.empty()) {
+      ++st.stats.updates_refused;
+      st.refused->inc();
+      rp.deliver(make_error(errc::invalid_argument, why));
       return;
     }
-    // Answered once every up replica stored it (see broadcast).
-    auto version = next->version();
-    broadcast(self, *next, [rp, version]() mutable { rp.deliver(version); });
+    // One proposal per title at a time; they queue behind each other here.
+    auto& q = st.queued[id];
+    q.push_back(pending_update{u, std::move(rp), deadline, std::nullopt});
+    if (q.size() == 1) {
+      attempt(self, id);
+    }
     return;
   }
   ++st.stats.forwarded;
@@ -380,17 +659,19 @@ void route_update(catalog_actor* self, const update_msg& u, caf::response_promis
 
 caf::behavior catalog_behavior(catalog_actor* self, std::string node_name,
                                std::shared_ptr<catalog_store> store, caf::actor endpoint,
-                               std::function<std::vector<std::string>()> view,
+                               std::function<std::vector<cluster::member>()> members,
                                std::chrono::milliseconds timeout, metrics::registry* reg) {
   auto& st = self->state;
   st.node_name = std::move(node_name);
   st.store = std::move(store);
   st.endpoint = std::move(endpoint);
-  st.view = std::move(view);
+  st.members = std::move(members);
+  st.voters = st.store->voters();
+  st.jitter.seed(static_cast<std::minstd_rand::result_type>(cluster::stable_hash(st.node_name)));
   st.timeout = timeout;
-  for (auto& m : st.store->load_all()) {
-    st.digest[bucket_of(m.id())] ^= entry_hash(m);
-    st.replica[m.id()] = m;
+  for (auto& v : st.store->load_all()) {
+    st.digest[bucket_of(v.value.id())] ^= entry_hash(v);
+    st.replica[v.value.id()] = v;
   }
   st.repaired = &reg->counter_metric("sv_catalog_repaired_total",
                                      "Versions this replica got from anti-entropy");
@@ -398,6 +679,10 @@ caf::behavior catalog_behavior(catalog_actor* self, std::string node_name,
                                      {{"result", "accepted"}});
   st.refused = &reg->counter_metric("sv_catalog_updates_total", "Metadata updates as owner",
                                     {{"result", "refused"}});
+  st.no_majority = &reg->counter_metric(
+      "sv_catalog_no_majority_total",
+      "Updates refused as unavailable because no majority of the voters answered (also "
+      "counted as refused)");
   st.applied =
       &reg->counter_metric("sv_catalog_changes_total", "Metadata versions received by the replica",
                            {{"result", "applied"}});
@@ -429,8 +714,37 @@ caf::behavior catalog_behavior(catalog_actor* self, std::string node_name,
         return rp;
       },
       [self](const changed_msg& c) {
-        apply(self, c.metadata());
+        apply(self, from_msg(c));
         return caf::ok_atom::value; // stored, or already had it
+      },
+      [self](const prepare_msg& p) {
+        auto r = consensus::prepare(*self->state.store, p.id(), from_msg(p.ballot()));
+        promise_msg out;
+        out.set_ok(r.ok);
+        to_msg(r.promised, out.mutable_promised());
+        if (r.accepted) {
+          *out.mutable_accepted() = to_changed(*r.accepted, self->state.node_name);
+        }
+        return out;
+      },
+      [self](const accept_msg& a) {
+        auto v = from_msg(a.change());
+        auto r = consensus::accept(*self->state.store, v.value, v.accepted);
+        if (r.stored) {
+          stored(self, v);
+        }
+        accepted_msg out;
+        out.set_ok(r.ok);
+        to_msg(r.promised, out.mutable_promised());
+        return out;
+      },
+      [self](fetch_atom, const std::string& id) -> caf::result<changed_msg> {
+        auto& r = self->state.replica;
+        auto i = r.find(id);
+        if (i == r.end()) {
+          return make_error(errc::not_found, "no content " + id);
+        }
+        return to_changed(i->second, self->state.node_name);
       },
       [](caf::ok_atom) {
         // A replica's answer to an anti-entropy push: nothing to do.
@@ -461,7 +775,7 @@ caf::behavior catalog_behavior(catalog_actor* self, std::string node_name,
           if (differs[bucket_of(id)]) {
             auto* e = out.add_entries();
             e->set_id(id);
-            e->set_version(m.version());
+            e->set_version(m.value.version());
             e->set_fingerprint(fingerprint(m));
           }
         }
@@ -481,7 +795,7 @@ caf::behavior catalog_behavior(catalog_actor* self, std::string node_name,
         if (i == r.end()) {
           return make_error(errc::not_found, "no content " + id);
         }
-        return i->second;
+        return i->second.value;
       },
       [self](view_atom, const std::string& id) -> caf::result<std::string> {
         auto& st = self->state;
@@ -495,10 +809,10 @@ caf::behavior catalog_behavior(catalog_actor* self, std::string node_name,
         std::string json;
         google::protobuf::util::JsonPrintOptions opts;
         opts.preserve_proto_field_names = true;
-        if (!google::protobuf::util::MessageToJsonString(i->second, &json, opts).ok()) {
+        if (!google::protobuf::util::MessageToJsonString(i->second.value, &json, opts).ok()) {
           return make_error(errc::invalid_argument, "cannot render " + id);
         }
-        st.views.fill(id, json, i->second.version());
+        st.views.fill(id, json, i->second.value.version());
         return json;
       },
       [self](size_atom) { return static_cast<uint64_t>(self->state.replica.size()); },
@@ -520,17 +834,12 @@ catalog::catalog(node& n, std::chrono::milliseconds timeout) : sys_(n.system()),
     throw std::runtime_error("catalog: " + store->error());
   }
   auto* np = &n;
-  auto view = [np] {
-    std::vector<std::string> up;
-    for (auto& m : np->members()) {
-      if (m.state == cluster::member_state::up) {
-        up.push_back(m.name);
-      }
-    }
-    return up;
+  auto members = [np] {
+    return np->members();
   };
-  actor_ = sys_.spawn(catalog_behavior, n.settings().name, store, n.cluster_endpoint(),
-                      std::function<std::vector<std::string>()>{view}, timeout, &n.metrics());
+  actor_ =
+      sys_.spawn(catalog_behavior, n.settings().name, store, n.cluster_endpoint(),
+                 std::function<std::vector<cluster::member>()>{members}, timeout, &n.metrics());
   cluster::register_service(sys_, service_name, actor_);
 }
 

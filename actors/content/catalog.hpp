@@ -9,9 +9,13 @@
 //   auto m = catalog.get("title-1");             // this node's replica
 //
 // An update goes to the content's owner (the up member with the highest rendezvous weight
-// for its id), which validates it, checks the expected version, assigns the next version,
-// stores it durably, and sends MetadataChanged to every node's catalog; each replica applies
-// only versions newer than its own and raises the fence of the title's cached views.
+// for its id), which validates it and runs the title's consensus (consensus.hpp) with the
+// replicas: a majority of the voters promise its ballot and report their version; the
+// owner checks the expected version, assigns the next one, and a majority store it durably
+// before the update is answered. Each replica applies only versions that supersede its own
+// and raises the fence of the title's cached views; anti-entropy repairs what it missed.
+// Without a majority of the voters reachable (the minority side of a partition) an update
+// is refused as unavailable and nothing changes.
 
 #include <chrono>
 #include <cstdint>
@@ -55,7 +59,8 @@ public:
 
   /// Sends an update to the owner of `m.id()` and waits for the version it assigned.
   /// `expected_version` 0 skips the check. Errors: invalid_argument (with the reason),
-  /// version_conflict, unavailable (owner unreachable), request_timeout.
+  /// version_conflict, unavailable (owner unreachable, or no majority of the voters),
+  /// request_timeout.
   caf::expected<uint64_t> update(metadata m, uint64_t expected_version = 0,
                                  std::string origin = "host");
 

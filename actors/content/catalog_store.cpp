@@ -37,7 +37,48 @@ bool parse_row(sqlite3_stmt* s, int column, metadata& out) {
   return out.ParseFromArray(data, size);
 }
 
+std::string column_text(sqlite3_stmt* s, int column) {
+  auto* text = sqlite3_column_text(s, column);
+  return text != nullptr ? std::string{reinterpret_cast<const char*>(text),
+                                       static_cast<size_t>(sqlite3_column_bytes(s, column))}
+                         : std::string{};
+}
+
+void bind_text(sqlite3_stmt* s, int index, const std::string& text) {
+  sqlite3_bind_text(s, index, text.data(), static_cast<int>(text.size()), SQLITE_TRANSIENT);
+}
+
+// Columns: body, version, ballot_round, ballot_node from `first`.
+bool parse_stored(sqlite3_stmt* s, int first, stored_version& out) {
+  if (!parse_row(s, first, out.value)) {
+    return false;
+  }
+  out.accepted.round = static_cast<uint64_t>(sqlite3_column_int64(s, first + 2));
+  out.accepted.node = column_text(s, first + 3);
+  return true;
+}
+
+bool has_column(sqlite3* db, const char* table, const char* column) {
+  statement s{db, (std::string{"PRAGMA table_info("} + table + ")").c_str()};
+  while (s && sqlite3_step(s.get()) == SQLITE_ROW) {
+    if (column_text(s.get(), 1) == column) {
+      return true;
+    }
+  }
+  return false;
+}
+
 } // namespace
+
+bool supersedes(const stored_version& a, const stored_version& b) {
+  if (a.value.version() != b.value.version()) {
+    return a.value.version() > b.value.version();
+  }
+  if (!(a.accepted == b.accepted)) {
+    return b.accepted < a.accepted;
+  }
+  return a.value.SerializeAsString() > b.value.SerializeAsString();
+}
 
 catalog_store::catalog_store(const std::string& path) {
   if (sqlite3_open(path.c_str(), &db_) != SQLITE_OK) {
@@ -54,9 +95,21 @@ catalog_store::catalog_store(const std::string& path) {
   const char* setup = "PRAGMA journal_mode=WAL;"
                       "PRAGMA synchronous=NORMAL;"
                       "CREATE TABLE IF NOT EXISTS content ("
-                      "  id TEXT PRIMARY KEY, version INTEGER NOT NULL, body BLOB NOT NULL);";
+                      "  id TEXT PRIMARY KEY, version INTEGER NOT NULL, body BLOB NOT NULL);"
+                      "CREATE TABLE IF NOT EXISTS promise ("
+                      "  id TEXT PRIMARY KEY, round INTEGER NOT NULL, node TEXT NOT NULL);"
+                      "CREATE TABLE IF NOT EXISTS voter (name TEXT PRIMARY KEY);";
   char* msg = nullptr;
-  if (sqlite3_exec(db_, setup, nullptr, nullptr, &msg) != SQLITE_OK) {
+  auto ok = sqlite3_exec(db_, setup, nullptr, nullptr, &msg) == SQLITE_OK;
+  // Stores written before ballots existed get the columns, every version at ballot zero.
+  if (ok && !has_column(db_, "content", "ballot_round")) {
+    ok = sqlite3_exec(db_,
+                      "ALTER TABLE content ADD COLUMN ballot_round INTEGER NOT NULL DEFAULT 0;"
+                      "ALTER TABLE content ADD COLUMN ballot_node TEXT NOT NULL DEFAULT '';",
+                      nullptr, nullptr, &msg)
+         == SQLITE_OK;
+  }
+  if (!ok) {
     error_ = "cannot prepare " + path + ": " + (msg != nullptr ? msg : "unknown error");
     sqlite3_free(msg);
     sqlite3_close(db_);
@@ -68,22 +121,25 @@ catalog_store::~catalog_store() {
   sqlite3_close(db_);
 }
 
-std::optional<apply_result> catalog_store::apply(const metadata& m) {
-  // One statement decides and writes: insert, or replace a lower version. Two different
-  // contents with the same version (two owners during a view change) are ordered by their
-  // serialized bytes, so every replica keeps the same one whatever the arrival order.
-  statement s{db_, "INSERT INTO content (id, version, body) VALUES (?1, ?2, ?3) "
-                   "ON CONFLICT(id) DO UPDATE SET version = excluded.version, body = excluded.body "
-                   "WHERE excluded.version > content.version OR "
-                   "(excluded.version = content.version AND excluded.body > content.body)"};
+std::optional<apply_result> catalog_store::apply(const metadata& m, const ballot& b) {
+  // One statement decides and writes, in the order of supersedes(): version, ballot, bytes.
+  statement s{db_, "INSERT INTO content (id, version, body, ballot_round, ballot_node) "
+                   "VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT(id) DO UPDATE SET "
+                   "version = excluded.version, body = excluded.body, "
+                   "ballot_round = excluded.ballot_round, ballot_node = excluded.ballot_node "
+                   "WHERE (excluded.version, excluded.ballot_round, excluded.ballot_node, "
+                   "excluded.body) > (content.version, content.ballot_round, "
+                   "content.ballot_node, content.body)"};
   if (!s) {
     error_ = db_ != nullptr ? sqlite3_errmsg(db_) : error_;
     return std::nullopt;
   }
   auto body = m.SerializeAsString();
-  sqlite3_bind_text(s.get(), 1, m.id().data(), static_cast<int>(m.id().size()), SQLITE_TRANSIENT);
+  bind_text(s.get(), 1, m.id());
   sqlite3_bind_int64(s.get(), 2, static_cast<sqlite3_int64>(m.version()));
   sqlite3_bind_blob(s.get(), 3, body.data(), static_cast<int>(body.size()), SQLITE_TRANSIENT);
+  sqlite3_bind_int64(s.get(), 4, static_cast<sqlite3_int64>(b.round));
+  bind_text(s.get(), 5, b.node);
   if (sqlite3_step(s.get()) != SQLITE_DONE) {
     error_ = sqlite3_errmsg(db_);
     return std::nullopt;
@@ -91,12 +147,83 @@ std::optional<apply_result> catalog_store::apply(const metadata& m) {
   return sqlite3_changes(db_) > 0 ? apply_result::applied : apply_result::stale;
 }
 
+std::optional<stored_version> catalog_store::get_stored(const std::string& id) const {
+  statement s{db_, "SELECT body, version, ballot_round, ballot_node FROM content WHERE id = ?1"};
+  if (!s) {
+    return std::nullopt;
+  }
+  bind_text(s.get(), 1, id);
+  stored_version out;
+  if (sqlite3_step(s.get()) == SQLITE_ROW && parse_stored(s.get(), 0, out)) {
+    return out;
+  }
+  return std::nullopt;
+}
+
+ballot catalog_store::promised(const std::string& id) const {
+  statement s{db_, "SELECT round, node FROM promise WHERE id = ?1"};
+  ballot out;
+  if (s) {
+    bind_text(s.get(), 1, id);
+    if (sqlite3_step(s.get()) == SQLITE_ROW) {
+      out.round = static_cast<uint64_t>(sqlite3_column_int64(s.get(), 0));
+      out.node = column_text(s.get(), 1);
+    }
+  }
+  return out;
+}
+
+bool catalog_store::promise(const std::string& id, const ballot& b) {
+  statement s{db_, "INSERT INTO promise (id, round, node) VALUES (?1, ?2, ?3) "
+                   "ON CONFLICT(id) DO UPDATE SET round = excluded.round, node = excluded.node"};
+  if (!s) {
+    return false;
+  }
+  bind_text(s.get(), 1, id);
+  sqlite3_bind_int64(s.get(), 2, static_cast<sqlite3_int64>(b.round));
+  bind_text(s.get(), 3, b.node);
+  if (sqlite3_step(s.get()) != SQLITE_DONE) {
+    error_ = sqlite3_errmsg(db_);
+    return false;
+  }
+  return true;
+}
+
+std::vector<std::string> catalog_store::voters() const {
+  std::vector<std::string> out;
+  statement s{db_, "SELECT name FROM voter ORDER BY name"};
+  while (s && sqlite3_step(s.get()) == SQLITE_ROW) {
+    out.push_back(column_text(s.get(), 0));
+  }
+  return out;
+}
+
+bool catalog_store::set_voters(const std::vector<std::string>& names) {
+  if (db_ == nullptr
+      || sqlite3_exec(db_, "BEGIN; DELETE FROM voter;", nullptr, nullptr, nullptr) != SQLITE_OK) {
+    return false;
+  }
+  statement s{db_, "INSERT OR IGNORE INTO voter (name) VALUES (?1)"};
+  auto ok = static_cast<bool>(s);
+  for (auto& n : names) {
+    if (!ok) {
+      break;
+    }
+    sqlite3_reset(s.get());
+    bind_text(s.get(), 1, n);
+    ok = sqlite3_step(s.get()) == SQLITE_DONE;
+  }
+  ok =
+      sqlite3_exec(db_, ok ? "COMMIT;" : "ROLLBACK;", nullptr, nullptr, nullptr) == SQLITE_OK && ok;
+  return ok;
+}
+
 std::optional<metadata> catalog_store::get(const std::string& id) const {
   statement s{db_, "SELECT body FROM content WHERE id = ?1"};
   if (!s) {
     return std::nullopt;
   }
-  sqlite3_bind_text(s.get(), 1, id.data(), static_cast<int>(id.size()), SQLITE_TRANSIENT);
+  bind_text(s.get(), 1, id);
   metadata m;
   if (sqlite3_step(s.get()) == SQLITE_ROW && parse_row(s.get(), 0, m)) {
     return m;
@@ -109,19 +236,19 @@ uint64_t catalog_store::version_of(const std::string& id) const {
   if (!s) {
     return 0;
   }
-  sqlite3_bind_text(s.get(), 1, id.data(), static_cast<int>(id.size()), SQLITE_TRANSIENT);
+  bind_text(s.get(), 1, id);
   return sqlite3_step(s.get()) == SQLITE_ROW
              ? static_cast<uint64_t>(sqlite3_column_int64(s.get(), 0))
              : 0;
 }
 
-std::vector<metadata> catalog_store::load_all() const {
-  std::vector<metadata> out;
-  statement s{db_, "SELECT body FROM content ORDER BY id"};
+std::vector<stored_version> catalog_store::load_all() const {
+  std::vector<stored_version> out;
+  statement s{db_, "SELECT body, version, ballot_round, ballot_node FROM content ORDER BY id"};
   while (s && sqlite3_step(s.get()) == SQLITE_ROW) {
-    metadata m;
-    if (parse_row(s.get(), 0, m)) {
-      out.push_back(std::move(m));
+    stored_version v;
+    if (parse_stored(s.get(), 0, v)) {
+      out.push_back(std::move(v));
     }
   }
   return out;

@@ -16,6 +16,33 @@ struct sqlite3;
 
 namespace sv::content {
 
+/// A proposal number of the per-title consensus: ordered by round, then by node name, so
+/// two nodes never propose the same ballot.
+struct ballot {
+  uint64_t round = 0;
+  std::string node;
+
+  friend bool operator<(const ballot& a, const ballot& b) {
+    return a.round != b.round ? a.round < b.round : a.node < b.node;
+  }
+  friend bool operator==(const ballot& a, const ballot& b) {
+    return a.round == b.round && a.node == b.node;
+  }
+};
+
+/// A title's stored version and the ballot it was accepted under.
+struct stored_version {
+  metadata value;
+  ballot accepted;
+};
+
+/// Whether `a` supersedes `b`: a higher version; the same version accepted under a higher
+/// ballot (the consensus's rule: that one was chosen later); the same version and ballot
+/// with bytes that sort after (only versions from before ballots, or a bug, get here:
+/// replicas still agree).
+bool supersedes(const stored_version& a, const stored_version& b);
+
+/// What applying a version did.
 /// What applying a version did.
 enum class apply_result {
   applied, ///< newer than what the store had (or new): stored
@@ -36,19 +63,32 @@ public:
     return error_;
   }
 
-  /// Stores `m` if its version is newer than the stored one, or equal with a different
-  /// content that sorts after the stored one (a deterministic tie-break, so replicas agree
-  /// even when two owners assigned the same version). Durable when this returns `applied`.
-  /// Returns nullopt when the write failed (error() says why).
-  std::optional<apply_result> apply(const metadata& m);
+  /// Stores `m` accepted under `b` if it supersedes the stored version (see supersedes()),
+  /// so every replica keeps the same one whatever the arrival order. Durable when this
+  /// returns `applied`. Returns nullopt when the write failed (error() says why).
+  std::optional<apply_result> apply(const metadata& m, const ballot& b = {});
 
   std::optional<metadata> get(const std::string& id) const;
 
-  /// The stored version of `id` (0 if unknown).
+  /// The stored version of `id` with its ballot.
+  std::optional<stored_version> get_stored(const std::string& id) const;
+
+  /// The stored version number of `id` (0 if unknown).
   uint64_t version_of(const std::string& id) const;
 
   /// Every stored item.
-  std::vector<metadata> load_all() const;
+  std::vector<stored_version> load_all() const;
+
+  /// The highest ballot this replica promised for `id` (a zero ballot if none).
+  ballot promised(const std::string& id) const;
+
+  /// Records a promise for `id` (durable when it returns true).
+  bool promise(const std::string& id, const ballot& b);
+
+  /// The members whose majority an update needs (persisted, so that a node restarted
+  /// alone still knows the cluster it belongs to).
+  std::vector<std::string> voters() const;
+  bool set_voters(const std::vector<std::string>& names);
 
   size_t size() const;
 

@@ -18,7 +18,9 @@ void add_all(caf::actor_system_config& cfg) {
 void register_message_types(caf::actor_system_config& cfg) {
   add_all<streamverse::v1::ContentMetadata, streamverse::v1::MetadataUpdate,
           streamverse::v1::MetadataChanged, streamverse::v1::CatalogDigest,
-          streamverse::v1::CatalogEntries>(cfg);
+          streamverse::v1::CatalogEntries, streamverse::v1::CatalogPrepare,
+          streamverse::v1::CatalogPromise, streamverse::v1::CatalogAccept,
+          streamverse::v1::CatalogAccepted>(cfg);
 }
 
 } // namespace sv::content

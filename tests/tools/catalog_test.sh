@@ -97,8 +97,7 @@ echo "restarted node-b serves version 2 from its own store"
 # The owner of a title is SIGKILLed: ownership moves to the next member by rendezvous
 # hashing, which continues from its replica (nothing lost). content-42 is owned by node-b
 # among node-a, node-b, node-c (pinned in the placement unit test).
-# An acknowledged version is on every member the owner counts as up: let the restarted
-# node-b see the whole cluster first.
+# The restarted node-b must count as up everywhere first (else the owner is another node).
 for _ in $(seq 100); do
   [ "$(up 17301)" = 3 ] && [ "$(up 17302)" = 3 ] && [ "$(up 17303)" = 3 ] && break
   sleep 0.1
@@ -121,3 +120,26 @@ done
 [ "$(version_on 17301 content-42)" = 2 ] || fail "node-a lacks content-42 v2"
 [ "$(version_on 17303 content-42)" = 2 ] || fail "node-c lacks content-42 v2"
 echo "SIGKILL of content-42's owner: the next owner continued at version 2, nothing lost"
+
+# The minority side refuses: node-b is dead and node-c stops, so node-a is alone among three
+# voters. An update through node-a must be refused as unavailable (no majority) and change
+# nothing; once node-c is back the same update goes through.
+kill -STOP "$pid_c"
+for _ in $(seq 60); do
+  "$ctl" members --node 127.0.0.1:17301 2>/dev/null | grep -Eq '^node-c +[^ ]+ +up ' || break
+  sleep 0.1
+done
+out=$("$ctl" metadata put --node 127.0.0.1:17301 --file "$tmp/c42.json" --expect 2 2>&1)
+rc=$?
+[ "$(version_on 17301 content-42)" = 2 ] || { kill -CONT "$pid_c"; fail "a refused update changed node-a"; }
+kill -CONT "$pid_c"
+[ $rc = 1 ] || fail "node-a alone accepted an update (exit $rc): $out"
+echo "$out" | grep -q "no majority" || fail "no 'no majority' reason in: $out"
+for _ in $(seq 50); do
+  "$ctl" members --node 127.0.0.1:17301 2>/dev/null | grep -Eq '^node-c +[^ ]+ +up ' && break
+  sleep 0.1
+done
+out=$("$ctl" metadata put --node 127.0.0.1:17301 --file "$tmp/c42.json" --expect 2 2>&1) \
+  || fail "put after node-c resumed: $out"
+[ "$out" = "content-42 version 3" ] || fail "after node-c resumed, put printed: $out"
+echo "node-a without a majority refused the update (no majority); with node-c back: version 3"

@@ -167,8 +167,8 @@ TEST_SUITE("actors.content") {
     CHECK_FALSE(reopened.get("nope").has_value());
     auto all = reopened.load_all();
     REQUIRE(all.size() == 2);
-    CHECK(all[0].id() == "a");
-    CHECK(all[1].id() == "b");
+    CHECK(all[0].value.id() == "a");
+    CHECK(all[1].value.id() == "b");
   }
 
   TEST_CASE("a store that cannot be opened says why and refuses every write") {
