@@ -127,10 +127,23 @@ struct catalog_state {
   std::map<std::string, std::deque<pending_update>> queued;
   // The highest ballot round seen per title (ours or a refusal's).
   std::map<std::string, uint64_t> rounds;
+  // Titles whose last proposal here was chosen, with that version and ballot: the next
+  // update of the title skips phase 1 (consensus::proposal::continuing).
+  std::map<std::string, stored_version> leading;
   std::minstd_rand jitter;
   std::chrono::milliseconds timeout{5000};
   // Catalog actors of peers, by node name (looked up through their endpoints).
   std::map<std::string, caf::actor> peer_catalogs;
+  // Peers whose catalog is being looked up, with what waits for it (in order).
+  struct peer_waiter {
+    std::function<void(const caf::actor&)> then;
+    std::function<void(const caf::error&)> failed;
+  };
+  struct resolving_peer {
+    std::vector<peer_waiter> waiters;
+    std::chrono::steady_clock::time_point deadline;
+  };
+  std::map<std::string, resolving_peer> resolving;
   // Actors told about every version this replica stores (watch_atom).
   std::vector<caf::actor> watchers;
   // Continuations waiting for retry_pause (see later()).
@@ -205,10 +218,64 @@ void later(catalog_actor* self, std::chrono::milliseconds d, std::function<void(
   self->delayed_send(self, d, retry_atom::value, id);
 }
 
-// Calls `then(handle)` with the catalog of peer `name` (looked up once through the peer's
-// endpoint, then cached), or `failed(err)`. A peer that is not connected yet (it joined a
-// moment ago, or a connection is being re-established) is tried again every retry_pause
-// until `deadline`.
+// Resolves the catalog of peer `name` through its endpoint (peers_atom, then lookup_atom)
+// and runs the waiters in the order they came, so messages to one peer keep their order
+// even while its handle is being looked up. A peer that is not connected yet is tried again
+// every retry_pause until the latest waiter's deadline.
+void resolve_peer(catalog_actor* self, const std::string& name) {
+  auto fail_all = [self, name](const caf::error& err) {
+    auto& r = self->state.resolving;
+    auto i = r.find(name);
+    if (i == r.end()) {
+      return;
+    }
+    auto waiters = std::move(i->second.waiters);
+    r.erase(i);
+    for (auto& w : waiters) {
+      w.failed(err);
+    }
+  };
+  self->request(self->state.endpoint, caf::duration{self->state.timeout},
+                cluster::peers_atom::value)
+      .then(
+          [=](const std::vector<std::string>& names, const std::vector<caf::actor>& handles) {
+            auto i = std::find(names.begin(), names.end(), name);
+            if (i == names.end()) {
+              auto& r = self->state.resolving;
+              auto w = r.find(name);
+              if (w != r.end()
+                  && std::chrono::steady_clock::now() + retry_pause < w->second.deadline) {
+                later(self, retry_pause, [=] { resolve_peer(self, name); });
+              } else {
+                fail_all(make_error(errc::unavailable, "not connected to " + name));
+              }
+              return;
+            }
+            auto peer_endpoint = handles[static_cast<size_t>(i - names.begin())];
+            self->request(peer_endpoint, caf::duration{self->state.timeout},
+                          cluster::lookup_atom::value, service_name)
+                .then(
+                    [=](const caf::actor& cat) {
+                      self->state.peer_catalogs[name] = cat;
+                      self->monitor(cat);
+                      auto& r = self->state.resolving;
+                      auto w = r.find(name);
+                      if (w == r.end()) {
+                        return;
+                      }
+                      auto waiters = std::move(w->second.waiters);
+                      r.erase(w);
+                      for (auto& x : waiters) {
+                        x.then(cat);
+                      }
+                    },
+                    [=](caf::error& err) { fail_all(err); });
+          },
+          [=](caf::error& err) { fail_all(err); });
+}
+
+// Calls `then(handle)` with the catalog of peer `name` (looked up once, then cached), or
+// `failed(err)` when it cannot be reached by `deadline`.
 template <class Then, class Failed>
 void with_peer_catalog(catalog_actor* self, const std::string& name, Then then, Failed failed,
                        std::chrono::steady_clock::time_point deadline) {
@@ -217,32 +284,12 @@ void with_peer_catalog(catalog_actor* self, const std::string& name, Then then, 
     then(i->second);
     return;
   }
-  self->request(st.endpoint, caf::duration{st.timeout}, cluster::peers_atom::value)
-      .then(
-          [=](const std::vector<std::string>& names,
-              const std::vector<caf::actor>& handles) mutable {
-            auto i = std::find(names.begin(), names.end(), name);
-            if (i == names.end()) {
-              if (std::chrono::steady_clock::now() + retry_pause < deadline) {
-                later(self, retry_pause,
-                      [=] { with_peer_catalog(self, name, then, failed, deadline); });
-              } else {
-                failed(make_error(errc::unavailable, "not connected to " + name));
-              }
-              return;
-            }
-            auto peer_endpoint = handles[static_cast<size_t>(i - names.begin())];
-            self->request(peer_endpoint, caf::duration{self->state.timeout},
-                          cluster::lookup_atom::value, service_name)
-                .then(
-                    [=](const caf::actor& cat) mutable {
-                      self->state.peer_catalogs[name] = cat;
-                      self->monitor(cat);
-                      then(cat);
-                    },
-                    [=](caf::error& err) mutable { failed(err); });
-          },
-          [=](caf::error& err) mutable { failed(err); });
+  auto [i, fresh] = st.resolving.try_emplace(name);
+  i->second.waiters.push_back({then, failed});
+  i->second.deadline = std::max(i->second.deadline, deadline);
+  if (fresh) {
+    resolve_peer(self, name);
+  }
 }
 
 // The up members, sorted: the view placement decides owners by.
@@ -356,9 +403,12 @@ struct phase_state {
   size_t answered = 0;
   bool decided = false; // moved on: to the next phase, a retry or the answer
   bool grace = false;
+  bool continuing = false; // phase 1 skipped (see catalog_state::leading)
 
   phase_state(ballot b, size_t voters, std::vector<std::string> to)
       : proposal(std::move(b), voters), peers(std::move(to)) {}
+  phase_state(consensus::proposal p, std::vector<std::string> to)
+      : proposal(std::move(p)), peers(std::move(to)) {}
   bool all_answered() const {
     return answered == peers.size() + 1; // the peers and this node
   }
@@ -395,6 +445,12 @@ void propose(catalog_actor* self, const std::string& id, const phase_state& prep
   } else {
     auto current = base ? base->value.version() : 0;
     auto expected = p.update.expected_version();
+    if (expected != 0 && expected != current && prepared.continuing) {
+      // The cached base may be behind (another owner meanwhile): ask a majority first.
+      st.leading.erase(id);
+      attempt(self, id);
+      return;
+    }
     if (expected != 0 && expected != current) {
       refuse(self, id,
              make_error(errc::version_conflict, id + " is at version " + std::to_string(current)
@@ -421,6 +477,7 @@ void propose(catalog_actor* self, const std::string& id, const phase_state& prep
     }
     auto acknowledge = [self, id, ph, version] {
       ph->decided = true;
+      self->state.leading[id] = *self->state.queued[id].front().attempted;
       ++self->state.stats.updates_accepted;
       self->state.accepted->inc();
       finish(self, id, version);
@@ -438,6 +495,7 @@ void propose(catalog_actor* self, const std::string& id, const phase_state& prep
       }
     } else if (ph->all_answered()) {
       ph->decided = true;
+      self->state.leading.erase(id);
       retry_or_fail(self, id, ph->proposal.highest_refusal(),
                     "no majority stored the version (a member is unreachable or another "
                     "owner is proposing)");
@@ -486,6 +544,14 @@ void attempt(catalog_actor* self, const std::string& id) {
                       + std::to_string(needed) + " needed");
     return;
   }
+  // The title's last proposal here was chosen: phase 2 straight away, same ballot.
+  if (auto l = st.leading.find(id); l != st.leading.end() && !q->second.front().attempted) {
+    phase_state fast{consensus::proposal::continuing(l->second, st.voters.size()), peers};
+    fast.continuing = true;
+    propose(self, id, fast);
+    return;
+  }
+  st.leading.erase(id);
   auto round = std::max(st.rounds[id], st.store->promised(id).round);
   if (auto i = st.replica.find(id); i != st.replica.end()) {
     round = std::max(round, i->second.accepted.round);

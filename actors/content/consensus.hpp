@@ -54,7 +54,17 @@ accept_reply accept(catalog_store& store, const metadata& m, const ballot& b);
 /// One proposal as its proposer sees it: counts the answers of both phases.
 class proposal {
 public:
-  proposal(ballot b, size_t voters) : ballot_(std::move(b)), voters_(voters) {
+  proposal(ballot b, size_t voters) : ballot_(std::move(b)), voters_(voters) {}
+
+  /// The proposer's next change after `chosen`, which it proposed itself: a majority
+  /// promised that ballot and nobody can have chosen anything since without a majority
+  /// promising a higher one (which then refuses this proposal's phase 2), so phase 1 is
+  /// skipped: the result is prepared, based on `chosen`, under the same ballot.
+  static proposal continuing(const stored_version& chosen, size_t voters) {
+    proposal p{chosen.accepted, voters};
+    p.promises_ = p.needed();
+    p.highest_ = chosen;
+    return p;
   }
 
   const ballot& number() const noexcept {

@@ -38,6 +38,8 @@ const char* usage =
     "usage: streamverse-ctl members --node HOST:PORT [--timeout-ms N]\n"
     "       streamverse-ctl metadata get --node HOST:PORT --id ID [--timeout-ms N]\n"
     "       streamverse-ctl metadata put --node HOST:PORT --file FILE.json [--expect V]\n"
+    "                                    [--timeout-ms N]\n"
+    "  --timeout-ms  how long to wait for the node (default 3000; 6000 for metadata put)\n"
     "  members       the member list as that node sees it: name, address, state,\n"
     "                incarnation, version (states: joining, up, suspect, leaving, down)\n"
     "  metadata get  that node's replica of a title, as JSON (ContentMetadata)\n"
@@ -111,6 +113,10 @@ bool parse(int argc, char** argv, args& out) {
   }
   if (!parse_node(out.flags["--node"], out)) {
     return false;
+  }
+  if (out.command == "metadata put") {
+    // The owner answers within about 3 s even when it has to give up (no majority).
+    out.timeout_ms = 6000;
   }
   if (auto t = out.flags.find("--timeout-ms"); t != out.flags.end()) {
     char* end = nullptr;

@@ -149,3 +149,37 @@ TEST_SUITE("actors.content") {
     CHECK(store.voters() == std::vector<std::string>{"node-a", "node-c"});
   }
 }
+
+TEST_SUITE("actors.content") {
+  TEST_CASE("an owner skips phase 1 after its own chosen version until another owner prepares") {
+    catalog_store a{":memory:"};
+    catalog_store b{":memory:"};
+    catalog_store c{":memory:"};
+    std::vector<catalog_store*> all{&a, &b, &c};
+    auto p1 = prepare({1, "node-a"}, all);
+    accept(p1, titled("One", 1), all);
+    REQUIRE(p1.chosen());
+    // node-a's next change, straight to phase 2 under the same ballot.
+    auto next = consensus::proposal::continuing({titled("One", 1), {1, "node-a"}}, 3);
+    REQUIRE(next.prepared());
+    CHECK(next.highest()->value.version() == 1);
+    accept(next, titled("Two", 2), all);
+    REQUIRE(next.chosen());
+    // node-c takes over (a view change) and prepares a majority: it sees version 2.
+    auto p3 = prepare({2, "node-c"}, {&b, &c});
+    REQUIRE(p3.prepared());
+    CHECK(p3.highest()->value.title() == "Two");
+    // node-a, not knowing, continues with its old ballot: refused by that majority, so its
+    // version 3 is never chosen, whatever node-a alone stored.
+    auto stale = consensus::proposal::continuing({titled("Two", 2), {1, "node-a"}}, 3);
+    accept(stale, titled("Three from node-a", 3), all);
+    CHECK_FALSE(stale.chosen());
+    CHECK(stale.highest_refusal() == ballot{2, "node-c"});
+    accept(p3, titled("Three from node-c", 3), {&b, &c});
+    REQUIRE(p3.chosen());
+    heal(all);
+    for (auto* r : all) {
+      CHECK(r->get("premiere")->title() == "Three from node-c");
+    }
+  }
+}
