@@ -90,11 +90,12 @@ bool lru_cache::access(uint64_t key) {
 
 // -- tinylfu_cache ------------------------------------------------------------------------
 
-tinylfu_cache::tinylfu_cache(size_t capacity, double window_share)
+tinylfu_cache::tinylfu_cache(size_t capacity, double window_share, size_t expected_entries)
     : capacity_(std::max<size_t>(1, capacity)),
       window_cap_(std::max<size_t>(
           1, static_cast<size_t>(std::lround(static_cast<double>(capacity_) * window_share)))),
-      protected_cap_(0), sketch_(capacity_),
+      protected_cap_(0), sketch_(expected_entries != 0 ? expected_entries : capacity_),
+      period_(std::max<uint64_t>(10'000, expected_entries != 0 ? expected_entries : capacity_)),
       step_(std::max(1.0, static_cast<double>(capacity_) * 0.005)) {
   window_cap_ = std::min(window_cap_, capacity_);
   protected_cap_ = (capacity_ - window_cap_) * 4 / 5;
@@ -113,82 +114,135 @@ std::list<uint64_t>& tinylfu_cache::list_of(area a) {
   return protected_;
 }
 
-bool tinylfu_cache::access(uint64_t key) {
+size_t& tinylfu_cache::weight_of(area a) {
+  switch (a) {
+  case area::window:
+    return window_w_;
+  case area::probation:
+    return probation_w_;
+  case area::protected_:
+    break;
+  }
+  return protected_w_;
+}
+
+// Moves `key` to the front of area `to`.
+void tinylfu_cache::move_to(uint64_t key, slot& s, area to) {
+  auto& from = list_of(s.in);
+  auto& dest = list_of(to);
+  dest.splice(dest.begin(), from, s.pos);
+  weight_of(s.in) -= s.weight;
+  weight_of(to) += s.weight;
+  s.in = to;
+  s.pos = dest.begin();
+  (void)key;
+}
+
+void tinylfu_cache::drop(uint64_t key, bool evicted) {
+  auto i = where_.find(key);
+  if (i == where_.end()) {
+    return;
+  }
+  list_of(i->second.in).erase(i->second.pos);
+  weight_of(i->second.in) -= i->second.weight;
+  where_.erase(i);
+  if (evicted) {
+    evicted_keys_.push_back(key);
+  }
+}
+
+bool tinylfu_cache::touch(uint64_t key) {
   sketch_.record(key);
   ++period_requests_;
   bool hit = false;
   if (auto i = where_.find(key); i != where_.end()) {
-    on_hit(key, i->second);
+    on_hit(i->second);
     hit = true;
     ++period_hits_;
-  } else {
-    insert(key);
   }
-  if (period_requests_ >= std::max<uint64_t>(10'000, capacity_)) {
+  if (period_requests_ >= period_) {
     adapt();
   }
   return hit;
 }
 
-void tinylfu_cache::on_hit(uint64_t key, slot& s) {
+void tinylfu_cache::on_hit(slot& s) {
+  auto key = *s.pos;
   switch (s.in) {
   case area::window:
-    window_.splice(window_.begin(), window_, s.pos);
+    move_to(key, s, area::window);
     break;
   case area::probation:
     // A second request while on probation: protected from now on.
-    protected_.splice(protected_.begin(), probation_, s.pos);
-    s.in = area::protected_;
+    move_to(key, s, area::protected_);
     demote_protected_overflow();
     break;
   case area::protected_:
-    protected_.splice(protected_.begin(), protected_, s.pos);
+    move_to(key, s, area::protected_);
     break;
   }
-  (void)key;
 }
 
 void tinylfu_cache::demote_protected_overflow() {
-  while (protected_.size() > protected_cap_ && !protected_.empty()) {
+  while (protected_w_ > protected_cap_ && !protected_.empty()) {
     auto k = protected_.back();
-    probation_.splice(probation_.begin(), protected_, std::prev(protected_.end()));
-    where_[k] = slot{area::probation, probation_.begin()};
+    move_to(k, where_[k], area::probation);
   }
 }
 
-void tinylfu_cache::insert(uint64_t key) {
-  window_.push_front(key);
-  where_[key] = slot{area::window, window_.begin()};
+void tinylfu_cache::admit(uint64_t key, size_t weight) {
+  if (auto i = where_.find(key); i != where_.end()) {
+    weight_of(i->second.in) += weight;
+    weight_of(i->second.in) -= i->second.weight;
+    i->second.weight = weight;
+  } else {
+    window_.push_front(key);
+    where_[key] = slot{area::window, window_.begin(), weight};
+    window_w_ += weight;
+  }
   evict_window_overflow();
+  demote_protected_overflow();
+}
+
+void tinylfu_cache::erase(uint64_t key) {
+  drop(key, false);
 }
 
 void tinylfu_cache::evict_window_overflow() {
   auto main_cap = capacity_ - window_cap_;
-  while (window_.size() > window_cap_) {
+  while (window_w_ > window_cap_ && !window_.empty()) {
     auto candidate = window_.back();
-    window_.pop_back();
-    if (probation_.size() + protected_.size() < main_cap) {
-      probation_.push_front(candidate);
-      where_[candidate] = slot{area::probation, probation_.begin()};
-      ++stats_.admitted;
-      continue;
-    }
-    auto& victims = probation_.empty() ? protected_ : probation_;
-    if (victims.empty()) { // no main area at all (capacity 1)
-      where_.erase(candidate);
+    auto& cs = where_[candidate];
+    auto w = cs.weight;
+    if (w > main_cap) { // can never fit the main area
+      drop(candidate, true);
       ++stats_.rejected;
       continue;
     }
-    auto victim = victims.back();
-    if (sketch_.estimate(candidate) > sketch_.estimate(victim)) {
-      victims.pop_back();
-      where_.erase(victim);
-      probation_.push_front(candidate);
-      where_[candidate] = slot{area::probation, probation_.begin()};
+    // Room in the main area: straight in.
+    if (probation_w_ + protected_w_ + w <= main_cap) {
+      move_to(candidate, cs, area::probation);
       ++stats_.admitted;
+      continue;
+    }
+    // Otherwise the candidate must be requested more often than each victim it replaces.
+    auto freq = sketch_.estimate(candidate);
+    bool admitted = true;
+    while (probation_w_ + protected_w_ + w > main_cap) {
+      auto& victims = probation_.empty() ? protected_ : probation_;
+      auto victim = victims.back();
+      if (freq <= sketch_.estimate(victim)) {
+        admitted = false;
+        break;
+      }
+      drop(victim, true);
       ++stats_.evicted;
+    }
+    if (admitted) {
+      move_to(candidate, where_[candidate], area::probation);
+      ++stats_.admitted;
     } else {
-      where_.erase(candidate);
+      drop(candidate, true);
       ++stats_.rejected;
     }
   }
@@ -213,10 +267,9 @@ void tinylfu_cache::adapt() {
   // A smaller main area: drop its least valuable entries; a smaller window: move its
   // oldest entries through admission.
   auto main_cap = capacity_ - window_cap_;
-  while (probation_.size() + protected_.size() > main_cap) {
+  while (probation_w_ + protected_w_ > main_cap) {
     auto& from = probation_.empty() ? protected_ : probation_;
-    where_.erase(from.back());
-    from.pop_back();
+    drop(from.back(), true);
     ++stats_.evicted;
   }
   demote_protected_overflow();

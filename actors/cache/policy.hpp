@@ -75,20 +75,51 @@ struct tinylfu_stats {
   size_t window = 0;     ///< current window capacity (entries)
 };
 
-/// TinyLFU admission with an adaptive LRU window and a segmented LRU main area.
+/// TinyLFU admission with an adaptive LRU window and a segmented LRU main area. Entries
+/// have weights (1 each for an entry-count bound, or their size in bytes for a byte bound);
+/// `capacity` is in the same unit.
 class tinylfu_cache {
 public:
   /// `window_share`: the window's initial share of `capacity` (adapts from there).
-  explicit tinylfu_cache(size_t capacity, double window_share = 0.01);
+  /// `expected_entries`: sizes the frequency sketch (0: `capacity`, right for weight 1).
+  explicit tinylfu_cache(size_t capacity, double window_share = 0.01, size_t expected_entries = 0);
 
-  /// Requests `key`: true on a hit; on a miss the key enters the window.
-  bool access(uint64_t key);
+  /// Requests `key` with weight 1: true on a hit; on a miss the key enters the window.
+  bool access(uint64_t key) {
+    if (touch(key)) {
+      return true;
+    }
+    admit(key, 1);
+    evicted_keys_.clear(); // nobody to tell
+    return false;
+  }
+
+  /// Counts a request for `key`; on a hit refreshes its place. True on a hit.
+  bool touch(uint64_t key);
+
+  /// Inserts `key` (absent) with `weight` into the window, or updates the weight of a
+  /// present key. Whatever this pushes out (possibly `key` itself, when the admission
+  /// filter prefers the main area's victim or `weight` exceeds the capacity) is reported
+  /// by take_evicted().
+  void admit(uint64_t key, size_t weight);
+
+  /// Removes `key` if present (not reported as evicted).
+  void erase(uint64_t key);
+
+  /// Keys removed by the policy since the last call (evicted or refused admission).
+  std::vector<uint64_t> take_evicted() {
+    return std::move(evicted_keys_);
+  }
 
   bool contains(uint64_t key) const {
     return where_.count(key) != 0;
   }
   size_t size() const noexcept {
     return where_.size();
+  }
+  /// Total weight held.
+  size_t weight() const noexcept {
+    return window_w_ + probation_w_ + protected_w_;
   }
   const tinylfu_stats& stats() const noexcept {
     return stats_;
@@ -102,11 +133,14 @@ private:
   struct slot {
     area in;
     std::list<uint64_t>::iterator pos;
+    size_t weight;
   };
 
   std::list<uint64_t>& list_of(area a);
-  void on_hit(uint64_t key, slot& s);
-  void insert(uint64_t key);
+  size_t& weight_of(area a);
+  void move_to(uint64_t key, slot& s, area to);
+  void drop(uint64_t key, bool evicted);
+  void on_hit(slot& s);
   void evict_window_overflow();
   void demote_protected_overflow();
   void adapt();
@@ -116,9 +150,12 @@ private:
   size_t protected_cap_;
   frequency_sketch sketch_;
   std::list<uint64_t> window_, probation_, protected_; // front = most recent
+  size_t window_w_ = 0, probation_w_ = 0, protected_w_ = 0;
   std::unordered_map<uint64_t, slot> where_;
+  std::vector<uint64_t> evicted_keys_;
   tinylfu_stats stats_;
   // Hill climbing of the window size.
+  uint64_t period_; // requests between two adaptations
   uint64_t period_requests_ = 0;
   uint64_t period_hits_ = 0;
   double last_hit_ratio_ = -1;
