@@ -84,6 +84,11 @@ const entry* store::get(const std::string& key, time_ns now) {
   return &e;
 }
 
+const entry* store::peek(const std::string& key) const {
+  auto i = entries_.find(key);
+  return i == entries_.end() ? nullptr : &i->second.e;
+}
+
 fill_result store::fill(const std::string& key, std::shared_ptr<const std::string> value,
                         uint64_t version, std::vector<std::string> tags, time_ns started,
                         time_ns now) {

@@ -92,6 +92,9 @@ public:
   /// the request for the admission filter.
   const entry* get(const std::string& key, time_ns now);
 
+  /// The entry for `key` without counting a request (null when absent or expired).
+  const entry* peek(const std::string& key) const;
+
   /// Caches `value` (null: a negative entry) at `version` with `tags`, from a load that
   /// started at `started` (use `now` for a write that read nothing).
   fill_result fill(const std::string& key, std::shared_ptr<const std::string> value,

@@ -339,6 +339,47 @@ const std::vector<field>& schema() {
                                     [](node_settings& s, int64_t v) {
                                       s.sessions.hosts = static_cast<uint32_t>(v);
                                     })},
+      {"cache.l1_bytes",
+       integer_in(
+           0, int64_t{1} << 40,
+           [](node_settings& s, int64_t v) { s.cache.l1_bytes = static_cast<uint64_t>(v); },
+           " bytes")},
+      {"cache.l2_bytes",
+       integer_in(
+           0, int64_t{1} << 40,
+           [](node_settings& s, int64_t v) { s.cache.l2_bytes = static_cast<uint64_t>(v); },
+           " bytes")},
+      {"cache.max_entry_bytes",
+       integer_in(
+           1, int64_t{1} << 32,
+           [](node_settings& s, int64_t v) { s.cache.max_entry_bytes = static_cast<uint64_t>(v); },
+           " bytes")},
+      {"cache.shards",
+       integer_in(1, 65536,
+                  [](node_settings& s, int64_t v) { s.cache.shards = static_cast<uint32_t>(v); })},
+      {"cache.negative_ttl_ms",
+       integer_in(
+           0, 3'600'000,
+           [](node_settings& s, int64_t v) { s.cache.negative_ttl_ms = static_cast<uint32_t>(v); },
+           " ms")},
+      {"cache.load_timeout_ms",
+       integer_in(
+           1, 600'000,
+           [](node_settings& s, int64_t v) { s.cache.load_timeout_ms = static_cast<uint32_t>(v); },
+           " ms")},
+      {"cache.hot_threshold", integer_in(1, 15,
+                                         [](node_settings& s, int64_t v) {
+                                           s.cache.hot_threshold = static_cast<uint32_t>(v);
+                                         })},
+      {"cache.cool_below_hits", integer_in(0, 1'000'000'000,
+                                           [](node_settings& s, int64_t v) {
+                                             s.cache.cool_below_hits = static_cast<uint32_t>(v);
+                                           })},
+      {"cache.cool_interval_ms",
+       integer_in(
+           100, 3'600'000,
+           [](node_settings& s, int64_t v) { s.cache.cool_interval_ms = static_cast<uint32_t>(v); },
+           " ms")},
       {"flow.levels.l1", level_sheds(0)},
       {"flow.levels.l2", level_sheds(1)},
       {"flow.levels.l3", level_sheds(2)},

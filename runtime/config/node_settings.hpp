@@ -59,6 +59,22 @@ struct session_node_settings {
   uint32_t hosts = 16;
 };
 
+/// The two-level cache on this node (actors/cache reads them).
+struct cache_node_settings {
+  uint64_t l1_bytes = 16ull << 20;  ///< the near cache
+  uint64_t l2_bytes = 128ull << 20; ///< the cache shards this node owns, together
+  uint64_t max_entry_bytes = 1ull << 20;
+  uint32_t shards = 64; ///< cluster-wide shard count (same on every node)
+  uint32_t negative_ttl_ms = 2000;
+  uint32_t load_timeout_ms = 5000;
+  /// A key whose admission-sketch estimate at its shard reaches this (1..15) is hot and
+  /// pushed into every node's near cache.
+  uint32_t hot_threshold = 12;
+  /// A pushed hot key with fewer near-cache hits than this per cool interval is dropped.
+  uint32_t cool_below_hits = 10;
+  uint32_t cool_interval_ms = 2000;
+};
+
 /// The validated settings of one node. Every field has the default documented in
 /// config/README.md; `load_file` only returns settings that passed every rule.
 struct node_settings {
@@ -97,6 +113,8 @@ struct node_settings {
   flow_control_settings flow;
   // [sessions]
   session_node_settings sessions;
+  // [cache]
+  cache_node_settings cache;
   /// Where the settings came from (a file path or a name given to load_string).
   std::string source;
 };

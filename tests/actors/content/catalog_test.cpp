@@ -17,6 +17,7 @@
 #include <doctest/doctest.h>
 
 #include "tests/support/eventually.hpp"
+#include "tests/support/test_nodes.hpp"
 
 #include "actors/content/content_types.hpp"
 #include "caf/actor_system.hpp"
@@ -43,17 +44,7 @@ using sv::content::metadata;
 using sv::test::eventually;
 
 sv::config::node_settings settings_for(const std::string& name, const std::string& dir) {
-  sv::config::node_settings s;
-  s.name = name;
-  s.cluster_port = 0;
-  s.data_dir = dir + "/" + name;
-  s.scheduler_threads = 1;
-  s.heartbeat_interval_ms = 100;
-  s.connection_timeout_ms = 1000;
-  s.seed_retry_ms = 50;
-  s.gossip_interval_ms = 50;
-  s.log_level = "warn";
-  return s;
+  return sv::test::fast_node_settings(name, dir + "/" + name);
 }
 
 metadata title(const std::string& id, const std::string& name) {
