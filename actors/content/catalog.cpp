@@ -20,6 +20,7 @@
 #include "caf/stateful_actor.hpp"
 #include "runtime/cluster/endpoint.hpp"
 #include "runtime/cluster/membership.hpp"
+#include "runtime/cluster/peer_directory.hpp"
 #include "runtime/cluster/placement.hpp"
 #include "runtime/metrics/registry.hpp"
 #include "runtime/node/ask.hpp"
@@ -132,18 +133,8 @@ struct catalog_state {
   std::map<std::string, stored_version> leading;
   std::minstd_rand jitter;
   std::chrono::milliseconds timeout{5000};
-  // Catalog actors of peers, by node name (looked up through their endpoints).
-  std::map<std::string, caf::actor> peer_catalogs;
-  // Peers whose catalog is being looked up, with what waits for it (in order).
-  struct peer_waiter {
-    std::function<void(const caf::actor&)> then;
-    std::function<void(const caf::error&)> failed;
-  };
-  struct resolving_peer {
-    std::vector<peer_waiter> waiters;
-    std::chrono::steady_clock::time_point deadline;
-  };
-  std::map<std::string, resolving_peer> resolving;
+  // Catalog actors of peers (looked up through their endpoints).
+  cluster::peer_directory<caf::stateful_actor<catalog_state>> peers{service_name};
   // Actors told about every version this replica stores (watch_atom).
   std::vector<caf::actor> watchers;
   // Continuations waiting for retry_pause (see later()).
@@ -218,78 +209,21 @@ void later(catalog_actor* self, std::chrono::milliseconds d, std::function<void(
   self->delayed_send(self, d, retry_atom::value, id);
 }
 
-// Resolves the catalog of peer `name` through its endpoint (peers_atom, then lookup_atom)
-// and runs the waiters in the order they came, so messages to one peer keep their order
-// even while its handle is being looked up. A peer that is not connected yet is tried again
-// every retry_pause until the latest waiter's deadline.
-void resolve_peer(catalog_actor* self, const std::string& name) {
-  auto fail_all = [self, name](const caf::error& err) {
-    auto& r = self->state.resolving;
-    auto i = r.find(name);
-    if (i == r.end()) {
-      return;
-    }
-    auto waiters = std::move(i->second.waiters);
-    r.erase(i);
-    for (auto& w : waiters) {
-      w.failed(err);
-    }
-  };
-  self->request(self->state.endpoint, caf::duration{self->state.timeout},
-                cluster::peers_atom::value)
-      .then(
-          [=](const std::vector<std::string>& names, const std::vector<caf::actor>& handles) {
-            auto i = std::find(names.begin(), names.end(), name);
-            if (i == names.end()) {
-              auto& r = self->state.resolving;
-              auto w = r.find(name);
-              if (w != r.end()
-                  && std::chrono::steady_clock::now() + retry_pause < w->second.deadline) {
-                later(self, retry_pause, [=] { resolve_peer(self, name); });
-              } else {
-                fail_all(make_error(errc::unavailable, "not connected to " + name));
-              }
-              return;
-            }
-            auto peer_endpoint = handles[static_cast<size_t>(i - names.begin())];
-            self->request(peer_endpoint, caf::duration{self->state.timeout},
-                          cluster::lookup_atom::value, service_name)
-                .then(
-                    [=](const caf::actor& cat) {
-                      self->state.peer_catalogs[name] = cat;
-                      self->monitor(cat);
-                      auto& r = self->state.resolving;
-                      auto w = r.find(name);
-                      if (w == r.end()) {
-                        return;
-                      }
-                      auto waiters = std::move(w->second.waiters);
-                      r.erase(w);
-                      for (auto& x : waiters) {
-                        x.then(cat);
-                      }
-                    },
-                    [=](caf::error& err) { fail_all(err); });
-          },
-          [=](caf::error& err) { fail_all(err); });
-}
-
 // Calls `then(handle)` with the catalog of peer `name` (looked up once, then cached), or
-// `failed(err)` when it cannot be reached by `deadline`.
+// `failed(err)`. A peer that is not connected yet (it joined a moment ago, or a connection
+// is being re-established) is tried again every retry_pause until `deadline`. Calls for one
+// peer are answered in the order they were made.
 template <class Then, class Failed>
 void with_peer_catalog(catalog_actor* self, const std::string& name, Then then, Failed failed,
                        std::chrono::steady_clock::time_point deadline) {
   auto& st = self->state;
-  if (auto i = st.peer_catalogs.find(name); i != st.peer_catalogs.end()) {
-    then(i->second);
-    return;
-  }
-  auto [i, fresh] = st.resolving.try_emplace(name);
-  i->second.waiters.push_back({then, failed});
-  i->second.deadline = std::max(i->second.deadline, deadline);
-  if (fresh) {
-    resolve_peer(self, name);
-  }
+  st.peers.with(self, st.endpoint, name, st.timeout, then, [=](const caf::error& err) mutable {
+    if (is(err, errc::unavailable) && std::chrono::steady_clock::now() + retry_pause < deadline) {
+      later(self, retry_pause, [=] { with_peer_catalog(self, name, then, failed, deadline); });
+    } else {
+      failed(err);
+    }
+  });
 }
 
 // The up members, sorted: the view placement decides owners by.
@@ -414,6 +348,11 @@ struct phase_state {
   }
 };
 
+// Gives up on a phase that is still undecided at `deadline` (a peer whose connection is
+// gone but not yet noticed may take longer than that to fail).
+void expire_at(catalog_actor* self, const std::string& id, std::shared_ptr<phase_state> ph,
+               std::chrono::steady_clock::time_point deadline);
+
 // An attempt was interrupted (a higher ballot) or did not reach a majority: again after a
 // short random pause while the update's deadline allows, else unavailable.
 void retry_or_fail(catalog_actor* self, const std::string& id, const ballot& refusal,
@@ -508,10 +447,25 @@ void propose(catalog_actor* self, const std::string& id, const phase_state& prep
     stored(self, {next, b});
   }
   ask_each<accepted_msg>(self, ph->peers, msg, p.deadline, answer);
+  expire_at(self, id, ph, p.deadline);
   accepted_msg mine;
   mine.set_ok(local.ok);
   to_msg(local.promised, mine.mutable_promised());
   answer(&mine);
+}
+
+void expire_at(catalog_actor* self, const std::string& id, std::shared_ptr<phase_state> ph,
+               std::chrono::steady_clock::time_point deadline) {
+  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+      deadline - std::chrono::steady_clock::now());
+  later(self, std::max(left, std::chrono::milliseconds{1}), [self, id, ph] {
+    if (!ph->decided && !ph->proposal.chosen()) { // chosen: answered after the grace
+      ph->decided = true;
+      self->state.leading.erase(id);
+      retry_or_fail(self, id, ph->proposal.highest_refusal(),
+                    "no majority answered in time (a member is unreachable)");
+    }
+  });
 }
 
 // Phase 1 of the update at the front of `id`'s queue: a ballot above every one seen for the
@@ -594,6 +548,7 @@ void attempt(catalog_actor* self, const std::string& id) {
                           }
                           answer(&r);
                         });
+  expire_at(self, id, ph, q->second.front().deadline);
   auto local = consensus::prepare(*st.store, id, b);
   answer(&local);
 }
@@ -763,13 +718,7 @@ caf::behavior catalog_behavior(catalog_actor* self, std::string node_name,
     ws.erase(std::remove_if(ws.begin(), ws.end(),
                             [&](const caf::actor& w) { return w.address() == dm.source; }),
              ws.end());
-    auto& pc = self->state.peer_catalogs;
-    for (auto i = pc.begin(); i != pc.end(); ++i) {
-      if (i->second.address() == dm.source) {
-        pc.erase(i);
-        return;
-      }
-    }
+    self->state.peers.forget(dm.source);
   });
   spdlog::info("catalog: {} titles loaded", st.replica.size());
   self->delayed_send(self, st.repair_interval, repair_atom::value);

@@ -2,20 +2,39 @@
 
 #include <sqlite3.h>
 
+#include <unordered_map>
+
 namespace sv::content {
 
 namespace {
 
 // A prepared statement that finalizes itself.
+// A prepared statement: from the store's cache when given one (reset after use, finalized
+// with the store), else prepared for this use and finalized after it.
 class statement {
 public:
-  statement(sqlite3* db, const char* sql) {
+  statement(sqlite3* db, const char* sql) : owned_(true) {
     if (db != nullptr) {
       sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr);
     }
   }
+  statement(std::unordered_map<std::string, sqlite3_stmt*>& cache, sqlite3* db, const char* sql) {
+    if (db == nullptr) {
+      return;
+    }
+    auto& slot = cache[sql];
+    if (slot == nullptr) {
+      sqlite3_prepare_v2(db, sql, -1, &slot, nullptr);
+    }
+    stmt_ = slot;
+  }
   ~statement() {
-    sqlite3_finalize(stmt_);
+    if (owned_) {
+      sqlite3_finalize(stmt_);
+    } else if (stmt_ != nullptr) {
+      sqlite3_reset(stmt_);
+      sqlite3_clear_bindings(stmt_);
+    }
   }
   statement(const statement&) = delete;
   statement& operator=(const statement&) = delete;
@@ -29,6 +48,7 @@ public:
 
 private:
   sqlite3_stmt* stmt_ = nullptr;
+  bool owned_ = false;
 };
 
 bool parse_row(sqlite3_stmt* s, int column, metadata& out) {
@@ -118,18 +138,22 @@ catalog_store::catalog_store(const std::string& path) {
 }
 
 catalog_store::~catalog_store() {
+  for (auto& [sql, stmt] : stmts_) {
+    sqlite3_finalize(stmt);
+  }
   sqlite3_close(db_);
 }
 
 std::optional<apply_result> catalog_store::apply(const metadata& m, const ballot& b) {
   // One statement decides and writes, in the order of supersedes(): version, ballot, bytes.
-  statement s{db_, "INSERT INTO content (id, version, body, ballot_round, ballot_node) "
-                   "VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT(id) DO UPDATE SET "
-                   "version = excluded.version, body = excluded.body, "
-                   "ballot_round = excluded.ballot_round, ballot_node = excluded.ballot_node "
-                   "WHERE (excluded.version, excluded.ballot_round, excluded.ballot_node, "
-                   "excluded.body) > (content.version, content.ballot_round, "
-                   "content.ballot_node, content.body)"};
+  statement s{stmts_, db_,
+              "INSERT INTO content (id, version, body, ballot_round, ballot_node) "
+              "VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT(id) DO UPDATE SET "
+              "version = excluded.version, body = excluded.body, "
+              "ballot_round = excluded.ballot_round, ballot_node = excluded.ballot_node "
+              "WHERE (excluded.version, excluded.ballot_round, excluded.ballot_node, "
+              "excluded.body) > (content.version, content.ballot_round, "
+              "content.ballot_node, content.body)"};
   if (!s) {
     error_ = db_ != nullptr ? sqlite3_errmsg(db_) : error_;
     return std::nullopt;
@@ -148,7 +172,8 @@ std::optional<apply_result> catalog_store::apply(const metadata& m, const ballot
 }
 
 std::optional<stored_version> catalog_store::get_stored(const std::string& id) const {
-  statement s{db_, "SELECT body, version, ballot_round, ballot_node FROM content WHERE id = ?1"};
+  statement s{stmts_, db_,
+              "SELECT body, version, ballot_round, ballot_node FROM content WHERE id = ?1"};
   if (!s) {
     return std::nullopt;
   }
@@ -161,7 +186,7 @@ std::optional<stored_version> catalog_store::get_stored(const std::string& id) c
 }
 
 ballot catalog_store::promised(const std::string& id) const {
-  statement s{db_, "SELECT round, node FROM promise WHERE id = ?1"};
+  statement s{stmts_, db_, "SELECT round, node FROM promise WHERE id = ?1"};
   ballot out;
   if (s) {
     bind_text(s.get(), 1, id);
@@ -174,8 +199,9 @@ ballot catalog_store::promised(const std::string& id) const {
 }
 
 bool catalog_store::promise(const std::string& id, const ballot& b) {
-  statement s{db_, "INSERT INTO promise (id, round, node) VALUES (?1, ?2, ?3) "
-                   "ON CONFLICT(id) DO UPDATE SET round = excluded.round, node = excluded.node"};
+  statement s{stmts_, db_,
+              "INSERT INTO promise (id, round, node) VALUES (?1, ?2, ?3) "
+              "ON CONFLICT(id) DO UPDATE SET round = excluded.round, node = excluded.node"};
   if (!s) {
     return false;
   }
@@ -191,7 +217,7 @@ bool catalog_store::promise(const std::string& id, const ballot& b) {
 
 std::vector<std::string> catalog_store::voters() const {
   std::vector<std::string> out;
-  statement s{db_, "SELECT name FROM voter ORDER BY name"};
+  statement s{stmts_, db_, "SELECT name FROM voter ORDER BY name"};
   while (s && sqlite3_step(s.get()) == SQLITE_ROW) {
     out.push_back(column_text(s.get(), 0));
   }
@@ -203,7 +229,7 @@ bool catalog_store::set_voters(const std::vector<std::string>& names) {
       || sqlite3_exec(db_, "BEGIN; DELETE FROM voter;", nullptr, nullptr, nullptr) != SQLITE_OK) {
     return false;
   }
-  statement s{db_, "INSERT OR IGNORE INTO voter (name) VALUES (?1)"};
+  statement s{stmts_, db_, "INSERT OR IGNORE INTO voter (name) VALUES (?1)"};
   auto ok = static_cast<bool>(s);
   for (auto& n : names) {
     if (!ok) {
@@ -219,7 +245,7 @@ bool catalog_store::set_voters(const std::vector<std::string>& names) {
 }
 
 std::optional<metadata> catalog_store::get(const std::string& id) const {
-  statement s{db_, "SELECT body FROM content WHERE id = ?1"};
+  statement s{stmts_, db_, "SELECT body FROM content WHERE id = ?1"};
   if (!s) {
     return std::nullopt;
   }
@@ -232,7 +258,7 @@ std::optional<metadata> catalog_store::get(const std::string& id) const {
 }
 
 uint64_t catalog_store::version_of(const std::string& id) const {
-  statement s{db_, "SELECT version FROM content WHERE id = ?1"};
+  statement s{stmts_, db_, "SELECT version FROM content WHERE id = ?1"};
   if (!s) {
     return 0;
   }
@@ -244,7 +270,8 @@ uint64_t catalog_store::version_of(const std::string& id) const {
 
 std::vector<stored_version> catalog_store::load_all() const {
   std::vector<stored_version> out;
-  statement s{db_, "SELECT body, version, ballot_round, ballot_node FROM content ORDER BY id"};
+  statement s{stmts_, db_,
+              "SELECT body, version, ballot_round, ballot_node FROM content ORDER BY id"};
   while (s && sqlite3_step(s.get()) == SQLITE_ROW) {
     stored_version v;
     if (parse_stored(s.get(), 0, v)) {
@@ -255,7 +282,7 @@ std::vector<stored_version> catalog_store::load_all() const {
 }
 
 size_t catalog_store::size() const {
-  statement s{db_, "SELECT COUNT(*) FROM content"};
+  statement s{stmts_, db_, "SELECT COUNT(*) FROM content"};
   return s && sqlite3_step(s.get()) == SQLITE_ROW
              ? static_cast<size_t>(sqlite3_column_int64(s.get(), 0))
              : 0;

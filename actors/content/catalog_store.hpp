@@ -8,11 +8,13 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "actors/content/metadata.hpp"
 
 struct sqlite3;
+struct sqlite3_stmt;
 
 namespace sv::content {
 
@@ -94,6 +96,8 @@ public:
 
 private:
   sqlite3* db_ = nullptr;
+  // Prepared statements by SQL text, kept for the store's lifetime.
+  mutable std::unordered_map<std::string, sqlite3_stmt*> stmts_;
   std::string error_;
 };
 

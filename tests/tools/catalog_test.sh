@@ -129,8 +129,10 @@ for _ in $(seq 60); do
   "$ctl" members --node 127.0.0.1:17301 2>/dev/null | grep -Eq '^node-c +[^ ]+ +up ' || break
   sleep 0.1
 done
+put_at=$(date +%s%N)
 out=$("$ctl" metadata put --node 127.0.0.1:17301 --file "$tmp/c42.json" --expect 2 2>&1)
 rc=$?
+echo "minority put answered after $(( ($(date +%s%N) - put_at) / 1000000 )) ms: $out"
 [ "$(version_on 17301 content-42)" = 2 ] || { kill -CONT "$pid_c"; fail "a refused update changed node-a"; }
 kill -CONT "$pid_c"
 [ $rc = 1 ] || fail "node-a alone accepted an update (exit $rc): $out"
