@@ -22,6 +22,7 @@
 #include "caf/scoped_actor.hpp"
 #include "caf/send.hpp"
 #include "caf/stateful_actor.hpp"
+#include "runtime/cluster/client.hpp"
 #include "runtime/cluster/endpoint.hpp"
 #include "runtime/cluster/membership.hpp"
 #include "runtime/cluster/peer_directory.hpp"
@@ -1024,6 +1025,32 @@ void cache::follow(content::catalog& c) {
   sv::ask<caf::ok_atom>(sys_, cat, timeout_, content::watch_atom::value, service_);
 }
 
+namespace {
+
+caf::expected<cached> to_cached(caf::expected<value_msg> v, const std::string& key) {
+  if (!v) {
+    return v.error();
+  }
+  if (!v->found()) {
+    return make_error(errc::not_found, "no " + key);
+  }
+  return cached{std::make_shared<const std::string>(std::move(*v->mutable_value())), v->version(),
+                v->source()};
+}
+
+} // namespace
+
+caf::expected<cached> remote_get(caf::actor_system& sys, const std::string& host, uint16_t port,
+                                 const std::string& key, std::chrono::milliseconds timeout) {
+  auto svc = cluster::lookup_service(sys, host, port, service_name, timeout);
+  if (!svc) {
+    return svc.error();
+  }
+  get_msg g;
+  g.set_key(key);
+  return to_cached(sv::ask<value_msg>(sys, *svc, timeout, std::move(g)), key);
+}
+
 caf::expected<cached> cache::get(const std::string& key) {
   if (auto h = l1_->get(key, now_ns())) {
     if (h->value == nullptr) {
@@ -1033,15 +1060,7 @@ caf::expected<cached> cache::get(const std::string& key) {
   }
   get_msg g;
   g.set_key(key);
-  auto v = sv::ask<value_msg>(sys_, service_, timeout_, std::move(g));
-  if (!v) {
-    return v.error();
-  }
-  if (!v->found()) {
-    return make_error(errc::not_found, "no " + key);
-  }
-  return cached{std::make_shared<const std::string>(std::move(*v->mutable_value())), v->version(),
-                v->source()};
+  return to_cached(sv::ask<value_msg>(sys_, service_, timeout_, std::move(g)), key);
 }
 
 caf::expected<std::string> cache::put(const std::string& key, std::string value, uint64_t version,

@@ -95,6 +95,11 @@ struct cache_stats {
 /// sv::content::register_message_types).
 void register_message_types(caf::actor_system_config& cfg);
 
+/// From outside the cluster (streamverse-ctl): `key` through the cache of the node at
+/// host:port (its L1, else the key's shard, else the origin).
+caf::expected<cached> remote_get(caf::actor_system& sys, const std::string& host, uint16_t port,
+                                 const std::string& key, std::chrono::milliseconds timeout);
+
 class cache {
 public:
   /// Spawns the node's cache service (registered as the cluster service "sv_cache") with

@@ -45,6 +45,11 @@ for port in 17301 17302 17303; do
   [ "$(version_on $port premiere-1)" = 1 ] || fail "node on $port lacks premiere-1 v1"
 done
 echo "put through node-c: version 1 readable on all three nodes"
+out=$("$ctl" cache get --node 127.0.0.1:17301 --key meta/premiere-1 2>&1) || fail "cache get: $out"
+echo "$out" | head -1 | grep -Eq '^meta/premiere-1 version 1 from (origin|l2)$' \
+  || fail "cache get printed: $out"
+echo "$out" | grep -q '"title": *"Premiere Night"' || fail "cache get value: $out"
+echo "cache get through node-a: version 1 from the catalog"
 
 out=$("$ctl" metadata put --node 127.0.0.1:17301 --file "$tmp/title.json" --expect 5 2>&1)
 [ $? = 1 ] || fail "stale --expect not refused: $out"
@@ -81,6 +86,11 @@ caught_up_ms=$(( ($(date +%s%N) - resumed_at) / 1000000 ))
 [ "$(version_on 17303 premiere-1)" = 2 ] || fail "node-c never caught up after SIGCONT"
 [ "$caught_up_ms" -le 2000 ] || fail "node-c caught up only after $caught_up_ms ms (> 2 s)"
 echo "SIGSTOP node-c for 5 s during an update: version 2 there ${caught_up_ms} ms after SIGCONT"
+for port in 17301 17302 17303; do
+  out=$("$ctl" cache get --node 127.0.0.1:$port --key meta/premiere-1 2>&1) || fail "cache get: $out"
+  echo "$out" | head -1 | grep -q '^meta/premiere-1 version 2 ' || fail "stale cache on $port: $out"
+done
+echo "cache get through every node: version 2 (the update invalidated the cached version 1)"
 
 kill -TERM "$pid_b"
 wait "$pid_b" || fail "node-b did not stop cleanly"

@@ -3,6 +3,7 @@
 //   streamverse-ctl members --node HOST:PORT [--timeout-ms N]
 //   streamverse-ctl metadata get --node HOST:PORT --id ID [--timeout-ms N]
 //   streamverse-ctl metadata put --node HOST:PORT --file FILE.json [--expect V] [--timeout-ms N]
+//   streamverse-ctl cache get --node HOST:PORT --key KEY [--timeout-ms N]
 //
 // Exit codes: 0 ok, 1 the node could not be reached or answered with an error,
 // 2 bad arguments or input.
@@ -20,6 +21,7 @@
 
 #include <google/protobuf/util/json_util.h>
 
+#include "actors/cache/cache.hpp"
 #include "actors/content/catalog_client.hpp"
 #include "actors/content/content_types.hpp"
 #include "caf/actor_system.hpp"
@@ -39,12 +41,15 @@ const char* usage =
     "       streamverse-ctl metadata get --node HOST:PORT --id ID [--timeout-ms N]\n"
     "       streamverse-ctl metadata put --node HOST:PORT --file FILE.json [--expect V]\n"
     "                                    [--timeout-ms N]\n"
+    "       streamverse-ctl cache get --node HOST:PORT --key KEY [--timeout-ms N]\n"
     "  --timeout-ms  how long to wait for the node (default 3000; 6000 for metadata put)\n"
     "  members       the member list as that node sees it: name, address, state,\n"
     "                incarnation, version (states: joining, up, suspect, leaving, down)\n"
     "  metadata get  that node's replica of a title, as JSON (ContentMetadata)\n"
     "  metadata put  a ContentMetadata JSON object to the title's owner, through that node;\n"
     "                prints the version assigned (--expect V: refuse unless at version V)\n"
+    "  cache get     KEY through that node's cache (e.g. meta/premiere-1): a line\n"
+    "                \"KEY version V from l1|l2|origin\", then the value\n"
     "  --node        the node's cluster endpoint (cluster.bind and cluster.port)\n"
     "  --tls-cert F --tls-key F --tls-ca F   for a cluster with mutual TLS: a certificate\n"
     "                signed by the cluster's CA, its key, and the CA\n"
@@ -88,6 +93,7 @@ bool parse(int argc, char** argv, args& out) {
       {"members", {"--node", "--timeout-ms"}},
       {"metadata get", {"--node", "--timeout-ms", "--id"}},
       {"metadata put", {"--node", "--timeout-ms", "--file", "--expect"}},
+      {"cache get", {"--node", "--timeout-ms", "--key"}},
   };
   static const std::vector<std::string> tls_flags = {"--tls-cert", "--tls-key", "--tls-ca"};
   auto spec = allowed.find(out.command);
@@ -133,6 +139,9 @@ bool parse(int argc, char** argv, args& out) {
   if (out.command == "metadata get" && out.flags.count("--id") == 0) {
     return fail_usage("metadata get needs --id ID");
   }
+  if (out.command == "cache get" && out.flags.count("--key") == 0) {
+    return fail_usage("cache get needs --key KEY");
+  }
   if (out.command == "metadata put" && out.flags.count("--file") == 0) {
     return fail_usage("metadata put needs --file FILE.json");
   }
@@ -150,6 +159,7 @@ struct ctl_config : caf::actor_system_config {
     }
     sv::wire::register_message_types(*this);
     sv::content::register_message_types(*this);
+    sv::cache::register_message_types(*this);
     set("scheduler.max-threads", size_t{1});
     set("logger.console-verbosity", caf::atom("quiet"));
   }
@@ -235,6 +245,17 @@ int metadata_put(caf::actor_system& sys, const args& a) {
   return 0;
 }
 
+int cache_get(caf::actor_system& sys, const args& a) {
+  auto& key = a.flags.at("--key");
+  auto v = sv::cache::remote_get(sys, a.host, a.port, key, std::chrono::milliseconds{a.timeout_ms});
+  if (!v) {
+    return unreachable(sys, a, v.error());
+  }
+  std::cout << key << " version " << v->version << " from " << v->source << "\n"
+            << *v->value << "\n";
+  return 0;
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
@@ -253,6 +274,9 @@ int main(int argc, char** argv) {
   }
   if (a.command == "metadata get") {
     return metadata_get(sys, a);
+  }
+  if (a.command == "cache get") {
+    return cache_get(sys, a);
   }
   return metadata_put(sys, a);
 }

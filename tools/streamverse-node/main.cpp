@@ -4,6 +4,7 @@
 #include <iostream>
 #include <string>
 
+#include "actors/cache/cache.hpp"
 #include "actors/content/catalog.hpp"
 #include "actors/content/content_types.hpp"
 #include "runtime/config/node_settings.hpp"
@@ -44,11 +45,20 @@ int main(int argc, char** argv) {
     std::cout << argv[2] << ": ok (node " << loaded.settings->name << ")\n";
     return 0;
   }
-  // Every node keeps a catalog replica (and owns its share of the titles).
+  // Every node keeps a catalog replica (and owns its share of the titles) and runs the
+  // cache (its near cache and the shards it owns), with the catalog as origin of "meta/".
+  struct services {
+    std::unique_ptr<sv::content::catalog> catalog;
+    std::unique_ptr<sv::cache::cache> cache; // destroyed first
+  };
   sv::run_options options;
-  options.types = {sv::content::register_message_types};
+  options.types = {sv::content::register_message_types, sv::cache::register_message_types};
   options.start_services = [](sv::node& n) -> std::shared_ptr<void> {
-    return std::make_shared<sv::content::catalog>(n);
+    auto s = std::make_shared<services>();
+    s->catalog = std::make_unique<sv::content::catalog>(n);
+    s->cache = std::make_unique<sv::cache::cache>(n);
+    s->cache->follow(*s->catalog);
+    return s;
   };
   return sv::run_until_signal(*loaded.settings, options);
 }
