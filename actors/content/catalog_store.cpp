@@ -2,6 +2,7 @@
 
 #include <sqlite3.h>
 
+#include <chrono>
 #include <unordered_map>
 
 namespace sv::content {
@@ -134,10 +135,45 @@ catalog_store::catalog_store(const std::string& path) {
     sqlite3_free(msg);
     sqlite3_close(db_);
     db_ = nullptr;
+    return;
+  }
+  // Checkpoints (the fsyncs of WAL mode) run on a thread of their own with its own
+  // connection, not in the writer's path: an automatic checkpoint inside a write held a
+  // replica up for 100-200 ms now and then on this VM.
+  if (path != ":memory:"
+      && sqlite3_exec(db_, "PRAGMA wal_autocheckpoint=0;", nullptr, nullptr, nullptr)
+             == SQLITE_OK) {
+    checkpointer_ = std::thread{[this, path] {
+      checkpoint_loop(path);
+    }};
   }
 }
 
+void catalog_store::checkpoint_loop(const std::string& path) {
+  sqlite3* conn = nullptr;
+  if (sqlite3_open(path.c_str(), &conn) != SQLITE_OK) {
+    sqlite3_close(conn);
+    return;
+  }
+  sqlite3_busy_timeout(conn, 100);
+  std::unique_lock<std::mutex> lock{stop_mutex_};
+  while (!stop_cv_.wait_for(lock, std::chrono::milliseconds{500}, [this] { return stopping_; })) {
+    lock.unlock();
+    sqlite3_wal_checkpoint_v2(conn, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+    lock.lock();
+  }
+  sqlite3_close(conn);
+}
+
 catalog_store::~catalog_store() {
+  if (checkpointer_.joinable()) {
+    {
+      std::lock_guard<std::mutex> guard{stop_mutex_};
+      stopping_ = true;
+    }
+    stop_cv_.notify_all();
+    checkpointer_.join();
+  }
   for (auto& [sql, stmt] : stmts_) {
     sqlite3_finalize(stmt);
   }

@@ -4,10 +4,13 @@
 // the node's data directory, so a restarted node serves its last state at once). SQLite in
 // WAL mode; one row per content: id, version, serialized ContentMetadata. CAF-free.
 
+#include <condition_variable>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <unordered_map>
 #include <vector>
 
@@ -95,7 +98,13 @@ public:
   size_t size() const;
 
 private:
+  void checkpoint_loop(const std::string& path);
+
   sqlite3* db_ = nullptr;
+  std::thread checkpointer_;
+  std::mutex stop_mutex_;
+  std::condition_variable stop_cv_;
+  bool stopping_ = false;
   // Prepared statements by SQL text, kept for the store's lifetime.
   mutable std::unordered_map<std::string, sqlite3_stmt*> stmts_;
   std::string error_;
