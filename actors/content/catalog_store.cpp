@@ -5,68 +5,20 @@
 #include <chrono>
 #include <unordered_map>
 
+#include "runtime/storage/sqlite.hpp"
+
 namespace sv::content {
 
 namespace {
 
-// A prepared statement that finalizes itself.
-// A prepared statement: from the store's cache when given one (reset after use, finalized
-// with the store), else prepared for this use and finalized after it.
-class statement {
-public:
-  statement(sqlite3* db, const char* sql) : owned_(true) {
-    if (db != nullptr) {
-      sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr);
-    }
-  }
-  statement(std::unordered_map<std::string, sqlite3_stmt*>& cache, sqlite3* db, const char* sql) {
-    if (db == nullptr) {
-      return;
-    }
-    auto& slot = cache[sql];
-    if (slot == nullptr) {
-      sqlite3_prepare_v2(db, sql, -1, &slot, nullptr);
-    }
-    stmt_ = slot;
-  }
-  ~statement() {
-    if (owned_) {
-      sqlite3_finalize(stmt_);
-    } else if (stmt_ != nullptr) {
-      sqlite3_reset(stmt_);
-      sqlite3_clear_bindings(stmt_);
-    }
-  }
-  statement(const statement&) = delete;
-  statement& operator=(const statement&) = delete;
-
-  sqlite3_stmt* get() const noexcept {
-    return stmt_;
-  }
-  explicit operator bool() const noexcept {
-    return stmt_ != nullptr;
-  }
-
-private:
-  sqlite3_stmt* stmt_ = nullptr;
-  bool owned_ = false;
-};
+using storage::bind_text;
+using storage::column_text;
+using storage::statement;
 
 bool parse_row(sqlite3_stmt* s, int column, metadata& out) {
   auto* data = sqlite3_column_blob(s, column);
   auto size = sqlite3_column_bytes(s, column);
   return out.ParseFromArray(data, size);
-}
-
-std::string column_text(sqlite3_stmt* s, int column) {
-  auto* text = sqlite3_column_text(s, column);
-  return text != nullptr ? std::string{reinterpret_cast<const char*>(text),
-                                       static_cast<size_t>(sqlite3_column_bytes(s, column))}
-                         : std::string{};
-}
-
-void bind_text(sqlite3_stmt* s, int index, const std::string& text) {
-  sqlite3_bind_text(s, index, text.data(), static_cast<int>(text.size()), SQLITE_TRANSIENT);
 }
 
 // Columns: body, version, ballot_round, ballot_node from `first`.

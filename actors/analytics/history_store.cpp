@@ -1,0 +1,367 @@
+#include "actors/analytics/history_store.hpp"
+
+#include <sqlite3.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "runtime/storage/sqlite.hpp"
+
+namespace sv::analytics {
+
+namespace {
+
+using storage::bind_blob;
+using storage::bind_text;
+using storage::column_text;
+using storage::statement;
+
+constexpr int64_t minute_ms = 60'000;
+
+size_t startup_bucket(uint32_t ms) {
+  auto i = std::lower_bound(startup_bounds_ms.begin(), startup_bounds_ms.end(), ms);
+  return static_cast<size_t>(i - startup_bounds_ms.begin());
+}
+
+// The bucket bound under which a share `q` of the starts fall (the last bucket reports
+// twice the last bound).
+template <class Hist>
+uint32_t startup_quantile(const Hist& h, double q) {
+  uint64_t total = 0;
+  for (auto n : h) {
+    total += n;
+  }
+  if (total == 0) {
+    return 0;
+  }
+  auto want = static_cast<uint64_t>(q * static_cast<double>(total) + 0.999999);
+  uint64_t seen = 0;
+  for (size_t i = 0; i < h.size(); ++i) {
+    seen += h[i];
+    if (seen >= want) {
+      return i < startup_bounds_ms.size() ? startup_bounds_ms[i] : 2 * startup_bounds_ms.back();
+    }
+  }
+  return 2 * startup_bounds_ms.back();
+}
+
+} // namespace
+
+history_store::history_store(const std::string& path, history_settings s) : settings_(s) {
+  if (sqlite3_open(path.c_str(), &db_) != SQLITE_OK) {
+    error_ =
+        "cannot open " + path + ": " + (db_ != nullptr ? sqlite3_errmsg(db_) : "out of memory");
+    sqlite3_close(db_);
+    db_ = nullptr;
+    return;
+  }
+  std::string setup =
+      std::string{"PRAGMA journal_mode=WAL;"}
+      + (s.fsync_each_batch ? "PRAGMA synchronous=FULL;" : "PRAGMA synchronous=NORMAL;")
+      + "CREATE TABLE IF NOT EXISTS batches ("
+        "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+        "  producer TEXT NOT NULL, sequence INTEGER NOT NULL,"
+        "  partition INTEGER NOT NULL, events INTEGER NOT NULL,"
+        "  first_ms INTEGER NOT NULL, last_ms INTEGER NOT NULL,"
+        "  stored_ms INTEGER NOT NULL, body BLOB NOT NULL);"
+        "CREATE UNIQUE INDEX IF NOT EXISTS batches_by_producer"
+        "  ON batches (producer, sequence);"
+        "CREATE TABLE IF NOT EXISTS rollup_minute ("
+        "  minute_ms INTEGER NOT NULL, content TEXT NOT NULL, region TEXT NOT NULL,"
+        "  views INTEGER NOT NULL, watch_ms INTEGER NOT NULL,"
+        "  rebuffer_ms INTEGER NOT NULL, errors INTEGER NOT NULL,"
+        "  events INTEGER NOT NULL, startup_p50_ms INTEGER NOT NULL,"
+        "  startup_p95_ms INTEGER NOT NULL, startup_hist BLOB NOT NULL,"
+        "  PRIMARY KEY (minute_ms, content, region));"
+        "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER);";
+  if (!storage::exec(db_, setup.c_str(), &error_)) {
+    error_ = "cannot prepare " + path + ": " + error_;
+    sqlite3_close(db_);
+    db_ = nullptr;
+    return;
+  }
+  recover();
+}
+
+history_store::~history_store() {
+  if (db_ != nullptr) {
+    flush_rollups();
+  }
+  for (auto& [sql, stmt] : stmts_) {
+    sqlite3_finalize(stmt);
+  }
+  sqlite3_close(db_);
+}
+
+bool history_store::begin() {
+  return storage::exec(db_, "BEGIN IMMEDIATE;", &error_);
+}
+
+bool history_store::commit() {
+  return storage::exec(db_, "COMMIT;", &error_);
+}
+
+void history_store::rollback() {
+  storage::exec(db_, "ROLLBACK;");
+}
+
+// Rolls up the batches stored after the mark (a crash came between their append and the
+// next flush).
+void history_store::recover() {
+  statement mark{stmts_, db_, "SELECT value FROM meta WHERE key = 'rolled_up_to'"};
+  int64_t rolled = 0;
+  if (mark && sqlite3_step(mark.get()) == SQLITE_ROW) {
+    rolled = sqlite3_column_int64(mark.get(), 0);
+  }
+  last_batch_id_ = rolled;
+  statement s{stmts_, db_, "SELECT id, body FROM batches WHERE id > ?1 ORDER BY id"};
+  if (!s) {
+    return;
+  }
+  sqlite3_bind_int64(s.get(), 1, rolled);
+  while (sqlite3_step(s.get()) == SQLITE_ROW) {
+    event_batch b;
+    if (b.ParseFromArray(sqlite3_column_blob(s.get(), 1), sqlite3_column_bytes(s.get(), 1))) {
+      roll_up(b);
+    }
+    last_batch_id_ = sqlite3_column_int64(s.get(), 0);
+  }
+  flush_rollups();
+}
+
+void history_store::roll_up(const event_batch& valid) {
+  for (auto& e : valid.events()) {
+    auto& a = pending_[key{e.timestamp_ms() / minute_ms * minute_ms, e.content_id(), e.region()}];
+    ++a.events;
+    a.watch_ms += e.watched_ms();
+    switch (e.type()) {
+    case streamverse::v1::EVENT_START:
+      ++a.views;
+      ++a.startup[startup_bucket(e.startup_ms())];
+      break;
+    case streamverse::v1::EVENT_REBUFFER_END:
+      a.rebuffer_ms += e.rebuffer_ms();
+      break;
+    case streamverse::v1::EVENT_ERROR:
+      ++a.errors;
+      break;
+    default:
+      break;
+    }
+  }
+}
+
+std::optional<append_result> history_store::append(const event_batch& b, int64_t now_ms) {
+  if (db_ == nullptr) {
+    return std::nullopt;
+  }
+  append_result r;
+  if (has_batch(b.producer_id(), b.sequence())) {
+    r.duplicate = true;
+    return r;
+  }
+  event_batch valid;
+  valid.set_producer_id(b.producer_id());
+  valid.set_sequence(b.sequence());
+  valid.set_partition(b.partition());
+  int64_t first = 0;
+  int64_t last = 0;
+  for (auto& e : b.events()) {
+    if (auto why = validate(e, now_ms, settings_.limits); !why.empty()) {
+      ++r.refused;
+      ++r.refused_by_field[reason_field(why)];
+      continue;
+    }
+    first = valid.events_size() == 0 ? e.timestamp_ms() : std::min(first, e.timestamp_ms());
+    last = std::max(last, e.timestamp_ms());
+    *valid.add_events() = e;
+  }
+  r.stored = static_cast<uint32_t>(valid.events_size());
+  if (!begin()) {
+    return std::nullopt;
+  }
+  statement s{stmts_, db_,
+              "INSERT INTO batches (producer, sequence, partition, events, first_ms, last_ms,"
+              " stored_ms, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"};
+  if (!s) {
+    error_ = sqlite3_errmsg(db_);
+    rollback();
+    return std::nullopt;
+  }
+  bind_text(s.get(), 1, b.producer_id());
+  sqlite3_bind_int64(s.get(), 2, static_cast<sqlite3_int64>(b.sequence()));
+  sqlite3_bind_int64(s.get(), 3, b.partition());
+  sqlite3_bind_int64(s.get(), 4, valid.events_size());
+  sqlite3_bind_int64(s.get(), 5, first);
+  sqlite3_bind_int64(s.get(), 6, last);
+  sqlite3_bind_int64(s.get(), 7, now_ms);
+  bind_blob(s.get(), 8, valid.SerializeAsString());
+  if (sqlite3_step(s.get()) != SQLITE_DONE) {
+    error_ = sqlite3_errmsg(db_);
+    rollback();
+    return std::nullopt;
+  }
+  auto id = sqlite3_last_insert_rowid(db_);
+  if (!commit()) {
+    rollback();
+    return std::nullopt;
+  }
+  roll_up(valid);
+  last_batch_id_ = id;
+  return r;
+}
+
+bool history_store::flush_rollups() {
+  if (db_ == nullptr) {
+    return false;
+  }
+  if (pending_.empty()) {
+    return true;
+  }
+  if (!begin()) {
+    return false;
+  }
+  statement get{stmts_, db_,
+                "SELECT views, watch_ms, rebuffer_ms, errors, events, startup_hist FROM "
+                "rollup_minute WHERE minute_ms = ?1 AND content = ?2 AND region = ?3"};
+  statement put{stmts_, db_,
+                "INSERT OR REPLACE INTO rollup_minute (minute_ms, content, region, views,"
+                " watch_ms, rebuffer_ms, errors, events, startup_p50_ms, startup_p95_ms,"
+                " startup_hist) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"};
+  statement mark{stmts_, db_,
+                 "INSERT OR REPLACE INTO meta (key, value) VALUES ('rolled_up_to', ?1)"};
+  bool ok = get && put && mark;
+  for (auto& [k, a] : pending_) {
+    if (!ok) {
+      break;
+    }
+    auto& [minute, content, region] = k;
+    agg total = a;
+    sqlite3_reset(get.get());
+    sqlite3_bind_int64(get.get(), 1, minute);
+    bind_text(get.get(), 2, content);
+    bind_text(get.get(), 3, region);
+    if (sqlite3_step(get.get()) == SQLITE_ROW) {
+      total.views += static_cast<uint64_t>(sqlite3_column_int64(get.get(), 0));
+      total.watch_ms += static_cast<uint64_t>(sqlite3_column_int64(get.get(), 1));
+      total.rebuffer_ms += static_cast<uint64_t>(sqlite3_column_int64(get.get(), 2));
+      total.errors += static_cast<uint64_t>(sqlite3_column_int64(get.get(), 3));
+      total.events += static_cast<uint64_t>(sqlite3_column_int64(get.get(), 4));
+      auto bytes = static_cast<size_t>(sqlite3_column_bytes(get.get(), 5));
+      if (bytes == sizeof(total.startup)) {
+        std::array<uint32_t, std::tuple_size<decltype(total.startup)>::value> before{};
+        std::memcpy(before.data(), sqlite3_column_blob(get.get(), 5), bytes);
+        for (size_t i = 0; i < before.size(); ++i) {
+          total.startup[i] += before[i];
+        }
+      }
+    }
+    sqlite3_reset(get.get());
+    sqlite3_reset(put.get());
+    sqlite3_bind_int64(put.get(), 1, minute);
+    bind_text(put.get(), 2, content);
+    bind_text(put.get(), 3, region);
+    sqlite3_bind_int64(put.get(), 4, static_cast<sqlite3_int64>(total.views));
+    sqlite3_bind_int64(put.get(), 5, static_cast<sqlite3_int64>(total.watch_ms));
+    sqlite3_bind_int64(put.get(), 6, static_cast<sqlite3_int64>(total.rebuffer_ms));
+    sqlite3_bind_int64(put.get(), 7, static_cast<sqlite3_int64>(total.errors));
+    sqlite3_bind_int64(put.get(), 8, static_cast<sqlite3_int64>(total.events));
+    sqlite3_bind_int64(put.get(), 9, startup_quantile(total.startup, 0.5));
+    sqlite3_bind_int64(put.get(), 10, startup_quantile(total.startup, 0.95));
+    sqlite3_bind_blob(put.get(), 11, total.startup.data(), static_cast<int>(sizeof(total.startup)),
+                      SQLITE_TRANSIENT);
+    ok = sqlite3_step(put.get()) == SQLITE_DONE;
+  }
+  if (ok) {
+    sqlite3_bind_int64(mark.get(), 1, last_batch_id_);
+    ok = sqlite3_step(mark.get()) == SQLITE_DONE;
+  }
+  if (!ok || !commit()) {
+    error_ = sqlite3_errmsg(db_);
+    rollback();
+    return false;
+  }
+  pending_.clear();
+  return true;
+}
+
+size_t history_store::purge(int64_t now_ms) {
+  if (!flush_rollups()) {
+    return 0;
+  }
+  auto cutoff = now_ms - settings_.retention_ms;
+  statement batches{stmts_, db_, "DELETE FROM batches WHERE last_ms < ?1"};
+  statement rollups{stmts_, db_, "DELETE FROM rollup_minute WHERE minute_ms + 60000 <= ?1"};
+  if (!batches || !rollups) {
+    return 0;
+  }
+  sqlite3_bind_int64(batches.get(), 1, cutoff);
+  sqlite3_step(batches.get());
+  auto n = static_cast<size_t>(sqlite3_changes(db_));
+  sqlite3_bind_int64(rollups.get(), 1, cutoff);
+  sqlite3_step(rollups.get());
+  return n;
+}
+
+bool history_store::has_batch(const std::string& producer, uint64_t sequence) const {
+  statement s{stmts_, db_, "SELECT 1 FROM batches WHERE producer = ?1 AND sequence = ?2"};
+  if (!s) {
+    return false;
+  }
+  bind_text(s.get(), 1, producer);
+  sqlite3_bind_int64(s.get(), 2, static_cast<sqlite3_int64>(sequence));
+  return sqlite3_step(s.get()) == SQLITE_ROW;
+}
+
+uint64_t history_store::batch_count() const {
+  statement s{stmts_, db_, "SELECT COUNT(*) FROM batches"};
+  return s && sqlite3_step(s.get()) == SQLITE_ROW
+             ? static_cast<uint64_t>(sqlite3_column_int64(s.get(), 0))
+             : 0;
+}
+
+uint64_t history_store::event_count() const {
+  statement s{stmts_, db_, "SELECT COALESCE(SUM(events), 0) FROM batches"};
+  return s && sqlite3_step(s.get()) == SQLITE_ROW
+             ? static_cast<uint64_t>(sqlite3_column_int64(s.get(), 0))
+             : 0;
+}
+
+std::vector<viewer_event> history_store::read_all() const {
+  std::vector<viewer_event> out;
+  statement s{stmts_, db_, "SELECT body FROM batches ORDER BY id"};
+  while (s && sqlite3_step(s.get()) == SQLITE_ROW) {
+    event_batch b;
+    if (b.ParseFromArray(sqlite3_column_blob(s.get(), 0), sqlite3_column_bytes(s.get(), 0))) {
+      for (auto& e : b.events()) {
+        out.push_back(e);
+      }
+    }
+  }
+  return out;
+}
+
+std::vector<rollup_row> history_store::rollups() const {
+  std::vector<rollup_row> out;
+  statement s{stmts_, db_,
+              "SELECT minute_ms, content, region, views, watch_ms, rebuffer_ms, errors, events,"
+              " startup_p50_ms, startup_p95_ms FROM rollup_minute"
+              " ORDER BY minute_ms, content, region"};
+  while (s && sqlite3_step(s.get()) == SQLITE_ROW) {
+    rollup_row r;
+    r.minute_ms = sqlite3_column_int64(s.get(), 0);
+    r.content = column_text(s.get(), 1);
+    r.region = column_text(s.get(), 2);
+    r.views = static_cast<uint64_t>(sqlite3_column_int64(s.get(), 3));
+    r.watch_ms = static_cast<uint64_t>(sqlite3_column_int64(s.get(), 4));
+    r.rebuffer_ms = static_cast<uint64_t>(sqlite3_column_int64(s.get(), 5));
+    r.errors = static_cast<uint64_t>(sqlite3_column_int64(s.get(), 6));
+    r.events = static_cast<uint64_t>(sqlite3_column_int64(s.get(), 7));
+    r.startup_p50_ms = static_cast<uint32_t>(sqlite3_column_int64(s.get(), 8));
+    r.startup_p95_ms = static_cast<uint32_t>(sqlite3_column_int64(s.get(), 9));
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+} // namespace sv::analytics

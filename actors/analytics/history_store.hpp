@@ -1,0 +1,124 @@
+#pragma once
+
+// The historical path of an analytics partition (design §7): every accepted event, exactly
+// once, durable before it is acknowledged, in SQLite in the node's data directory.
+// CAF-free; one writer (the partition).
+//
+// Layout (query it with the sqlite3 command line, see README):
+// - `batches`: one row per stored batch, keys that only grow (appends): producer, sequence,
+//   partition, event count, time range, and the batch's valid events (a serialized
+//   EventBatch). (producer, sequence) is unique: a resent batch is recognised and dropped.
+// - `rollup_minute`: per minute, content and region: views (starts), watch time, rebuffer
+//   time, errors, events, startup p50/p95 (from a histogram kept beside them).
+// - `meta`: the last batch whose events are in the rollups. Rollups are written once a
+//   second (flush_rollups) in one transaction with that mark; after a crash the batches
+//   past the mark are rolled up again, so every event counts exactly once there too.
+//
+// A crash during a write (a torn last write included) loses only the transaction that was
+// under way, which was not acknowledged: SQLite's WAL recovery rolls it back.
+
+#include <array>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <tuple>
+#include <unordered_map>
+#include <vector>
+
+#include "actors/analytics/events.hpp"
+
+struct sqlite3;
+struct sqlite3_stmt;
+
+namespace sv::analytics {
+
+struct history_settings {
+  event_limits limits;
+  /// Batches and rollups older than this are deleted by purge().
+  int64_t retention_ms = 7LL * 24 * 3600 * 1000;
+  /// true: an fsync per batch (survives a power loss); false: WAL with synchronous=NORMAL
+  /// (survives a crash of the process, SIGKILL included).
+  bool fsync_each_batch = false;
+};
+
+struct append_result {
+  bool duplicate = false; ///< the batch was stored before: nothing changed
+  uint32_t stored = 0;
+  uint32_t refused = 0;
+  /// Refusals by the field their reason names (validate()).
+  std::map<std::string, uint32_t> refused_by_field;
+};
+
+/// Startup-time histogram bucket bounds (ms), the last one open.
+constexpr std::array<uint32_t, 18> startup_bounds_ms = {50,   100,  150,   200,   300,   400,
+                                                        500,  750,  1000,  1500,  2000,  3000,
+                                                        5000, 7500, 10000, 15000, 20000, 30000};
+
+struct rollup_row {
+  int64_t minute_ms = 0;
+  std::string content;
+  std::string region;
+  uint64_t views = 0;
+  uint64_t watch_ms = 0;
+  uint64_t rebuffer_ms = 0;
+  uint64_t errors = 0;
+  uint64_t events = 0;
+  uint32_t startup_p50_ms = 0; ///< bucket upper bound; 0 without starts
+  uint32_t startup_p95_ms = 0;
+};
+
+class history_store {
+public:
+  /// Opens (creating if needed) the store at `path` and rolls up what a crash left out.
+  /// On failure `error()` says why and every call fails.
+  explicit history_store(const std::string& path, history_settings s = {});
+  ~history_store();
+  history_store(const history_store&) = delete;
+  history_store& operator=(const history_store&) = delete;
+
+  const std::string& error() const noexcept {
+    return error_;
+  }
+
+  /// Stores the valid events of `b` (refusing the others with a reason) unless the batch
+  /// (producer_id, sequence) was stored before. Durable when it returns a result; nullopt
+  /// when the write failed (error() says why; nothing was stored).
+  std::optional<append_result> append(const event_batch& b, int64_t now_ms);
+
+  /// Writes the rollups of the batches appended since the last call. False on a failed
+  /// write (they are kept and written by the next call).
+  bool flush_rollups();
+
+  /// Deletes batches and rollups older than the retention. Returns the batches deleted.
+  size_t purge(int64_t now_ms);
+
+  bool has_batch(const std::string& producer, uint64_t sequence) const;
+  uint64_t batch_count() const;
+  uint64_t event_count() const;
+  /// Every stored event, in the order stored (for verification).
+  std::vector<viewer_event> read_all() const;
+  std::vector<rollup_row> rollups() const;
+
+private:
+  struct agg {
+    uint64_t views = 0, watch_ms = 0, rebuffer_ms = 0, errors = 0, events = 0;
+    std::array<uint32_t, startup_bounds_ms.size() + 1> startup{};
+  };
+  using key = std::tuple<int64_t, std::string, std::string>; // minute, content, region
+
+  void roll_up(const event_batch& valid);
+  void recover();
+  bool begin();
+  bool commit();
+  void rollback();
+
+  sqlite3* db_ = nullptr;
+  std::string error_;
+  history_settings settings_;
+  std::map<key, agg> pending_; // rollups not written yet
+  int64_t last_batch_id_ = 0;  // the newest batch rolled up in memory
+  mutable std::unordered_map<std::string, sqlite3_stmt*> stmts_;
+};
+
+} // namespace sv::analytics

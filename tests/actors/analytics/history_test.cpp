@@ -1,0 +1,266 @@
+// The historical path: validation, exactly-once batches, rollups equal to a brute-force
+// computation, recovery after the writing process is killed mid-batch, retention.
+
+#include "actors/analytics/history_store.hpp"
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <map>
+#include <random>
+#include <set>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include <doctest/doctest.h>
+
+namespace {
+
+using sv::analytics::event_batch;
+using sv::analytics::history_store;
+using sv::analytics::viewer_event;
+namespace v1 = streamverse::v1;
+
+constexpr int64_t now = 1'800'000'000'000; // a fixed "now" (ms)
+
+viewer_event event(const std::string& id, v1::ViewerEventType type, int64_t at = now) {
+  viewer_event e;
+  e.set_event_id(id);
+  e.set_session_id("s-" + id);
+  e.set_user_id("u-1");
+  e.set_content_id("premiere");
+  e.set_region("eu-west");
+  e.set_device("tv");
+  e.set_type(type);
+  e.set_timestamp_ms(at);
+  return e;
+}
+
+std::string fresh_dir(const std::string& name) {
+  auto dir = std::filesystem::path{"analytics_test_data"} / name;
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  return (dir / "history.db").string();
+}
+
+// Events over three minutes, four titles, two regions, every type; seeded.
+std::vector<viewer_event> sample_events(size_t n, uint32_t seed) {
+  std::mt19937 rng{seed};
+  std::vector<viewer_event> out;
+  const v1::ViewerEventType types[] = {v1::EVENT_START,         v1::EVENT_HEARTBEAT,
+                                       v1::EVENT_REBUFFER_START, v1::EVENT_REBUFFER_END,
+                                       v1::EVENT_QUALITY_CHANGE, v1::EVENT_ERROR,
+                                       v1::EVENT_STOP};
+  for (size_t i = 0; i < n; ++i) {
+    auto e = event("e" + std::to_string(seed) + "-" + std::to_string(i), types[rng() % 7],
+                   now - 180'000 + static_cast<int64_t>(rng() % 180'000));
+    e.set_content_id("title-" + std::to_string(rng() % 4));
+    e.set_region(rng() % 2 == 0 ? "eu-west" : "us-east");
+    e.set_startup_ms(static_cast<uint32_t>(rng() % 4000));
+    e.set_rebuffer_ms(static_cast<uint32_t>(rng() % 3000));
+    e.set_watched_ms(static_cast<uint32_t>(rng() % 10'000));
+    out.push_back(e);
+  }
+  return out;
+}
+
+event_batch batch_of(const std::string& producer, uint64_t seq, std::vector<viewer_event> es) {
+  event_batch b;
+  b.set_producer_id(producer);
+  b.set_sequence(seq);
+  for (auto& e : es) {
+    *b.add_events() = std::move(e);
+  }
+  return b;
+}
+
+} // namespace
+
+TEST_SUITE("actors.analytics") {
+  TEST_CASE("bad events are refused with the field at fault") {
+    using sv::analytics::validate;
+    CHECK(validate(event("a", v1::EVENT_START), now).empty());
+    auto unknown = event("a", v1::EVENT_START);
+    unknown.set_type(static_cast<v1::ViewerEventType>(9));
+    CHECK(validate(unknown, now).rfind("type:", 0) == 0);
+    CHECK(validate(event("a", v1::EVENT_UNKNOWN), now).rfind("type:", 0) == 0);
+    CHECK(validate(event("a", v1::EVENT_START, now + 301'000), now).rfind("timestamp_ms:", 0)
+          == 0);
+    CHECK(validate(event("a", v1::EVENT_START, now - 301'000), now).rfind("timestamp_ms:", 0)
+          == 0);
+    CHECK(validate(event("a", v1::EVENT_START, now + 299'000), now).empty());
+    auto no_session = event("a", v1::EVENT_START);
+    no_session.clear_session_id();
+    CHECK(validate(no_session, now) == "session_id: missing");
+    CHECK(validate(event("", v1::EVENT_START), now) == "event_id: missing");
+    auto long_region = event("a", v1::EVENT_START);
+    long_region.set_region(std::string(129, 'r'));
+    CHECK(validate(long_region, now) == "region: longer than 128 bytes");
+  }
+
+  TEST_CASE("a batch is stored once however often it is sent, and bad events never") {
+    auto path = fresh_dir("once");
+    auto good = sample_events(50, 1);
+    auto mixed = good;
+    mixed.push_back(event("late", v1::EVENT_START, now - 3'600'000));
+    mixed.push_back(event("", v1::EVENT_HEARTBEAT));
+    {
+      history_store h{path};
+      REQUIRE(h.error().empty());
+      auto r = h.append(batch_of("node-a#1", 7, mixed), now);
+      REQUIRE(r);
+      CHECK_FALSE(r->duplicate);
+      CHECK(r->stored == 50);
+      CHECK(r->refused == 2);
+      CHECK(r->refused_by_field["timestamp_ms"] == 1);
+      CHECK(r->refused_by_field["event_id"] == 1);
+      auto again = h.append(batch_of("node-a#1", 7, mixed), now);
+      REQUIRE(again);
+      CHECK(again->duplicate);
+      CHECK(again->stored == 0);
+      CHECK(h.event_count() == 50);
+      // Another producer's batch with the same sequence is a different batch.
+      REQUIRE(h.append(batch_of("node-b#1", 7, sample_events(5, 2)), now));
+      CHECK(h.event_count() == 55);
+    }
+    history_store reopened{path};
+    CHECK(reopened.has_batch("node-a#1", 7));
+    REQUIRE(reopened.append(batch_of("node-a#1", 7, mixed), now)->duplicate);
+    CHECK(reopened.event_count() == 55);
+    CHECK(reopened.batch_count() == 2);
+  }
+
+  TEST_CASE("per-minute rollups equal a brute-force computation over the same events") {
+    auto path = fresh_dir("rollups");
+    auto events = sample_events(3000, 3);
+    history_store h{path};
+    for (size_t i = 0; i < events.size(); i += 250) {
+      std::vector<viewer_event> part(events.begin() + static_cast<std::ptrdiff_t>(i),
+                                     events.begin() + static_cast<std::ptrdiff_t>(i + 250));
+      REQUIRE(h.append(batch_of("p", i / 250 + 1, part), now));
+      if (i == 1500) {
+        REQUIRE(h.flush_rollups()); // rows written in two steps add up
+      }
+    }
+    REQUIRE(h.flush_rollups());
+    struct expect {
+      uint64_t views = 0, watch = 0, rebuffer = 0, errors = 0, events = 0;
+      std::vector<uint32_t> startups;
+    };
+    std::map<std::tuple<int64_t, std::string, std::string>, expect> want;
+    for (auto& e : events) {
+      auto& x = want[{e.timestamp_ms() / 60'000 * 60'000, e.content_id(), e.region()}];
+      ++x.events;
+      x.watch += e.watched_ms();
+      if (e.type() == v1::EVENT_START) {
+        ++x.views;
+        x.startups.push_back(e.startup_ms());
+      } else if (e.type() == v1::EVENT_REBUFFER_END) {
+        x.rebuffer += e.rebuffer_ms();
+      } else if (e.type() == v1::EVENT_ERROR) {
+        ++x.errors;
+      }
+    }
+    auto bucket_bound = [](std::vector<uint32_t> v, double q) -> uint32_t {
+      if (v.empty()) {
+        return 0;
+      }
+      std::sort(v.begin(), v.end());
+      auto rank = static_cast<size_t>(std::ceil(q * static_cast<double>(v.size())));
+      auto value = v[std::max<size_t>(rank, 1) - 1];
+      auto& b = sv::analytics::startup_bounds_ms;
+      auto i = std::lower_bound(b.begin(), b.end(), value);
+      return i == b.end() ? 2 * b.back() : *i;
+    };
+    auto rows = h.rollups();
+    REQUIRE(rows.size() == want.size());
+    for (auto& r : rows) {
+      auto& x = want[{r.minute_ms, r.content, r.region}];
+      CHECK(r.views == x.views);
+      CHECK(r.watch_ms == x.watch);
+      CHECK(r.rebuffer_ms == x.rebuffer);
+      CHECK(r.errors == x.errors);
+      CHECK(r.events == x.events);
+      CHECK(r.startup_p50_ms == bucket_bound(x.startups, 0.5));
+      CHECK(r.startup_p95_ms == bucket_bound(x.startups, 0.95));
+    }
+  }
+
+  TEST_CASE("after SIGKILL mid-write every acknowledged event is stored exactly once") {
+    auto path = fresh_dir("kill");
+    int acks[2];
+    REQUIRE(::pipe(acks) == 0);
+    auto child = ::fork();
+    REQUIRE(child >= 0);
+    if (child == 0) {
+      ::close(acks[0]);
+      history_store h{path};
+      for (uint64_t seq = 1; seq < 100'000; ++seq) {
+        if (!h.append(batch_of("writer", seq, sample_events(200, static_cast<uint32_t>(seq))),
+                      now)) {
+          ::_exit(3);
+        }
+        // Acknowledged only now that the append returned (durable).
+        if (::write(acks[1], &seq, sizeof(seq)) != sizeof(seq)) {
+          ::_exit(4);
+        }
+      }
+      ::_exit(0);
+    }
+    ::close(acks[1]);
+    std::set<uint64_t> acked;
+    uint64_t seq = 0;
+    while (acked.size() < 40 && ::read(acks[0], &seq, sizeof(seq)) == sizeof(seq)) {
+      acked.insert(seq);
+    }
+    ::kill(child, SIGKILL);
+    while (::read(acks[0], &seq, sizeof(seq)) == sizeof(seq)) {
+      acked.insert(seq); // sent before the kill landed
+    }
+    int status = 0;
+    ::waitpid(child, &status, 0);
+    ::close(acks[0]);
+    REQUIRE(WIFSIGNALED(status));
+    REQUIRE(acked.size() >= 40);
+
+    history_store h{path};
+    REQUIRE(h.error().empty());
+    for (auto s : acked) {
+      CHECK(h.has_batch("writer", s));
+    }
+    auto all = h.read_all();
+    std::set<std::string> ids;
+    for (auto& e : all) {
+      ids.insert(e.event_id());
+    }
+    CHECK(ids.size() == all.size()); // no event twice
+    CHECK(all.size() >= acked.size() * 200);
+    CHECK(all.size() == h.batch_count() * 200); // only whole batches
+    // The rollups cover every stored event once (those the killed writer had not flushed
+    // were rolled up again on open).
+    uint64_t rolled = 0;
+    for (auto& r : h.rollups()) {
+      rolled += r.events;
+    }
+    CHECK(rolled == all.size());
+  }
+
+  TEST_CASE("retention deletes old batches and rollups") {
+    auto path = fresh_dir("retention");
+    sv::analytics::history_settings s;
+    s.retention_ms = 3'600'000;
+    history_store h{path, s};
+    REQUIRE(h.append(batch_of("p", 1, {event("old", v1::EVENT_START, now)}), now));
+    REQUIRE(h.append(batch_of("p", 2, {event("new", v1::EVENT_START, now + 7'200'000)}),
+                     now + 7'200'000));
+    CHECK(h.purge(now + 7'200'000) == 1);
+    CHECK(h.batch_count() == 1);
+    CHECK(h.rollups().size() == 1);
+    CHECK(h.read_all().front().event_id() == "new");
+  }
+}
