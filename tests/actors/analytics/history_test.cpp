@@ -52,10 +52,10 @@ std::string fresh_dir(const std::string& name) {
 std::vector<viewer_event> sample_events(size_t n, uint32_t seed) {
   std::mt19937 rng{seed};
   std::vector<viewer_event> out;
-  const v1::ViewerEventType types[] = {v1::EVENT_START,         v1::EVENT_HEARTBEAT,
-                                       v1::EVENT_REBUFFER_START, v1::EVENT_REBUFFER_END,
-                                       v1::EVENT_QUALITY_CHANGE, v1::EVENT_ERROR,
-                                       v1::EVENT_STOP};
+  const v1::ViewerEventType types[] = {
+      v1::EVENT_START,        v1::EVENT_HEARTBEAT,      v1::EVENT_REBUFFER_START,
+      v1::EVENT_REBUFFER_END, v1::EVENT_QUALITY_CHANGE, v1::EVENT_ERROR,
+      v1::EVENT_STOP};
   for (size_t i = 0; i < n; ++i) {
     auto e = event("e" + std::to_string(seed) + "-" + std::to_string(i), types[rng() % 7],
                    now - 180'000 + static_cast<int64_t>(rng() % 180'000));
@@ -89,10 +89,8 @@ TEST_SUITE("actors.analytics") {
     unknown.set_type(static_cast<v1::ViewerEventType>(9));
     CHECK(validate(unknown, now).rfind("type:", 0) == 0);
     CHECK(validate(event("a", v1::EVENT_UNKNOWN), now).rfind("type:", 0) == 0);
-    CHECK(validate(event("a", v1::EVENT_START, now + 301'000), now).rfind("timestamp_ms:", 0)
-          == 0);
-    CHECK(validate(event("a", v1::EVENT_START, now - 301'000), now).rfind("timestamp_ms:", 0)
-          == 0);
+    CHECK(validate(event("a", v1::EVENT_START, now + 301'000), now).rfind("timestamp_ms:", 0) == 0);
+    CHECK(validate(event("a", v1::EVENT_START, now - 301'000), now).rfind("timestamp_ms:", 0) == 0);
     CHECK(validate(event("a", v1::EVENT_START, now + 299'000), now).empty());
     auto no_session = event("a", v1::EVENT_START);
     no_session.clear_session_id();
