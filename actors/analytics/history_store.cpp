@@ -18,15 +18,14 @@ using storage::statement;
 
 constexpr int64_t minute_ms = 60'000;
 
+} // namespace
+
 size_t startup_bucket(uint32_t ms) {
   auto i = std::lower_bound(startup_bounds_ms.begin(), startup_bounds_ms.end(), ms);
   return static_cast<size_t>(i - startup_bounds_ms.begin());
 }
 
-// The bucket bound under which a share `q` of the starts fall (the last bucket reports
-// twice the last bound).
-template <class Hist>
-uint32_t startup_quantile(const Hist& h, double q) {
+uint32_t startup_quantile(const startup_histogram& h, double q) {
   uint64_t total = 0;
   for (auto n : h) {
     total += n;
@@ -44,9 +43,6 @@ uint32_t startup_quantile(const Hist& h, double q) {
   }
   return 2 * startup_bounds_ms.back();
 }
-
-} // namespace
-
 history_store::history_store(const std::string& path, history_settings s) : settings_(s) {
   if (sqlite3_open(path.c_str(), &db_) != SQLITE_OK) {
     error_ =
@@ -249,7 +245,7 @@ bool history_store::flush_rollups() {
       total.events += static_cast<uint64_t>(sqlite3_column_int64(get.get(), 4));
       auto bytes = static_cast<size_t>(sqlite3_column_bytes(get.get(), 5));
       if (bytes == sizeof(total.startup)) {
-        std::array<uint32_t, std::tuple_size<decltype(total.startup)>::value> before{};
+        startup_histogram before{};
         std::memcpy(before.data(), sqlite3_column_blob(get.get(), 5), bytes);
         for (size_t i = 0; i < before.size(); ++i) {
           total.startup[i] += before[i];

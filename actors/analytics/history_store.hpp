@@ -55,6 +55,15 @@ constexpr std::array<uint32_t, 18> startup_bounds_ms = {50,   100,  150,   200, 
                                                         500,  750,  1000,  1500,  2000,  3000,
                                                         5000, 7500, 10000, 15000, 20000, 30000};
 
+using startup_histogram = std::array<uint32_t, startup_bounds_ms.size() + 1>;
+
+/// The histogram bucket of a startup time.
+size_t startup_bucket(uint32_t ms);
+
+/// The bucket bound under which a share `q` of the counted starts fall (twice the last
+/// bound for the open bucket; 0 for an empty histogram).
+uint32_t startup_quantile(const startup_histogram& h, double q);
+
 struct rollup_row {
   int64_t minute_ms = 0;
   std::string content;
@@ -103,7 +112,7 @@ public:
 private:
   struct agg {
     uint64_t views = 0, watch_ms = 0, rebuffer_ms = 0, errors = 0, events = 0;
-    std::array<uint32_t, startup_bounds_ms.size() + 1> startup{};
+    startup_histogram startup{};
   };
   using key = std::tuple<int64_t, std::string, std::string>; // minute, content, region
 

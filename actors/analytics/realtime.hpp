@@ -1,0 +1,86 @@
+#pragma once
+
+// The real-time path of an analytics partition (design §7): sliding windows of 1, 10 and
+// 60 seconds per content and region, by event time, in one-second buckets. CAF-free.
+//
+// Under load the partition may sample low-importance events (heartbeats, quality changes):
+// with a rate r, the sessions whose id hashes into 1/r of the space are kept and their
+// events count r times; starts, stops, errors and rebuffers are always counted (weight 1).
+// Counts and ratios stay unbiased; concurrent viewers are estimated from the kept sessions
+// (each stands for r), with a relative standard error of about sqrt((r - 1) / viewers).
+
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "actors/analytics/events.hpp"
+#include "actors/analytics/history_store.hpp"
+
+namespace sv::analytics {
+
+/// Bitrate classes (kbit/s upper bounds) of the bitrate mix; the last one is open.
+constexpr std::array<uint32_t, 4> bitrate_bounds_kbps = {1000, 3000, 6000, 12000};
+
+struct window_stats {
+  double concurrent_viewers = 0; ///< sessions with an event in the window (estimated)
+  double events = 0;             ///< weighted
+  uint64_t starts = 0;
+  uint32_t startup_p50_ms = 0; ///< bucket upper bound (history_store's buckets); 0: no start
+  uint32_t startup_p95_ms = 0;
+  double rebuffer_ratio = 0; ///< rebuffer time / (watch time + rebuffer time)
+  double error_rate = 0;     ///< errors / events
+  /// Share of the events carrying a bitrate per class (bitrate_bounds_kbps, then above).
+  std::array<double, bitrate_bounds_kbps.size() + 1> bitrate_mix{};
+};
+
+/// Whether `e` is always counted (never sampled away).
+bool important(const viewer_event& e);
+
+/// Whether sampling 1 in `rate` keeps `e`'s session (deterministic per session id).
+bool session_kept(const std::string& session_id, uint32_t rate);
+
+class realtime {
+public:
+  /// Adds `e` seen while sampling 1 in `rate` (1: everything). Events of sessions that
+  /// sampling drops must still be passed when important(); others may be skipped by the
+  /// caller (keep_sampled) or here. Events older than 60 s before `now_ms` are ignored.
+  void add(const viewer_event& e, uint32_t rate, int64_t now_ms);
+
+  /// Whether `add` would count `e` at all under `rate`.
+  static bool keep_sampled(const viewer_event& e, uint32_t rate) {
+    return important(e) || session_kept(e.session_id(), rate);
+  }
+
+  /// The last `window` seconds (1..60) up to `now_ms` for `content` in `region`.
+  window_stats query(const std::string& content, const std::string& region,
+                     std::chrono::seconds window, int64_t now_ms) const;
+
+  /// (content, region) pairs with events in the last 60 s.
+  std::vector<std::pair<std::string, std::string>> keys() const;
+
+private:
+  static constexpr int64_t span_s = 60;
+  struct second {
+    int64_t at_s = -1; // which second this slot holds
+    double events = 0, errors = 0, watched_ms = 0, rebuffer_ms = 0;
+    uint64_t starts = 0;
+    startup_histogram startup{};
+    std::array<double, bitrate_bounds_kbps.size() + 1> bitrate{};
+  };
+  struct series {
+    std::array<second, span_s> seconds;
+    // Sessions counted for concurrency: id hash -> (last second seen, weight).
+    std::unordered_map<uint64_t, std::pair<int64_t, double>> sessions;
+    int64_t pruned_s = 0;
+  };
+  using key = std::pair<std::string, std::string>;
+
+  std::map<key, series> series_;
+};
+
+} // namespace sv::analytics
