@@ -380,6 +380,43 @@ const std::vector<field>& schema() {
            100, 3'600'000,
            [](node_settings& s, int64_t v) { s.cache.cool_interval_ms = static_cast<uint32_t>(v); },
            " ms")},
+      {"analytics.partitions", integer_in(1, 4096,
+                                          [](node_settings& s, int64_t v) {
+                                            s.analytics.partitions = static_cast<uint32_t>(v);
+                                          })},
+      {"analytics.max_batch", integer_in(1, 1000000,
+                                         [](node_settings& s, int64_t v) {
+                                           s.analytics.max_batch = static_cast<uint32_t>(v);
+                                         })},
+      {"analytics.linger_ms",
+       integer_in(
+           0, 60000,
+           [](node_settings& s, int64_t v) { s.analytics.linger_ms = static_cast<uint32_t>(v); },
+           " ms")},
+      {"analytics.max_pending", integer_in(1, 100000000,
+                                           [](node_settings& s, int64_t v) {
+                                             s.analytics.max_pending = static_cast<uint32_t>(v);
+                                           })},
+      {"analytics.resend_ms",
+       integer_in(
+           10, 600000,
+           [](node_settings& s, int64_t v) { s.analytics.resend_ms = static_cast<uint32_t>(v); },
+           " ms")},
+      {"analytics.sample_rate", integer_in(1, 1000,
+                                           [](node_settings& s, int64_t v) {
+                                             s.analytics.sample_rate = static_cast<uint32_t>(v);
+                                           })},
+      {"analytics.max_skew_ms",
+       integer_in(
+           1000, 86400000,
+           [](node_settings& s, int64_t v) { s.analytics.max_skew_ms = static_cast<uint32_t>(v); },
+           " ms")},
+      {"analytics.retention_hours",
+       integer_in(
+           1, 87600,
+           [](node_settings& s,
+              int64_t v) { s.analytics.retention_hours = static_cast<uint32_t>(v); },
+           " h")},
       {"flow.levels.l1", level_sheds(0)},
       {"flow.levels.l2", level_sheds(1)},
       {"flow.levels.l3", level_sheds(2)},

@@ -75,6 +75,18 @@ struct cache_node_settings {
   uint32_t cool_interval_ms = 2000;
 };
 
+/// Analytics on this node (actors/analytics reads them).
+struct analytics_node_settings {
+  uint32_t partitions = 16;       ///< cluster-wide partition count (same on every node)
+  uint32_t max_batch = 512;       ///< events per batch at L0 (doubles per degrader level)
+  uint32_t linger_ms = 5;         ///< longest wait to fill a batch at L0 (doubles per level)
+  uint32_t max_pending = 200'000; ///< events accepted but not yet acknowledged
+  uint32_t resend_ms = 1000;      ///< an unacknowledged batch is sent again after this
+  uint32_t sample_rate = 4;       ///< at L2 and above, 1 in this many sessions' heartbeats
+  uint32_t max_skew_ms = 300'000; ///< events further from now are refused
+  uint32_t retention_hours = 168;
+};
+
 /// The validated settings of one node. Every field has the default documented in
 /// config/README.md; `load_file` only returns settings that passed every rule.
 struct node_settings {
@@ -115,6 +127,8 @@ struct node_settings {
   session_node_settings sessions;
   // [cache]
   cache_node_settings cache;
+  // [analytics]
+  analytics_node_settings analytics;
   /// Where the settings came from (a file path or a name given to load_string).
   std::string source;
 };

@@ -1,0 +1,534 @@
+#include "actors/analytics/analytics.hpp"
+
+#include <algorithm>
+#include <filesystem>
+#include <map>
+#include <thread>
+#include <vector>
+
+#include <spdlog/spdlog.h>
+
+#include "actors/analytics/analytics.pb.h"
+#include "actors/analytics/history_store.hpp"
+#include "caf/actor_system.hpp"
+#include "caf/actor_system_config.hpp"
+#include "caf/event_based_actor.hpp"
+#include "caf/scoped_actor.hpp"
+#include "caf/send.hpp"
+#include "caf/stateful_actor.hpp"
+#include "runtime/cluster/endpoint.hpp"
+#include "runtime/cluster/membership.hpp"
+#include "runtime/cluster/peer_directory.hpp"
+#include "runtime/cluster/placement.hpp"
+#include "runtime/flow/flow_context.hpp"
+#include "runtime/metrics/registry.hpp"
+#include "runtime/node/ask.hpp"
+#include "runtime/node/node.hpp"
+#include "runtime/wire/errc.hpp"
+#include "runtime/wire/protobuf.hpp"
+
+namespace sv::analytics {
+
+// Counters shared by the host API, the batcher and the partitions of one node.
+struct analytics_shared {
+  std::atomic<uint64_t> emitted{0}, overloaded{0}, batches_sent{0}, resends{0}, acked_events{0},
+      pending{0}, stored{0}, refused{0}, duplicate_batches{0};
+  uint64_t max_pending = 0;
+};
+
+namespace {
+
+using ack_msg = streamverse::v1::BatchAck;
+using query_msg = streamverse::v1::AnalyticsQuery;
+using window_msg = streamverse::v1::AnalyticsWindow;
+
+using partition_atom = caf::atom_constant<caf::atom("sv_apart")>;
+using linger_atom = caf::atom_constant<caf::atom("sv_alinger")>;
+using resend_atom = caf::atom_constant<caf::atom("sv_aresend")>;
+using flush_atom = caf::atom_constant<caf::atom("sv_aflush")>;
+using tick_atom = caf::atom_constant<caf::atom("sv_atick")>;
+
+constexpr auto service_name = caf::atom("sv_analyt");
+
+int64_t wall_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+int64_t steady_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+window_msg to_msg(const window_stats& w, uint32_t rate) {
+  window_msg m;
+  m.set_concurrent_viewers(w.concurrent_viewers);
+  m.set_events(w.events);
+  m.set_starts(w.starts);
+  m.set_startup_p50_ms(w.startup_p50_ms);
+  m.set_startup_p95_ms(w.startup_p95_ms);
+  m.set_rebuffer_ratio(w.rebuffer_ratio);
+  m.set_error_rate(w.error_rate);
+  for (auto x : w.bitrate_mix) {
+    m.add_bitrate_mix(x);
+  }
+  m.set_sample_rate(rate);
+  return m;
+}
+
+// -- analytics_partition ---------------------------------------------------------------
+
+struct partition_state {
+  std::unique_ptr<history_store> history;
+  event_limits limits;
+  realtime live;
+  config::analytics_node_settings cfg;
+  std::shared_ptr<analytics_shared> shared;
+  flow::flow_context* flow = nullptr;
+  metrics::histogram* freshness = nullptr;
+  uint64_t ticks = 0;
+
+  uint32_t sample_rate() const {
+    return flow != nullptr && static_cast<int>(flow->current_level()) >= 2 ? cfg.sample_rate : 1;
+  }
+
+  static inline const char* name = "sv.analytics.partition";
+};
+
+using partition_actor = caf::stateful_actor<partition_state>;
+
+caf::behavior partition_behavior(partition_actor* self, uint32_t index, std::string path,
+                                 config::analytics_node_settings cfg,
+                                 std::shared_ptr<analytics_shared> shared, flow::flow_context* flow,
+                                 metrics::histogram* freshness) {
+  auto& st = self->state;
+  history_settings hs;
+  hs.limits.max_skew_ms = cfg.max_skew_ms;
+  hs.retention_ms = static_cast<int64_t>(cfg.retention_hours) * 3'600'000;
+  st.history = std::make_unique<history_store>(path, hs);
+  if (!st.history->error().empty()) {
+    spdlog::error("analytics: partition {}: {}", index, st.history->error());
+  }
+  st.limits = hs.limits;
+  st.cfg = cfg;
+  st.shared = std::move(shared);
+  st.flow = flow;
+  st.freshness = freshness;
+  self->delayed_send(self, std::chrono::seconds{1}, tick_atom::value);
+  return {
+      [self](const event_batch& b) -> caf::result<ack_msg> {
+        auto& st = self->state;
+        auto now = wall_ms();
+        auto r = st.history->append(b, now);
+        if (!r) {
+          return make_error(errc::unavailable, "analytics history: " + st.history->error());
+        }
+        ack_msg ack;
+        ack.set_producer_id(b.producer_id());
+        ack.set_sequence(b.sequence());
+        ack.set_duplicate(r->duplicate);
+        ack.set_stored(r->stored);
+        ack.set_refused(r->refused);
+        if (r->duplicate) {
+          ++st.shared->duplicate_batches;
+          return ack;
+        }
+        st.shared->stored += r->stored;
+        st.shared->refused += r->refused;
+        auto rate = st.sample_rate();
+        for (auto& e : b.events()) {
+          if (realtime::keep_sampled(e, rate) && validate(e, now, st.limits).empty()) {
+            st.live.add(e, rate, now);
+            st.freshness->observe(static_cast<double>(std::max<int64_t>(0, now - e.timestamp_ms()))
+                                  / 1000.0);
+          }
+        }
+        return ack;
+      },
+      [self](const query_msg& q) {
+        auto& st = self->state;
+        auto w = st.live.query(q.content_id(), q.region(), std::chrono::seconds{q.window_s()},
+                               wall_ms());
+        return to_msg(w, st.sample_rate());
+      },
+      [self](tick_atom) {
+        auto& st = self->state;
+        st.history->flush_rollups();
+        if (++st.ticks % 600 == 0) {
+          st.history->purge(wall_ms());
+        }
+        self->delayed_send(self, std::chrono::seconds{1}, tick_atom::value);
+      },
+  };
+}
+
+// -- the node's analytics service: batcher and host of its partitions -------------------
+
+struct service_state {
+  std::string node_name;
+  std::string producer_id;
+  config::analytics_node_settings cfg;
+  std::shared_ptr<analytics_shared> shared;
+  caf::actor endpoint;
+  std::function<std::vector<cluster::member>()> members;
+  flow::flow_context* flow = nullptr;
+  std::string data_dir;
+  metrics::histogram* freshness = nullptr;
+  metrics::histogram* ack_latency = nullptr;
+  cluster::peer_directory<caf::stateful_actor<service_state>> peers{service_name};
+  std::map<uint32_t, caf::actor> partitions; // on this node
+  // The batcher: open batches per partition and when their first event came.
+  std::map<uint32_t, std::vector<viewer_event>> open;
+  std::map<uint32_t, int64_t> opened_at;
+  bool linger_scheduled = false;
+  uint64_t next_sequence = 1;
+  struct unacked {
+    event_batch batch;
+    int64_t sent_ms = 0;
+    int64_t first_sent_ms = 0;
+  };
+  std::map<uint64_t, unacked> inflight;
+
+  int level() const {
+    return flow != nullptr ? static_cast<int>(flow->current_level()) : 0;
+  }
+  size_t max_batch() const {
+    return static_cast<size_t>(cfg.max_batch) << std::min(level(), 4);
+  }
+  int64_t linger_ms() const {
+    return static_cast<int64_t>(cfg.linger_ms) << std::min(level(), 4);
+  }
+
+  static inline const char* name = "sv.analytics.service";
+};
+
+using service_actor = caf::stateful_actor<service_state>;
+
+uint32_t partition_of(service_actor* self, const std::string& content) {
+  return static_cast<uint32_t>(cluster::stable_hash(content) % self->state.cfg.partitions);
+}
+
+std::string owner_of_partition(service_actor* self, uint32_t p) {
+  std::vector<std::string> up;
+  for (auto& m : self->state.members()) {
+    if (m.state == cluster::member_state::up) {
+      up.push_back(m.name);
+    }
+  }
+  return cluster::owner_of("analytics-partition-" + std::to_string(p), up);
+}
+
+caf::actor local_partition(service_actor* self, uint32_t p) {
+  auto& st = self->state;
+  if (auto i = st.partitions.find(p); i != st.partitions.end()) {
+    return i->second;
+  }
+  auto dir = std::filesystem::path{st.data_dir} / "analytics";
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  auto path = (dir / ("partition-" + std::to_string(p) + ".db")).string();
+  auto a = self->spawn<caf::linked>(partition_behavior, p, path, st.cfg, st.shared, st.flow,
+                                    st.freshness);
+  st.partitions.emplace(p, a);
+  return a;
+}
+
+// Sends `msg` to partition `p` on its owner; `done` with the answer, `fail` on an error.
+template <class Msg, class Reply>
+void to_partition(service_actor* self, uint32_t p, const Msg& msg,
+                  std::function<void(const Reply&)> done,
+                  std::function<void(const caf::error&)> fail) {
+  auto& st = self->state;
+  auto owner = owner_of_partition(self, p);
+  auto timeout = caf::duration{std::chrono::milliseconds{st.cfg.resend_ms}};
+  if (owner.empty() || owner == st.node_name) {
+    self->request(local_partition(self, p), timeout, msg)
+        .then([=](const Reply& r) { done(r); }, [=](caf::error& err) { fail(err); });
+    return;
+  }
+  st.peers.with(
+      self, st.endpoint, owner, std::chrono::milliseconds{st.cfg.resend_ms},
+      [=](const caf::actor& svc) {
+        self->request(svc, timeout, partition_atom::value, p, msg)
+            .then([=](const Reply& r) { done(r); }, [=](caf::error& err) { fail(err); });
+      },
+      fail);
+}
+
+void deliver(service_actor* self, uint64_t seq) {
+  auto& st = self->state;
+  auto i = st.inflight.find(seq);
+  if (i == st.inflight.end()) {
+    return;
+  }
+  i->second.sent_ms = steady_ms();
+  to_partition<event_batch, ack_msg>(
+      self, i->second.batch.partition(), i->second.batch,
+      [self, seq](const ack_msg&) {
+        auto& st = self->state;
+        auto j = st.inflight.find(seq);
+        if (j == st.inflight.end()) {
+          return; // acknowledged before (a resend crossed the first answer)
+        }
+        auto n = static_cast<uint64_t>(j->second.batch.events_size());
+        st.ack_latency->observe(static_cast<double>(steady_ms() - j->second.first_sent_ms)
+                                / 1000.0);
+        st.inflight.erase(j);
+        st.shared->acked_events += n;
+        st.shared->pending -= n;
+      },
+      [](const caf::error&) {
+        // Kept in `inflight`: the resend tick sends it again.
+      });
+}
+
+void send_batch(service_actor* self, uint32_t p) {
+  auto& st = self->state;
+  auto i = st.open.find(p);
+  if (i == st.open.end() || i->second.empty()) {
+    return;
+  }
+  auto seq = st.next_sequence++;
+  auto& u = st.inflight[seq];
+  u.batch.set_producer_id(st.producer_id);
+  u.batch.set_sequence(seq);
+  u.batch.set_partition(p);
+  for (auto& e : i->second) {
+    *u.batch.add_events() = std::move(e);
+  }
+  u.first_sent_ms = steady_ms();
+  st.open.erase(i);
+  st.opened_at.erase(p);
+  ++st.shared->batches_sent;
+  deliver(self, seq);
+}
+
+void schedule_linger(service_actor* self) {
+  auto& st = self->state;
+  if (!st.linger_scheduled && !st.open.empty()) {
+    st.linger_scheduled = true;
+    self->delayed_send(self, std::chrono::milliseconds{std::max<int64_t>(1, st.linger_ms())},
+                       linger_atom::value);
+  }
+}
+
+caf::behavior service_behavior(service_actor* self, std::string node_name, std::string producer_id,
+                               config::analytics_node_settings cfg,
+                               std::shared_ptr<analytics_shared> shared, caf::actor endpoint,
+                               std::function<std::vector<cluster::member>()> members,
+                               flow::flow_context* flow, std::string data_dir,
+                               metrics::histogram* freshness, metrics::histogram* ack_latency) {
+  auto& st = self->state;
+  st.node_name = std::move(node_name);
+  st.producer_id = std::move(producer_id);
+  st.cfg = cfg;
+  st.shared = std::move(shared);
+  st.endpoint = std::move(endpoint);
+  st.members = std::move(members);
+  st.flow = flow;
+  st.data_dir = std::move(data_dir);
+  st.freshness = freshness;
+  st.ack_latency = ack_latency;
+  self->set_down_handler([self](caf::down_msg& dm) { self->state.peers.forget(dm.source); });
+  self->delayed_send(self, std::chrono::milliseconds{cfg.resend_ms}, resend_atom::value);
+  self->delayed_send(self, std::chrono::seconds{1}, tick_atom::value);
+  return {
+      // From emit() on this node.
+      [self](viewer_event& e) {
+        auto& st = self->state;
+        auto p = partition_of(self, e.content_id());
+        auto& batch = st.open[p];
+        if (batch.empty()) {
+          st.opened_at[p] = steady_ms();
+        }
+        batch.push_back(std::move(e));
+        if (batch.size() >= st.max_batch()) {
+          send_batch(self, p);
+        } else {
+          schedule_linger(self);
+        }
+      },
+      [self](linger_atom) {
+        auto& st = self->state;
+        st.linger_scheduled = false;
+        auto now = steady_ms();
+        std::vector<uint32_t> due;
+        for (auto& [p, at] : st.opened_at) {
+          if (now - at >= st.linger_ms()) {
+            due.push_back(p);
+          }
+        }
+        for (auto p : due) {
+          send_batch(self, p);
+        }
+        schedule_linger(self);
+      },
+      [self](flush_atom) {
+        std::vector<uint32_t> all;
+        for (auto& [p, events] : self->state.open) {
+          all.push_back(p);
+        }
+        for (auto p : all) {
+          send_batch(self, p);
+        }
+      },
+      [self](resend_atom) {
+        auto& st = self->state;
+        auto now = steady_ms();
+        std::vector<uint64_t> due;
+        for (auto& [seq, u] : st.inflight) {
+          if (now - u.sent_ms >= st.cfg.resend_ms) {
+            due.push_back(seq);
+          }
+        }
+        for (auto seq : due) {
+          ++st.shared->resends;
+          deliver(self, seq);
+        }
+        self->delayed_send(self,
+                           std::chrono::milliseconds{std::max<uint32_t>(10, st.cfg.resend_ms / 2)},
+                           resend_atom::value);
+      },
+      [self](tick_atom) {
+        // Partitions this node no longer owns stop (their history stays in their file).
+        auto& st = self->state;
+        for (auto i = st.partitions.begin(); i != st.partitions.end();) {
+          auto owner = owner_of_partition(self, i->first);
+          if (!owner.empty() && owner != st.node_name) {
+            self->send_exit(i->second, caf::exit_reason::user_shutdown);
+            i = st.partitions.erase(i);
+          } else {
+            ++i;
+          }
+        }
+        self->delayed_send(self, std::chrono::seconds{1}, tick_atom::value);
+      },
+      [self](const query_msg& q) -> caf::result<window_msg> {
+        auto rp = self->make_response_promise<window_msg>();
+        to_partition<query_msg, window_msg>(
+            self, partition_of(self, q.content_id()), q,
+            [rp](const window_msg& w) mutable { rp.deliver(w); },
+            [rp](const caf::error& err) mutable { rp.deliver(err); });
+        return rp;
+      },
+      // From another node's service: this node's partition answers.
+      [self](partition_atom, uint32_t p, const event_batch& b) {
+        self->delegate(local_partition(self, p), b);
+      },
+      [self](partition_atom, uint32_t p, const query_msg& q) {
+        self->delegate(local_partition(self, p), q);
+      },
+  };
+}
+
+} // namespace
+
+void register_message_types(caf::actor_system_config& cfg) {
+  cfg.add_message_type<viewer_event>(viewer_event::descriptor()->full_name());
+  cfg.add_message_type<event_batch>(event_batch::descriptor()->full_name());
+  cfg.add_message_type<ack_msg>(ack_msg::descriptor()->full_name());
+  cfg.add_message_type<query_msg>(query_msg::descriptor()->full_name());
+  cfg.add_message_type<window_msg>(window_msg::descriptor()->full_name());
+}
+
+analytics::analytics(node& n) : sys_(n.system()), shared_(std::make_shared<analytics_shared>()) {
+  auto& cfg = n.settings().analytics;
+  shared_->max_pending = cfg.max_pending;
+  auto& reg = n.metrics();
+  auto* freshness = &reg.histogram_metric("sv_analytics_freshness_seconds",
+                                          "From an event's timestamp to its real-time window",
+                                          metrics::latency_buckets());
+  auto* ack = &reg.histogram_metric("sv_analytics_ack_seconds",
+                                    "From a batch's first send to its acknowledgement",
+                                    metrics::latency_buckets());
+  auto s = shared_;
+  auto counter = [&reg, s](const char* name, const char* help,
+                           std::atomic<uint64_t> analytics_shared::*field) {
+    reg.counter_callback(name, help,
+                         [s, field] { return static_cast<double>((*s.*field).load()); });
+  };
+  counter("sv_analytics_emitted_total", "Events accepted by emit()", &analytics_shared::emitted);
+  counter("sv_analytics_overloaded_total", "Events refused by emit(): too many unacknowledged",
+          &analytics_shared::overloaded);
+  counter("sv_analytics_batches_total", "Batches sent to partitions",
+          &analytics_shared::batches_sent);
+  counter("sv_analytics_resends_total", "Batches sent again", &analytics_shared::resends);
+  counter("sv_analytics_stored_total", "Events stored by this node's partitions",
+          &analytics_shared::stored);
+  counter("sv_analytics_refused_total", "Bad events refused by this node's partitions",
+          &analytics_shared::refused);
+  counter("sv_analytics_duplicate_batches_total", "Resent batches stored before",
+          &analytics_shared::duplicate_batches);
+  reg.gauge_callback("sv_analytics_pending", "Events accepted, not yet acknowledged",
+                     [s] { return static_cast<double>(s->pending.load()); });
+  auto* np = &n;
+  auto producer = n.settings().name + "#" + std::to_string(wall_ms());
+  service_ = sys_.spawn(service_behavior, n.settings().name, producer, cfg, shared_,
+                        n.cluster_endpoint(), std::function<std::vector<cluster::member>()>{[np] {
+                          return np->members();
+                        }},
+                        &n.flow(), n.settings().data_dir, freshness, ack);
+  cluster::register_service(sys_, service_name, service_);
+}
+
+analytics::~analytics() {
+  sys_.registry().erase(service_name);
+  caf::scoped_actor self{sys_};
+  self->send_exit(service_, caf::exit_reason::user_shutdown);
+  self->wait_for(service_);
+}
+
+caf::expected<void> analytics::emit(viewer_event e) {
+  if (shared_->pending.load(std::memory_order_relaxed) >= shared_->max_pending) {
+    ++shared_->overloaded;
+    return make_error(errc::overloaded, "analytics: " + std::to_string(shared_->max_pending)
+                                            + " events await acknowledgement");
+  }
+  ++shared_->pending;
+  ++shared_->emitted;
+  caf::anon_send(service_, std::move(e));
+  return caf::unit;
+}
+
+caf::expected<window_stats> analytics::window(const std::string& content, const std::string& region,
+                                              std::chrono::seconds w) {
+  query_msg q;
+  q.set_content_id(content);
+  q.set_region(region);
+  q.set_window_s(static_cast<uint32_t>(w.count()));
+  auto r = sv::ask<window_msg>(sys_, service_, std::chrono::seconds{5}, std::move(q));
+  if (!r) {
+    return r.error();
+  }
+  window_stats out;
+  out.concurrent_viewers = r->concurrent_viewers();
+  out.events = r->events();
+  out.starts = r->starts();
+  out.startup_p50_ms = r->startup_p50_ms();
+  out.startup_p95_ms = r->startup_p95_ms();
+  out.rebuffer_ratio = r->rebuffer_ratio();
+  out.error_rate = r->error_rate();
+  for (int i = 0; i < r->bitrate_mix_size() && i < static_cast<int>(out.bitrate_mix.size()); ++i) {
+    out.bitrate_mix[static_cast<size_t>(i)] = r->bitrate_mix(i);
+  }
+  return out;
+}
+
+bool analytics::drain(std::chrono::milliseconds timeout) {
+  caf::anon_send(service_, flush_atom::value);
+  auto end = std::chrono::steady_clock::now() + timeout;
+  while (shared_->pending.load() != 0 && std::chrono::steady_clock::now() < end) {
+    std::this_thread::sleep_for(std::chrono::milliseconds{5});
+  }
+  return shared_->pending.load() == 0;
+}
+
+analytics_stats analytics::stats() {
+  auto& s = *shared_;
+  return {s.emitted, s.overloaded, s.batches_sent, s.resends,          s.acked_events,
+          s.pending, s.stored,     s.refused,      s.duplicate_batches};
+}
+
+} // namespace sv::analytics

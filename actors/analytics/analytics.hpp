@@ -1,0 +1,88 @@
+#pragma once
+
+// Analytics on a node (design §7): the node's batcher and the analytics partitions it owns.
+//
+//   sv::analytics::analytics a{node};       // after node.start(); every node runs one
+//   a.emit(event);                           // from any thread: accepted, or overloaded
+//   auto w = a.window("premiere-1", "eu-west", std::chrono::seconds{10});
+//
+// emit() checks the event's partition (hash of its content id mod analytics.partitions,
+// placed by rendezvous hashing over the up members) and hands it to the node's batcher,
+// which groups events per partition and sends numbered batches (producer id + sequence)
+// when a batch is full or has waited analytics.linger_ms; both double with each degrader
+// level. A batch is sent again every analytics.resend_ms until its partition acknowledges
+// it; the partition stores it once (history_store) and acknowledges only when it is
+// durable. While analytics.max_pending events await acknowledgement, emit() refuses with
+// sv::errc::overloaded (counted): backpressure, never a silent drop.
+//
+// Each partition also keeps the real-time windows (realtime.hpp), sampling heartbeats at L2
+// and above. Its history is DATA_DIR/analytics/partition-N.db.
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "actors/analytics/events.hpp"
+#include "actors/analytics/realtime.hpp"
+#include "caf/actor.hpp"
+#include "caf/expected.hpp"
+#include "caf/fwd.hpp"
+
+namespace sv {
+class node;
+} // namespace sv
+
+namespace sv::analytics {
+
+/// Registers the analytics messages (pass it to sv::node on every node).
+void register_message_types(caf::actor_system_config& cfg);
+
+/// Counters of one node's analytics (also exported as metrics).
+struct analytics_stats {
+  uint64_t emitted = 0;    ///< accepted by emit()
+  uint64_t overloaded = 0; ///< refused by emit() (max_pending reached)
+  uint64_t batches_sent = 0;
+  uint64_t resends = 0;
+  uint64_t acked_events = 0; ///< events whose batch a partition acknowledged
+  uint64_t pending = 0;      ///< accepted, not yet acknowledged
+  // At the partitions on this node:
+  uint64_t stored = 0;
+  uint64_t refused = 0;           ///< bad events (never stored)
+  uint64_t duplicate_batches = 0; ///< resends of batches stored before
+};
+
+struct analytics_shared;
+
+class analytics {
+public:
+  explicit analytics(node& n);
+  ~analytics();
+  analytics(const analytics&) = delete;
+  analytics& operator=(const analytics&) = delete;
+
+  /// Hands `e` to the batcher. Errors: overloaded (too many unacknowledged events).
+  caf::expected<void> emit(viewer_event e);
+
+  /// The real-time window of `content` in `region` from its partition.
+  caf::expected<window_stats> window(const std::string& content, const std::string& region,
+                                     std::chrono::seconds w);
+
+  /// Sends every open batch now and waits until every accepted event is acknowledged (or
+  /// `timeout`). True when nothing is pending.
+  bool drain(std::chrono::milliseconds timeout);
+
+  analytics_stats stats();
+
+  const caf::actor& handle() const noexcept {
+    return service_;
+  }
+
+private:
+  caf::actor_system& sys_;
+  std::shared_ptr<analytics_shared> shared_;
+  caf::actor service_;
+};
+
+} // namespace sv::analytics
