@@ -138,8 +138,14 @@ caf::behavior partition_behavior(partition_actor* self, uint32_t index, std::str
         st.shared->stored += r->stored;
         st.shared->refused += r->refused;
         auto rate = st.sample_rate();
-        for (auto& e : b.events()) {
-          if (realtime::keep_sampled(e, rate) && validate(e, now, st.limits).empty()) {
+        auto refused = r->refused_at.begin();
+        for (int i = 0; i < b.events_size(); ++i) {
+          if (refused != r->refused_at.end() && *refused == static_cast<uint32_t>(i)) {
+            ++refused; // never stored, not counted live either
+            continue;
+          }
+          auto& e = b.events(i);
+          if (realtime::keep_sampled(e, rate)) {
             st.live.add(e, rate, now);
             st.freshness->observe(static_cast<double>(std::max<int64_t>(0, now - e.timestamp_ms()))
                                   / 1000.0);
@@ -185,7 +191,9 @@ struct service_state {
   bool linger_scheduled = false;
   uint64_t next_sequence = 1;
   struct unacked {
-    event_batch batch;
+    caf::message batch; // holds one event_batch
+    uint32_t partition = 0;
+    uint64_t events = 0;
     int64_t sent_ms = 0;
     int64_t first_sent_ms = 0;
   };
@@ -263,25 +271,38 @@ void deliver(service_actor* self, uint64_t seq) {
   if (i == st.inflight.end()) {
     return;
   }
-  i->second.sent_ms = steady_ms();
-  to_partition<event_batch, ack_msg>(
-      self, i->second.batch.partition(), i->second.batch,
-      [self, seq](const ack_msg&) {
-        auto& st = self->state;
-        auto j = st.inflight.find(seq);
-        if (j == st.inflight.end()) {
-          return; // acknowledged before (a resend crossed the first answer)
-        }
-        auto n = static_cast<uint64_t>(j->second.batch.events_size());
-        st.ack_latency->observe(static_cast<double>(steady_ms() - j->second.first_sent_ms)
-                                / 1000.0);
-        st.inflight.erase(j);
-        st.shared->acked_events += n;
-        st.shared->pending -= n;
+  auto& u = i->second;
+  u.sent_ms = steady_ms();
+  auto on_ack = [self, seq](const ack_msg&) {
+    auto& st = self->state;
+    auto j = st.inflight.find(seq);
+    if (j == st.inflight.end()) {
+      return; // acknowledged before (a resend crossed the first answer)
+    }
+    st.ack_latency->observe(static_cast<double>(steady_ms() - j->second.first_sent_ms) / 1000.0);
+    st.shared->acked_events += j->second.events;
+    st.shared->pending -= j->second.events;
+    st.inflight.erase(j);
+  };
+  // A failed attempt stays in `inflight`: the resend tick sends it again.
+  auto on_error = [](caf::error&) {
+  };
+  auto p = u.partition;
+  auto timeout = caf::duration{std::chrono::milliseconds{st.cfg.resend_ms}};
+  auto owner = owner_of_partition(self, p);
+  if (owner.empty() || owner == st.node_name) {
+    // The batch message itself: shared with `inflight`, not copied.
+    self->request(local_partition(self, p), timeout, u.batch).then(on_ack, on_error);
+    return;
+  }
+  auto batch = u.batch;
+  st.peers.with(
+      self, st.endpoint, owner, std::chrono::milliseconds{st.cfg.resend_ms},
+      [=](const caf::actor& svc) {
+        self->request(svc, timeout, partition_atom::value, p, batch.get_as<event_batch>(0))
+            .then(on_ack, on_error);
       },
-      [](const caf::error&) {
-        // Kept in `inflight`: the resend tick sends it again.
-      });
+      [](const caf::error&) {});
 }
 
 void send_batch(service_actor* self, uint32_t p) {
@@ -291,13 +312,17 @@ void send_batch(service_actor* self, uint32_t p) {
     return;
   }
   auto seq = st.next_sequence++;
-  auto& u = st.inflight[seq];
-  u.batch.set_producer_id(st.producer_id);
-  u.batch.set_sequence(seq);
-  u.batch.set_partition(p);
+  event_batch b;
+  b.set_producer_id(st.producer_id);
+  b.set_sequence(seq);
+  b.set_partition(p);
   for (auto& e : i->second) {
-    *u.batch.add_events() = std::move(e);
+    *b.add_events() = std::move(e);
   }
+  auto& u = st.inflight[seq];
+  u.partition = p;
+  u.events = static_cast<uint64_t>(b.events_size());
+  u.batch = caf::make_message(std::move(b));
   u.first_sent_ms = steady_ms();
   st.open.erase(i);
   st.opened_at.erase(p);
@@ -311,6 +336,21 @@ void schedule_linger(service_actor* self) {
     st.linger_scheduled = true;
     self->delayed_send(self, std::chrono::milliseconds{std::max<int64_t>(1, st.linger_ms())},
                        linger_atom::value);
+  }
+}
+
+void add_event(service_actor* self, viewer_event e) {
+  auto& st = self->state;
+  auto p = partition_of(self, e.content_id());
+  auto& batch = st.open[p];
+  if (batch.empty()) {
+    st.opened_at[p] = steady_ms();
+  }
+  batch.push_back(std::move(e));
+  if (batch.size() >= st.max_batch()) {
+    send_batch(self, p);
+  } else {
+    schedule_linger(self);
   }
 }
 
@@ -336,18 +376,11 @@ caf::behavior service_behavior(service_actor* self, std::string node_name, std::
   self->delayed_send(self, std::chrono::seconds{1}, tick_atom::value);
   return {
       // From emit() on this node.
-      [self](viewer_event& e) {
-        auto& st = self->state;
-        auto p = partition_of(self, e.content_id());
-        auto& batch = st.open[p];
-        if (batch.empty()) {
-          st.opened_at[p] = steady_ms();
-        }
-        batch.push_back(std::move(e));
-        if (batch.size() >= st.max_batch()) {
-          send_batch(self, p);
-        } else {
-          schedule_linger(self);
+      [self](viewer_event& e) { add_event(self, std::move(e)); },
+      // From emit_many() on this node.
+      [self](std::vector<viewer_event>& es) {
+        for (auto& e : es) {
+          add_event(self, std::move(e));
         }
       },
       [self](linger_atom) {
@@ -427,6 +460,7 @@ caf::behavior service_behavior(service_actor* self, std::string node_name, std::
 
 void register_message_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<viewer_event>(viewer_event::descriptor()->full_name());
+  cfg.add_message_type<std::vector<viewer_event>>("std::vector<streamverse.v1.ViewerEvent>");
   cfg.add_message_type<event_batch>(event_batch::descriptor()->full_name());
   cfg.add_message_type<ack_msg>(ack_msg::descriptor()->full_name());
   cfg.add_message_type<query_msg>(query_msg::descriptor()->full_name());
@@ -489,6 +523,19 @@ caf::expected<void> analytics::emit(viewer_event e) {
   ++shared_->pending;
   ++shared_->emitted;
   caf::anon_send(service_, std::move(e));
+  return caf::unit;
+}
+
+caf::expected<void> analytics::emit_many(std::vector<viewer_event> es) {
+  auto n = static_cast<uint64_t>(es.size());
+  if (shared_->pending.load(std::memory_order_relaxed) + n > shared_->max_pending) {
+    shared_->overloaded += n;
+    return make_error(errc::overloaded, "analytics: " + std::to_string(shared_->max_pending)
+                                            + " events await acknowledgement");
+  }
+  shared_->pending += n;
+  shared_->emitted += n;
+  caf::anon_send(service_, std::move(es));
   return caf::unit;
 }
 

@@ -23,6 +23,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "actors/analytics/events.hpp"
 #include "actors/analytics/realtime.hpp"
@@ -64,6 +65,10 @@ public:
 
   /// Hands `e` to the batcher. Errors: overloaded (too many unacknowledged events).
   caf::expected<void> emit(viewer_event e);
+
+  /// Hands all of `es` to the batcher in one message (for producers with many events at
+  /// hand, such as a session host): all accepted, or none (overloaded).
+  caf::expected<void> emit_many(std::vector<viewer_event> es);
 
   /// The real-time window of `content` in `region` from its partition.
   caf::expected<window_stats> window(const std::string& content, const std::string& region,

@@ -156,23 +156,36 @@ std::optional<append_result> history_store::append(const event_batch& b, int64_t
     r.duplicate = true;
     return r;
   }
-  event_batch valid;
-  valid.set_producer_id(b.producer_id());
-  valid.set_sequence(b.sequence());
-  valid.set_partition(b.partition());
   int64_t first = 0;
   int64_t last = 0;
-  for (auto& e : b.events()) {
+  for (int i = 0; i < b.events_size(); ++i) {
+    auto& e = b.events(i);
     if (auto why = validate(e, now_ms, settings_.limits); !why.empty()) {
       ++r.refused;
       ++r.refused_by_field[reason_field(why)];
+      r.refused_at.push_back(static_cast<uint32_t>(i));
       continue;
     }
-    first = valid.events_size() == 0 ? e.timestamp_ms() : std::min(first, e.timestamp_ms());
+    first = r.stored == 0 ? e.timestamp_ms() : std::min(first, e.timestamp_ms());
     last = std::max(last, e.timestamp_ms());
-    *valid.add_events() = e;
+    ++r.stored;
   }
-  r.stored = static_cast<uint32_t>(valid.events_size());
+  // Only the valid events are kept: the batch as it came when all are (no copy).
+  event_batch filtered;
+  if (r.refused > 0) {
+    filtered.set_producer_id(b.producer_id());
+    filtered.set_sequence(b.sequence());
+    filtered.set_partition(b.partition());
+    auto skip = r.refused_at.begin();
+    for (int i = 0; i < b.events_size(); ++i) {
+      if (skip != r.refused_at.end() && *skip == static_cast<uint32_t>(i)) {
+        ++skip;
+        continue;
+      }
+      *filtered.add_events() = b.events(i);
+    }
+  }
+  const auto& valid = r.refused > 0 ? filtered : b;
   if (!begin()) {
     return std::nullopt;
   }

@@ -48,6 +48,8 @@ struct append_result {
   uint32_t refused = 0;
   /// Refusals by the field their reason names (validate()).
   std::map<std::string, uint32_t> refused_by_field;
+  /// Positions in the batch of the refused events, ascending.
+  std::vector<uint32_t> refused_at;
 };
 
 /// Startup-time histogram bucket bounds (ms), the last one open.
