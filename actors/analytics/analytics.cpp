@@ -1,5 +1,9 @@
 #include "actors/analytics/analytics.hpp"
 
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <filesystem>
 #include <map>
@@ -62,6 +66,13 @@ int64_t steady_ms() {
       .count();
 }
 
+// Analytics actors run detached (a thread each, not a scheduler worker, so a long batch
+// never holds up the actors that serve playback) and at a lower OS priority: when the
+// cores are busy, the scheduler's workers, which run the critical work, go first.
+void lower_this_threads_priority() {
+  ::setpriority(PRIO_PROCESS, static_cast<id_t>(::syscall(SYS_gettid)), 10);
+}
+
 window_msg to_msg(const window_stats& w, uint32_t rate) {
   window_msg m;
   m.set_concurrent_viewers(w.concurrent_viewers);
@@ -103,6 +114,7 @@ caf::behavior partition_behavior(partition_actor* self, uint32_t index, std::str
                                  config::analytics_node_settings cfg,
                                  std::shared_ptr<analytics_shared> shared, flow::flow_context* flow,
                                  metrics::histogram* freshness) {
+  lower_this_threads_priority();
   auto& st = self->state;
   history_settings hs;
   hs.limits.max_skew_ms = cfg.max_skew_ms;
@@ -237,8 +249,8 @@ caf::actor local_partition(service_actor* self, uint32_t p) {
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   auto path = (dir / ("partition-" + std::to_string(p) + ".db")).string();
-  auto a = self->spawn<caf::linked>(partition_behavior, p, path, st.cfg, st.shared, st.flow,
-                                    st.freshness);
+  auto a = self->spawn<caf::linked + caf::detached>(partition_behavior, p, path, st.cfg, st.shared,
+                                                    st.flow, st.freshness);
   st.partitions.emplace(p, a);
   return a;
 }
@@ -360,6 +372,7 @@ caf::behavior service_behavior(service_actor* self, std::string node_name, std::
                                std::function<std::vector<cluster::member>()> members,
                                flow::flow_context* flow, std::string data_dir,
                                metrics::histogram* freshness, metrics::histogram* ack_latency) {
+  lower_this_threads_priority();
   auto& st = self->state;
   st.node_name = std::move(node_name);
   st.producer_id = std::move(producer_id);
@@ -499,11 +512,12 @@ analytics::analytics(node& n) : sys_(n.system()), shared_(std::make_shared<analy
                      [s] { return static_cast<double>(s->pending.load()); });
   auto* np = &n;
   auto producer = n.settings().name + "#" + std::to_string(wall_ms());
-  service_ = sys_.spawn(service_behavior, n.settings().name, producer, cfg, shared_,
-                        n.cluster_endpoint(), std::function<std::vector<cluster::member>()>{[np] {
-                          return np->members();
-                        }},
-                        &n.flow(), n.settings().data_dir, freshness, ack);
+  service_ = sys_.spawn<caf::detached>(service_behavior, n.settings().name, producer, cfg, shared_,
+                                       n.cluster_endpoint(),
+                                       std::function<std::vector<cluster::member>()>{[np] {
+                                         return np->members();
+                                       }},
+                                       &n.flow(), n.settings().data_dir, freshness, ack);
   cluster::register_service(sys_, service_name, service_);
 }
 
