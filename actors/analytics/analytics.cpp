@@ -20,6 +20,7 @@
 #include "caf/scoped_actor.hpp"
 #include "caf/send.hpp"
 #include "caf/stateful_actor.hpp"
+#include "runtime/cluster/client.hpp"
 #include "runtime/cluster/endpoint.hpp"
 #include "runtime/cluster/membership.hpp"
 #include "runtime/cluster/peer_directory.hpp"
@@ -540,6 +541,39 @@ caf::expected<void> analytics::emit(viewer_event e) {
   return caf::unit;
 }
 
+session::event_hook analytics::session_events() {
+  auto counter = std::make_shared<std::atomic<uint64_t>>(0);
+  auto prefix = std::to_string(wall_ms()) + ":";
+  return [this, counter, prefix](const session::session_event& s) {
+    viewer_event e;
+    e.set_event_id(prefix + std::to_string(++*counter));
+    e.set_session_id(std::to_string(s.session_id));
+    e.set_user_id(*s.user);
+    e.set_content_id(*s.content);
+    e.set_region(*s.region);
+    e.set_device(*s.device);
+    switch (s.kind) {
+    case session::session_event::opened:
+      e.set_type(streamverse::v1::EVENT_START);
+      break;
+    case session::session_event::heartbeat:
+      e.set_type(streamverse::v1::EVENT_HEARTBEAT);
+      break;
+    case session::session_event::quality_change:
+      e.set_type(streamverse::v1::EVENT_QUALITY_CHANGE);
+      break;
+    case session::session_event::closed:
+      e.set_type(streamverse::v1::EVENT_STOP);
+      break;
+    }
+    e.set_timestamp_ms(s.at_ms);
+    e.set_bitrate_kbps(s.bitrate_kbps);
+    e.set_buffer_ms(s.buffer_ms);
+    e.set_watched_ms(s.watched_ms);
+    emit(std::move(e)); // a refusal is counted (overloaded)
+  };
+}
+
 caf::expected<void> analytics::emit_many(std::vector<viewer_event> es) {
   auto n = static_cast<uint64_t>(es.size());
   if (shared_->pending.load(std::memory_order_relaxed) + n > shared_->max_pending) {
@@ -553,13 +587,18 @@ caf::expected<void> analytics::emit_many(std::vector<viewer_event> es) {
   return caf::unit;
 }
 
-caf::expected<window_stats> analytics::window(const std::string& content, const std::string& region,
-                                              std::chrono::seconds w) {
+namespace {
+
+query_msg make_query(const std::string& content, const std::string& region,
+                     std::chrono::seconds w) {
   query_msg q;
   q.set_content_id(content);
   q.set_region(region);
   q.set_window_s(static_cast<uint32_t>(w.count()));
-  auto r = sv::ask<window_msg>(sys_, service_, std::chrono::seconds{5}, std::move(q));
+  return q;
+}
+
+caf::expected<window_stats> from_msg(caf::expected<window_msg> r) {
   if (!r) {
     return r.error();
   }
@@ -575,6 +614,25 @@ caf::expected<window_stats> analytics::window(const std::string& content, const 
     out.bitrate_mix[static_cast<size_t>(i)] = r->bitrate_mix(i);
   }
   return out;
+}
+
+} // namespace
+
+caf::expected<window_stats> remote_window(caf::actor_system& sys, const std::string& host,
+                                          uint16_t port, const std::string& content,
+                                          const std::string& region, std::chrono::seconds w,
+                                          std::chrono::milliseconds timeout) {
+  auto svc = cluster::lookup_service(sys, host, port, service_name, timeout);
+  if (!svc) {
+    return svc.error();
+  }
+  return from_msg(sv::ask<window_msg>(sys, *svc, timeout, make_query(content, region, w)));
+}
+
+caf::expected<window_stats> analytics::window(const std::string& content, const std::string& region,
+                                              std::chrono::seconds w) {
+  return from_msg(
+      sv::ask<window_msg>(sys_, service_, std::chrono::seconds{5}, make_query(content, region, w)));
 }
 
 bool analytics::drain(std::chrono::milliseconds timeout) {

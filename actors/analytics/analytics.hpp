@@ -27,6 +27,7 @@
 
 #include "actors/analytics/events.hpp"
 #include "actors/analytics/realtime.hpp"
+#include "actors/session/session_host.hpp"
 #include "caf/actor.hpp"
 #include "caf/expected.hpp"
 #include "caf/fwd.hpp"
@@ -56,6 +57,13 @@ struct analytics_stats {
 
 struct analytics_shared;
 
+/// From outside the cluster (streamverse-ctl): the real-time window of `content` in
+/// `region` through the analytics service of the node at host:port.
+caf::expected<window_stats> remote_window(caf::actor_system& sys, const std::string& host,
+                                          uint16_t port, const std::string& content,
+                                          const std::string& region, std::chrono::seconds w,
+                                          std::chrono::milliseconds timeout);
+
 class analytics {
 public:
   explicit analytics(node& n);
@@ -69,6 +77,12 @@ public:
   /// Hands all of `es` to the batcher in one message (for producers with many events at
   /// hand, such as a session host): all accepted, or none (overloaded).
   caf::expected<void> emit_many(std::vector<viewer_event> es);
+
+  /// A hook for the node's session hosts (`service_settings.host.events`): every open,
+  /// heartbeat, quality change and close becomes a ViewerEvent emitted here. Refusals
+  /// (overloaded) are counted, the session request itself is not affected. Keep this
+  /// object alive as long as the hosts.
+  session::event_hook session_events();
 
   /// The real-time window of `content` in `region` from its partition.
   caf::expected<window_stats> window(const std::string& content, const std::string& region,

@@ -46,6 +46,7 @@ private:
 struct record {
   std::string user;
   int64_t last_seen_ns = 0;
+  int64_t last_event_ns = 0; // for the play time of the next event
   int64_t position_ms = 0;
   uint32_t content = 0;
   uint32_t bitrate_kbps = 0;
@@ -80,6 +81,33 @@ int64_t now_ns(host_actor* self) {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
              self->clock().now().time_since_epoch())
       .count();
+}
+
+// Tells the event hook (if any) what happened to session `id`.
+void report(host_actor* self, session_event::kind_t kind, uint64_t id, record& s) {
+  auto& st = self->state;
+  if (!st.cfg.events) {
+    return;
+  }
+  auto now = now_ns(self);
+  session_event e;
+  e.kind = kind;
+  e.session_id = id;
+  e.user = &s.user;
+  e.content = &st.contents.name(s.content);
+  e.device = &st.devices.name(s.device);
+  e.region = &st.regions.name(s.region);
+  e.bitrate_kbps = s.bitrate_kbps;
+  e.buffer_ms = s.buffer_ms;
+  e.watched_ms =
+      kind == session_event::opened || s.paused
+          ? 0
+          : static_cast<uint32_t>(std::max<int64_t>(0, now - s.last_event_ns) / 1'000'000);
+  s.last_event_ns = now;
+  e.at_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                std::chrono::system_clock::now().time_since_epoch())
+                .count();
+  st.cfg.events(e);
 }
 
 void remember_closed(host_state& st, uint64_t id) {
@@ -150,8 +178,10 @@ caf::behavior session_host(host_actor* self, host_settings cfg,
         rec.region = st.regions.id(r.region);
         rec.subscription = r.subscription;
         rec.last_seen_ns = now_ns(self);
-        st.sessions.emplace(r.session_id, std::move(rec));
+        rec.last_event_ns = rec.last_seen_ns;
+        auto& stored = st.sessions.emplace(r.session_id, std::move(rec)).first->second;
         st.closed.erase(r.session_id); // an id may be reused after close
+        report(self, session_event::opened, r.session_id, stored);
         return r.session_id;
       },
       [self](const heartbeat_report& h) -> caf::result<caf::ok_atom> {
@@ -172,6 +202,7 @@ caf::behavior session_host(host_actor* self, host_settings cfg,
         s.dropped_frames = static_cast<uint32_t>(h.dropped_frames);
         ++s.heartbeats;
         s.last_seen_ns = now_ns(self);
+        report(self, session_event::heartbeat, h.session_id, s);
         return caf::ok_atom::value;
       },
       [self](const command& c) -> caf::result<caf::ok_atom> {
@@ -200,8 +231,10 @@ caf::behavior session_host(host_actor* self, host_settings cfg,
         case command_kind::quality:
           s.bitrate_kbps = static_cast<uint32_t>(c.value);
           ++s.quality_changes;
+          report(self, session_event::quality_change, c.session_id, s);
           break;
         case command_kind::close:
+          report(self, session_event::closed, c.session_id, s);
           st.sessions.erase(c.session_id);
           remember_closed(st, c.session_id);
           break;

@@ -22,12 +22,35 @@ namespace sv::session {
 /// remote billing systems cache their answers (issue #8).
 using entitlement_hook = std::function<caf::error(const open_request&)>;
 
+/// What happened to a session, as its host reports it to an event hook (analytics).
+struct session_event {
+  enum kind_t : uint8_t { opened, heartbeat, quality_change, closed };
+  kind_t kind = opened;
+  uint64_t session_id = 0;
+  const std::string* user = nullptr; ///< valid during the call only (as the three below)
+  const std::string* content = nullptr;
+  const std::string* device = nullptr;
+  const std::string* region = nullptr;
+  uint32_t bitrate_kbps = 0;
+  uint32_t buffer_ms = 0;
+  /// Play time since the session's previous event (0 while paused).
+  uint32_t watched_ms = 0;
+  int64_t at_ms = 0; ///< wall clock, ms since the epoch
+};
+
+/// Called on the session host's thread for every open, heartbeat, quality change and
+/// close; must be fast and thread-safe (sv::analytics::session_events hands the events to
+/// the node's analytics batcher).
+using event_hook = std::function<void(const session_event&)>;
+
 struct host_settings {
   /// A session without a heartbeat (or any other request) for this long is closed.
   std::chrono::milliseconds idle_timeout{30'000};
   session_limits limits;
   /// Empty: every viewer is entitled.
   entitlement_hook entitlement;
+  /// Empty: no events.
+  event_hook events;
   /// How many recently closed session ids each host remembers, so that a late request
   /// for one is answered `session_closed` rather than `unknown_session`.
   size_t closed_memory = 1024;

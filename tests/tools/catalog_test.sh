@@ -155,3 +155,11 @@ out=$("$ctl" metadata put --node 127.0.0.1:17301 --file "$tmp/c42.json" --expect
   || fail "put after node-c resumed: $out"
 [ "$out" = "content-42 version 3" ] || fail "after node-c resumed, put printed: $out"
 echo "node-a without a majority refused the update (no majority); with node-c back: version 3"
+
+# The analytics service answers through any node (nothing emitted in this cluster: zeros).
+out=$("$ctl" analytics window --node 127.0.0.1:17303 --content premiere-1 --region eu-west \
+  --seconds 60 2>&1) || fail "analytics window: $out"
+echo "$out" | grep -q '^last 60 s: viewers 0, events 0, starts 0' || fail "analytics window printed: $out"
+"$ctl" analytics window --node 127.0.0.1:17303 --content x --region y --seconds 61 > /dev/null 2>&1
+[ $? = 2 ] || fail "--seconds 61 not refused"
+echo "analytics window through node-c: answered"

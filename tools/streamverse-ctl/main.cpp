@@ -4,6 +4,7 @@
 //   streamverse-ctl metadata get --node HOST:PORT --id ID [--timeout-ms N]
 //   streamverse-ctl metadata put --node HOST:PORT --file FILE.json [--expect V] [--timeout-ms N]
 //   streamverse-ctl cache get --node HOST:PORT --key KEY [--timeout-ms N]
+//   streamverse-ctl analytics window --node HOST:PORT --content ID --region R [--seconds S]
 //
 // Exit codes: 0 ok, 1 the node could not be reached or answered with an error,
 // 2 bad arguments or input.
@@ -21,6 +22,7 @@
 
 #include <google/protobuf/util/json_util.h>
 
+#include "actors/analytics/analytics.hpp"
 #include "actors/cache/cache.hpp"
 #include "actors/content/catalog_client.hpp"
 #include "actors/content/content_types.hpp"
@@ -42,6 +44,8 @@ const char* usage =
     "       streamverse-ctl metadata put --node HOST:PORT --file FILE.json [--expect V]\n"
     "                                    [--timeout-ms N]\n"
     "       streamverse-ctl cache get --node HOST:PORT --key KEY [--timeout-ms N]\n"
+    "       streamverse-ctl analytics window --node HOST:PORT --content ID --region R\n"
+    "                                        [--seconds 1..60] [--timeout-ms N]\n"
     "  --timeout-ms  how long to wait for the node (default 3000; 6000 for metadata put)\n"
     "  members       the member list as that node sees it: name, address, state,\n"
     "                incarnation, version (states: joining, up, suspect, leaving, down)\n"
@@ -50,6 +54,8 @@ const char* usage =
     "                prints the version assigned (--expect V: refuse unless at version V)\n"
     "  cache get     KEY through that node's cache (e.g. meta/premiere-1): a line\n"
     "                \"KEY version V from l1|l2|origin\", then the value\n"
+    "  analytics window  the real-time figures of a title in a region over the last\n"
+    "                S seconds (default 10), from its analytics partition\n"
     "  --node        the node's cluster endpoint (cluster.bind and cluster.port)\n"
     "  --tls-cert F --tls-key F --tls-ca F   for a cluster with mutual TLS: a certificate\n"
     "                signed by the cluster's CA, its key, and the CA\n"
@@ -94,6 +100,7 @@ bool parse(int argc, char** argv, args& out) {
       {"metadata get", {"--node", "--timeout-ms", "--id"}},
       {"metadata put", {"--node", "--timeout-ms", "--file", "--expect"}},
       {"cache get", {"--node", "--timeout-ms", "--key"}},
+      {"analytics window", {"--node", "--timeout-ms", "--content", "--region", "--seconds"}},
   };
   static const std::vector<std::string> tls_flags = {"--tls-cert", "--tls-key", "--tls-ca"};
   auto spec = allowed.find(out.command);
@@ -139,6 +146,10 @@ bool parse(int argc, char** argv, args& out) {
   if (out.command == "metadata get" && out.flags.count("--id") == 0) {
     return fail_usage("metadata get needs --id ID");
   }
+  if (out.command == "analytics window"
+      && (out.flags.count("--content") == 0 || out.flags.count("--region") == 0)) {
+    return fail_usage("analytics window needs --content ID and --region R");
+  }
   if (out.command == "cache get" && out.flags.count("--key") == 0) {
     return fail_usage("cache get needs --key KEY");
   }
@@ -160,6 +171,7 @@ struct ctl_config : caf::actor_system_config {
     sv::wire::register_message_types(*this);
     sv::content::register_message_types(*this);
     sv::cache::register_message_types(*this);
+    sv::analytics::register_message_types(*this);
     set("scheduler.max-threads", size_t{1});
     set("logger.console-verbosity", caf::atom("quiet"));
   }
@@ -256,6 +268,29 @@ int cache_get(caf::actor_system& sys, const args& a) {
   return 0;
 }
 
+int analytics_window(caf::actor_system& sys, const args& a) {
+  long seconds = 10;
+  if (auto s = a.flags.find("--seconds"); s != a.flags.end()) {
+    char* end = nullptr;
+    seconds = std::strtol(s->second.c_str(), &end, 10);
+    if (*end != '\0' || seconds < 1 || seconds > 60) {
+      std::cerr << "streamverse-ctl: --seconds wants 1..60\n";
+      return exit_usage;
+    }
+  }
+  auto w = sv::analytics::remote_window(sys, a.host, a.port, a.flags.at("--content"),
+                                        a.flags.at("--region"), std::chrono::seconds{seconds},
+                                        std::chrono::milliseconds{a.timeout_ms});
+  if (!w) {
+    return unreachable(sys, a, w.error());
+  }
+  std::cout << "last " << seconds << " s: viewers " << w->concurrent_viewers << ", events "
+            << w->events << ", starts " << w->starts << ", startup p50/p95 " << w->startup_p50_ms
+            << "/" << w->startup_p95_ms << " ms, rebuffer ratio " << w->rebuffer_ratio
+            << ", error rate " << w->error_rate << "\n";
+  return 0;
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
@@ -277,6 +312,9 @@ int main(int argc, char** argv) {
   }
   if (a.command == "cache get") {
     return cache_get(sys, a);
+  }
+  if (a.command == "analytics window") {
+    return analytics_window(sys, a);
   }
   return metadata_put(sys, a);
 }

@@ -4,6 +4,7 @@
 #include <iostream>
 #include <string>
 
+#include "actors/analytics/analytics.hpp"
 #include "actors/cache/cache.hpp"
 #include "actors/content/catalog.hpp"
 #include "actors/content/content_types.hpp"
@@ -46,18 +47,22 @@ int main(int argc, char** argv) {
     return 0;
   }
   // Every node keeps a catalog replica (and owns its share of the titles) and runs the
-  // cache (its near cache and the shards it owns), with the catalog as origin of "meta/".
+  // cache (its near cache and the shards it owns), with the catalog as origin of "meta/",
+  // and analytics (its batcher and the partitions it owns).
   struct services {
     std::unique_ptr<sv::content::catalog> catalog;
-    std::unique_ptr<sv::cache::cache> cache; // destroyed first
+    std::unique_ptr<sv::cache::cache> cache;
+    std::unique_ptr<sv::analytics::analytics> analytics; // destroyed first
   };
   sv::run_options options;
-  options.types = {sv::content::register_message_types, sv::cache::register_message_types};
+  options.types = {sv::content::register_message_types, sv::cache::register_message_types,
+                   sv::analytics::register_message_types};
   options.start_services = [](sv::node& n) -> std::shared_ptr<void> {
     auto s = std::make_shared<services>();
     s->catalog = std::make_unique<sv::content::catalog>(n);
     s->cache = std::make_unique<sv::cache::cache>(n);
     s->cache->follow(*s->catalog);
+    s->analytics = std::make_unique<sv::analytics::analytics>(n);
     return s;
   };
   return sv::run_until_signal(*loaded.settings, options);

@@ -19,6 +19,7 @@
 #include "tests/support/test_nodes.hpp"
 
 #include "actors/analytics/analytics.pb.h"
+#include "actors/session/session_service.hpp"
 #include "caf/scoped_actor.hpp"
 #include "runtime/node/node.hpp"
 #include "runtime/wire/errc.hpp"
@@ -182,5 +183,38 @@ TEST_SUITE("actors.analytics") {
     REQUIRE(a.drain(std::chrono::seconds{10}));
     CHECK(a.stats().stored == 100);
     CHECK(a.emit(heartbeat("b101", "title-b")));
+  }
+}
+
+TEST_SUITE("actors.analytics") {
+  TEST_CASE("sessions emit their events as they happen") {
+    cluster c{"analytics_test_data/sessions", 1};
+    auto& a = *c.services[0];
+    sv::session::service_settings ss;
+    ss.hosts = 2;
+    ss.host.events = a.session_events();
+    sv::session::service sessions{*c.nodes[0], ss};
+    for (uint64_t id = 1; id <= 3; ++id) {
+      sv::session::open_request r;
+      r.session_id = id;
+      r.user = "u" + std::to_string(id);
+      r.content = "title-live";
+      r.device = "tv";
+      r.region = "eu-west";
+      REQUIRE(sessions.open(r));
+      sv::session::heartbeat_report h;
+      h.session_id = id;
+      h.bitrate_kbps = 4500;
+      REQUIRE_FALSE(sessions.heartbeat(h));
+    }
+    REQUIRE_FALSE(sessions.apply({3, sv::session::command_kind::close, 0}));
+    REQUIRE(a.drain(std::chrono::seconds{10}));
+    CHECK(a.stats().stored == 7); // 3 starts, 3 heartbeats, 1 stop
+    auto w = a.window("title-live", "eu-west", std::chrono::seconds{60});
+    REQUIRE(w);
+    CHECK(w->concurrent_viewers == 3);
+    CHECK(w->starts == 3);
+    CHECK(w->events == 7);
+    CHECK(w->bitrate_mix[2] == 1.0); // every heartbeat at 4.5 Mbit/s: the 3-6 Mbit/s class
   }
 }
