@@ -227,8 +227,9 @@ std::optional<seed> parse_address(const std::string& address) {
   return seed{address.substr(0, colon), static_cast<uint16_t>(port)};
 }
 
-// Dials members learned from gossip that this node is not connected to, and gives up on
-// learned addresses whose member is down or forgotten.
+// Dials members that gossip reports alive and this node is not connected to (at most one
+// dial per member at a time), and gives up on learned addresses whose member is down or
+// forgotten.
 void dial_learned(endpoint_actor* self) {
   auto& st = self->state;
   if (st.advertised_address.empty()) {
@@ -264,7 +265,11 @@ void dial_learned(endpoint_actor* self) {
       st.seeds.push_back(
           seed_slot{*where, {}, false, false, std::chrono::milliseconds{0}, true, false});
       dial(self, st.seeds.size() - 1);
-    } else if (known->retired) {
+    } else {
+      // Gossip says the member is alive but this node is not connected to it: dial now,
+      // even when a backoff is running (after a stall the backoff may have grown to
+      // seconds, while the other members still relay its state; without a direct
+      // connection the two would lose each other as soon as the relay goes).
       known->retired = false;
       dial(self, static_cast<size_t>(known - st.seeds.begin()));
     }

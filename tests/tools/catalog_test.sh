@@ -107,6 +107,14 @@ echo "restarted node-b serves version 2 from its own store"
 # The owner of a title is SIGKILLed: ownership moves to the next member by rendezvous
 # hashing, which continues from its replica (nothing lost). content-42 is owned by node-b
 # among node-a, node-b, node-c (pinned in the placement unit test).
+# node-a and node-c must be connected to each other again after the stall, not only hear of
+# each other through node-b (the SIGKILL of node-b below would cut them apart).
+for _ in $(seq 100); do
+  [ "$(grep -c 'peer node-c connected' "$tmp/node-a.log")" -ge 2 ] && break
+  sleep 0.1
+done
+[ "$(grep -c 'peer node-c connected' "$tmp/node-a.log")" -ge 2 ] \
+  || fail "node-a did not reconnect to node-c after the stall"
 # The restarted node-b must count as up everywhere first (else the owner is another node).
 for _ in $(seq 100); do
   [ "$(up 17301)" = 3 ] && [ "$(up 17302)" = 3 ] && [ "$(up 17303)" = 3 ] && break
