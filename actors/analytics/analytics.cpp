@@ -67,9 +67,12 @@ int64_t steady_ms() {
       .count();
 }
 
-// Analytics actors run detached (a thread each, not a scheduler worker, so a long batch
-// never holds up the actors that serve playback) and at a lower OS priority: when the
-// cores are busy, the scheduler's workers, which run the critical work, go first.
+// Partitions run detached (a thread each, not a scheduler worker, so storing a batch never
+// holds up the actors that serve playback) and at a lower OS priority: when the cores are
+// busy, the scheduler's workers, which run the critical work, go first. Their handles never
+// leave the node (remote requests go through the service): a remote reference that CAF
+// 0.17's BASP fails to release on shutdown would keep a detached actor's thread, and with
+// it the actor system's destructor, waiting forever.
 void lower_this_threads_priority() {
   ::setpriority(PRIO_PROCESS, static_cast<id_t>(::syscall(SYS_gettid)), 10);
 }
@@ -373,7 +376,6 @@ caf::behavior service_behavior(service_actor* self, std::string node_name, std::
                                std::function<std::vector<cluster::member>()> members,
                                flow::flow_context* flow, std::string data_dir,
                                metrics::histogram* freshness, metrics::histogram* ack_latency) {
-  lower_this_threads_priority();
   auto& st = self->state;
   st.node_name = std::move(node_name);
   st.producer_id = std::move(producer_id);
@@ -460,12 +462,21 @@ caf::behavior service_behavior(service_actor* self, std::string node_name, std::
             [rp](const caf::error& err) mutable { rp.deliver(err); });
         return rp;
       },
-      // From another node's service: this node's partition answers.
-      [self](partition_atom, uint32_t p, const event_batch& b) {
-        self->delegate(local_partition(self, p), b);
+      // From another node's service: this node's partition answers, through this service
+      // (the partition's handle never leaves the node; see lower_this_threads_priority).
+      [self](partition_atom, uint32_t p, const event_batch& b) -> caf::result<ack_msg> {
+        auto rp = self->make_response_promise<ack_msg>();
+        self->request(local_partition(self, p), caf::infinite, b)
+            .then([rp](const ack_msg& a) mutable { rp.deliver(a); },
+                  [rp](caf::error& err) mutable { rp.deliver(err); });
+        return rp;
       },
-      [self](partition_atom, uint32_t p, const query_msg& q) {
-        self->delegate(local_partition(self, p), q);
+      [self](partition_atom, uint32_t p, const query_msg& q) -> caf::result<window_msg> {
+        auto rp = self->make_response_promise<window_msg>();
+        self->request(local_partition(self, p), caf::infinite, q)
+            .then([rp](const window_msg& w) mutable { rp.deliver(w); },
+                  [rp](caf::error& err) mutable { rp.deliver(err); });
+        return rp;
       },
   };
 }
@@ -513,12 +524,11 @@ analytics::analytics(node& n) : sys_(n.system()), shared_(std::make_shared<analy
                      [s] { return static_cast<double>(s->pending.load()); });
   auto* np = &n;
   auto producer = n.settings().name + "#" + std::to_string(wall_ms());
-  service_ = sys_.spawn<caf::detached>(service_behavior, n.settings().name, producer, cfg, shared_,
-                                       n.cluster_endpoint(),
-                                       std::function<std::vector<cluster::member>()>{[np] {
-                                         return np->members();
-                                       }},
-                                       &n.flow(), n.settings().data_dir, freshness, ack);
+  service_ = sys_.spawn(service_behavior, n.settings().name, producer, cfg, shared_,
+                        n.cluster_endpoint(), std::function<std::vector<cluster::member>()>{[np] {
+                          return np->members();
+                        }},
+                        &n.flow(), n.settings().data_dir, freshness, ack);
   cluster::register_service(sys_, service_name, service_);
 }
 
