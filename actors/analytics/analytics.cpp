@@ -52,6 +52,7 @@ using linger_atom = caf::atom_constant<caf::atom("sv_alinger")>;
 using resend_atom = caf::atom_constant<caf::atom("sv_aresend")>;
 using flush_atom = caf::atom_constant<caf::atom("sv_aflush")>;
 using tick_atom = caf::atom_constant<caf::atom("sv_atick")>;
+using route_atom = caf::atom_constant<caf::atom("sv_aroute")>;
 
 constexpr auto service_name = caf::atom("sv_analyt");
 
@@ -190,7 +191,6 @@ caf::behavior partition_behavior(partition_actor* self, uint32_t index, std::str
 
 struct service_state {
   std::string node_name;
-  std::string producer_id;
   config::analytics_node_settings cfg;
   std::shared_ptr<analytics_shared> shared;
   caf::actor endpoint;
@@ -198,10 +198,29 @@ struct service_state {
   flow::flow_context* flow = nullptr;
   std::string data_dir;
   metrics::histogram* freshness = nullptr;
-  metrics::histogram* ack_latency = nullptr;
   cluster::peer_directory<caf::stateful_actor<service_state>> peers{service_name};
   std::map<uint32_t, caf::actor> partitions; // on this node
-  // The batcher: open batches per partition and when their first event came.
+
+  static inline const char* name = "sv.analytics.service";
+};
+
+using service_actor = caf::stateful_actor<service_state>;
+
+uint32_t partition_of(const config::analytics_node_settings& cfg, const std::string& content) {
+  return static_cast<uint32_t>(cluster::stable_hash(content) % cfg.partitions);
+}
+
+// The node's batcher: a detached actor of its own at a lower OS priority (see
+// lower_this_threads_priority), known only on this node; batches go to their partition
+// through the service.
+struct batcher_state {
+  std::string producer_id;
+  config::analytics_node_settings cfg;
+  std::shared_ptr<analytics_shared> shared;
+  flow::flow_context* flow = nullptr;
+  metrics::histogram* ack_latency = nullptr;
+  caf::actor service;
+  // Open batches per partition and when their first event came.
   std::map<uint32_t, std::vector<viewer_event>> open;
   std::map<uint32_t, int64_t> opened_at;
   bool linger_scheduled = false;
@@ -225,14 +244,10 @@ struct service_state {
     return static_cast<int64_t>(cfg.linger_ms) << std::min(level(), 4);
   }
 
-  static inline const char* name = "sv.analytics.service";
+  static inline const char* name = "sv.analytics.batcher";
 };
 
-using service_actor = caf::stateful_actor<service_state>;
-
-uint32_t partition_of(service_actor* self, const std::string& content) {
-  return static_cast<uint32_t>(cluster::stable_hash(content) % self->state.cfg.partitions);
-}
+using batcher_actor = caf::stateful_actor<batcher_state>;
 
 std::string owner_of_partition(service_actor* self, uint32_t p) {
   std::vector<std::string> up;
@@ -281,7 +296,7 @@ void to_partition(service_actor* self, uint32_t p, const Msg& msg,
       fail);
 }
 
-void deliver(service_actor* self, uint64_t seq) {
+void deliver(batcher_actor* self, uint64_t seq) {
   auto& st = self->state;
   auto i = st.inflight.find(seq);
   if (i == st.inflight.end()) {
@@ -289,39 +304,49 @@ void deliver(service_actor* self, uint64_t seq) {
   }
   auto& u = i->second;
   u.sent_ms = steady_ms();
-  auto on_ack = [self, seq](const ack_msg&) {
-    auto& st = self->state;
-    auto j = st.inflight.find(seq);
-    if (j == st.inflight.end()) {
-      return; // acknowledged before (a resend crossed the first answer)
-    }
-    st.ack_latency->observe(static_cast<double>(steady_ms() - j->second.first_sent_ms) / 1000.0);
-    st.shared->acked_events += j->second.events;
-    st.shared->pending -= j->second.events;
-    st.inflight.erase(j);
-  };
-  // A failed attempt stays in `inflight`: the resend tick sends it again.
-  auto on_error = [](caf::error&) {
-  };
-  auto p = u.partition;
+  // The batch message itself travels (shared with `inflight`, not copied).
+  self->request(st.service, caf::duration{std::chrono::milliseconds{st.cfg.resend_ms}},
+                route_atom::value, u.partition, u.batch)
+      .then(
+          [self, seq](const ack_msg&) {
+            auto& st = self->state;
+            auto j = st.inflight.find(seq);
+            if (j == st.inflight.end()) {
+              return; // acknowledged before (a resend crossed the first answer)
+            }
+            st.ack_latency->observe(static_cast<double>(steady_ms() - j->second.first_sent_ms)
+                                    / 1000.0);
+            st.shared->acked_events += j->second.events;
+            st.shared->pending -= j->second.events;
+            st.inflight.erase(j);
+          },
+          [](caf::error&) {
+            // Kept in `inflight`: the resend tick sends it again.
+          });
+}
+
+// At the service: `batch` (a message holding one event_batch) to partition `p` on its owner.
+void route(service_actor* self, uint32_t p, const caf::message& batch, caf::response_promise rp) {
+  auto& st = self->state;
   auto timeout = caf::duration{std::chrono::milliseconds{st.cfg.resend_ms}};
   auto owner = owner_of_partition(self, p);
   if (owner.empty() || owner == st.node_name) {
-    // The batch message itself: shared with `inflight`, not copied.
-    self->request(local_partition(self, p), timeout, u.batch).then(on_ack, on_error);
+    self->request(local_partition(self, p), timeout, batch)
+        .then([rp](const ack_msg& a) mutable { rp.deliver(a); },
+              [rp](caf::error& err) mutable { rp.deliver(err); });
     return;
   }
-  auto batch = u.batch;
   st.peers.with(
       self, st.endpoint, owner, std::chrono::milliseconds{st.cfg.resend_ms},
-      [=](const caf::actor& svc) {
+      [=](const caf::actor& svc) mutable {
         self->request(svc, timeout, partition_atom::value, p, batch.get_as<event_batch>(0))
-            .then(on_ack, on_error);
+            .then([rp](const ack_msg& a) mutable { rp.deliver(a); },
+                  [rp](caf::error& err) mutable { rp.deliver(err); });
       },
-      [](const caf::error&) {});
+      [rp](const caf::error& err) mutable { rp.deliver(err); });
 }
 
-void send_batch(service_actor* self, uint32_t p) {
+void send_batch(batcher_actor* self, uint32_t p) {
   auto& st = self->state;
   auto i = st.open.find(p);
   if (i == st.open.end() || i->second.empty()) {
@@ -346,7 +371,7 @@ void send_batch(service_actor* self, uint32_t p) {
   deliver(self, seq);
 }
 
-void schedule_linger(service_actor* self) {
+void schedule_linger(batcher_actor* self) {
   auto& st = self->state;
   if (!st.linger_scheduled && !st.open.empty()) {
     st.linger_scheduled = true;
@@ -355,9 +380,9 @@ void schedule_linger(service_actor* self) {
   }
 }
 
-void add_event(service_actor* self, viewer_event e) {
+void add_event(batcher_actor* self, viewer_event e) {
   auto& st = self->state;
-  auto p = partition_of(self, e.content_id());
+  auto p = partition_of(st.cfg, e.content_id());
   auto& batch = st.open[p];
   if (batch.empty()) {
     st.opened_at[p] = steady_ms();
@@ -370,26 +395,19 @@ void add_event(service_actor* self, viewer_event e) {
   }
 }
 
-caf::behavior service_behavior(service_actor* self, std::string node_name, std::string producer_id,
+caf::behavior batcher_behavior(batcher_actor* self, std::string producer_id,
                                config::analytics_node_settings cfg,
-                               std::shared_ptr<analytics_shared> shared, caf::actor endpoint,
-                               std::function<std::vector<cluster::member>()> members,
-                               flow::flow_context* flow, std::string data_dir,
-                               metrics::histogram* freshness, metrics::histogram* ack_latency) {
+                               std::shared_ptr<analytics_shared> shared, flow::flow_context* flow,
+                               metrics::histogram* ack_latency, caf::actor service) {
+  lower_this_threads_priority();
   auto& st = self->state;
-  st.node_name = std::move(node_name);
   st.producer_id = std::move(producer_id);
   st.cfg = cfg;
   st.shared = std::move(shared);
-  st.endpoint = std::move(endpoint);
-  st.members = std::move(members);
   st.flow = flow;
-  st.data_dir = std::move(data_dir);
-  st.freshness = freshness;
   st.ack_latency = ack_latency;
-  self->set_down_handler([self](caf::down_msg& dm) { self->state.peers.forget(dm.source); });
+  st.service = std::move(service);
   self->delayed_send(self, std::chrono::milliseconds{cfg.resend_ms}, resend_atom::value);
-  self->delayed_send(self, std::chrono::seconds{1}, tick_atom::value);
   return {
       // From emit() on this node.
       [self](viewer_event& e) { add_event(self, std::move(e)); },
@@ -440,6 +458,33 @@ caf::behavior service_behavior(service_actor* self, std::string node_name, std::
                            std::chrono::milliseconds{std::max<uint32_t>(10, st.cfg.resend_ms / 2)},
                            resend_atom::value);
       },
+  };
+}
+
+caf::behavior service_behavior(service_actor* self, std::string node_name,
+                               config::analytics_node_settings cfg,
+                               std::shared_ptr<analytics_shared> shared, caf::actor endpoint,
+                               std::function<std::vector<cluster::member>()> members,
+                               flow::flow_context* flow, std::string data_dir,
+                               metrics::histogram* freshness) {
+  auto& st = self->state;
+  st.node_name = std::move(node_name);
+  st.cfg = cfg;
+  st.shared = std::move(shared);
+  st.endpoint = std::move(endpoint);
+  st.members = std::move(members);
+  st.flow = flow;
+  st.data_dir = std::move(data_dir);
+  st.freshness = freshness;
+  self->set_down_handler([self](caf::down_msg& dm) { self->state.peers.forget(dm.source); });
+  self->delayed_send(self, std::chrono::seconds{1}, tick_atom::value);
+  return {
+      // From the batcher on this node.
+      [self](route_atom, uint32_t p, const caf::message& batch) -> caf::result<ack_msg> {
+        auto rp = self->make_response_promise<ack_msg>();
+        route(self, p, batch, rp);
+        return rp;
+      },
       [self](tick_atom) {
         // Partitions this node no longer owns stop (their history stays in their file).
         auto& st = self->state;
@@ -457,7 +502,7 @@ caf::behavior service_behavior(service_actor* self, std::string node_name, std::
       [self](const query_msg& q) -> caf::result<window_msg> {
         auto rp = self->make_response_promise<window_msg>();
         to_partition<query_msg, window_msg>(
-            self, partition_of(self, q.content_id()), q,
+            self, partition_of(self->state.cfg, q.content_id()), q,
             [rp](const window_msg& w) mutable { rp.deliver(w); },
             [rp](const caf::error& err) mutable { rp.deliver(err); });
         return rp;
@@ -524,17 +569,23 @@ analytics::analytics(node& n) : sys_(n.system()), shared_(std::make_shared<analy
                      [s] { return static_cast<double>(s->pending.load()); });
   auto* np = &n;
   auto producer = n.settings().name + "#" + std::to_string(wall_ms());
-  service_ = sys_.spawn(service_behavior, n.settings().name, producer, cfg, shared_,
-                        n.cluster_endpoint(), std::function<std::vector<cluster::member>()>{[np] {
+  service_ = sys_.spawn(service_behavior, n.settings().name, cfg, shared_, n.cluster_endpoint(),
+                        std::function<std::vector<cluster::member>()>{[np] {
                           return np->members();
                         }},
-                        &n.flow(), n.settings().data_dir, freshness, ack);
+                        &n.flow(), n.settings().data_dir, freshness);
+  batcher_ =
+      sys_.spawn<caf::detached>(batcher_behavior, producer, cfg, shared_, &n.flow(), ack, service_);
   cluster::register_service(sys_, service_name, service_);
 }
 
 analytics::~analytics() {
   sys_.registry().erase(service_name);
   caf::scoped_actor self{sys_};
+  // The batcher first (a detached actor must end before its actor system), then the
+  // service and its partitions.
+  self->send_exit(batcher_, caf::exit_reason::user_shutdown);
+  self->wait_for(batcher_);
   self->send_exit(service_, caf::exit_reason::user_shutdown);
   self->wait_for(service_);
 }
@@ -547,7 +598,7 @@ caf::expected<void> analytics::emit(viewer_event e) {
   }
   ++shared_->pending;
   ++shared_->emitted;
-  caf::anon_send(service_, std::move(e));
+  caf::anon_send(batcher_, std::move(e));
   return caf::unit;
 }
 
@@ -593,7 +644,7 @@ caf::expected<void> analytics::emit_many(std::vector<viewer_event> es) {
   }
   shared_->pending += n;
   shared_->emitted += n;
-  caf::anon_send(service_, std::move(es));
+  caf::anon_send(batcher_, std::move(es));
   return caf::unit;
 }
 
@@ -646,7 +697,7 @@ caf::expected<window_stats> analytics::window(const std::string& content, const 
 }
 
 bool analytics::drain(std::chrono::milliseconds timeout) {
-  caf::anon_send(service_, flush_atom::value);
+  caf::anon_send(batcher_, flush_atom::value);
   auto end = std::chrono::steady_clock::now() + timeout;
   while (shared_->pending.load() != 0 && std::chrono::steady_clock::now() < end) {
     std::this_thread::sleep_for(std::chrono::milliseconds{5});

@@ -102,6 +102,7 @@ private:
   caf::actor_system& sys_;
   std::shared_ptr<analytics_shared> shared_;
   caf::actor service_;
+  caf::actor batcher_; // detached, known only on this node
 };
 
 } // namespace sv::analytics
