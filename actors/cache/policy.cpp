@@ -33,7 +33,7 @@ frequency_sketch::frequency_sketch(size_t capacity) {
   width_ = next_pow2(std::max<size_t>(64, capacity * 8));
   width_mask_ = width_ - 1;
   table_.assign(rows * width_, 0);
-  sample_ = std::max<uint64_t>(1000, 10 * static_cast<uint64_t>(capacity));
+  sample_ = std::max<uint64_t>(1000, 64 * static_cast<uint64_t>(capacity));
 }
 
 size_t frequency_sketch::index(uint64_t key, size_t row) const noexcept {
