@@ -27,7 +27,7 @@ std::optional<hit> near_cache::get(const std::string& key, time_ns now) {
   }
   if (!st.hot.empty()) {
     if (auto h = st.hot.find(key); h != st.hot.end()) {
-      ++h->second;
+      ++h->second.hits;
     }
   }
   return hit{e->value, e->version};
@@ -66,7 +66,7 @@ size_t near_cache::invalidate_tag(const std::string& tag, time_ns now) {
 void near_cache::mark_hot(const std::string& key) {
   auto& st = stripe_of(key);
   std::lock_guard<std::mutex> guard{st.mutex};
-  st.hot.emplace(key, 0);
+  st.hot.insert_or_assign(key, hot_mark{});
 }
 
 std::vector<std::string> near_cache::cool(uint64_t min_hits) {
@@ -74,12 +74,13 @@ std::vector<std::string> near_cache::cool(uint64_t min_hits) {
   for (auto& st : stripes_) {
     std::lock_guard<std::mutex> guard{st.mutex};
     for (auto i = st.hot.begin(); i != st.hot.end();) {
-      if (i->second < min_hits || !st.data->contains(i->first)) {
+      auto& mark = i->second;
+      if (!st.data->contains(i->first) || (!mark.fresh && mark.hits < min_hits)) {
         st.data->erase(i->first);
         cooled.push_back(i->first);
         i = st.hot.erase(i);
       } else {
-        i->second = 0;
+        mark = hot_mark{0, false}; // a key marked since the last call gets a full interval
         ++i;
       }
     }

@@ -37,8 +37,8 @@ public:
 
   /// Marks `key` as a replicated hot key: its hits are counted for cool().
   void mark_hot(const std::string& key);
-  /// Drops the hot keys that had fewer than `min_hits` hits since the last call; returns
-  /// them.
+  /// Drops the hot keys that had fewer than `min_hits` hits since the last call (a key
+  /// marked since then is kept for one more interval) and returns them.
   std::vector<std::string> cool(uint64_t min_hits);
   size_t hot_keys() const;
 
@@ -51,10 +51,14 @@ public:
 
 private:
   static constexpr size_t stripe_count = 16;
+  struct hot_mark {
+    uint64_t hits = 0; ///< since the last cool()
+    bool fresh = true; ///< marked since the last cool(): kept for one more interval
+  };
   struct stripe {
     mutable std::mutex mutex;
     std::unique_ptr<store> data;
-    std::unordered_map<std::string, uint64_t> hot; // key -> hits since the last cool()
+    std::unordered_map<std::string, hot_mark> hot;
   };
   stripe& stripe_of(const std::string& key);
   const stripe& stripe_of(const std::string& key) const;
