@@ -43,12 +43,10 @@ uint32_t startup_quantile(const startup_histogram& h, double q) {
   }
   return 2 * startup_bounds_ms.back();
 }
+
 history_store::history_store(const std::string& path, history_settings s) : settings_(s) {
-  if (sqlite3_open(path.c_str(), &db_) != SQLITE_OK) {
-    error_ =
-        "cannot open " + path + ": " + (db_ != nullptr ? sqlite3_errmsg(db_) : "out of memory");
-    sqlite3_close(db_);
-    db_ = nullptr;
+  db_ = storage::open(path, error_);
+  if (db_ == nullptr) {
     return;
   }
   std::string setup =

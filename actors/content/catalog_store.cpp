@@ -54,11 +54,8 @@ bool supersedes(const stored_version& a, const stored_version& b) {
 }
 
 catalog_store::catalog_store(const std::string& path) {
-  if (sqlite3_open(path.c_str(), &db_) != SQLITE_OK) {
-    error_ =
-        "cannot open " + path + ": " + (db_ != nullptr ? sqlite3_errmsg(db_) : "out of memory");
-    sqlite3_close(db_);
-    db_ = nullptr;
+  db_ = storage::open(path, error_);
+  if (db_ == nullptr) {
     return;
   }
   // WAL: readers do not block the writer. synchronous=NORMAL: a stored version survives a

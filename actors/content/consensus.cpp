@@ -33,8 +33,13 @@ accept_reply accept(catalog_store& store, const metadata& m, const ballot& b) {
     return r;
   }
   r.stored = *applied == apply_result::applied;
-  auto now = store.get_stored(m.id());
-  r.ok = now && now->accepted == b && now->value.version() == m.version();
+  // Taken: the store holds exactly this version under this ballot. Not taken: a repeat of
+  // this very proposal (fine), or something that supersedes it (refused).
+  std::optional<stored_version> now;
+  if (!r.stored) {
+    now = store.get_stored(m.id());
+  }
+  r.ok = r.stored || (now && now->accepted == b && now->value.version() == m.version());
   r.promised = r.ok ? b : (now ? std::max(before, now->accepted) : before);
   if (r.ok && before < b) {
     store.promise(m.id(), b);

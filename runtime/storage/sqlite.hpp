@@ -67,6 +67,18 @@ inline void bind_blob(sqlite3_stmt* s, int index, const std::string& bytes) {
   sqlite3_bind_blob(s, index, bytes.data(), static_cast<int>(bytes.size()), SQLITE_TRANSIENT);
 }
 
+/// Opens (creating if needed) the database at `path`; nullptr with the reason in `error`
+/// when that fails.
+inline sqlite3* open(const std::string& path, std::string& error) {
+  sqlite3* db = nullptr;
+  if (sqlite3_open(path.c_str(), &db) != SQLITE_OK) {
+    error = "cannot open " + path + ": " + (db != nullptr ? sqlite3_errmsg(db) : "out of memory");
+    sqlite3_close(db);
+    return nullptr;
+  }
+  return db;
+}
+
 /// Runs `sql` (one or more statements without results); false on an error, with the
 /// message in `error` when given.
 inline bool exec(sqlite3* db, const char* sql, std::string* error = nullptr) {

@@ -32,6 +32,7 @@
 #include "actors/analytics/history_store.hpp"
 #include "actors/session/session_service.hpp"
 #include "bench/support/flags.hpp"
+#include "bench/support/percentile.hpp"
 #include "caf/actor_system.hpp"
 #include "caf/actor_system_config.hpp"
 #include "caf/event_based_actor.hpp"
@@ -60,13 +61,7 @@ int64_t wall_ms() {
       .count();
 }
 
-double percentile_ms(std::vector<int64_t> ns, double q) {
-  if (ns.empty()) {
-    return 0;
-  }
-  std::sort(ns.begin(), ns.end());
-  return static_cast<double>(ns[static_cast<size_t>(q * static_cast<double>(ns.size() - 1))]) / 1e6;
-}
+using sv::bench::percentile_ms;
 
 // The bucket bound (ms) under which a share q of a histogram's observations fall.
 double histogram_quantile_ms(const sv::metrics::histogram& h, double q) {

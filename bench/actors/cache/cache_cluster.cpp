@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "actors/cache/cache.hpp"
+#include "bench/support/percentile.hpp"
 #include "caf/actor_system.hpp"
 #include "caf/event_based_actor.hpp"
 #include "caf/scoped_actor.hpp"
@@ -29,14 +30,7 @@ namespace {
 
 using clock_type = std::chrono::steady_clock;
 
-double percentile_ms(std::vector<int64_t> ns, double q) {
-  if (ns.empty()) {
-    return 0;
-  }
-  std::sort(ns.begin(), ns.end());
-  auto i = static_cast<size_t>(q * static_cast<double>(ns.size() - 1));
-  return static_cast<double>(ns[i]) / 1e6;
-}
+using sv::bench::percentile_ms;
 
 template <class Pred>
 bool wait_for(Pred pred, std::chrono::seconds limit) {

@@ -38,6 +38,7 @@
 #include "actors/content/catalog.hpp"
 #include "actors/content/content_types.hpp"
 #include "bench/support/flags.hpp"
+#include "bench/support/percentile.hpp"
 #include "caf/all.hpp"
 #include "caf/io/all.hpp"
 #include "runtime/cluster/client.hpp"
@@ -109,13 +110,9 @@ void stop_process(pid_t pid, int sig = SIGTERM) {
   waitpid(pid, nullptr, 0);
 }
 
+// -1: no sample (nothing became visible).
 double percentile_ms(std::vector<int64_t> xs, double q) {
-  if (xs.empty()) {
-    return -1;
-  }
-  std::sort(xs.begin(), xs.end());
-  auto i = std::min(xs.size() - 1, static_cast<size_t>(q * static_cast<double>(xs.size())));
-  return static_cast<double>(xs[i]) / 1e6;
+  return sv::bench::percentile_ms(std::move(xs), q, -1);
 }
 
 // -- the probe: counts, per update, how many replicas (or raw nodes) have seen it ------

@@ -12,6 +12,7 @@
 #include <doctest/doctest.h>
 
 #include "tests/support/eventually.hpp"
+#include "tests/support/test_nodes.hpp"
 
 #include "runtime/cluster/membership.hpp"
 #include "runtime/cluster/placement.hpp"
@@ -23,18 +24,9 @@ using namespace std::chrono_literals;
 using sv::cluster::member_state;
 
 sv::config::node_settings fast_settings(const std::string& name) {
-  sv::config::node_settings s;
-  s.name = name;
-  s.cluster_port = 0;
-  s.data_dir = "membership_test_data/" + name;
-  s.scheduler_threads = 1;
-  s.heartbeat_interval_ms = 100;
-  s.connection_timeout_ms = 1000;
-  s.seed_retry_ms = 50;
-  s.gossip_interval_ms = 50;
+  auto s = sv::test::fast_node_settings(name, "membership_test_data/" + name);
   s.suspect_after_ms = 400;
   s.down_after_ms = 400;
-  s.log_level = "warn";
   return s;
 }
 
