@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <map>
+#include <set>
 #include <thread>
 #include <vector>
 
@@ -37,7 +38,7 @@ namespace sv::analytics {
 // Counters shared by the host API, the batcher and the partitions of one node.
 struct analytics_shared {
   std::atomic<uint64_t> emitted{0}, overloaded{0}, batches_sent{0}, resends{0}, acked_events{0},
-      pending{0}, stored{0}, refused{0}, duplicate_batches{0};
+      pending{0}, stored{0}, refused{0}, duplicate_batches{0}, handed_off{0}, adopted{0};
   uint64_t max_pending = 0;
 };
 
@@ -46,6 +47,7 @@ namespace {
 using ack_msg = streamverse::v1::BatchAck;
 using query_msg = streamverse::v1::AnalyticsQuery;
 using window_msg = streamverse::v1::AnalyticsWindow;
+using handoff_page = streamverse::v1::HandoffPage;
 
 using partition_atom = caf::atom_constant<caf::atom("sv_apart")>;
 using linger_atom = caf::atom_constant<caf::atom("sv_alinger")>;
@@ -53,6 +55,13 @@ using resend_atom = caf::atom_constant<caf::atom("sv_aresend")>;
 using flush_atom = caf::atom_constant<caf::atom("sv_aflush")>;
 using tick_atom = caf::atom_constant<caf::atom("sv_atick")>;
 using route_atom = caf::atom_constant<caf::atom("sv_aroute")>;
+using handoff_atom = caf::atom_constant<caf::atom("sv_ahand")>;
+using adopt_atom = caf::atom_constant<caf::atom("sv_aadopt")>;
+using release_atom = caf::atom_constant<caf::atom("sv_arel")>;
+
+// A handoff page carries at most this many batches and stops after this many bytes.
+constexpr size_t handoff_batches = 256;
+constexpr size_t handoff_bytes = size_t{1} << 20;
 
 constexpr auto service_name = caf::atom("sv_analyt");
 
@@ -176,6 +185,36 @@ caf::behavior partition_behavior(partition_actor* self, uint32_t index, std::str
                                wall_ms());
         return to_msg(w, st.sample_rate());
       },
+      // Handing this partition's history to its owner (this node does not own it).
+      [self](handoff_atom) {
+        handoff_page page;
+        for (auto& [id, b] :
+             self->state.history->batches_after(0, handoff_batches, handoff_bytes)) {
+          page.set_up_to(id);
+          *page.add_batches() = std::move(b);
+        }
+        return page;
+      },
+      [self](release_atom, int64_t up_to) -> caf::result<uint64_t> {
+        auto& st = self->state;
+        auto n = st.history->release(up_to);
+        if (!n) {
+          return make_error(errc::unavailable, "analytics history: " + st.history->error());
+        }
+        st.shared->handed_off += *n;
+        return static_cast<uint64_t>(*n);
+      },
+      // The owner taking over batches another node stored.
+      [self](adopt_atom, const handoff_page& page) -> caf::result<uint64_t> {
+        auto& st = self->state;
+        std::vector<event_batch> batches{page.batches().begin(), page.batches().end()};
+        auto n = st.history->adopt(batches, wall_ms());
+        if (!n) {
+          return make_error(errc::unavailable, "analytics history: " + st.history->error());
+        }
+        st.shared->adopted += *n;
+        return static_cast<uint64_t>(*n);
+      },
       [self](tick_atom) {
         auto& st = self->state;
         st.history->flush_rollups();
@@ -200,6 +239,10 @@ struct service_state {
   metrics::histogram* freshness = nullptr;
   cluster::peer_directory<caf::stateful_actor<service_state>> peers{service_name};
   std::map<uint32_t, caf::actor> partitions; // on this node
+  // Partitions this node does not own and holds no batches of (nothing to hand over).
+  std::set<uint32_t> empty_here;
+  // Handoffs under way: (partition, giver).
+  std::set<std::pair<uint32_t, std::string>> pulling;
 
   static inline const char* name = "sv.analytics.service";
 };
@@ -331,6 +374,7 @@ void route(service_actor* self, uint32_t p, const caf::message& batch, caf::resp
   auto timeout = caf::duration{std::chrono::milliseconds{st.cfg.resend_ms}};
   auto owner = owner_of_partition(self, p);
   if (owner.empty() || owner == st.node_name) {
+    st.empty_here.erase(p);
     self->request(local_partition(self, p), timeout, batch)
         .then([rp](const ack_msg& a) mutable { rp.deliver(a); },
               [rp](caf::error& err) mutable { rp.deliver(err); });
@@ -344,6 +388,50 @@ void route(service_actor* self, uint32_t p, const caf::message& batch, caf::resp
                   [rp](caf::error& err) mutable { rp.deliver(err); });
       },
       [rp](const caf::error& err) mutable { rp.deliver(err); });
+}
+
+// Partition p's history moves to its owner (this node): `giver` hands over the batches of p
+// it holds, a page at a time; this node stores those it lacks (by producer and sequence:
+// a batch whose acknowledgement was lost may be in both places), and only then does the
+// giver delete them. A crash in between repeats a page, which changes nothing the second
+// time. So every batch ends up once, at the owner.
+void pull(service_actor* self, uint32_t p, const std::string& giver) {
+  auto& st = self->state;
+  auto key = std::make_pair(p, giver);
+  if (!st.pulling.insert(key).second) {
+    return;
+  }
+  auto timeout = caf::duration{std::chrono::seconds{10}};
+  auto stop = [self, key](const caf::error&) {
+    self->state.pulling.erase(key);
+  };
+  st.peers.with(
+      self, st.endpoint, giver, std::chrono::seconds{2},
+      [=](const caf::actor& svc) {
+        self->request(svc, timeout, handoff_atom::value, p)
+            .then(
+                [=](const handoff_page& page) {
+                  if (page.batches_size() == 0
+                      || owner_of_partition(self, p) != self->state.node_name) {
+                    self->state.pulling.erase(key);
+                    return;
+                  }
+                  self->request(local_partition(self, p), timeout, adopt_atom::value, page)
+                      .then(
+                          [=](uint64_t) {
+                            self->request(svc, timeout, release_atom::value, p, page.up_to())
+                                .then(
+                                    [=](uint64_t) {
+                                      self->state.pulling.erase(key);
+                                      pull(self, p, giver); // the next page
+                                    },
+                                    [=](caf::error& err) { stop(err); });
+                          },
+                          [=](caf::error& err) { stop(err); });
+                },
+                [=](caf::error& err) { stop(err); });
+      },
+      stop);
 }
 
 void send_batch(batcher_actor* self, uint32_t p) {
@@ -486,18 +574,67 @@ caf::behavior service_behavior(service_actor* self, std::string node_name,
         return rp;
       },
       [self](tick_atom) {
-        // Partitions this node no longer owns stop (their history stays in their file).
         auto& st = self->state;
+        // Partitions this node no longer owns stop once they handed their batches over.
         for (auto i = st.partitions.begin(); i != st.partitions.end();) {
           auto owner = owner_of_partition(self, i->first);
-          if (!owner.empty() && owner != st.node_name) {
+          if (!owner.empty() && owner != st.node_name && st.empty_here.count(i->first) != 0) {
             self->send_exit(i->second, caf::exit_reason::user_shutdown);
             i = st.partitions.erase(i);
           } else {
             ++i;
           }
         }
+        // The partitions this node owns take over what other nodes stored of them.
+        std::vector<std::string> others;
+        for (auto& m : st.members()) {
+          if (m.state == cluster::member_state::up && m.name != st.node_name) {
+            others.push_back(m.name);
+          }
+        }
+        for (uint32_t p = 0; p < st.cfg.partitions && !others.empty(); ++p) {
+          if (owner_of_partition(self, p) == st.node_name) {
+            for (auto& giver : others) {
+              pull(self, p, giver);
+            }
+          }
+        }
         self->delayed_send(self, std::chrono::seconds{1}, tick_atom::value);
+      },
+      // From the owner of p: this node's batches of p, when it holds any and does not own p.
+      [self](handoff_atom, uint32_t p) -> caf::result<handoff_page> {
+        auto& st = self->state;
+        auto owner = owner_of_partition(self, p);
+        if (owner.empty() || owner == st.node_name) {
+          return handoff_page{}; // this node sees itself as the owner: nothing moves
+        }
+        auto file = std::filesystem::path{st.data_dir} / "analytics"
+                    / ("partition-" + std::to_string(p) + ".db");
+        std::error_code ec;
+        if (st.empty_here.count(p) != 0
+            || (st.partitions.count(p) == 0 && !std::filesystem::exists(file, ec))) {
+          st.empty_here.insert(p);
+          return handoff_page{};
+        }
+        auto rp = self->make_response_promise<handoff_page>();
+        self->request(local_partition(self, p), caf::infinite, handoff_atom::value)
+            .then(
+                [self, rp, p](handoff_page& page) mutable {
+                  if (page.batches_size() == 0) {
+                    self->state.empty_here.insert(p);
+                  }
+                  page.set_partition(p);
+                  rp.deliver(std::move(page));
+                },
+                [rp](caf::error& err) mutable { rp.deliver(err); });
+        return rp;
+      },
+      [self](release_atom, uint32_t p, int64_t up_to) -> caf::result<uint64_t> {
+        auto rp = self->make_response_promise<uint64_t>();
+        self->request(local_partition(self, p), caf::infinite, release_atom::value, up_to)
+            .then([rp](uint64_t n) mutable { rp.deliver(n); },
+                  [rp](caf::error& err) mutable { rp.deliver(err); });
+        return rp;
       },
       [self](const query_msg& q) -> caf::result<window_msg> {
         auto rp = self->make_response_promise<window_msg>();
@@ -511,6 +648,7 @@ caf::behavior service_behavior(service_actor* self, std::string node_name,
       // (the partition's handle never leaves the node; see lower_this_threads_priority).
       [self](partition_atom, uint32_t p, const event_batch& b) -> caf::result<ack_msg> {
         auto rp = self->make_response_promise<ack_msg>();
+        self->state.empty_here.erase(p);
         self->request(local_partition(self, p), caf::infinite, b)
             .then([rp](const ack_msg& a) mutable { rp.deliver(a); },
                   [rp](caf::error& err) mutable { rp.deliver(err); });
@@ -535,6 +673,7 @@ void register_message_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<ack_msg>(ack_msg::descriptor()->full_name());
   cfg.add_message_type<query_msg>(query_msg::descriptor()->full_name());
   cfg.add_message_type<window_msg>(window_msg::descriptor()->full_name());
+  cfg.add_message_type<handoff_page>(handoff_page::descriptor()->full_name());
 }
 
 analytics::analytics(node& n) : sys_(n.system()), shared_(std::make_shared<analytics_shared>()) {
@@ -565,6 +704,11 @@ analytics::analytics(node& n) : sys_(n.system()), shared_(std::make_shared<analy
           &analytics_shared::refused);
   counter("sv_analytics_duplicate_batches_total", "Resent batches stored before",
           &analytics_shared::duplicate_batches);
+  counter("sv_analytics_handed_off_total",
+          "Batches of partitions this node does not own, handed to their owner",
+          &analytics_shared::handed_off);
+  counter("sv_analytics_adopted_total", "Batches taken over from other nodes (new to this node)",
+          &analytics_shared::adopted);
   reg.gauge_callback("sv_analytics_pending", "Events accepted, not yet acknowledged",
                      [s] { return static_cast<double>(s->pending.load()); });
   auto* np = &n;
@@ -707,8 +851,8 @@ bool analytics::drain(std::chrono::milliseconds timeout) {
 
 analytics_stats analytics::stats() {
   auto& s = *shared_;
-  return {s.emitted, s.overloaded, s.batches_sent, s.resends,          s.acked_events,
-          s.pending, s.stored,     s.refused,      s.duplicate_batches};
+  return {s.emitted, s.overloaded, s.batches_sent,      s.resends,    s.acked_events, s.pending,
+          s.stored,  s.refused,    s.duplicate_batches, s.handed_off, s.adopted};
 }
 
 } // namespace sv::analytics

@@ -16,7 +16,10 @@
 // sv::errc::overloaded (counted): backpressure, never a silent drop.
 //
 // Each partition also keeps the real-time windows (realtime.hpp), sampling heartbeats at L2
-// and above. Its history is DATA_DIR/analytics/partition-N.db.
+// and above. Its history is DATA_DIR/analytics/partition-N.db. When a partition moves (its
+// owner left or came back), the node that owns it takes over every batch other nodes hold
+// of it and they delete theirs: each batch ends up stored once, at the owner, also when an
+// acknowledgement was lost and the batch was stored again elsewhere.
 
 #include <atomic>
 #include <chrono>
@@ -53,6 +56,8 @@ struct analytics_stats {
   uint64_t stored = 0;
   uint64_t refused = 0;           ///< bad events (never stored)
   uint64_t duplicate_batches = 0; ///< resends of batches stored before
+  uint64_t handed_off = 0;        ///< batches given to their partition's owner (and deleted here)
+  uint64_t adopted = 0;           ///< batches taken over from other nodes, new to this node
 };
 
 struct analytics_shared;

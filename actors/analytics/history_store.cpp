@@ -116,16 +116,16 @@ void history_store::recover() {
   while (sqlite3_step(s.get()) == SQLITE_ROW) {
     event_batch b;
     if (b.ParseFromArray(sqlite3_column_blob(s.get(), 1), sqlite3_column_bytes(s.get(), 1))) {
-      roll_up(b);
+      roll_up(b, pending_);
     }
     last_batch_id_ = sqlite3_column_int64(s.get(), 0);
   }
   flush_rollups();
 }
 
-void history_store::roll_up(const event_batch& valid) {
+void history_store::roll_up(const event_batch& valid, std::map<key, agg>& into) {
   for (auto& e : valid.events()) {
-    auto& a = pending_[key{e.timestamp_ms() / minute_ms * minute_ms, e.content_id(), e.region()}];
+    auto& a = into[key{e.timestamp_ms() / minute_ms * minute_ms, e.content_id(), e.region()}];
     ++a.events;
     a.watch_ms += e.watched_ms();
     switch (e.type()) {
@@ -213,21 +213,12 @@ std::optional<append_result> history_store::append(const event_batch& b, int64_t
     rollback();
     return std::nullopt;
   }
-  roll_up(valid);
+  roll_up(valid, pending_);
   last_batch_id_ = id;
   return r;
 }
 
-bool history_store::flush_rollups() {
-  if (db_ == nullptr) {
-    return false;
-  }
-  if (pending_.empty()) {
-    return true;
-  }
-  if (!begin()) {
-    return false;
-  }
+bool history_store::write_rollups(const std::map<key, agg>& delta, bool subtract) {
   statement get{stmts_, db_,
                 "SELECT views, watch_ms, rebuffer_ms, errors, events, startup_hist FROM "
                 "rollup_minute WHERE minute_ms = ?1 AND content = ?2 AND region = ?3"};
@@ -235,35 +226,52 @@ bool history_store::flush_rollups() {
                 "INSERT OR REPLACE INTO rollup_minute (minute_ms, content, region, views,"
                 " watch_ms, rebuffer_ms, errors, events, startup_p50_ms, startup_p95_ms,"
                 " startup_hist) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"};
-  statement mark{stmts_, db_,
-                 "INSERT OR REPLACE INTO meta (key, value) VALUES ('rolled_up_to', ?1)"};
-  bool ok = get && put && mark;
-  for (auto& [k, a] : pending_) {
-    if (!ok) {
-      break;
-    }
+  statement drop{stmts_, db_,
+                 "DELETE FROM rollup_minute WHERE minute_ms = ?1 AND content = ?2 AND region = ?3"};
+  if (!get || !put || !drop) {
+    return false;
+  }
+  // a + b, or a - b (never below zero)
+  auto combine = [subtract](uint64_t a, uint64_t b) {
+    return subtract ? (a > b ? a - b : 0) : a + b;
+  };
+  for (auto& [k, d] : delta) {
     auto& [minute, content, region] = k;
-    agg total = a;
+    agg total;
     sqlite3_reset(get.get());
     sqlite3_bind_int64(get.get(), 1, minute);
     bind_text(get.get(), 2, content);
     bind_text(get.get(), 3, region);
     if (sqlite3_step(get.get()) == SQLITE_ROW) {
-      total.views += static_cast<uint64_t>(sqlite3_column_int64(get.get(), 0));
-      total.watch_ms += static_cast<uint64_t>(sqlite3_column_int64(get.get(), 1));
-      total.rebuffer_ms += static_cast<uint64_t>(sqlite3_column_int64(get.get(), 2));
-      total.errors += static_cast<uint64_t>(sqlite3_column_int64(get.get(), 3));
-      total.events += static_cast<uint64_t>(sqlite3_column_int64(get.get(), 4));
+      total.views = static_cast<uint64_t>(sqlite3_column_int64(get.get(), 0));
+      total.watch_ms = static_cast<uint64_t>(sqlite3_column_int64(get.get(), 1));
+      total.rebuffer_ms = static_cast<uint64_t>(sqlite3_column_int64(get.get(), 2));
+      total.errors = static_cast<uint64_t>(sqlite3_column_int64(get.get(), 3));
+      total.events = static_cast<uint64_t>(sqlite3_column_int64(get.get(), 4));
       auto bytes = static_cast<size_t>(sqlite3_column_bytes(get.get(), 5));
       if (bytes == sizeof(total.startup)) {
-        startup_histogram before{};
-        std::memcpy(before.data(), sqlite3_column_blob(get.get(), 5), bytes);
-        for (size_t i = 0; i < before.size(); ++i) {
-          total.startup[i] += before[i];
-        }
+        std::memcpy(total.startup.data(), sqlite3_column_blob(get.get(), 5), bytes);
       }
     }
     sqlite3_reset(get.get());
+    total.views = combine(total.views, d.views);
+    total.watch_ms = combine(total.watch_ms, d.watch_ms);
+    total.rebuffer_ms = combine(total.rebuffer_ms, d.rebuffer_ms);
+    total.errors = combine(total.errors, d.errors);
+    total.events = combine(total.events, d.events);
+    for (size_t i = 0; i < total.startup.size(); ++i) {
+      total.startup[i] = static_cast<uint32_t>(combine(total.startup[i], d.startup[i]));
+    }
+    if (total.events == 0) {
+      sqlite3_reset(drop.get());
+      sqlite3_bind_int64(drop.get(), 1, minute);
+      bind_text(drop.get(), 2, content);
+      bind_text(drop.get(), 3, region);
+      if (sqlite3_step(drop.get()) != SQLITE_DONE) {
+        return false;
+      }
+      continue;
+    }
     sqlite3_reset(put.get());
     sqlite3_bind_int64(put.get(), 1, minute);
     bind_text(put.get(), 2, content);
@@ -277,8 +285,26 @@ bool history_store::flush_rollups() {
     sqlite3_bind_int64(put.get(), 10, startup_quantile(total.startup, 0.95));
     sqlite3_bind_blob(put.get(), 11, total.startup.data(), static_cast<int>(sizeof(total.startup)),
                       SQLITE_TRANSIENT);
-    ok = sqlite3_step(put.get()) == SQLITE_DONE;
+    if (sqlite3_step(put.get()) != SQLITE_DONE) {
+      return false;
+    }
   }
+  return true;
+}
+
+bool history_store::flush_rollups() {
+  if (db_ == nullptr) {
+    return false;
+  }
+  if (pending_.empty()) {
+    return true;
+  }
+  if (!begin()) {
+    return false;
+  }
+  statement mark{stmts_, db_,
+                 "INSERT OR REPLACE INTO meta (key, value) VALUES ('rolled_up_to', ?1)"};
+  bool ok = mark && write_rollups(pending_, false);
   if (ok) {
     sqlite3_bind_int64(mark.get(), 1, last_batch_id_);
     ok = sqlite3_step(mark.get()) == SQLITE_DONE;
@@ -290,6 +316,112 @@ bool history_store::flush_rollups() {
   }
   pending_.clear();
   return true;
+}
+
+std::vector<std::pair<int64_t, event_batch>> history_store::batches_after(int64_t after, size_t max,
+                                                                          size_t max_bytes) const {
+  std::vector<std::pair<int64_t, event_batch>> out;
+  statement s{stmts_, db_, "SELECT id, body FROM batches WHERE id > ?1 ORDER BY id LIMIT ?2"};
+  if (!s) {
+    return out;
+  }
+  sqlite3_bind_int64(s.get(), 1, after);
+  sqlite3_bind_int64(s.get(), 2, static_cast<sqlite3_int64>(max));
+  size_t bytes = 0;
+  while (bytes < max_bytes && sqlite3_step(s.get()) == SQLITE_ROW) {
+    event_batch b;
+    auto n = sqlite3_column_bytes(s.get(), 1);
+    if (b.ParseFromArray(sqlite3_column_blob(s.get(), 1), n)) {
+      out.emplace_back(sqlite3_column_int64(s.get(), 0), std::move(b));
+    }
+    bytes += static_cast<size_t>(n);
+  }
+  return out;
+}
+
+std::optional<size_t> history_store::adopt(const std::vector<event_batch>& batches,
+                                           int64_t now_ms) {
+  if (db_ == nullptr || !begin()) {
+    return std::nullopt;
+  }
+  statement s{stmts_, db_,
+              "INSERT OR IGNORE INTO batches (producer, sequence, partition, events, first_ms,"
+              " last_ms, stored_ms, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"};
+  if (!s) {
+    error_ = sqlite3_errmsg(db_);
+    rollback();
+    return std::nullopt;
+  }
+  std::vector<const event_batch*> added;
+  int64_t last_id = last_batch_id_;
+  for (auto& b : batches) {
+    int64_t first = 0;
+    int64_t last = 0;
+    for (int i = 0; i < b.events_size(); ++i) {
+      auto t = b.events(i).timestamp_ms();
+      first = i == 0 ? t : std::min(first, t);
+      last = std::max(last, t);
+    }
+    sqlite3_reset(s.get());
+    bind_text(s.get(), 1, b.producer_id());
+    sqlite3_bind_int64(s.get(), 2, static_cast<sqlite3_int64>(b.sequence()));
+    sqlite3_bind_int64(s.get(), 3, b.partition());
+    sqlite3_bind_int64(s.get(), 4, b.events_size());
+    sqlite3_bind_int64(s.get(), 5, first);
+    sqlite3_bind_int64(s.get(), 6, last);
+    sqlite3_bind_int64(s.get(), 7, now_ms);
+    bind_blob(s.get(), 8, b.SerializeAsString());
+    if (sqlite3_step(s.get()) != SQLITE_DONE) {
+      error_ = sqlite3_errmsg(db_);
+      rollback();
+      return std::nullopt;
+    }
+    if (sqlite3_changes(db_) == 1) { // not stored here before
+      last_id = sqlite3_last_insert_rowid(db_);
+      added.push_back(&b);
+    }
+  }
+  if (!commit()) {
+    rollback();
+    return std::nullopt;
+  }
+  for (auto* b : added) {
+    roll_up(*b, pending_);
+  }
+  last_batch_id_ = last_id;
+  return added.size();
+}
+
+std::optional<size_t> history_store::release(int64_t up_to) {
+  // The rollups first hold every stored batch, so the subtraction below is exact.
+  if (db_ == nullptr || !flush_rollups() || !begin()) {
+    return std::nullopt;
+  }
+  std::map<key, agg> removed;
+  statement s{stmts_, db_, "SELECT body FROM batches WHERE id <= ?1"};
+  statement del{stmts_, db_, "DELETE FROM batches WHERE id <= ?1"};
+  bool ok = s && del;
+  if (ok) {
+    sqlite3_bind_int64(s.get(), 1, up_to);
+    while (sqlite3_step(s.get()) == SQLITE_ROW) {
+      event_batch b;
+      if (b.ParseFromArray(sqlite3_column_blob(s.get(), 0), sqlite3_column_bytes(s.get(), 0))) {
+        roll_up(b, removed);
+      }
+    }
+    ok = write_rollups(removed, true);
+  }
+  if (ok) {
+    sqlite3_bind_int64(del.get(), 1, up_to);
+    ok = sqlite3_step(del.get()) == SQLITE_DONE;
+  }
+  auto deleted = ok ? static_cast<size_t>(sqlite3_changes(db_)) : 0;
+  if (!ok || !commit()) {
+    error_ = sqlite3_errmsg(db_);
+    rollback();
+    return std::nullopt;
+  }
+  return deleted;
 }
 
 size_t history_store::purge(int64_t now_ms) {

@@ -24,6 +24,7 @@
 #include <string>
 #include <tuple>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "actors/analytics/events.hpp"
@@ -104,6 +105,22 @@ public:
   /// Deletes batches and rollups older than the retention. Returns the batches deleted.
   size_t purge(int64_t now_ms);
 
+  /// Handing a partition's history to its owner (the node that is not the owner gives its
+  /// batches away, oldest first): the stored batches after row `after`, with their row ids,
+  /// in the order stored; at most `max` of them and no more once `max_bytes` are in.
+  std::vector<std::pair<int64_t, event_batch>> batches_after(int64_t after, size_t max,
+                                                             size_t max_bytes) const;
+
+  /// Stores batches another node handed over (already validated there): those whose
+  /// (producer, sequence) is stored here already are skipped. All or nothing, durable when
+  /// it returns; the number newly stored, nullopt on a failed write.
+  std::optional<size_t> adopt(const std::vector<event_batch>& batches, int64_t now_ms);
+
+  /// Deletes the batches up to row `up_to` (their new owner stored them) and takes their
+  /// events out of the rollups, in one transaction. The number of batches deleted; nullopt
+  /// on a failed write (nothing changed).
+  std::optional<size_t> release(int64_t up_to);
+
   bool has_batch(const std::string& producer, uint64_t sequence) const;
   uint64_t batch_count() const;
   uint64_t event_count() const;
@@ -118,7 +135,9 @@ private:
   };
   using key = std::tuple<int64_t, std::string, std::string>; // minute, content, region
 
-  void roll_up(const event_batch& valid);
+  static void roll_up(const event_batch& valid, std::map<key, agg>& into);
+  // Adds (or subtracts) `delta` to the rollup rows, inside the caller's transaction.
+  bool write_rollups(const std::map<key, agg>& delta, bool subtract);
   void recover();
   bool begin();
   bool commit();

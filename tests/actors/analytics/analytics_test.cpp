@@ -1,6 +1,7 @@
 // The analytics service on nodes in one process on loopback: events emitted on any node
 // are stored once by their partition and show in its windows; a resent batch is stored
-// once, also after the partition's node restarted; emit() refuses beyond max_pending.
+// once, also after the partition's node restarted, and once at the partition's owner when
+// it was stored elsewhere too (handoff); emit() refuses beyond max_pending.
 // Every wait is bounded.
 
 #include "actors/analytics/analytics.hpp"
@@ -19,8 +20,10 @@
 #include "tests/support/test_nodes.hpp"
 
 #include "actors/analytics/analytics.pb.h"
+#include "actors/analytics/history_store.hpp"
 #include "actors/session/session_service.hpp"
 #include "caf/scoped_actor.hpp"
+#include "runtime/cluster/placement.hpp"
 #include "runtime/node/node.hpp"
 #include "runtime/wire/errc.hpp"
 #include "runtime/wire/protobuf.hpp"
@@ -164,6 +167,76 @@ TEST_SUITE("actors.analytics") {
     auto after = send(c);
     CHECK(after.duplicate());
     CHECK(c.services[0]->stats().stored == 0);
+  }
+
+  TEST_CASE("a partition's batches stored elsewhere move to its owner, each once there") {
+    auto dir = std::string{"analytics_test_data/handoff"};
+    constexpr uint32_t p = 3;
+    auto owner_name = sv::cluster::owner_of("analytics-partition-" + std::to_string(p),
+                                            {"node-a", "node-b", "node-c"});
+    auto batch = [](uint64_t seq) {
+      streamverse::v1::EventBatch b;
+      b.set_producer_id("producer-h");
+      b.set_sequence(seq);
+      b.set_partition(p);
+      for (int i = 0; i < 10; ++i) {
+        *b.add_events() = heartbeat("h" + std::to_string(seq) + "-" + std::to_string(i), "title-h");
+      }
+      return b;
+    };
+    auto store_at = [&](cluster& c, size_t node, const streamverse::v1::EventBatch& b) {
+      caf::scoped_actor self{c.nodes[node]->system()};
+      bool ok = false;
+      self->request(c.services[node]->handle(), std::chrono::seconds{5},
+                    caf::atom_constant<caf::atom("sv_apart")>::value, p, b)
+          .receive([&](const streamverse::v1::BatchAck&) { ok = true; },
+                   [](caf::error&) { FAIL("no acknowledgement"); });
+      return ok;
+    };
+    size_t owner = 0;
+    {
+      cluster c{dir, 3};
+      while (c.nodes[owner]->settings().name != owner_name) {
+        ++owner;
+      }
+      auto giver = (owner + 1) % 3;
+      // The giver stored batch 1 and its acknowledgement was lost: the producer resent it
+      // and the owner stored it too. Batches 2 and 3 only reached the giver (as the owner
+      // while the real owner was away).
+      REQUIRE(store_at(c, giver, batch(1)));
+      REQUIRE(store_at(c, owner, batch(1)));
+      REQUIRE(store_at(c, giver, batch(2)));
+      REQUIRE(store_at(c, giver, batch(3)));
+      REQUIRE(eventually([&] { return c.services[giver]->stats().handed_off == 3; }));
+      CHECK(c.services[owner]->stats().adopted >= 2);
+      CHECK(c.services[(owner + 2) % 3]->stats().handed_off == 0);
+      // Once handed over, a resend to the owner is a duplicate.
+      auto before = c.services[owner]->stats().duplicate_batches;
+      REQUIRE(store_at(c, owner, batch(2)));
+      CHECK(c.services[owner]->stats().duplicate_batches == before + 1);
+    }
+    // Every batch once, at the owner; nothing left elsewhere (rollups included).
+    for (auto name : {"node-a", "node-b", "node-c"}) {
+      auto path = dir + "/" + name + "/analytics/partition-3.db";
+      if (!std::filesystem::exists(path)) {
+        CHECK(name != owner_name);
+        continue;
+      }
+      sv::analytics::history_store h{path};
+      REQUIRE(h.error().empty());
+      if (name == owner_name) {
+        CHECK(h.batch_count() == 3);
+        CHECK(h.event_count() == 30);
+        uint64_t rolled = 0;
+        for (auto& r : h.rollups()) {
+          rolled += r.events;
+        }
+        CHECK(rolled == 30);
+      } else {
+        CHECK(h.batch_count() == 0);
+        CHECK(h.rollups().empty());
+      }
+    }
   }
 
   TEST_CASE("emit refuses with overloaded once max_pending events await acknowledgement") {

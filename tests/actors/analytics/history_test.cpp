@@ -79,6 +79,51 @@ event_batch batch_of(const std::string& producer, uint64_t seq, std::vector<view
   return b;
 }
 
+// The store's rollups equal a brute-force computation over `events`.
+void check_rollups(const history_store& h, const std::vector<viewer_event>& events) {
+  struct expect {
+    uint64_t views = 0, watch = 0, rebuffer = 0, errors = 0, events = 0;
+    std::vector<uint32_t> startups;
+  };
+  std::map<std::tuple<int64_t, std::string, std::string>, expect> want;
+  for (auto& e : events) {
+    auto& x = want[{e.timestamp_ms() / 60'000 * 60'000, e.content_id(), e.region()}];
+    ++x.events;
+    x.watch += e.watched_ms();
+    if (e.type() == v1::EVENT_START) {
+      ++x.views;
+      x.startups.push_back(e.startup_ms());
+    } else if (e.type() == v1::EVENT_REBUFFER_END) {
+      x.rebuffer += e.rebuffer_ms();
+    } else if (e.type() == v1::EVENT_ERROR) {
+      ++x.errors;
+    }
+  }
+  auto bucket_bound = [](std::vector<uint32_t> v, double q) -> uint32_t {
+    if (v.empty()) {
+      return 0;
+    }
+    std::sort(v.begin(), v.end());
+    auto rank = static_cast<size_t>(std::ceil(q * static_cast<double>(v.size())));
+    auto value = v[std::max<size_t>(rank, 1) - 1];
+    auto& b = sv::analytics::startup_bounds_ms;
+    auto i = std::lower_bound(b.begin(), b.end(), value);
+    return i == b.end() ? 2 * b.back() : *i;
+  };
+  auto rows = h.rollups();
+  REQUIRE(rows.size() == want.size());
+  for (auto& r : rows) {
+    auto& x = want[{r.minute_ms, r.content, r.region}];
+    CHECK(r.views == x.views);
+    CHECK(r.watch_ms == x.watch);
+    CHECK(r.rebuffer_ms == x.rebuffer);
+    CHECK(r.errors == x.errors);
+    CHECK(r.events == x.events);
+    CHECK(r.startup_p50_ms == bucket_bound(x.startups, 0.5));
+    CHECK(r.startup_p95_ms == bucket_bound(x.startups, 0.95));
+  }
+}
+
 } // namespace
 
 TEST_SUITE("actors.analytics") {
@@ -146,47 +191,59 @@ TEST_SUITE("actors.analytics") {
       }
     }
     REQUIRE(h.flush_rollups());
-    struct expect {
-      uint64_t views = 0, watch = 0, rebuffer = 0, errors = 0, events = 0;
-      std::vector<uint32_t> startups;
-    };
-    std::map<std::tuple<int64_t, std::string, std::string>, expect> want;
-    for (auto& e : events) {
-      auto& x = want[{e.timestamp_ms() / 60'000 * 60'000, e.content_id(), e.region()}];
-      ++x.events;
-      x.watch += e.watched_ms();
-      if (e.type() == v1::EVENT_START) {
-        ++x.views;
-        x.startups.push_back(e.startup_ms());
-      } else if (e.type() == v1::EVENT_REBUFFER_END) {
-        x.rebuffer += e.rebuffer_ms();
-      } else if (e.type() == v1::EVENT_ERROR) {
-        ++x.errors;
-      }
+    check_rollups(h, events);
+  }
+
+  TEST_CASE("handing batches to a partition's owner: each once there, rollups exact on both") {
+    auto giver_path = fresh_dir("giver");
+    auto owner_path = fresh_dir("owner");
+    auto events = sample_events(3000, 5);
+    history_store giver{giver_path};
+    history_store owner{owner_path};
+    std::vector<event_batch> batches;
+    for (size_t i = 0; i < events.size(); i += 250) {
+      batches.push_back(batch_of("p", i / 250 + 1,
+                                 {events.begin() + static_cast<std::ptrdiff_t>(i),
+                                  events.begin() + static_cast<std::ptrdiff_t>(i + 250)}));
+      REQUIRE(giver.append(batches.back(), now));
     }
-    auto bucket_bound = [](std::vector<uint32_t> v, double q) -> uint32_t {
-      if (v.empty()) {
-        return 0;
-      }
-      std::sort(v.begin(), v.end());
-      auto rank = static_cast<size_t>(std::ceil(q * static_cast<double>(v.size())));
-      auto value = v[std::max<size_t>(rank, 1) - 1];
-      auto& b = sv::analytics::startup_bounds_ms;
-      auto i = std::lower_bound(b.begin(), b.end(), value);
-      return i == b.end() ? 2 * b.back() : *i;
-    };
-    auto rows = h.rollups();
-    REQUIRE(rows.size() == want.size());
-    for (auto& r : rows) {
-      auto& x = want[{r.minute_ms, r.content, r.region}];
-      CHECK(r.views == x.views);
-      CHECK(r.watch_ms == x.watch);
-      CHECK(r.rebuffer_ms == x.rebuffer);
-      CHECK(r.errors == x.errors);
-      CHECK(r.events == x.events);
-      CHECK(r.startup_p50_ms == bucket_bound(x.startups, 0.5));
-      CHECK(r.startup_p95_ms == bucket_bound(x.startups, 0.95));
+    // Batch 3 reached the owner too (its acknowledgement from the giver was lost).
+    REQUIRE(owner.append(batches[2], now));
+    // A first page: 5 batches, then deleted at the giver.
+    auto page = giver.batches_after(0, 5, size_t{1} << 20);
+    REQUIRE(page.size() == 5);
+    std::vector<event_batch> first;
+    for (auto& [id, b] : page) {
+      first.push_back(b);
     }
+    auto adopted = owner.adopt(first, now);
+    REQUIRE(adopted);
+    CHECK(*adopted == 4); // batch 3 was there
+    auto released = giver.release(page.back().first);
+    REQUIRE(released);
+    CHECK(*released == 5);
+    CHECK(giver.batch_count() == 7);
+    REQUIRE(giver.flush_rollups());
+    check_rollups(giver, {events.begin() + 1250, events.end()});
+    // Adopting the same page again (a crash before the release) changes nothing.
+    CHECK(*owner.adopt(first, now) == 0);
+    // The rest, in pages limited by bytes (at least one batch each).
+    int pages = 0;
+    for (auto rest = giver.batches_after(0, 100, 1); !rest.empty() && pages < 20;
+         rest = giver.batches_after(0, 100, 1), ++pages) {
+      CHECK(rest.size() == 1);
+      REQUIRE(owner.adopt({rest.front().second}, now));
+      REQUIRE(giver.release(rest.back().first));
+    }
+    CHECK(pages == 7);
+    CHECK(giver.batch_count() == 0);
+    CHECK(giver.rollups().empty());
+    CHECK(owner.batch_count() == 12);
+    CHECK(owner.event_count() == 3000);
+    REQUIRE(owner.flush_rollups());
+    check_rollups(owner, events);
+    // Adopted batches are known by producer and sequence: a resend is a duplicate.
+    CHECK(owner.append(batches[7], now)->duplicate);
   }
 
   TEST_CASE("after SIGKILL mid-write every acknowledged event is stored exactly once") {
