@@ -21,6 +21,7 @@
 #include "caf/scoped_actor.hpp"
 #include "caf/send.hpp"
 #include "caf/stateful_actor.hpp"
+#include "caf/typed_response_promise.hpp"
 #include "runtime/cluster/client.hpp"
 #include "runtime/cluster/endpoint.hpp"
 #include "runtime/cluster/membership.hpp"
@@ -58,6 +59,7 @@ using route_atom = caf::atom_constant<caf::atom("sv_aroute")>;
 using handoff_atom = caf::atom_constant<caf::atom("sv_ahand")>;
 using adopt_atom = caf::atom_constant<caf::atom("sv_aadopt")>;
 using release_atom = caf::atom_constant<caf::atom("sv_arel")>;
+using ingest_atom = caf::atom_constant<caf::atom("sv_aingest")>;
 
 // A handoff page carries at most this many batches and stops after this many bytes.
 constexpr size_t handoff_batches = 256;
@@ -368,26 +370,26 @@ void deliver(batcher_actor* self, uint64_t seq) {
           });
 }
 
-// At the service: `batch` (a message holding one event_batch) to partition `p` on its owner.
-void route(service_actor* self, uint32_t p, const caf::message& batch, caf::response_promise rp) {
+// At the service: `batch` (a message holding one event_batch) to partition `p` on its owner;
+// `done` with the acknowledgement, `fail` on an error.
+void route(service_actor* self, uint32_t p, const caf::message& batch,
+           std::function<void(const ack_msg&)> done, std::function<void(const caf::error&)> fail) {
   auto& st = self->state;
   auto timeout = caf::duration{std::chrono::milliseconds{st.cfg.resend_ms}};
   auto owner = owner_of_partition(self, p);
   if (owner.empty() || owner == st.node_name) {
     st.empty_here.erase(p);
     self->request(local_partition(self, p), timeout, batch)
-        .then([rp](const ack_msg& a) mutable { rp.deliver(a); },
-              [rp](caf::error& err) mutable { rp.deliver(err); });
+        .then([done](const ack_msg& a) { done(a); }, [fail](caf::error& err) { fail(err); });
     return;
   }
   st.peers.with(
       self, st.endpoint, owner, std::chrono::milliseconds{st.cfg.resend_ms},
-      [=](const caf::actor& svc) mutable {
+      [=](const caf::actor& svc) {
         self->request(svc, timeout, partition_atom::value, p, batch.get_as<event_batch>(0))
-            .then([rp](const ack_msg& a) mutable { rp.deliver(a); },
-                  [rp](caf::error& err) mutable { rp.deliver(err); });
+            .then([done](const ack_msg& a) { done(a); }, [fail](caf::error& err) { fail(err); });
       },
-      [rp](const caf::error& err) mutable { rp.deliver(err); });
+      fail);
 }
 
 // Partition p's history moves to its owner (this node): `giver` hands over the batches of p
@@ -432,6 +434,64 @@ void pull(service_actor* self, uint32_t p, const std::string& giver) {
                 [=](caf::error& err) { stop(err); });
       },
       stop);
+}
+
+// A batch from a producer outside the cluster: split by partition into sub-batches
+// numbered (producer + "/" + partition, sequence), so that a resend of the whole batch is
+// recognised part by part; answered once every part is durable at its partition's owner
+// (or with the first error: the producer sends it again).
+void ingest(service_actor* self, const event_batch& b, caf::typed_response_promise<ack_msg> rp) {
+  auto& st = self->state;
+  std::map<uint32_t, event_batch> parts;
+  for (auto& e : b.events()) {
+    auto p = partition_of(st.cfg, e.content_id());
+    auto& part = parts[p];
+    if (part.events_size() == 0) {
+      part.set_producer_id(b.producer_id() + "/" + std::to_string(p));
+      part.set_sequence(b.sequence());
+      part.set_partition(p);
+    }
+    *part.add_events() = e;
+  }
+  struct join {
+    ack_msg total;
+    size_t left = 0;
+    bool answered = false;
+    caf::typed_response_promise<ack_msg> rp;
+  };
+  auto j = std::make_shared<join>();
+  j->total.set_producer_id(b.producer_id());
+  j->total.set_sequence(b.sequence());
+  j->total.set_duplicate(true);
+  j->left = parts.size();
+  j->rp = std::move(rp);
+  if (parts.empty()) {
+    j->total.set_duplicate(false);
+    j->rp.deliver(j->total);
+    return;
+  }
+  for (auto& [p, part] : parts) {
+    route(
+        self, p, caf::make_message(std::move(part)),
+        [j](const ack_msg& a) {
+          if (j->answered) {
+            return;
+          }
+          j->total.set_stored(j->total.stored() + a.stored());
+          j->total.set_refused(j->total.refused() + a.refused());
+          j->total.set_duplicate(j->total.duplicate() && a.duplicate());
+          if (--j->left == 0) {
+            j->answered = true;
+            j->rp.deliver(j->total);
+          }
+        },
+        [j](const caf::error& err) {
+          if (!j->answered) {
+            j->answered = true;
+            j->rp.deliver(err);
+          }
+        });
+  }
 }
 
 void send_batch(batcher_actor* self, uint32_t p) {
@@ -570,7 +630,9 @@ caf::behavior service_behavior(service_actor* self, std::string node_name,
       // From the batcher on this node.
       [self](route_atom, uint32_t p, const caf::message& batch) -> caf::result<ack_msg> {
         auto rp = self->make_response_promise<ack_msg>();
-        route(self, p, batch, rp);
+        route(
+            self, p, batch, [rp](const ack_msg& a) mutable { rp.deliver(a); },
+            [rp](const caf::error& err) mutable { rp.deliver(err); });
         return rp;
       },
       [self](tick_atom) {
@@ -634,6 +696,12 @@ caf::behavior service_behavior(service_actor* self, std::string node_name,
         self->request(local_partition(self, p), caf::infinite, release_atom::value, up_to)
             .then([rp](uint64_t n) mutable { rp.deliver(n); },
                   [rp](caf::error& err) mutable { rp.deliver(err); });
+        return rp;
+      },
+      // From a producer outside the cluster (ingest_request).
+      [self](ingest_atom, const event_batch& b) -> caf::result<ack_msg> {
+        auto rp = self->make_response_promise<ack_msg>();
+        ingest(self, b, rp);
         return rp;
       },
       [self](const query_msg& q) -> caf::result<window_msg> {
@@ -822,6 +890,15 @@ caf::expected<window_stats> from_msg(caf::expected<window_msg> r) {
 }
 
 } // namespace
+
+caf::expected<caf::actor> connect_service(caf::actor_system& sys, const std::string& host,
+                                          uint16_t port, std::chrono::milliseconds timeout) {
+  return cluster::lookup_service(sys, host, port, service_name, timeout);
+}
+
+caf::message ingest_request(event_batch b) {
+  return caf::make_message(ingest_atom::value, std::move(b));
+}
 
 caf::expected<window_stats> remote_window(caf::actor_system& sys, const std::string& host,
                                           uint16_t port, const std::string& content,

@@ -34,6 +34,7 @@
 #include "caf/actor.hpp"
 #include "caf/expected.hpp"
 #include "caf/fwd.hpp"
+#include "caf/message.hpp"
 
 namespace sv {
 class node;
@@ -61,6 +62,17 @@ struct analytics_stats {
 };
 
 struct analytics_shared;
+
+/// For producers outside the cluster (edge collectors, load drivers): the analytics service
+/// of the node whose cluster endpoint is host:port. Send it `ingest_request(batch)` as a
+/// request: the answer (a streamverse::v1::BatchAck) comes once every event of the batch is
+/// durable at its partition's owner. Number batches per producer (producer_id + sequence)
+/// and resend a batch until it is acknowledged: a batch stored before is recognised (its
+/// events are split by partition, each part keyed by producer/partition and sequence) and
+/// stored once.
+caf::expected<caf::actor> connect_service(caf::actor_system& sys, const std::string& host,
+                                          uint16_t port, std::chrono::milliseconds timeout);
+caf::message ingest_request(event_batch b);
 
 /// From outside the cluster (streamverse-ctl): the real-time window of `content` in
 /// `region` through the analytics service of the node at host:port.

@@ -160,18 +160,14 @@ service::service(caf::actor_system& sys, flow::flow_context& flow, service_setti
 service::service(node& n, service_settings settings)
     : service(n.system(), n.flow(), std::move(settings)) {}
 
-namespace {
-
-service_settings from_config(const config::node_settings& cfg) {
+service_settings service_settings_from(const config::node_settings& cfg) {
   service_settings s;
   s.hosts = cfg.sessions.hosts;
   s.host.idle_timeout = std::chrono::milliseconds{cfg.sessions.idle_timeout_ms};
   return s;
 }
 
-} // namespace
-
-service::service(node& n) : service(n, from_config(n.settings())) {}
+service::service(node& n) : service(n, service_settings_from(n.settings())) {}
 
 service::~service() = default;
 

@@ -15,6 +15,10 @@ namespace sv {
 class node;
 } // namespace sv
 
+namespace sv::config {
+struct node_settings;
+} // namespace sv::config
+
 namespace sv::flow {
 class flow_context;
 struct target;
@@ -32,6 +36,10 @@ struct service_settings {
   /// limited in number by an adaptive concurrency limit that follows their latency.
   flow::adaptive_limit_settings critical_limit;
 };
+
+/// Hosts and idle timeout from a node's config ([sessions]), the rest default: to change
+/// something else (e.g. `host.events`) before constructing a service.
+service_settings service_settings_from(const config::node_settings& cfg);
 
 /// The host API for viewer sessions on one node: routes each session id to its host,
 /// asks the node's flow gate first, and sends with the request's service class (open,

@@ -10,12 +10,14 @@
 #include "caf/actor_system.hpp"
 #include "caf/actor_system_config.hpp"
 #include "caf/atom.hpp"
+#include "caf/event_based_actor.hpp"
 #include "caf/exit_reason.hpp"
 #include "caf/io/middleman.hpp"
 #include "caf/openssl/manager.hpp"
 #include "caf/openssl/publish.hpp"
 #include "caf/scoped_actor.hpp"
 #include "caf/send.hpp"
+#include "runtime/cluster/client.hpp"
 #include "runtime/cluster/endpoint.hpp"
 #include "runtime/flow/flow_context.hpp"
 #include "runtime/flow/load_monitor.hpp"
@@ -39,6 +41,9 @@ uint64_t now_ms() {
   return static_cast<uint64_t>(
       duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count());
 }
+
+using metrics_atom = caf::atom_constant<caf::atom("sv_metrics")>;
+constexpr auto metrics_service_name = caf::atom("sv_metrics");
 
 caf::timespan ms(uint32_t x) {
   return caf::timespan{std::chrono::milliseconds{x}};
@@ -93,6 +98,7 @@ struct node::impl {
   caf::actor_system_config cfg;
   std::unique_ptr<caf::actor_system> sys;
   caf::actor endpoint;
+  caf::actor metrics_service; // the registry's text for other processes (fetch_metrics)
   uint16_t cluster_port = 0;
   metrics::http_server http;
   std::atomic<bool> ready{false};
@@ -258,6 +264,13 @@ std::string node::start() {
       return "cannot start the metrics endpoint: " + err;
     }
   }
+  auto* reg = &d.registry;
+  d.metrics_service = d.sys->spawn([reg](caf::event_based_actor*) -> caf::behavior {
+    return {[reg](metrics_atom) {
+      return reg->render();
+    }};
+  });
+  cluster::register_service(*d.sys, metrics_service_name, d.metrics_service);
   cluster::start_endpoint(d.endpoint, d.settings.bind_address + ":" + std::to_string(*port));
   d.ready = true;
   return {};
@@ -268,6 +281,11 @@ void node::stop() {
   d.ready = false;
   // Reverse start order: metrics endpoint, cluster endpoint, load monitor.
   d.http.stop();
+  if (d.metrics_service) {
+    d.sys->registry().erase(metrics_service_name);
+    stop_actor(*d.sys, d.metrics_service);
+    d.metrics_service = nullptr;
+  }
   d.stop_endpoint();
   stop_actor(*d.sys, d.monitor);
 }
@@ -319,6 +337,20 @@ metrics::registry& node::metrics() {
 
 flow::flow_context& node::flow() {
   return *impl_->flow;
+}
+
+caf::expected<std::string> fetch_metrics(caf::actor_system& sys, const std::string& host,
+                                         uint16_t port, std::chrono::milliseconds timeout) {
+  auto svc = cluster::lookup_service(sys, host, port, metrics_service_name, timeout);
+  if (!svc) {
+    return svc.error();
+  }
+  caf::scoped_actor self{sys};
+  caf::expected<std::string> out = caf::make_error(caf::sec::request_timeout);
+  self->request(*svc, caf::duration{timeout}, metrics_atom::value)
+      .receive([&](std::string& text) { out = std::move(text); },
+               [&](caf::error& err) { out = std::move(err); });
+  return out;
 }
 
 } // namespace sv

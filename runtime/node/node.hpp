@@ -1,11 +1,13 @@
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "caf/expected.hpp"
 #include "caf/fwd.hpp"
 #include "runtime/config/node_settings.hpp"
 
@@ -92,6 +94,12 @@ private:
   struct impl;
   std::unique_ptr<impl> impl_;
 };
+
+/// The metrics of the node whose cluster endpoint is host:port, in the Prometheus text
+/// format (what its metrics endpoint serves), over the cluster transport: for tools that
+/// watch a cluster (streamverse-soak) without an HTTP client.
+caf::expected<std::string> fetch_metrics(caf::actor_system& sys, const std::string& host,
+                                         uint16_t port, std::chrono::milliseconds timeout);
 
 /// The formatter `setup_logging` installs: text, or one JSON object per line with the
 /// fields ts, level, node and msg (the message escaped as a JSON string).

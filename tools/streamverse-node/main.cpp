@@ -8,6 +8,8 @@
 #include "actors/cache/cache.hpp"
 #include "actors/content/catalog.hpp"
 #include "actors/content/content_types.hpp"
+#include "actors/session/session_gateway.hpp"
+#include "actors/session/session_service.hpp"
 #include "runtime/config/node_settings.hpp"
 #include "runtime/node/node.hpp"
 
@@ -48,21 +50,28 @@ int main(int argc, char** argv) {
   }
   // Every node keeps a catalog replica (and owns its share of the titles) and runs the
   // cache (its near cache and the shards it owns), with the catalog as origin of "meta/",
-  // and analytics (its batcher and the partitions it owns).
+  // analytics (its batcher and the partitions it owns), and viewer sessions with their
+  // gateway for clients outside the cluster, the sessions' events going to analytics.
   struct services {
     std::unique_ptr<sv::content::catalog> catalog;
     std::unique_ptr<sv::cache::cache> cache;
-    std::unique_ptr<sv::analytics::analytics> analytics; // destroyed first
+    std::unique_ptr<sv::analytics::analytics> analytics;
+    std::unique_ptr<sv::session::service> sessions;
+    std::unique_ptr<sv::session::gateway> gateway; // destroyed first
   };
   sv::run_options options;
   options.types = {sv::content::register_message_types, sv::cache::register_message_types,
-                   sv::analytics::register_message_types};
+                   sv::analytics::register_message_types, sv::session::register_message_types};
   options.start_services = [](sv::node& n) -> std::shared_ptr<void> {
     auto s = std::make_shared<services>();
     s->catalog = std::make_unique<sv::content::catalog>(n);
     s->cache = std::make_unique<sv::cache::cache>(n);
     s->cache->follow(*s->catalog);
     s->analytics = std::make_unique<sv::analytics::analytics>(n);
+    auto ss = sv::session::service_settings_from(n.settings());
+    ss.host.events = s->analytics->session_events();
+    s->sessions = std::make_unique<sv::session::service>(n, ss);
+    s->gateway = std::make_unique<sv::session::gateway>(n, *s->sessions);
     return s;
   };
   return sv::run_until_signal(*loaded.settings, options);

@@ -21,6 +21,7 @@
 
 #include "actors/analytics/analytics.pb.h"
 #include "actors/analytics/history_store.hpp"
+#include "actors/session/session_gateway.hpp"
 #include "actors/session/session_service.hpp"
 #include "caf/scoped_actor.hpp"
 #include "runtime/cluster/placement.hpp"
@@ -90,7 +91,8 @@ struct cluster {
       tweak(s);
     }
     auto n = std::make_unique<sv::node>(
-        s, std::vector<sv::node::type_registrar>{sv::analytics::register_message_types});
+        s, std::vector<sv::node::type_registrar>{sv::analytics::register_message_types,
+                                                 sv::session::register_message_types});
     REQUIRE(n->start().empty());
     services.push_back(std::make_unique<sv::analytics::analytics>(*n));
     nodes.push_back(std::move(n));
@@ -237,6 +239,73 @@ TEST_SUITE("actors.analytics") {
         CHECK(h.rollups().empty());
       }
     }
+  }
+
+  TEST_CASE("clients outside the cluster: batches ingested once, sessions through the gateway") {
+    cluster c{"analytics_test_data/clients", 2, [](sv::config::node_settings& s) {
+                s.analytics.partitions = 4;
+              }};
+    sv::session::service sessions{*c.nodes[0]};
+    sv::session::gateway gw{*c.nodes[0], sessions};
+    // Node b's actor system plays the client (any CAF system with the types would do).
+    auto& client = c.nodes[1]->system();
+    auto port = c.nodes[0]->cluster_port();
+    caf::scoped_actor self{client};
+
+    auto svc = sv::analytics::connect_service(client, "127.0.0.1", port, std::chrono::seconds{3});
+    REQUIRE(svc);
+    streamverse::v1::EventBatch b;
+    b.set_producer_id("edge-1");
+    b.set_sequence(7);
+    for (int i = 0; i < 40; ++i) { // ten titles: parts for several partitions
+      *b.add_events() = heartbeat("edge-" + std::to_string(i), "title-" + std::to_string(i % 10));
+    }
+    auto ingest = [&] {
+      streamverse::v1::BatchAck ack;
+      self->request(*svc, std::chrono::seconds{5}, sv::analytics::ingest_request(b))
+          .receive([&](const streamverse::v1::BatchAck& a) { ack = a; },
+                   [](caf::error&) { FAIL("no acknowledgement"); });
+      return ack;
+    };
+    auto first = ingest();
+    CHECK(first.stored() == 40);
+    CHECK_FALSE(first.duplicate());
+    auto again = ingest(); // the client missed the answer and sends it again
+    CHECK(again.duplicate());
+    CHECK(again.stored() == 0);
+    CHECK(c.services[0]->stats().stored + c.services[1]->stats().stored == 40);
+
+    auto gateway = sv::session::connect_gateway(client, "127.0.0.1", port, std::chrono::seconds{3});
+    REQUIRE(gateway);
+    sv::session::open_request open;
+    open.session_id = 42;
+    open.user = "u-1";
+    open.content = "title-1";
+    open.device = "tv";
+    open.region = "eu-west";
+    uint64_t opened = 0;
+    self->request(*gateway, std::chrono::seconds{5}, open)
+        .receive([&](uint64_t id) { opened = id; }, [](caf::error&) { FAIL("open failed"); });
+    CHECK(opened == 42);
+    sv::session::heartbeat_report hb;
+    hb.session_id = 42;
+    hb.position_ms = 10'000;
+    bool ok = false;
+    self->request(*gateway, std::chrono::seconds{5}, hb)
+        .receive([&](caf::ok_atom) { ok = true; }, [](caf::error&) {});
+    CHECK(ok);
+    CHECK(sessions.info(42)->position_ms == 10'000);
+    hb.session_id = 43; // never opened: an explicit error, not silence
+    caf::error err;
+    self->request(*gateway, std::chrono::seconds{5}, hb)
+        .receive([](caf::ok_atom) {}, [&](caf::error& e) { err = e; });
+    CHECK(err);
+    CHECK(err != caf::sec::request_timeout);
+
+    auto text = sv::fetch_metrics(client, "127.0.0.1", port, std::chrono::seconds{3});
+    REQUIRE(text);
+    CHECK(text->find("sv_analytics_stored_total") != std::string::npos);
+    CHECK(text->find("sv_load_level") != std::string::npos);
   }
 
   TEST_CASE("emit refuses with overloaded once max_pending events await acknowledgement") {

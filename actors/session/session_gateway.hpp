@@ -1,0 +1,61 @@
+#pragma once
+
+// Viewer sessions for processes outside the cluster (edge servers, load drivers): a node's
+// session gateway takes open, heartbeat and command requests over CAF's network transport
+// and hands them to the node's session service, through the same flow gate as local calls
+// (a refusal is answered with `overloaded` and the retry hint; nothing is sent on). The
+// session host answers the caller directly.
+//
+//   // on the node (streamverse-node does this)
+//   sv::session::service sessions{node};
+//   sv::session::gateway gw{node, sessions};
+//
+//   // in the client: connect once, then request with the session types
+//   auto gw = sv::session::connect_gateway(sys, "127.0.0.1", 7101, 3s);
+//   self->request(*gw, timeout, open_request{...}).then([](uint64_t id) {...}, ...);
+//
+// Sessions live on the node whose gateway opened them: a client keeps sending a session's
+// requests to the same node (and opens it again elsewhere when that node is gone).
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+#include "caf/actor.hpp"
+#include "caf/expected.hpp"
+#include "caf/fwd.hpp"
+
+namespace sv {
+class node;
+} // namespace sv
+
+namespace sv::session {
+
+class service;
+
+/// Registers the session request types for the network (on the nodes and in clients).
+void register_message_types(caf::actor_system_config& cfg);
+
+/// The gateway on a node; keep it alive as long as `sessions`.
+class gateway {
+public:
+  gateway(node& n, service& sessions);
+  ~gateway();
+  gateway(const gateway&) = delete;
+  gateway& operator=(const gateway&) = delete;
+
+  const caf::actor& handle() const noexcept {
+    return actor_;
+  }
+
+private:
+  caf::actor_system& sys_;
+  caf::actor actor_;
+};
+
+/// The gateway of the node whose cluster endpoint is host:port. Requests it takes:
+/// open_request -> uint64_t (the session id), heartbeat_report -> ok, command -> ok.
+caf::expected<caf::actor> connect_gateway(caf::actor_system& sys, const std::string& host,
+                                          uint16_t port, std::chrono::milliseconds timeout);
+
+} // namespace sv::session
