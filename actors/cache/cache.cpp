@@ -83,6 +83,7 @@ using flush_atom = caf::atom_constant<caf::atom("sv_cflush")>;
 using view_tick_atom = caf::atom_constant<caf::atom("sv_cview")>;
 using cool_tick_atom = caf::atom_constant<caf::atom("sv_ccool")>;
 using stats_atom = caf::atom_constant<caf::atom("sv_cstats")>;
+using retry_atom = caf::atom_constant<caf::atom("sv_cretry")>;
 
 constexpr auto service_name = caf::atom("sv_cache");
 // How often the service looks at the membership (ownership moves, members coming back).
@@ -392,6 +393,7 @@ struct service_state {
   struct waiting {
     std::vector<caf::response_promise> rps;
     time_ns started = 0;
+    uint32_t behind = 0; // answers from a shard behind this node's fence
   };
   std::map<std::string, waiting> inflight; // L1 misses waiting for their shard
   std::set<std::string> ever_up;           // members seen up at some point
@@ -634,6 +636,65 @@ void view_tick(service_actor* self) {
   self->delayed_send(self, view_interval, view_tick_atom::value);
 }
 
+void fetch(service_actor* self, const get_msg& g);
+
+// A get's answer from its shard: to everyone waiting for the key (and into L1 when hot).
+// An answer older than this node's fence (the shard's node has not stored the new version
+// yet) is never served: asked again every 20 ms, for at most a second, then `unavailable`.
+void finish_get(service_actor* self, const get_msg& g, const caf::expected<value_msg>& v) {
+  auto& st = self->state;
+  auto& key = g.key();
+  auto w = st.inflight.find(key);
+  if (w == st.inflight.end()) {
+    return;
+  }
+  auto fence = st.l1->fence(key);
+  if (v && v->refusal().empty() && v->found() && v->version() < fence) {
+    if (++w->second.behind <= 50) {
+      self->delayed_send(self, std::chrono::milliseconds{20}, retry_atom::value, g);
+      return;
+    }
+    auto waiting = std::move(w->second);
+    st.inflight.erase(w);
+    auto err =
+        make_error(errc::unavailable, "cache: the shard of " + key + " has version "
+                                          + std::to_string(v->version())
+                                          + ", this node already saw " + std::to_string(fence));
+    for (auto& rp : waiting.rps) {
+      rp.deliver(err);
+    }
+    return;
+  }
+  auto waiting = std::move(w->second);
+  st.inflight.erase(w);
+  // Near caches keep hot keys only (popularity-based placement): the rest is served by
+  // its shard.
+  if (v && v->refusal().empty() && v->hot()) {
+    auto now = now_ns();
+    auto val = v->found() ? std::make_shared<const std::string>(v->value()) : nullptr;
+    auto r = st.l1->fill(key, val, v->version(), tags_of(v->tags()), waiting.started, now);
+    if (refused(r)) {
+      ++st.count->refused[static_cast<size_t>(r)];
+    }
+    if (r == fill_result::stored || r == fill_result::not_newer) {
+      st.l1->mark_hot(key);
+    }
+  }
+  for (auto& rp : waiting.rps) {
+    if (v) {
+      rp.deliver(*v);
+    } else {
+      rp.deliver(v.error());
+    }
+  }
+}
+
+void fetch(service_actor* self, const get_msg& g) {
+  to_shard<get_msg, value_msg>(
+      self, g.key(), g, [self, g](const value_msg& v) { finish_get(self, g, v); },
+      [self, g](const caf::error& err) { finish_get(self, g, err); });
+}
+
 caf::behavior service_behavior(service_actor* self, std::string node_name,
                                config::cache_node_settings cfg, std::shared_ptr<near_cache> l1,
                                std::shared_ptr<loader_table> loaders,
@@ -682,41 +743,10 @@ caf::behavior service_behavior(service_actor* self, std::string node_name,
           return rp;
         }
         i->second.started = now;
-        auto key = g.key();
-        auto finish = [self, key](const caf::expected<value_msg>& v) {
-          auto& st = self->state;
-          auto w = st.inflight.find(key);
-          if (w == st.inflight.end()) {
-            return;
-          }
-          auto waiting = std::move(w->second);
-          st.inflight.erase(w);
-          // Near caches keep hot keys only (popularity-based placement): the rest is
-          // served by its shard.
-          if (v && v->refusal().empty() && v->hot()) {
-            auto now = now_ns();
-            auto val = v->found() ? std::make_shared<const std::string>(v->value()) : nullptr;
-            auto r = st.l1->fill(key, val, v->version(), tags_of(v->tags()), waiting.started, now);
-            if (refused(r)) {
-              ++st.count->refused[static_cast<size_t>(r)];
-            }
-            if (r == fill_result::stored || r == fill_result::not_newer) {
-              st.l1->mark_hot(key);
-            }
-          }
-          for (auto& rp : waiting.rps) {
-            if (v) {
-              rp.deliver(*v);
-            } else {
-              rp.deliver(v.error());
-            }
-          }
-        };
-        to_shard<get_msg, value_msg>(
-            self, key, g, [finish](const value_msg& v) { finish(v); },
-            [finish](const caf::error& err) { finish(err); });
+        fetch(self, g);
         return rp;
       },
+      [self](retry_atom, const get_msg& g) { fetch(self, g); },
       // From another node's service: this node's shard answers.
       [self](shard_atom, uint32_t shard, const get_msg& g) {
         self->delegate(local_shard(self, shard), g);

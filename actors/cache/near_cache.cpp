@@ -111,6 +111,12 @@ bool near_cache::contains(const std::string& key) const {
   return st.data->contains(key);
 }
 
+uint64_t near_cache::fence(const std::string& key) const {
+  auto& st = stripe_of(key);
+  std::lock_guard<std::mutex> guard{st.mutex};
+  return st.data->fence(key);
+}
+
 size_t near_cache::bytes() const {
   size_t n = 0;
   for (auto& st : stripes_) {

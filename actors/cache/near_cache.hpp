@@ -46,6 +46,8 @@ public:
   void clear();
 
   bool contains(const std::string& key) const;
+  /// The key's fence: the lowest version this node may serve (0 if none).
+  uint64_t fence(const std::string& key) const;
   size_t bytes() const;
   store_stats stats() const;
 

@@ -6,6 +6,7 @@
 #include "caf/actor_system_config.hpp"
 #include "caf/event_based_actor.hpp"
 #include "caf/scoped_actor.hpp"
+#include "caf/send.hpp"
 #include "runtime/cluster/client.hpp"
 #include "runtime/cluster/endpoint.hpp"
 #include "runtime/flow/send.hpp"
@@ -26,6 +27,17 @@ caf::result<caf::message> pass_on(caf::event_based_actor* self, service& session
   auto d = flow::admit(sessions.flow(), t, c);
   if (!d.admitted()) {
     return flow::refusal(c, d);
+  }
+  if (!self->current_message_id().is_request()) {
+    // A one-way message: passed on without a sender, so that no answer travels back (CAF
+    // 0.17 clients lost their proxies of the node when answers to one-way messages
+    // arrived).
+    if (c == flow::service_class::critical) {
+      caf::anon_send<caf::message_priority::high>(t.handle, std::move(msg));
+    } else {
+      caf::anon_send(t.handle, std::move(msg));
+    }
+    return caf::message{};
   }
   auto rp = self->make_response_promise();
   if (c == flow::service_class::critical) {

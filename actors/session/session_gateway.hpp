@@ -54,7 +54,8 @@ private:
 };
 
 /// The gateway of the node whose cluster endpoint is host:port. Requests it takes:
-/// open_request -> uint64_t (the session id), heartbeat_report -> ok, command -> ok.
+/// open_request -> uint64_t (the session id), heartbeat_report -> ok, command -> ok. A
+/// one-way message (send, not request) is passed on the same way, without an answer.
 caf::expected<caf::actor> connect_gateway(caf::actor_system& sys, const std::string& host,
                                           uint16_t port, std::chrono::milliseconds timeout);
 

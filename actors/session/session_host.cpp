@@ -1,5 +1,7 @@
 #include "actors/session/session_host.hpp"
 
+#include <spdlog/spdlog.h>
+
 #include <deque>
 #include <string_view>
 #include <unordered_map>
@@ -153,6 +155,16 @@ caf::behavior session_host(host_actor* self, host_settings cfg,
   st.cfg = std::move(cfg);
   st.cell = std::move(cell);
   st.flow = flow;
+  self->set_exception_handler([](caf::scheduled_actor*, std::exception_ptr& ep) -> caf::error {
+    try {
+      std::rethrow_exception(ep);
+    } catch (const std::exception& e) {
+      spdlog::error("session host: {}", e.what());
+    } catch (...) {
+      spdlog::error("session host: unknown exception");
+    }
+    return caf::sec::runtime_error;
+  });
   schedule_sweep(self);
   return {
       [self](const open_request& r) -> caf::result<uint64_t> {

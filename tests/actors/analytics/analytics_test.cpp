@@ -301,6 +301,16 @@ TEST_SUITE("actors.analytics") {
         .receive([](caf::ok_atom) {}, [&](caf::error& e) { err = e; });
     CHECK(err);
     CHECK(err != caf::sec::request_timeout);
+    // One-way commands are taken too (no answer travels back).
+    sv::session::command close;
+    close.session_id = 42;
+    close.kind = sv::session::command_kind::close;
+    self->send(*gateway, close);
+    CHECK(eventually([&] { return !sessions.info(42); }));
+    open.session_id = 44;
+    self->request(*gateway, std::chrono::seconds{5}, open)
+        .receive([&](uint64_t id) { opened = id; }, [](caf::error&) { FAIL("open failed"); });
+    CHECK(opened == 44); // the client's link to the node still works
 
     auto text = sv::fetch_metrics(client, "127.0.0.1", port, std::chrono::seconds{3});
     REQUIRE(text);

@@ -1,0 +1,980 @@
+#include "soak/driver.hpp"
+#include "soak/report.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <random>
+#include <set>
+#include <sstream>
+#include <thread>
+#include <vector>
+
+#include "actors/analytics/analytics.hpp"
+#include "actors/analytics/analytics.pb.h"
+#include "actors/cache/cache.hpp"
+#include "actors/content/catalog_client.hpp"
+#include "actors/content/content_types.hpp"
+#include "actors/session/session_gateway.hpp"
+#include "actors/session/session_types.hpp"
+#include "caf/actor_system.hpp"
+#include "caf/actor_system_config.hpp"
+#include "caf/event_based_actor.hpp"
+#include "caf/io/middleman.hpp"
+#include "caf/scoped_actor.hpp"
+#include "caf/send.hpp"
+#include "caf/stateful_actor.hpp"
+#include "runtime/wire/errc.hpp"
+#include "runtime/wire/message_types.hpp"
+#include "runtime/wire/protobuf.hpp"
+
+namespace sv::soak {
+
+namespace {
+
+using namespace std::chrono_literals;
+using steady = std::chrono::steady_clock;
+
+int64_t now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(steady::now().time_since_epoch())
+      .count();
+}
+
+int64_t wall_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+struct driver_config : caf::actor_system_config {
+  driver_config() {
+    load<caf::io::middleman>();
+    wire::register_message_types(*this);
+    content::register_message_types(*this);
+    cache::register_message_types(*this);
+    analytics::register_message_types(*this);
+    session::register_message_types(*this);
+    set("scheduler.max-threads", size_t{2});
+    set("logger.console-verbosity", caf::atom("quiet"));
+  }
+};
+
+// Node states the stdin reader, the metadata threads and the actor share.
+struct node_flags {
+  std::string name;
+  uint16_t port = 0;
+  std::atomic<bool> down{false};
+  std::atomic<bool> stalled{false};
+  bool usable() const {
+    return !down.load() && !stalled.load();
+  }
+};
+
+// What the metadata threads measured, read by the actor once a second.
+struct meta_shared {
+  std::mutex mtx;
+  std::vector<double> second_meta_ms, second_inval_ms; // completed this second
+  std::vector<double> all_meta_ms, all_inval_ms;
+  uint64_t updates = 0, traced = 0, refused = 0, not_propagated = 0, stale_reads = 0;
+  std::map<std::string, uint64_t> refusals; // by reason
+  std::set<std::string> titles;             // updated at least once
+  std::atomic<double> storm_rate{0};
+  std::atomic<bool> stop{false};
+};
+
+// -- the viewer actor ------------------------------------------------------------------
+
+struct viewer {
+  uint32_t node = 0;
+  uint32_t title = 0;
+  uint16_t gen = 0; // session id = index << 16 | gen: a reopen is a new session
+  uint8_t device = 0;
+  uint8_t region = 0;
+  bool open = false;
+  bool busy = false; // a request is under way
+  int64_t position_ms = 0;
+};
+
+struct counters {
+  uint64_t hb_sent = 0, hb_ok = 0, overloaded = 0, to_down = 0, gone = 0, unaccounted = 0,
+           straddled = 0, opens = 0, opens_ok = 0, open_refused = 0, reopened = 0, closes = 0;
+  void add(const counters& o) {
+    hb_sent += o.hb_sent;
+    hb_ok += o.hb_ok;
+    overloaded += o.overloaded;
+    to_down += o.to_down;
+    gone += o.gone;
+    unaccounted += o.unaccounted;
+    straddled += o.straddled;
+    opens += o.opens;
+    opens_ok += o.opens_ok;
+    open_refused += o.open_refused;
+    reopened += o.reopened;
+    closes += o.closes;
+  }
+};
+
+struct node_link {
+  caf::actor gateway;
+  caf::actor analytics;
+  uint64_t epoch = 0; // raised on every fault: answers across a fault are not latency samples
+};
+
+struct inflight_batch {
+  caf::message request;
+  uint32_t events = 0;
+  int64_t sent_ns = 0; // 0: to send
+};
+
+using tick_atom = caf::atom_constant<caf::atom("tick")>;
+using second_atom = caf::atom_constant<caf::atom("second")>;
+using command_atom = caf::atom_constant<caf::atom("command")>;
+using link_atom = caf::atom_constant<caf::atom("link")>;
+using finish_atom = caf::atom_constant<caf::atom("finish")>;
+
+struct driver_state {
+  const scenario* sc = nullptr;
+  std::string report_dir;
+  std::vector<node_flags>* flags = nullptr;
+  meta_shared* meta = nullptr;
+  std::vector<node_link> links;
+  std::vector<viewer> viewers;
+  size_t active = 0; // viewers [0, active) are in use
+  double target_from = 0, target_to = 0;
+  int64_t ramp_start_ns = 0, ramp_end_ns = 0;
+  std::string phase = "start";
+  size_t slot = 0, slots = 1;
+  uint32_t next_node = 0;
+  std::mt19937_64 rng{42};
+  std::vector<double> title_cdf;
+  std::vector<double> device_cdf, region_cdf;
+  counters second, total;
+  std::map<std::string, counters> phase_counts;
+  std::vector<double> second_lat;
+  std::map<std::string, std::vector<double>> phase_lat;
+  std::vector<std::string> phase_order;
+  std::vector<std::string> unaccounted_samples;
+  uint64_t open_now = 0;
+  int64_t started_ns = 0;
+  // analytics
+  std::vector<analytics::viewer_event> open_events;
+  int64_t batch_opened_ns = 0;
+  uint64_t next_seq = 1;
+  std::map<uint64_t, inflight_batch> inflight;
+  uint64_t inflight_events = 0;
+  std::vector<std::pair<uint64_t, uint32_t>> acked;
+  uint64_t events_acked = 0, events_skipped = 0, batch_errors = 0;
+  bool finishing = false;
+  caf::response_promise finish_rp;
+  int64_t finish_deadline_ns = 0;
+
+  static inline const char* name = "soak.driver";
+};
+
+using driver_actor = caf::stateful_actor<driver_state>;
+
+size_t pick(const std::vector<double>& cdf, double u) {
+  return static_cast<size_t>(std::lower_bound(cdf.begin(), cdf.end(), u) - cdf.begin());
+}
+
+std::vector<double> make_cdf(const std::vector<double>& weights) {
+  std::vector<double> cdf;
+  double sum = 0;
+  for (auto w : weights) {
+    sum += w;
+    cdf.push_back(sum);
+  }
+  for (auto& c : cdf) {
+    c /= sum > 0 ? sum : 1;
+  }
+  if (!cdf.empty()) {
+    cdf.back() = 1.0;
+  }
+  return cdf;
+}
+
+bool node_ok(driver_actor* self, uint32_t n) {
+  auto& st = self->state;
+  return (*st.flags)[n].usable() && st.links[n].gateway;
+}
+
+// The next usable node, round robin; nullopt when none is.
+std::optional<uint32_t> next_usable(driver_actor* self) {
+  auto& st = self->state;
+  auto n = static_cast<uint32_t>(st.links.size());
+  for (uint32_t k = 0; k < n; ++k) {
+    auto i = (st.next_node + k) % n;
+    if (node_ok(self, i)) {
+      st.next_node = (i + 1) % n;
+      return i;
+    }
+  }
+  return std::nullopt;
+}
+
+uint64_t session_id(size_t index, const viewer& v) {
+  return (static_cast<uint64_t>(index) << 16) | v.gen;
+}
+
+void add_event(driver_actor* self, size_t index, const viewer& v,
+               streamverse::v1::ViewerEventType t) {
+  auto& st = self->state;
+  if (st.inflight_events > 200'000) {
+    ++st.events_skipped; // bounded memory: not generated (never acknowledged, never expected)
+    return;
+  }
+  analytics::viewer_event e;
+  e.set_session_id(std::to_string(session_id(index, v)));
+  e.set_user_id("u" + std::to_string(index));
+  e.set_content_id("title-" + std::to_string(v.title));
+  e.set_region(st.sc->regions[v.region].first);
+  e.set_device(st.sc->devices[v.device].first);
+  e.set_type(t);
+  e.set_timestamp_ms(wall_ms());
+  e.set_watched_ms(static_cast<uint32_t>(st.sc->heartbeat_ms));
+  e.set_bitrate_kbps(3000);
+  if (t == streamverse::v1::EVENT_START) {
+    e.set_startup_ms(static_cast<uint32_t>(300 + index % 700));
+  }
+  if (st.open_events.empty()) {
+    st.batch_opened_ns = now_ns();
+  }
+  st.open_events.push_back(std::move(e));
+}
+
+void send_batch(driver_actor* self, uint64_t seq);
+
+void flush_batch(driver_actor* self) {
+  auto& st = self->state;
+  if (st.open_events.empty()) {
+    return;
+  }
+  auto seq = st.next_seq++;
+  analytics::event_batch b;
+  b.set_producer_id("soak-driver");
+  b.set_sequence(seq);
+  uint32_t i = 0;
+  for (auto& e : st.open_events) {
+    e.set_event_id("d:" + std::to_string(seq) + ":" + std::to_string(i++));
+    *b.add_events() = std::move(e);
+  }
+  st.open_events.clear();
+  auto& f = st.inflight[seq];
+  f.events = i;
+  f.request = analytics::ingest_request(std::move(b));
+  st.inflight_events += i;
+  send_batch(self, seq);
+}
+
+void send_batch(driver_actor* self, uint64_t seq) {
+  auto& st = self->state;
+  auto it = st.inflight.find(seq);
+  if (it == st.inflight.end()) {
+    return;
+  }
+  auto n = next_usable(self);
+  if (!n || !st.links[*n].analytics) {
+    it->second.sent_ns = 0; // the sweep tries again
+    return;
+  }
+  it->second.sent_ns = now_ns();
+  self->request(st.links[*n].analytics, caf::duration{3s}, it->second.request)
+      .then(
+          [self, seq](const streamverse::v1::BatchAck&) {
+            auto& st = self->state;
+            auto j = st.inflight.find(seq);
+            if (j == st.inflight.end()) {
+              return;
+            }
+            st.acked.emplace_back(seq, j->second.events);
+            st.events_acked += j->second.events;
+            st.inflight_events -= j->second.events;
+            st.inflight.erase(j);
+          },
+          [self, seq](caf::error&) {
+            auto& st = self->state;
+            ++st.batch_errors;
+            if (auto j = st.inflight.find(seq); j != st.inflight.end()) {
+              j->second.sent_ns = 0;
+            }
+          });
+}
+
+void count_error(driver_actor* self, uint32_t node, uint64_t epoch, const caf::error& err,
+                 bool open) {
+  auto& st = self->state;
+  auto faulted = !(*st.flags)[node].usable() || st.links[node].epoch != epoch;
+  if (is(err, errc::overloaded)) {
+    ++(open ? st.second.open_refused : st.second.overloaded);
+  } else if (faulted) {
+    ++st.second.to_down;
+  } else if (is(err, errc::unknown_session) || is(err, errc::session_closed)) {
+    ++st.second.gone;
+  } else {
+    ++st.second.unaccounted;
+    if (st.unaccounted_samples.size() < 20) {
+      st.unaccounted_samples.push_back((*st.flags)[node].name + ": " + self->system().render(err));
+    }
+  }
+}
+
+void open_viewer(driver_actor* self, size_t index, bool reopen) {
+  auto& st = self->state;
+  auto& v = st.viewers[index];
+  auto n = next_usable(self);
+  if (!n) {
+    return;
+  }
+  v.node = *n;
+  ++v.gen;
+  v.busy = true;
+  session::open_request r;
+  r.session_id = session_id(index, v);
+  r.user = "u" + std::to_string(index);
+  r.content = "title-" + std::to_string(v.title);
+  r.device = st.sc->devices[v.device].first;
+  r.region = st.sc->regions[v.region].first;
+  ++st.second.opens;
+  if (reopen) {
+    ++st.second.reopened;
+  }
+  auto epoch = st.links[*n].epoch;
+  auto node = *n;
+  self->request(st.links[*n].gateway, caf::duration{2s}, std::move(r))
+      .then(
+          [self, index](uint64_t) {
+            auto& st = self->state;
+            auto& v = st.viewers[index];
+            v.busy = false;
+            v.open = true;
+            ++st.open_now;
+            ++st.second.opens_ok;
+            add_event(self, index, v, streamverse::v1::EVENT_START);
+          },
+          [self, index, node, epoch](caf::error& err) {
+            auto& st = self->state;
+            st.viewers[index].busy = false;
+            count_error(self, node, epoch, err, true);
+          });
+}
+
+void heartbeat(driver_actor* self, size_t index) {
+  auto& st = self->state;
+  auto& v = st.viewers[index];
+  if (!node_ok(self, v.node)) {
+    if ((*st.flags)[v.node].down.load()) {
+      // Its node is gone: the viewer's player reconnects elsewhere.
+      v.open = false;
+      --st.open_now;
+      open_viewer(self, index, true);
+    }
+    return; // stalled: the player waits
+  }
+  v.busy = true;
+  v.position_ms += st.sc->heartbeat_ms;
+  session::heartbeat_report h;
+  h.session_id = session_id(index, v);
+  h.position_ms = v.position_ms;
+  h.bitrate_kbps = 3000;
+  h.buffer_ms = 20'000;
+  ++st.second.hb_sent;
+  auto sent = now_ns();
+  auto node = v.node;
+  auto epoch = st.links[node].epoch;
+  // Normal priority on the way to the gateway (one connection, in order anyway); the
+  // gateway hands it on to the session host in the urgent queue.
+  self->request(st.links[node].gateway, caf::duration{2s}, h)
+      .then(
+          [self, index, sent, node, epoch](caf::ok_atom) {
+            auto& st = self->state;
+            auto& v = st.viewers[index];
+            v.busy = false;
+            ++st.second.hb_ok;
+            if ((*st.flags)[node].usable() && st.links[node].epoch == epoch) {
+              st.second_lat.push_back(static_cast<double>(now_ns() - sent) / 1e6);
+            } else {
+              ++st.second.straddled;
+            }
+            add_event(self, index, v, streamverse::v1::EVENT_HEARTBEAT);
+          },
+          [self, index, node, epoch](caf::error& err) {
+            auto& st = self->state;
+            auto& v = st.viewers[index];
+            v.busy = false;
+            count_error(self, node, epoch, err, false);
+            if (is(err, errc::unknown_session) || is(err, errc::session_closed)) {
+              v.open = false;
+              --st.open_now;
+            }
+          });
+}
+
+double target_now(driver_actor* self) {
+  auto& st = self->state;
+  auto t = now_ns();
+  if (t >= st.ramp_end_ns || st.ramp_end_ns <= st.ramp_start_ns) {
+    return st.target_to;
+  }
+  auto f = static_cast<double>(t - st.ramp_start_ns)
+           / static_cast<double>(st.ramp_end_ns - st.ramp_start_ns);
+  return st.target_from + (st.target_to - st.target_from) * f;
+}
+
+void tick(driver_actor* self) {
+  auto& st = self->state;
+  if (!st.finishing) {
+    auto target = static_cast<size_t>(target_now(self));
+    size_t budget = 1500;
+    // Join: new viewers (title by popularity, device and region by the mix).
+    while (st.active < target && budget-- > 0) {
+      if (st.active == st.viewers.size()) {
+        st.viewers.emplace_back();
+      }
+      auto& v = st.viewers[st.active];
+      std::uniform_real_distribution<double> u{0, 1};
+      v.title = static_cast<uint32_t>(pick(st.title_cdf, u(st.rng)));
+      v.device = static_cast<uint8_t>(pick(st.device_cdf, u(st.rng)));
+      v.region = static_cast<uint8_t>(pick(st.region_cdf, u(st.rng)));
+      v.open = false;
+      v.position_ms = 0;
+      open_viewer(self, st.active, false);
+      ++st.active;
+    }
+    // Leave: the newest viewers close their sessions.
+    while (st.active > target && budget-- > 0) {
+      auto i = st.active - 1;
+      auto& v = st.viewers[i];
+      if (v.open && node_ok(self, v.node)) {
+        session::command c;
+        c.session_id = session_id(i, v);
+        c.kind = session::command_kind::close;
+        // A request, to see the answer (the gateway also takes one-way commands).
+        self->request(st.links[v.node].gateway, caf::duration{2s}, c)
+            .then([](caf::ok_atom) {}, [](caf::error&) {});
+        ++st.second.closes;
+        --st.open_now;
+      } else if (v.open) {
+        --st.open_now;
+      }
+      v.open = false;
+      --st.active;
+    }
+    // Heartbeats of this slot; viewers not open yet (refused) try to open again.
+    for (size_t i = st.slot; i < st.active; i += st.slots) {
+      auto& v = st.viewers[i];
+      if (v.busy) {
+        continue;
+      }
+      if (v.open) {
+        heartbeat(self, i);
+      } else {
+        open_viewer(self, i, true);
+      }
+    }
+    st.slot = (st.slot + 1) % st.slots;
+  }
+  if (!st.open_events.empty()
+      && (st.open_events.size() >= 500 || now_ns() - st.batch_opened_ns > 100'000'000)) {
+    flush_batch(self);
+  }
+  self->delayed_send(self, 10ms, tick_atom::value);
+}
+
+std::string json_num(double x) {
+  if (!std::isfinite(x)) {
+    return "0";
+  }
+  std::ostringstream os;
+  os.precision(6);
+  os << x;
+  return os.str();
+}
+
+void second(driver_actor* self) {
+  auto& st = self->state;
+  // Batches not answered in time (or not sent) go again.
+  auto t = now_ns();
+  for (auto& [seq, f] : st.inflight) {
+    if (f.sent_ns == 0 || t - f.sent_ns > 3'000'000'000) {
+      send_batch(self, seq);
+    }
+  }
+  std::vector<double> meta_ms, inval_ms;
+  uint64_t stale = 0;
+  {
+    std::lock_guard<std::mutex> g{st.meta->mtx};
+    meta_ms.swap(st.meta->second_meta_ms);
+    inval_ms.swap(st.meta->second_inval_ms);
+    stale = st.meta->stale_reads;
+  }
+  auto lat = st.second_lat;
+  auto& s = st.second;
+  std::ostringstream os;
+  os << "S {\"t\":" << json_num(static_cast<double>(t - st.started_ns) / 1e9) << ",\"phase\":\""
+     << st.phase << "\",\"target\":" << static_cast<uint64_t>(target_now(self))
+     << ",\"sessions\":" << st.open_now << ",\"hb_sent\":" << s.hb_sent << ",\"hb_ok\":" << s.hb_ok
+     << ",\"overloaded\":" << s.overloaded << ",\"to_down\":" << s.to_down << ",\"gone\":" << s.gone
+     << ",\"unaccounted\":" << s.unaccounted << ",\"opens_ok\":" << s.opens_ok
+     << ",\"open_refused\":" << s.open_refused << ",\"p50_ms\":" << json_num(quantile(lat, 0.5))
+     << ",\"p99_ms\":" << json_num(quantile(lat, 0.99))
+     << ",\"max_ms\":" << json_num(lat.empty() ? 0 : *std::max_element(lat.begin(), lat.end()))
+     << ",\"events_acked\":" << st.events_acked << ",\"analytics_inflight\":" << st.inflight_events
+     << ",\"meta_p99_ms\":" << json_num(quantile(meta_ms, 0.99))
+     << ",\"inval_p99_ms\":" << json_num(quantile(inval_ms, 0.99))
+     << ",\"meta_traced\":" << meta_ms.size() << ",\"stale_reads\":" << stale << "}\n";
+  std::cout << os.str() << std::flush;
+  auto& pl = st.phase_lat[st.phase];
+  pl.insert(pl.end(), st.second_lat.begin(), st.second_lat.end());
+  st.phase_counts[st.phase].add(st.second);
+  st.total.add(st.second);
+  st.second = {};
+  st.second_lat.clear();
+  self->delayed_send(self, 1s, second_atom::value);
+}
+
+void write_counters(std::ostream& out, const counters& c) {
+  out << "{\"hb_sent\":" << c.hb_sent << ",\"hb_ok\":" << c.hb_ok
+      << ",\"overloaded\":" << c.overloaded << ",\"to_down\":" << c.to_down
+      << ",\"gone\":" << c.gone << ",\"unaccounted\":" << c.unaccounted
+      << ",\"straddled\":" << c.straddled << ",\"opens\":" << c.opens
+      << ",\"opens_ok\":" << c.opens_ok << ",\"open_refused\":" << c.open_refused
+      << ",\"reopened\":" << c.reopened << ",\"closes\":" << c.closes << "}";
+}
+
+// What the load saw, for the controller: DIR/driver-load.json and the acknowledged
+// analytics batches (sequence and event count) in DIR/acked-batches.tsv.
+void write_results(driver_actor* self) {
+  auto& st = self->state;
+  std::ofstream acked{st.report_dir + "/acked-batches.tsv"};
+  for (auto& [seq, n] : st.acked) {
+    acked << seq << "\t" << n << "\n";
+  }
+  std::ofstream out{st.report_dir + "/driver-load.json"};
+  out << "{\"total\":";
+  write_counters(out, st.total);
+  out << ",\"phases\":[";
+  bool first = true;
+  for (auto& name : st.phase_order) {
+    auto& lat = st.phase_lat[name];
+    out << (first ? "" : ",") << "{\"name\":\"" << name << "\",\"samples\":" << lat.size()
+        << ",\"p50_ms\":" << json_num(quantile(lat, 0.5))
+        << ",\"p99_ms\":" << json_num(quantile(lat, 0.99))
+        << ",\"p999_ms\":" << json_num(quantile(lat, 0.999))
+        << ",\"max_ms\":" << json_num(lat.empty() ? 0 : *std::max_element(lat.begin(), lat.end()))
+        << ",\"counts\":";
+    write_counters(out, st.phase_counts[name]);
+    out << "}";
+    first = false;
+  }
+  out << "],\"analytics\":{\"batches_acked\":" << st.acked.size()
+      << ",\"events_acked\":" << st.events_acked << ",\"events_skipped\":" << st.events_skipped
+      << ",\"unacked_batches\":" << st.inflight.size() << ",\"batch_errors\":" << st.batch_errors
+      << "},\"unaccounted_samples\":[";
+  first = true;
+  for (auto& x : st.unaccounted_samples) {
+    std::string clean;
+    for (char ch : x) {
+      clean += ch == '"' || ch == '\\' ? '\'' : ch;
+    }
+    out << (first ? "" : ",") << "\"" << clean << "\"";
+    first = false;
+  }
+  out << "]}\n";
+}
+
+void maybe_finish(driver_actor* self) {
+  auto& st = self->state;
+  if (st.finishing && st.open_events.empty()
+      && (st.inflight.empty() || now_ns() > st.finish_deadline_ns)) {
+    st.finishing = false;
+    st.phase_counts[st.phase].add(st.second);
+    st.total.add(st.second);
+    write_results(self);
+    st.finish_rp.deliver(caf::unit);
+    self->quit();
+  }
+}
+
+caf::behavior driver_behavior(driver_actor* self, const scenario* sc,
+                              std::vector<node_flags>* flags, meta_shared* meta,
+                              std::vector<node_link> links, std::string report_dir) {
+  auto& st = self->state;
+  st.report_dir = std::move(report_dir);
+  st.sc = sc;
+  st.flags = flags;
+  st.meta = meta;
+  st.links = std::move(links);
+  st.slots = std::max<size_t>(1, sc->heartbeat_ms / 10);
+  st.started_ns = now_ns();
+  std::vector<double> w;
+  for (uint32_t i = 0; i < sc->titles; ++i) {
+    w.push_back(1.0 / std::pow(static_cast<double>(i + 1), sc->zipf));
+  }
+  st.title_cdf = make_cdf(w);
+  w.clear();
+  for (auto& d : sc->devices) {
+    w.push_back(d.second);
+  }
+  st.device_cdf = make_cdf(w);
+  w.clear();
+  for (auto& r : sc->regions) {
+    w.push_back(r.second);
+  }
+  st.region_cdf = make_cdf(w);
+  self->send(self, tick_atom::value);
+  self->delayed_send(self, 1s, second_atom::value);
+  return {
+      [self](tick_atom) {
+        tick(self);
+        maybe_finish(self);
+      },
+      [self](second_atom) { second(self); },
+      [self](command_atom, const std::string& verb, const std::string& arg, double x) {
+        auto& st = self->state;
+        if (verb == "phase") {
+          st.phase = arg;
+          if (std::find(st.phase_order.begin(), st.phase_order.end(), arg)
+              == st.phase_order.end()) {
+            st.phase_order.push_back(arg);
+          }
+        } else if (verb == "viewers") {
+          st.target_from = target_now(self);
+          st.target_to = std::stod(arg);
+          st.ramp_start_ns = now_ns();
+          st.ramp_end_ns = st.ramp_start_ns + static_cast<int64_t>(x * 1e9);
+        }
+      },
+      // A fault on node n began or ended (flags already set by the reader).
+      [self](link_atom, uint32_t n, const caf::actor& gw, const caf::actor& an) {
+        auto& st = self->state;
+        ++st.links[n].epoch;
+        if (gw) {
+          st.links[n].gateway = gw;
+          st.links[n].analytics = an;
+        }
+      },
+      [self](finish_atom) {
+        auto& st = self->state;
+        st.finishing = true;
+        st.finish_deadline_ns = now_ns() + 60'000'000'000;
+        flush_batch(self);
+        st.finish_rp = self->make_response_promise();
+        return st.finish_rp;
+      },
+  };
+}
+
+// -- metadata: traced updates and storms (blocking client calls on threads of their own) --
+
+content::metadata make_title(uint32_t t, uint64_t rev) {
+  content::metadata m;
+  m.set_id("title-" + std::to_string(t));
+  m.set_title("Title " + std::to_string(t) + " (rev " + std::to_string(rev) + ")");
+  m.set_description("Soak test title.");
+  m.set_duration_s(5400);
+  auto* r = m.add_renditions();
+  r->set_id("720p");
+  r->set_codecs("avc1.64001f,mp4a.40.2");
+  r->set_width(1280);
+  r->set_height(720);
+  r->set_bitrate_kbps(3000);
+  r->set_average_bitrate_kbps(2200);
+  r->set_frame_rate(25);
+  r->set_ready(true);
+  m.mutable_availability()->add_regions("eu-west");
+  m.mutable_availability()->add_regions("us-east");
+  return m;
+}
+
+std::string reason_of(caf::actor_system& sys, const caf::error& err) {
+  if (is(err, errc::overloaded)) {
+    return "overloaded";
+  }
+  if (is(err, errc::unavailable)) {
+    return "unavailable";
+  }
+  auto s = sys.render(err);
+  return s.substr(0, 60);
+}
+
+// One update through a usable node; the version, or 0 (counted as refused).
+uint64_t update(caf::actor_system& sys, std::vector<node_flags>& flags, meta_shared& meta,
+                uint32_t title, uint64_t rev, uint32_t& rr) {
+  for (size_t k = 0; k < flags.size(); ++k) {
+    auto& f = flags[(rr++) % flags.size()];
+    if (!f.usable()) {
+      continue;
+    }
+    auto v = content::remote_update(sys, "127.0.0.1", f.port, make_title(title, rev), 0, 6s);
+    std::lock_guard<std::mutex> g{meta.mtx};
+    ++meta.updates;
+    meta.titles.insert("title-" + std::to_string(title));
+    if (!v) {
+      ++meta.refused;
+      ++meta.refusals[reason_of(sys, v.error())];
+      return 0;
+    }
+    return *v;
+  }
+  return 0;
+}
+
+// Traced updates: after each, every usable node's catalog replica and cache are read
+// until they show the new version (catalog: metadata propagation; cache: invalidation).
+// A cache answer older than what that node's catalog already showed is a stale read.
+void trace_loop(caf::actor_system& sys, const scenario& sc, std::vector<node_flags>& flags,
+                meta_shared& meta) {
+  std::mt19937 rng{7};
+  uint32_t rr = 0;
+  uint64_t rev = 0;
+  auto period = std::chrono::duration<double>(1.0 / std::max(0.1, sc.updates_per_s));
+  while (!meta.stop.load()) {
+    auto next = steady::now() + std::chrono::duration_cast<steady::duration>(period);
+    auto title = static_cast<uint32_t>(rng() % std::min<uint32_t>(sc.titles, 50));
+    auto sent = steady::now();
+    auto v = update(sys, flags, meta, title, ++rev, rr);
+    if (v != 0) {
+      auto id = "title-" + std::to_string(title);
+      std::vector<int> catalog_seen(flags.size(), 0), cache_seen(flags.size(), 0);
+      double meta_ms = 0, inval_ms = 0;
+      bool done = false;
+      auto deadline = sent + 5s;
+      while (!done && steady::now() < deadline && !meta.stop.load()) {
+        done = true;
+        for (size_t n = 0; n < flags.size(); ++n) {
+          if (!flags[n].usable()) {
+            continue; // a faulted node is checked at the end (convergence)
+          }
+          auto ms = [&] {
+            return std::chrono::duration<double, std::milli>(steady::now() - sent).count();
+          };
+          if (catalog_seen[n] == 0) {
+            auto m = content::remote_get(sys, "127.0.0.1", flags[n].port, id, 500ms);
+            if (m && m->version() >= v) {
+              catalog_seen[n] = 1;
+              meta_ms = std::max(meta_ms, ms());
+            }
+          }
+          if (cache_seen[n] == 0) {
+            auto c = cache::remote_get(sys, "127.0.0.1", flags[n].port, "meta/" + id, 500ms);
+            if (c && c->version >= v) {
+              cache_seen[n] = 1;
+              inval_ms = std::max(inval_ms, ms());
+            } else if (c && catalog_seen[n] == 1) {
+              std::lock_guard<std::mutex> g{meta.mtx};
+              ++meta.stale_reads; // the catalog here had v, its cache served older
+            }
+          }
+          done = done && catalog_seen[n] == 1 && cache_seen[n] == 1;
+        }
+        if (!done) {
+          std::this_thread::sleep_for(10ms);
+        }
+      }
+      std::lock_guard<std::mutex> g{meta.mtx};
+      ++meta.traced;
+      if (done) {
+        meta.second_meta_ms.push_back(meta_ms);
+        meta.second_inval_ms.push_back(inval_ms);
+        meta.all_meta_ms.push_back(meta_ms);
+        meta.all_inval_ms.push_back(inval_ms);
+      } else {
+        ++meta.not_propagated;
+      }
+    }
+    std::this_thread::sleep_until(next);
+  }
+}
+
+void storm_loop(caf::actor_system& sys, const scenario& sc, std::vector<node_flags>& flags,
+                meta_shared& meta) {
+  std::mt19937 rng{11};
+  uint32_t rr = 1;
+  uint64_t rev = 1'000'000;
+  while (!meta.stop.load()) {
+    auto rate = meta.storm_rate.load();
+    if (rate <= 0) {
+      std::this_thread::sleep_for(50ms);
+      continue;
+    }
+    auto next =
+        steady::now()
+        + std::chrono::duration_cast<steady::duration>(std::chrono::duration<double>(1 / rate));
+    update(sys, flags, meta, static_cast<uint32_t>(rng() % sc.titles), ++rev, rr);
+    std::this_thread::sleep_until(next);
+  }
+}
+
+struct convergence {
+  uint64_t titles = 0, diverged = 0;
+  std::vector<std::string> samples;
+};
+
+// Every title updated: the same version on every node (retried until that holds or 30 s).
+convergence check_convergence(caf::actor_system& sys, std::vector<node_flags>& flags,
+                              const std::set<std::string>& titles) {
+  convergence c;
+  c.titles = titles.size();
+  std::set<std::string> left = titles;
+  auto deadline = steady::now() + 30s;
+  while (!left.empty() && steady::now() < deadline) {
+    std::set<std::string> still;
+    for (auto& id : left) {
+      std::set<uint64_t> versions;
+      for (auto& f : flags) {
+        auto m = content::remote_get(sys, "127.0.0.1", f.port, id, 2s);
+        versions.insert(m ? m->version() : 0);
+      }
+      if (versions.size() != 1 || *versions.begin() == 0) {
+        still.insert(id);
+      }
+    }
+    left.swap(still);
+    if (!left.empty()) {
+      std::this_thread::sleep_for(500ms);
+    }
+  }
+  c.diverged = left.size();
+  for (auto& id : left) {
+    if (c.samples.size() < 10) {
+      std::string line = id + ":";
+      for (auto& f : flags) {
+        auto m = content::remote_get(sys, "127.0.0.1", f.port, id, 2s);
+        line += " " + f.name + "=" + (m ? std::to_string(m->version()) : "none");
+      }
+      c.samples.push_back(line);
+    }
+  }
+  return c;
+}
+
+std::pair<caf::actor, caf::actor> connect(caf::actor_system& sys, uint16_t port,
+                                          std::chrono::seconds within) {
+  auto deadline = steady::now() + within;
+  while (steady::now() < deadline) {
+    auto gw = session::connect_gateway(sys, "127.0.0.1", port, 1s);
+    auto an = analytics::connect_service(sys, "127.0.0.1", port, 1s);
+    if (gw && an) {
+      return {*gw, *an};
+    }
+    std::this_thread::sleep_for(200ms);
+  }
+  return {};
+}
+
+} // namespace
+
+int run_driver(const scenario& s, const std::string& report_dir) {
+  driver_config cfg;
+  caf::actor_system sys{cfg};
+  std::vector<node_flags> flags(s.nodes);
+  std::vector<node_link> links(s.nodes);
+  for (uint32_t i = 0; i < s.nodes; ++i) {
+    flags[i].name = node_name(i);
+    flags[i].port = static_cast<uint16_t>(s.base_port + i);
+    auto [gw, an] = connect(sys, flags[i].port, 20s);
+    if (!gw) {
+      std::cerr << "soak driver: cannot reach " << flags[i].name
+                << " on 127.0.0.1:" << flags[i].port << "\n";
+      return 1;
+    }
+    links[i].gateway = gw;
+    links[i].analytics = an;
+  }
+  meta_shared meta;
+  auto driver = sys.spawn(driver_behavior, &s, &flags, &meta, links, report_dir);
+  std::thread tracer{[&] {
+    trace_loop(sys, s, flags, meta);
+  }};
+  std::thread storm{[&] {
+    storm_loop(sys, s, flags, meta);
+  }};
+  auto index_of = [&](const std::string& name) -> int {
+    for (size_t i = 0; i < flags.size(); ++i) {
+      if (flags[i].name == name) {
+        return static_cast<int>(i);
+      }
+    }
+    return -1;
+  };
+  std::string line;
+  while (std::getline(std::cin, line)) {
+    std::istringstream in{line};
+    std::string verb, arg;
+    double x = 0;
+    in >> verb >> arg >> x;
+    if (verb == "finish") {
+      break;
+    }
+    if (verb == "storm") {
+      meta.storm_rate = std::stod(arg);
+      continue;
+    }
+    auto n = index_of(arg);
+    if (verb == "down" || verb == "stall") {
+      if (n >= 0) {
+        (verb == "down" ? flags[n].down : flags[n].stalled) = true;
+        caf::anon_send(driver, link_atom::value, static_cast<uint32_t>(n), caf::actor{},
+                       caf::actor{});
+      }
+    } else if (verb == "up" || verb == "resume") {
+      if (n >= 0) {
+        caf::actor gw, an;
+        if (verb == "up") {
+          std::tie(gw, an) = connect(sys, flags[n].port, 30s);
+          if (!gw) {
+            std::cerr << "soak driver: " << arg << " did not come back within 30 s\n";
+            continue;
+          }
+        }
+        caf::anon_send(driver, link_atom::value, static_cast<uint32_t>(n), gw, an);
+        (verb == "up" ? flags[n].down : flags[n].stalled) = false;
+      }
+    } else {
+      caf::anon_send(driver, command_atom::value, verb, arg, x);
+    }
+  }
+  // Finish: the load stops, every analytics batch is acknowledged (or 60 s pass).
+  meta.stop = true;
+  tracer.join();
+  storm.join();
+  // The actor writes driver-load.json and acked-batches.tsv once every analytics batch is
+  // acknowledged (at most 60 s), then quits.
+  {
+    caf::scoped_actor self{sys};
+    self->request(driver, caf::infinite, finish_atom::value)
+        .receive([](caf::unit_t) {}, [](caf::error&) {});
+  }
+  auto conv = check_convergence(sys, flags, meta.titles);
+  std::ofstream out{report_dir + "/driver-meta.json"};
+  std::lock_guard<std::mutex> g{meta.mtx};
+  out << "{\"updates\":" << meta.updates << ",\"traced\":" << meta.traced
+      << ",\"refused\":" << meta.refused << ",\"not_propagated\":" << meta.not_propagated
+      << ",\"stale_reads\":" << meta.stale_reads
+      << ",\"meta_p50_ms\":" << json_num(quantile(meta.all_meta_ms, 0.5))
+      << ",\"meta_p99_ms\":" << json_num(quantile(meta.all_meta_ms, 0.99))
+      << ",\"inval_p50_ms\":" << json_num(quantile(meta.all_inval_ms, 0.5))
+      << ",\"inval_p99_ms\":" << json_num(quantile(meta.all_inval_ms, 0.99))
+      << ",\"titles_checked\":" << conv.titles << ",\"diverged\":" << conv.diverged
+      << ",\"refusals\":{";
+  bool first = true;
+  for (auto& [why, n] : meta.refusals) {
+    out << (first ? "" : ",") << "\"" << why << "\":" << n;
+    first = false;
+  }
+  out << "},\"diverged_samples\":[";
+  first = true;
+  for (auto& x : conv.samples) {
+    out << (first ? "" : ",") << "\"" << x << "\"";
+    first = false;
+  }
+  out << "]}\n";
+  return 0;
+}
+
+} // namespace sv::soak

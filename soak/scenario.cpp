@@ -1,0 +1,195 @@
+#include "soak/scenario.hpp"
+
+#include <toml++/toml.h>
+
+#include <set>
+#include <sstream>
+
+namespace sv::soak {
+
+namespace {
+
+struct kind_name {
+  phase_kind kind;
+  const char* name;
+};
+
+constexpr kind_name kinds[] = {
+    {phase_kind::ramp, "ramp"},         {phase_kind::steady, "steady"},
+    {phase_kind::spike, "spike"},       {phase_kind::kill, "kill"},
+    {phase_kind::stall, "stall"},       {phase_kind::partition, "partition"},
+    {phase_kind::wan, "wan"},           {phase_kind::storm, "storm"},
+    {phase_kind::recovery, "recovery"},
+};
+
+std::string where(const toml::node& n) {
+  auto& src = n.source();
+  return src.begin.line > 0 ? ":" + std::to_string(src.begin.line) : std::string{};
+}
+
+// A mix table (name = weight) into pairs; false on a bad value.
+bool read_mix(const toml::table* t, std::vector<std::pair<std::string, double>>& out,
+              std::string& error, const std::string& what) {
+  if (t == nullptr) {
+    return true;
+  }
+  out.clear();
+  for (auto& [k, v] : *t) {
+    auto w = v.value<double>();
+    if (!w || *w < 0) {
+      error = what + "." + std::string{k.str()} + " wants a weight >= 0";
+      return false;
+    }
+    out.emplace_back(std::string{k.str()}, *w);
+  }
+  if (out.empty()) {
+    error = what + " is empty";
+    return false;
+  }
+  return true;
+}
+
+} // namespace
+
+const char* to_string(phase_kind k) {
+  for (auto& x : kinds) {
+    if (x.kind == k) {
+      return x.name;
+    }
+  }
+  return "?";
+}
+
+double scenario::total_seconds() const {
+  double t = 0;
+  for (auto& p : phases) {
+    t += p.seconds;
+  }
+  return t;
+}
+
+std::string node_name(uint32_t index) {
+  return "node-" + std::string(1, static_cast<char>('a' + index));
+}
+
+std::optional<scenario> load_scenario(const std::string& path, std::string& error) {
+  toml::table doc;
+  try {
+    doc = toml::parse_file(path);
+  } catch (const toml::parse_error& e) {
+    std::ostringstream os;
+    os << path << ":" << e.source().begin.line << ": " << e.description();
+    error = os.str();
+    return std::nullopt;
+  }
+  scenario s;
+  auto fail = [&](const std::string& why) {
+    error = path + ": " + why;
+    return std::nullopt;
+  };
+  s.name = doc["name"].value_or(s.name);
+  s.nodes = doc["cluster"]["nodes"].value_or(s.nodes);
+  s.base_port = static_cast<uint16_t>(doc["cluster"]["base_port"].value_or(int64_t{s.base_port}));
+  s.scheduler_threads = doc["cluster"]["scheduler_threads"].value_or(s.scheduler_threads);
+  s.partitions = doc["cluster"]["analytics_partitions"].value_or(s.partitions);
+  s.viewers = doc["viewers"]["count"].value_or(s.viewers);
+  s.heartbeat_ms = doc["viewers"]["heartbeat_ms"].value_or(s.heartbeat_ms);
+  if (!read_mix(doc["viewers"]["devices"].as_table(), s.devices, error, "viewers.devices")
+      || !read_mix(doc["viewers"]["regions"].as_table(), s.regions, error, "viewers.regions")) {
+    error = path + ": " + error;
+    return std::nullopt;
+  }
+  s.titles = doc["catalog"]["titles"].value_or(s.titles);
+  s.zipf = doc["catalog"]["zipf"].value_or(s.zipf);
+  s.updates_per_s = doc["catalog"]["updates_per_s"].value_or(s.updates_per_s);
+  s.critical_p99_ms = doc["bounds"]["critical_p99_ms"].value_or(s.critical_p99_ms);
+  s.metadata_p99_ms = doc["bounds"]["metadata_p99_ms"].value_or(s.metadata_p99_ms);
+  s.invalidation_p99_ms = doc["bounds"]["invalidation_p99_ms"].value_or(s.invalidation_p99_ms);
+  if (s.nodes < 1 || s.nodes > 26) {
+    return fail("cluster.nodes wants 1..26, got " + std::to_string(s.nodes));
+  }
+  if (s.base_port < 1024 || s.base_port > 65000) {
+    return fail("cluster.base_port wants 1024..65000");
+  }
+  if (s.heartbeat_ms < 100 || s.heartbeat_ms > 600'000) {
+    return fail("viewers.heartbeat_ms wants 100..600000");
+  }
+  if (s.titles < 1 || s.zipf < 0 || s.zipf > 3) {
+    return fail("catalog.titles wants >= 1 and catalog.zipf 0..3");
+  }
+  if (s.partitions < 1) {
+    return fail("cluster.analytics_partitions wants >= 1");
+  }
+  std::set<std::string> names;
+  for (uint32_t i = 0; i < s.nodes; ++i) {
+    names.insert(node_name(i));
+  }
+  auto* phases = doc["phase"].as_array();
+  if (phases == nullptr || phases->empty()) {
+    return fail("no [[phase]]");
+  }
+  for (auto& entry : *phases) {
+    auto* t = entry.as_table();
+    if (t == nullptr) {
+      return fail("[[phase]] must be tables");
+    }
+    auto& pt = *t;
+    phase p;
+    auto kind = pt["kind"].value<std::string>();
+    if (!kind) {
+      return fail("phase" + where(entry) + ": kind missing");
+    }
+    bool known = false;
+    for (auto& x : kinds) {
+      if (*kind == x.name) {
+        p.kind = x.kind;
+        known = true;
+      }
+    }
+    if (!known) {
+      return fail("phase" + where(entry) + ": unknown kind \"" + *kind
+                  + "\" (ramp, steady, spike, kill, stall, partition, wan, storm, recovery)");
+    }
+    p.name = pt["name"].value_or(*kind);
+    p.seconds = pt["seconds"].value_or(p.seconds);
+    p.viewers = pt["viewers"].value_or(p.viewers);
+    p.factor = pt["factor"].value_or(p.factor);
+    p.ramp_s = pt["ramp_s"].value_or(p.ramp_s);
+    p.node = pt["node"].value_or(p.node);
+    p.restart_after_s = pt["restart_after_s"].value_or(p.restart_after_s);
+    p.stall_s = pt["stall_s"].value_or(p.stall_s);
+    p.updates_per_s = pt["updates_per_s"].value_or(p.updates_per_s);
+    p.delay_ms = pt["delay_ms"].value_or(p.delay_ms);
+    if (auto* groups = pt["groups"].as_array()) {
+      for (auto& g : *groups) {
+        std::vector<std::string> group;
+        if (auto* members = g.as_array()) {
+          for (auto& m : *members) {
+            group.push_back(m.value_or(std::string{}));
+          }
+        }
+        p.groups.push_back(group);
+      }
+    }
+    if (p.seconds <= 0 || p.seconds > 3600) {
+      return fail("phase " + p.name + where(entry) + ": seconds wants (0, 3600]");
+    }
+    if ((p.kind == phase_kind::kill || p.kind == phase_kind::stall) && names.count(p.node) == 0) {
+      return fail("phase " + p.name + where(entry) + ": node \"" + p.node
+                  + "\" is not one of the cluster's (node-a ...)");
+    }
+    if (p.kind == phase_kind::spike && (p.factor < 1 || p.factor > 100)) {
+      return fail("phase " + p.name + where(entry) + ": factor wants 1..100");
+    }
+    if (p.kind == phase_kind::kill && p.restart_after_s >= p.seconds) {
+      return fail("phase " + p.name + where(entry) + ": restart_after_s must end within the phase");
+    }
+    if (p.kind == phase_kind::stall && p.stall_s >= p.seconds) {
+      return fail("phase " + p.name + where(entry) + ": stall_s must end within the phase");
+    }
+    s.phases.push_back(std::move(p));
+  }
+  return s;
+}
+
+} // namespace sv::soak

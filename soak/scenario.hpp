@@ -1,0 +1,75 @@
+#pragma once
+
+// A soak scenario (streamverse-soak --scenario FILE): the cluster, the viewers, the catalog
+// and the phases to go through. CAF-free. The TOML format is documented in
+// config/soak/README.md.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace sv::soak {
+
+enum class phase_kind {
+  ramp,      ///< viewers from the previous count to `viewers` (default: the scenario's)
+  steady,    ///< hold
+  spike,     ///< `factor` x the scenario's viewers, joining over `ramp_s`
+  kill,      ///< SIGKILL `node`, start it again after `restart_after_s`
+  stall,     ///< SIGSTOP `node` for `stall_s`, then SIGCONT
+  partition, ///< cut `groups` apart (needs network namespaces: reported as skipped)
+  wan,       ///< `delay_ms` between regions (needs network namespaces: reported as skipped)
+  storm,     ///< metadata updates at `updates_per_s`
+  recovery,  ///< back to the scenario's viewers, no faults
+};
+
+const char* to_string(phase_kind k);
+
+struct phase {
+  std::string name;
+  phase_kind kind = phase_kind::steady;
+  double seconds = 10;
+  uint64_t viewers = 0; ///< ramp: the count to reach (0: the scenario's)
+  double factor = 3;    ///< spike
+  double ramp_s = 3;    ///< spike: how fast the extra viewers join
+  std::string node;     ///< kill, stall
+  double restart_after_s = 5;
+  double stall_s = 3;
+  double updates_per_s = 0; ///< storm
+  uint32_t delay_ms = 0;    ///< wan
+  std::vector<std::vector<std::string>> groups;
+};
+
+struct scenario {
+  std::string name = "soak";
+  // [cluster]
+  uint32_t nodes = 3;
+  uint16_t base_port = 7301; ///< node i listens on base_port + i
+  uint32_t scheduler_threads = 1;
+  uint32_t partitions = 8;
+  // [viewers]
+  uint64_t viewers = 1000;
+  uint32_t heartbeat_ms = 10'000;
+  std::vector<std::pair<std::string, double>> devices{{"tv", 0.4}, {"mobile", 0.4}, {"web", 0.2}};
+  std::vector<std::pair<std::string, double>> regions{{"eu-west", 0.5}, {"us-east", 0.5}};
+  // [catalog]
+  uint32_t titles = 200;
+  double zipf = 1.0;
+  double updates_per_s = 2; ///< background metadata updates (a sample is traced)
+  // [bounds]
+  double critical_p99_ms = 500;
+  double metadata_p99_ms = 5000;
+  double invalidation_p99_ms = 2000;
+  std::vector<phase> phases;
+
+  double total_seconds() const;
+};
+
+/// Reads and checks a scenario; nullopt with the reason (file:line where known) in `error`.
+std::optional<scenario> load_scenario(const std::string& path, std::string& error);
+
+/// "node-a", "node-b", ...
+std::string node_name(uint32_t index);
+
+} // namespace sv::soak

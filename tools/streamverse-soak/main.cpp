@@ -1,0 +1,109 @@
+// streamverse-soak: cluster-wide soak tests (scenario format: config/soak/README.md).
+//
+//   streamverse-soak --scenario FILE --report DIR [--viewers N] [--find-max [RUNS]] [--quiet]
+//   streamverse-soak drive --scenario FILE --report DIR [--viewers N]   (the driver process)
+
+#include <unistd.h>
+
+#include <climits>
+#include <cstring>
+#include <filesystem>
+#include <iostream>
+#include <string>
+
+#include "soak/controller.hpp"
+#include "soak/driver.hpp"
+#include "soak/scenario.hpp"
+
+namespace {
+
+const char* usage =
+    "usage: streamverse-soak --scenario FILE --report DIR [--viewers N] [--find-max [RUNS]]\n"
+    "                        [--quiet]\n"
+    "  Starts the scenario's nodes on 127.0.0.1, a driver process with the viewer load, runs\n"
+    "  the phases (ramp, steady, spike, kill, stall, storm, recovery), checks the invariants\n"
+    "  and writes DIR/report.md, report.json, timeline.tsv and PNG plots.\n"
+    "  --viewers N      instead of the scenario's viewer count\n"
+    "  --find-max [R]   the largest viewer count that passes (at most R runs, default 6),\n"
+    "                   each run in DIR/run-N, the summary in DIR/find-max.md\n"
+    "  --quiet          no progress line\n"
+    "Exit codes: 0 every invariant passed, 1 one failed, 2 bad arguments or setup failure.\n";
+
+std::string bin_dir() {
+  char buf[PATH_MAX];
+  auto n = ::readlink("/proc/self/exe", buf, sizeof(buf) - 1);
+  if (n <= 0) {
+    return ".";
+  }
+  buf[n] = '\0';
+  return std::filesystem::path{buf}.parent_path().string();
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  std::string scenario_file, report_dir;
+  uint64_t viewers = 0;
+  bool drive = false, find_max = false, quiet = false;
+  int runs = 6;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc) {
+        std::cerr << "streamverse-soak: " << a << " wants a value\n" << usage;
+        std::exit(2);
+      }
+      return argv[++i];
+    };
+    if (a == "--help") {
+      std::cout << usage;
+      return 0;
+    } else if (a == "drive" && i == 1) {
+      drive = true;
+    } else if (a == "--scenario") {
+      scenario_file = value();
+    } else if (a == "--report") {
+      report_dir = value();
+    } else if (a == "--viewers") {
+      try {
+        viewers = std::stoull(value());
+      } catch (const std::exception&) {
+        std::cerr << "streamverse-soak: --viewers wants a number\n";
+        return 2;
+      }
+    } else if (a == "--find-max") {
+      find_max = true;
+      if (i + 1 < argc && std::isdigit(static_cast<unsigned char>(argv[i + 1][0])) != 0) {
+        runs = std::max(1, std::atoi(argv[++i]));
+      }
+    } else if (a == "--quiet") {
+      quiet = true;
+    } else {
+      std::cerr << "streamverse-soak: unknown argument \"" << a << "\"\n" << usage;
+      return 2;
+    }
+  }
+  if (scenario_file.empty() || report_dir.empty()) {
+    std::cerr << usage;
+    return 2;
+  }
+  if (drive) {
+    std::string error;
+    auto s = sv::soak::load_scenario(scenario_file, error);
+    if (!s) {
+      std::cerr << "streamverse-soak drive: " << error << "\n";
+      return 2;
+    }
+    if (viewers > 0) {
+      s->viewers = viewers;
+    }
+    return sv::soak::run_driver(*s, report_dir);
+  }
+  sv::soak::run_options o;
+  o.scenario_file = scenario_file;
+  o.report_dir = report_dir;
+  o.bin_dir = bin_dir();
+  o.viewers = viewers;
+  o.live = !quiet;
+  return find_max ? sv::soak::find_max(o, runs) : sv::soak::run_soak(o);
+}
