@@ -461,7 +461,7 @@ int run_soak(const run_options& o) {
     return std::chrono::duration<double>(steady::now() - t0).count();
   };
   std::map<std::string, double> last_refused;
-  double last_stored = -1;
+  std::map<uint32_t, std::pair<double, double>> last_stored; // node -> (stored, when)
   double last_target = 0;
   std::vector<std::string> skipped;
   auto index_of = [&](const std::string& name) {
@@ -476,14 +476,24 @@ int run_soak(const run_options& o) {
   std::vector<double> phase_start;
   bool node_crashed = false;
   // One second: the driver's line, every reachable node's metrics, the progress line.
+  // One row per driver line (the driver's seconds); the nodes' figures of this moment go
+  // with the newest row.
   auto sample_second = [&](const std::string& phase) {
     sample s;
-    s.t = elapsed();
-    s.phase = phase;
+    bool any = false;
     for (auto& line : driver.lines()) {
       if (line.rfind("S ", 0) != 0) {
         continue;
       }
+      if (any) {
+        s.level = rep.timeline.empty() ? 0 : rep.timeline.back().level;
+        s.events_per_s = rep.timeline.empty() ? 0 : rep.timeline.back().events_per_s;
+        rep.timeline.push_back(s);
+      }
+      any = true;
+      s = sample{};
+      s.t = elapsed();
+      s.phase = phase;
       s.target = json_number(line, "target");
       s.sessions = json_number(line, "sessions");
       s.p50_ms = json_number(line, "p50_ms");
@@ -497,21 +507,28 @@ int run_soak(const run_options& o) {
       s.inval_p99_ms = json_number(line, "inval_p99_ms");
       s.stale_reads = json_number(line, "stale_reads");
     }
-    double stored = 0;
+    if (!any) {
+      return; // the driver's line for this second comes with the next tick
+    }
+    // Counters per node: a rate from each node that answered now and before (a restarted
+    // node starts from zero again; a node that did not answer is left out this second).
     std::map<std::string, double> refused;
-    bool all = true;
     for (uint32_t i = 0; i < sc.nodes; ++i) {
       if (faulted[i]) {
-        all = false;
         continue;
       }
       auto text = fetch_metrics(sys, "127.0.0.1", static_cast<uint16_t>(sc.base_port + i), 300ms);
       if (!text) {
-        all = false;
         continue;
       }
       s.level = std::max(s.level, metric_sum(*text, "sv_load_level"));
-      stored += metric_sum(*text, "sv_analytics_stored_total");
+      auto stored = metric_sum(*text, "sv_analytics_stored_total");
+      auto& [before, at] = last_stored[i];
+      if (at > 0 && stored >= before && s.t > at) {
+        s.events_per_s += (stored - before) / (s.t - at);
+      }
+      before = stored;
+      at = s.t;
       for (auto& [cls, n] : metric_by_label(*text, "sv_flow_refused_total", "class")) {
         refused[node_name(i) + "/" + cls] = n;
       }
@@ -521,19 +538,6 @@ int run_soak(const run_options& o) {
       auto before = last_refused.count(key) ? last_refused[key] : n;
       s.shed[cls] += std::max(0.0, n - before);
       last_refused[key] = n;
-    }
-    if (all && last_stored >= 0) {
-      s.events_per_s = std::max(0.0, stored - last_stored);
-    }
-    if (all) {
-      last_stored = stored;
-    } else {
-      last_stored = -1; // a node's counters are missing this second (or restarted)
-      s.events_per_s = rep.timeline.empty() ? 0 : rep.timeline.back().events_per_s;
-    }
-    if (s.target == 0 && !rep.timeline.empty()) {
-      s.target = rep.timeline.back().target;
-      s.sessions = rep.timeline.back().sessions;
     }
     rep.timeline.push_back(s);
     if (o.live) {
