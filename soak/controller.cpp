@@ -97,13 +97,164 @@ bool wait_for(pid_t pid, std::chrono::milliseconds limit, int& status) {
   return false;
 }
 
+// Where the nodes run: all on 127.0.0.1, or (for partition and wan phases, as root) each
+// in a network namespace of its own, on a bridge in the root namespace where the driver
+// and this process stay. A partition is a set of blackhole routes inside the namespaces
+// (both directions); WAN latency is tc netem on each namespace's interface.
+class network {
+public:
+  network() = default;
+  network(const network&) = delete;
+  network& operator=(const network&) = delete;
+  ~network() {
+    teardown();
+  }
+
+  // Namespaces for `nodes` nodes when `wanted`; otherwise (or when that fails) loopback,
+  // with the reason in why().
+  void setup(uint32_t nodes, bool wanted, const std::string& log) {
+    log_ = log;
+    if (!wanted) {
+      return;
+    }
+    if (::geteuid() != 0) {
+      why_ = "network namespaces need root";
+      return;
+    }
+    for (auto* p : {"/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip", "/bin/ip"}) {
+      if (::access(p, X_OK) == 0) {
+        ip_ = p;
+        break;
+      }
+    }
+    if (ip_.empty()) {
+      why_ = "the ip command (iproute2) is missing";
+      return;
+    }
+    auto tag = std::to_string(::getpid() % 100000);
+    subnet_ = "10.231." + std::to_string(::getpid() % 250) + ".";
+    bridge_ = "svbr" + tag;
+    bool ok = run(ip_ + " link add " + bridge_ + " type bridge")
+              && run(ip_ + " addr add " + subnet_ + "1/24 dev " + bridge_)
+              && run(ip_ + " link set " + bridge_ + " up");
+    for (uint32_t i = 0; ok && i < nodes; ++i) {
+      auto ns = "svsoak" + tag + "-" + std::to_string(i);
+      auto veth = "svv" + tag + "-" + std::to_string(i);
+      namespaces_.push_back(ns);
+      ok = run(ip_ + " netns add " + ns)
+           && run(ip_ + " link add " + veth + " type veth peer name eth0 netns " + ns)
+           && run(ip_ + " link set " + veth + " master " + bridge_ + " up")
+           && run(ip_ + " -n " + ns + " addr add " + host(i) + "/24 dev eth0")
+           && run(ip_ + " -n " + ns + " link set eth0 up")
+           && run(ip_ + " -n " + ns + " link set lo up");
+    }
+    if (!ok) {
+      why_ = "setting up network namespaces failed (see network.log)";
+      teardown();
+      subnet_.clear();
+    }
+  }
+
+  bool namespaces() const {
+    return !namespaces_.empty();
+  }
+  const std::string& why() const {
+    return why_;
+  }
+
+  std::string host(uint32_t i) const {
+    return subnet_.empty() ? std::string{"127.0.0.1"} : subnet_ + std::to_string(10 + i);
+  }
+
+  // `args` run inside node i's namespace.
+  std::vector<std::string> wrap(uint32_t i, std::vector<std::string> args) const {
+    if (!namespaces()) {
+      return args;
+    }
+    std::vector<std::string> out{ip_, "netns", "exec", namespaces_[i]};
+    out.insert(out.end(), args.begin(), args.end());
+    return out;
+  }
+
+  // Cuts every node of one group off from every node of the others. False on a failure.
+  bool partition(const std::vector<std::vector<uint32_t>>& groups) {
+    bool ok = true;
+    for (size_t g = 0; g < groups.size(); ++g) {
+      for (size_t h = 0; h < groups.size(); ++h) {
+        if (g == h) {
+          continue;
+        }
+        for (auto a : groups[g]) {
+          for (auto b : groups[h]) {
+            auto route = "blackhole " + host(b) + "/32";
+            ok = run(ip_ + " -n " + namespaces_[a] + " route add " + route) && ok;
+            routes_.emplace_back(a, route);
+          }
+        }
+      }
+    }
+    return ok;
+  }
+
+  void heal() {
+    for (auto& [a, route] : routes_) {
+      run(ip_ + " -n " + namespaces_[a] + " route del " + route);
+    }
+    routes_.clear();
+  }
+
+  // Adds `ms` of latency to everything each node sends; the reason when that fails.
+  std::string delay(uint32_t ms) {
+    for (auto& ns : namespaces_) {
+      if (!run(ip_ + " netns exec " + ns + " tc qdisc add dev eth0 root netem delay "
+               + std::to_string(ms) + "ms")) {
+        undelay();
+        return "tc netem failed (this kernel may lack sch_netem; see network.log)";
+      }
+      delayed_.push_back(ns);
+    }
+    return {};
+  }
+
+  void undelay() {
+    for (auto& ns : delayed_) {
+      run(ip_ + " netns exec " + ns + " tc qdisc del dev eth0 root");
+    }
+    delayed_.clear();
+  }
+
+private:
+  bool run(const std::string& cmd) {
+    std::ofstream{log_, std::ios::app} << "$ " << cmd << "\n";
+    return std::system((cmd + " >>'" + log_ + "' 2>&1").c_str()) == 0;
+  }
+
+  void teardown() {
+    undelay();
+    heal();
+    for (auto& ns : namespaces_) {
+      run(ip_ + " netns del " + ns);
+    }
+    namespaces_.clear();
+    if (!bridge_.empty()) {
+      run(ip_ + " link del " + bridge_);
+      bridge_.clear();
+    }
+  }
+
+  std::string ip_, subnet_, bridge_, log_, why_;
+  std::vector<std::string> namespaces_, delayed_;
+  std::vector<std::pair<uint32_t, std::string>> routes_;
+};
+
 struct cluster_procs {
   const scenario& sc;
+  const network& net;
   std::string dir, node_bin;
   std::vector<child> nodes;
 
-  cluster_procs(const scenario& s, std::string d, std::string bin)
-      : sc(s), dir(std::move(d)), node_bin(std::move(bin)), nodes(s.nodes) {}
+  cluster_procs(const scenario& s, const network& n, std::string d, std::string bin)
+      : sc(s), net(n), dir(std::move(d)), node_bin(std::move(bin)), nodes(s.nodes) {}
 
   ~cluster_procs() {
     for (auto& n : nodes) {
@@ -116,7 +267,7 @@ struct cluster_procs {
     }
   }
 
-  // Prometheus can scrape the nodes during a run: 127.0.0.1:(base_port + 100 + i)/metrics.
+  // Prometheus can scrape the nodes during a run: HOST:(base_port + 100 + i)/metrics.
   uint16_t metrics_port(uint32_t i) const {
     return static_cast<uint16_t>(sc.base_port + 100 + i);
   }
@@ -132,16 +283,17 @@ struct cluster_procs {
       f << "# generated by streamverse-soak for scenario \"" << sc.name << "\"\n"
         << "[node]\nname = \"" << node_name(i) << "\"\ndata_dir = \"" << dir << "/nodes/"
         << node_name(i) << "\"\nscheduler_threads = " << sc.scheduler_threads << "\n\n"
-        << "[cluster]\nbind = \"127.0.0.1\"\nport = " << sc.base_port + i << "\nseeds = [";
+        << "[cluster]\nbind = \"" << net.host(i) << "\"\nport = " << sc.base_port + i
+        << "\nseeds = [";
       bool first = true;
       for (uint32_t j = 0; j < sc.nodes; ++j) {
         if (j != i) {
-          f << (first ? "" : ", ") << "\"127.0.0.1:" << sc.base_port + j << "\"";
+          f << (first ? "" : ", ") << "\"" << net.host(j) << ":" << sc.base_port + j << "\"";
           first = false;
         }
       }
       f << "]\nheartbeat_interval_ms = 500\nconnection_timeout_ms = 3000\nseed_retry_ms = 200\n\n"
-        << "[metrics]\nport = " << metrics_port(i)
+        << "[metrics]\nbind = \"" << net.host(i) << "\"\nport = " << metrics_port(i)
         << "\n\n[sessions]\nidle_timeout_ms = " << 3 * sc.heartbeat_ms + 10'000
         << "\n\n[analytics]\npartitions = " << sc.partitions << "\n\n"
         << "[log]\nlevel = \"warn\"\nstatus_interval_ms = 0\n";
@@ -149,8 +301,8 @@ struct cluster_procs {
   }
 
   void start(uint32_t i) {
-    nodes[i].pid =
-        spawn({node_bin, "--config", config_path(i)}, dir + "/nodes/" + node_name(i) + ".log");
+    nodes[i].pid = spawn(net.wrap(i, {node_bin, "--config", config_path(i)}),
+                         dir + "/nodes/" + node_name(i) + ".log");
     nodes[i].stopped = false;
   }
 
@@ -232,12 +384,13 @@ struct driver_proc {
   }
 
   bool start(const std::string& bin, const std::string& scenario_file, const std::string& dir,
-             uint64_t viewers) {
+             uint64_t viewers, const std::string& hosts) {
     int in[2], out[2];
     if (::pipe(in) != 0 || ::pipe(out) != 0) {
       return false;
     }
-    std::vector<std::string> args{bin, "drive", "--scenario", scenario_file, "--report", dir};
+    std::vector<std::string> args{bin,        "drive", "--scenario", scenario_file,
+                                  "--report", dir,     "--hosts",    hosts};
     if (viewers > 0) {
       args.push_back("--viewers");
       args.push_back(std::to_string(viewers));
@@ -284,13 +437,14 @@ std::string read_file(const std::string& path) {
 }
 
 // Every node of the scenario sees all of them up (bounded).
-bool wait_formed(caf::actor_system& sys, const scenario& sc, std::chrono::seconds within) {
+bool wait_formed(caf::actor_system& sys, const scenario& sc, const network& net,
+                 std::chrono::seconds within) {
   auto end = steady::now() + within;
   while (steady::now() < end && !interrupted) {
     bool all = true;
     for (uint32_t i = 0; i < sc.nodes && all; ++i) {
       auto ms =
-          cluster::fetch_members(sys, "127.0.0.1", static_cast<uint16_t>(sc.base_port + i), 500ms);
+          cluster::fetch_members(sys, net.host(i), static_cast<uint16_t>(sc.base_port + i), 500ms);
       size_t up = 0;
       if (ms) {
         for (auto& m : *ms) {
@@ -431,22 +585,34 @@ int run_soak(const run_options& o) {
   }
   controller_config cfg;
   caf::actor_system sys{cfg};
-  cluster_procs cluster{sc, dir, node_bin};
+  // Network namespaces only when a phase needs them (partition, wan).
+  bool wanted = false;
+  for (auto& p : sc.phases) {
+    wanted = wanted || p.kind == phase_kind::partition || p.kind == phase_kind::wan;
+  }
+  network net;
+  net.setup(sc.nodes, wanted, dir + "/network.log");
+  cluster_procs cluster{sc, net, dir, node_bin};
   cluster.write_configs();
-  std::cout << "soak: scenario \"" << sc.name << "\": " << sc.nodes
-            << " nodes on 127.0.0.1:" << sc.base_port << ".., " << sc.viewers << " viewers, "
-            << sc.total_seconds() << " s of phases; report in " << dir << "\n";
+  std::cout << "soak: scenario \"" << sc.name << "\": " << sc.nodes << " nodes on " << net.host(0)
+            << ":" << sc.base_port << ".."
+            << (net.namespaces() ? " (a network namespace each)" : "") << ", " << sc.viewers
+            << " viewers, " << sc.total_seconds() << " s of phases; report in " << dir << "\n";
   for (uint32_t i = 0; i < sc.nodes; ++i) {
     cluster.start(i);
   }
-  if (!wait_formed(sys, sc, 30s)) {
+  if (!wait_formed(sys, sc, net, 30s)) {
     std::cerr << "streamverse-soak: the cluster did not form within 30 s (logs in " << dir
               << "/nodes)\n";
     return 2;
   }
   driver_proc driver;
   auto scenario_abs = fs::absolute(o.scenario_file).string();
-  if (!driver.start(self_bin, scenario_abs, dir, o.viewers)) {
+  std::string hosts;
+  for (uint32_t i = 0; i < sc.nodes; ++i) {
+    hosts += (i ? "," : "") + net.host(i);
+  }
+  if (!driver.start(self_bin, scenario_abs, dir, o.viewers, hosts)) {
     std::cerr << "streamverse-soak: cannot start the driver\n";
     return 2;
   }
@@ -517,7 +683,7 @@ int run_soak(const run_options& o) {
       if (faulted[i]) {
         continue;
       }
-      auto text = fetch_metrics(sys, "127.0.0.1", static_cast<uint16_t>(sc.base_port + i), 300ms);
+      auto text = fetch_metrics(sys, net.host(i), static_cast<uint16_t>(sc.base_port + i), 300ms);
       if (!text) {
         continue;
       }
@@ -599,12 +765,45 @@ int run_soak(const run_options& o) {
       note = p.node + " SIGSTOP for " + std::to_string(p.stall_s).substr(0, 4) + " s";
       break;
     }
-    case phase_kind::partition:
-    case phase_kind::wan:
-      note = "skipped: needs the nodes in network namespaces, which this version of "
-             "streamverse-soak does not set up yet";
-      skipped.push_back(p.name);
+    case phase_kind::partition: {
+      if (!net.namespaces()) {
+        note = "skipped: " + net.why();
+        skipped.push_back(p.name + " (" + net.why() + ")");
+        break;
+      }
+      std::vector<std::vector<uint32_t>> groups;
+      for (auto& g : p.groups) {
+        groups.emplace_back();
+        for (auto& name : g) {
+          groups.back().push_back(index_of(name));
+        }
+      }
+      if (!net.partition(groups)) {
+        note = "partition incomplete (see network.log) ";
+      }
+      steps.push_back({p.seconds - 0.01, [&net] {
+                         net.heal();
+                       }});
+      for (size_t g = 0; g < p.groups.size(); ++g) {
+        for (size_t k = 0; k < p.groups[g].size(); ++k) {
+          note += (k ? "+" : g ? " | " : "") + p.groups[g][k];
+        }
+      }
       break;
+    }
+    case phase_kind::wan: {
+      auto why = net.namespaces() ? net.delay(p.delay_ms) : net.why();
+      if (!why.empty()) {
+        note = "skipped: " + why;
+        skipped.push_back(p.name + " (" + why + ")");
+        break;
+      }
+      steps.push_back({p.seconds - 0.01, [&net] {
+                         net.undelay();
+                       }});
+      note = std::to_string(p.delay_ms) + " ms added to every packet a node sends";
+      break;
+    }
     case phase_kind::storm:
       driver.send("storm " + std::to_string(p.updates_per_s));
       steps.push_back({p.seconds - 0.01, [&driver] {
@@ -671,7 +870,7 @@ int run_soak(const run_options& o) {
   while (calm < 3 && steady::now() < settle_end) {
     double sum = 0;
     for (uint32_t i = 0; i < sc.nodes; ++i) {
-      auto text = fetch_metrics(sys, "127.0.0.1", static_cast<uint16_t>(sc.base_port + i), 1s);
+      auto text = fetch_metrics(sys, net.host(i), static_cast<uint16_t>(sc.base_port + i), 1s);
       sum += text ? metric_sum(*text, "sv_analytics_handed_off_total") : 0;
     }
     calm = sum == handed ? calm + 1 : 0;
@@ -794,7 +993,7 @@ int run_soak(const run_options& o) {
     rep.checks.push_back({"the run completed", false, "interrupted by a signal"});
   }
   for (auto& name : skipped) {
-    rep.notes.push_back("phase " + name + " skipped (network namespaces not set up)");
+    rep.notes.push_back("phase " + name + " skipped");
   }
   rep.figures["metadata_visible_p50_ms"] = json_number(meta, "meta_p50_ms");
   rep.figures["metadata_visible_p99_ms"] = json_number(meta, "meta_p99_ms");

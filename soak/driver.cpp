@@ -67,6 +67,7 @@ struct driver_config : caf::actor_system_config {
 // Node states the stdin reader, the metadata threads and the actor share.
 struct node_flags {
   std::string name;
+  std::string host;
   uint16_t port = 0;
   std::atomic<bool> down{false};
   std::atomic<bool> stalled{false};
@@ -710,7 +711,7 @@ uint64_t update(caf::actor_system& sys, std::vector<node_flags>& flags, meta_sha
     if (!f.usable()) {
       continue;
     }
-    auto v = content::remote_update(sys, "127.0.0.1", f.port, make_title(title, rev), 0, 6s);
+    auto v = content::remote_update(sys, f.host, f.port, make_title(title, rev), 0, 6s);
     std::lock_guard<std::mutex> g{meta.mtx};
     ++meta.updates;
     meta.titles.insert("title-" + std::to_string(title));
@@ -754,14 +755,14 @@ void trace_loop(caf::actor_system& sys, const scenario& sc, std::vector<node_fla
             return std::chrono::duration<double, std::milli>(steady::now() - sent).count();
           };
           if (catalog_seen[n] == 0) {
-            auto m = content::remote_get(sys, "127.0.0.1", flags[n].port, id, 500ms);
+            auto m = content::remote_get(sys, flags[n].host, flags[n].port, id, 500ms);
             if (m && m->version() >= v) {
               catalog_seen[n] = 1;
               meta_ms = std::max(meta_ms, ms());
             }
           }
           if (cache_seen[n] == 0) {
-            auto c = cache::remote_get(sys, "127.0.0.1", flags[n].port, "meta/" + id, 500ms);
+            auto c = cache::remote_get(sys, flags[n].host, flags[n].port, "meta/" + id, 500ms);
             if (c && c->version >= v) {
               cache_seen[n] = 1;
               inval_ms = std::max(inval_ms, ms());
@@ -827,7 +828,7 @@ convergence check_convergence(caf::actor_system& sys, std::vector<node_flags>& f
     for (auto& id : left) {
       std::set<uint64_t> versions;
       for (auto& f : flags) {
-        auto m = content::remote_get(sys, "127.0.0.1", f.port, id, 2s);
+        auto m = content::remote_get(sys, f.host, f.port, id, 2s);
         versions.insert(m ? m->version() : 0);
       }
       if (versions.size() != 1 || *versions.begin() == 0) {
@@ -844,7 +845,7 @@ convergence check_convergence(caf::actor_system& sys, std::vector<node_flags>& f
     if (c.samples.size() < 10) {
       std::string line = id + ":";
       for (auto& f : flags) {
-        auto m = content::remote_get(sys, "127.0.0.1", f.port, id, 2s);
+        auto m = content::remote_get(sys, f.host, f.port, id, 2s);
         line += " " + f.name + "=" + (m ? std::to_string(m->version()) : "none");
       }
       c.samples.push_back(line);
@@ -853,12 +854,12 @@ convergence check_convergence(caf::actor_system& sys, std::vector<node_flags>& f
   return c;
 }
 
-std::pair<caf::actor, caf::actor> connect(caf::actor_system& sys, uint16_t port,
-                                          std::chrono::seconds within) {
+std::pair<caf::actor, caf::actor> connect(caf::actor_system& sys, const std::string& host,
+                                          uint16_t port, std::chrono::seconds within) {
   auto deadline = steady::now() + within;
   while (steady::now() < deadline) {
-    auto gw = session::connect_gateway(sys, "127.0.0.1", port, 1s);
-    auto an = analytics::connect_service(sys, "127.0.0.1", port, 1s);
+    auto gw = session::connect_gateway(sys, host, port, 1s);
+    auto an = analytics::connect_service(sys, host, port, 1s);
     if (gw && an) {
       return {*gw, *an};
     }
@@ -869,7 +870,8 @@ std::pair<caf::actor, caf::actor> connect(caf::actor_system& sys, uint16_t port,
 
 } // namespace
 
-int run_driver(const scenario& s, const std::string& report_dir) {
+int run_driver(const scenario& s, const std::string& report_dir,
+               const std::vector<std::string>& hosts) {
   driver_config cfg;
   caf::actor_system sys{cfg};
   std::vector<node_flags> flags(s.nodes);
@@ -877,10 +879,11 @@ int run_driver(const scenario& s, const std::string& report_dir) {
   for (uint32_t i = 0; i < s.nodes; ++i) {
     flags[i].name = node_name(i);
     flags[i].port = static_cast<uint16_t>(s.base_port + i);
-    auto [gw, an] = connect(sys, flags[i].port, 20s);
+    flags[i].host = i < hosts.size() ? hosts[i] : "127.0.0.1";
+    auto [gw, an] = connect(sys, flags[i].host, flags[i].port, 20s);
     if (!gw) {
-      std::cerr << "soak driver: cannot reach " << flags[i].name
-                << " on 127.0.0.1:" << flags[i].port << "\n";
+      std::cerr << "soak driver: cannot reach " << flags[i].name << " on " << flags[i].host << ":"
+                << flags[i].port << "\n";
       return 1;
     }
     links[i].gateway = gw;
@@ -926,7 +929,7 @@ int run_driver(const scenario& s, const std::string& report_dir) {
       if (n >= 0) {
         caf::actor gw, an;
         if (verb == "up") {
-          std::tie(gw, an) = connect(sys, flags[n].port, 30s);
+          std::tie(gw, an) = connect(sys, flags[n].host, flags[n].port, 30s);
           if (!gw) {
             std::cerr << "soak driver: " << arg << " did not come back within 30 s\n";
             continue;

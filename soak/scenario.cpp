@@ -178,6 +178,25 @@ std::optional<scenario> load_scenario(const std::string& path, std::string& erro
       return fail("phase " + p.name + where(entry) + ": node \"" + p.node
                   + "\" is not one of the cluster's (node-a ...)");
     }
+    if (p.kind == phase_kind::partition) {
+      std::set<std::string> seen;
+      for (auto& g : p.groups) {
+        for (auto& m : g) {
+          if (names.count(m) == 0 || !seen.insert(m).second) {
+            return fail("phase " + p.name + where(entry) + ": groups name \"" + m
+                        + "\", not a node of the cluster or named twice");
+          }
+        }
+      }
+      if (p.groups.size() < 2) {
+        return fail("phase " + p.name + where(entry)
+                    + ": groups wants at least two groups of nodes, e.g. [[\"node-a\"], "
+                      "[\"node-b\", \"node-c\"]]");
+      }
+    }
+    if (p.kind == phase_kind::wan && (p.delay_ms < 1 || p.delay_ms > 10'000)) {
+      return fail("phase " + p.name + where(entry) + ": delay_ms wants 1..10000");
+    }
     if (p.kind == phase_kind::spike && (p.factor < 1 || p.factor > 100)) {
       return fail("phase " + p.name + where(entry) + ": factor wants 1..100");
     }

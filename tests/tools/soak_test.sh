@@ -10,6 +10,11 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 fail() { echo "FAIL $*"; exit 1; }
 
+# Every shipped scenario is valid.
+for f in "$repo"/config/soak/*.toml; do
+  "$soak" --check --scenario "$f" || fail "scenario $f is refused"
+done
+
 # A bad scenario: refused before anything starts.
 printf 'name = "bad"\n[[phase]]\nkind = "meltdown"\nseconds = 5\n' > "$tmp/bad.toml"
 out=$("$soak" --scenario "$tmp/bad.toml" --report "$tmp/bad" 2>&1); rc=$?

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <iostream>
 #include <string>
+#include <vector>
 
 #include "soak/controller.hpp"
 #include "soak/driver.hpp"
@@ -20,13 +21,17 @@ namespace {
 const char* usage =
     "usage: streamverse-soak --scenario FILE --report DIR [--viewers N] [--find-max [RUNS]]\n"
     "                        [--quiet]\n"
-    "  Starts the scenario's nodes on 127.0.0.1, a driver process with the viewer load, runs\n"
-    "  the phases (ramp, steady, spike, kill, stall, storm, recovery), checks the invariants\n"
+    "  Starts the scenario's nodes on 127.0.0.1 (each in a network namespace of its own when\n"
+    "  a phase is a partition or wan and this runs as root), a driver process with the\n"
+    "  viewer load, runs the phases (ramp, steady, spike, kill, stall, partition, wan, storm,\n"
+    "  recovery), checks the invariants\n"
     "  and writes DIR/report.md, report.json, timeline.tsv and PNG plots.\n"
     "  --viewers N      instead of the scenario's viewer count\n"
     "  --find-max [R]   the largest viewer count that passes (at most R runs, default 6),\n"
     "                   each run in DIR/run-N, the summary in DIR/find-max.md\n"
     "  --quiet          no progress line\n"
+    "       streamverse-soak --check --scenario FILE\n"
+    "  validates FILE and exits.\n"
     "Exit codes: 0 every invariant passed, 1 one failed, 2 bad arguments or setup failure.\n";
 
 std::string bin_dir() {
@@ -44,8 +49,9 @@ std::string bin_dir() {
 int main(int argc, char** argv) {
   std::string scenario_file, report_dir;
   uint64_t viewers = 0;
-  bool drive = false, find_max = false, quiet = false;
+  bool drive = false, find_max = false, quiet = false, check = false;
   int runs = 6;
+  std::vector<std::string> hosts;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto value = [&]() -> std::string {
@@ -76,12 +82,36 @@ int main(int argc, char** argv) {
       if (i + 1 < argc && std::isdigit(static_cast<unsigned char>(argv[i + 1][0])) != 0) {
         runs = std::max(1, std::atoi(argv[++i]));
       }
+    } else if (a == "--hosts" && drive) {
+      std::string list = value();
+      for (size_t start = 0; start <= list.size();) {
+        auto comma = list.find(',', start);
+        hosts.push_back(
+            list.substr(start, comma == std::string::npos ? std::string::npos : comma - start));
+        if (comma == std::string::npos) {
+          break;
+        }
+        start = comma + 1;
+      }
+    } else if (a == "--check") {
+      check = true;
     } else if (a == "--quiet") {
       quiet = true;
     } else {
       std::cerr << "streamverse-soak: unknown argument \"" << a << "\"\n" << usage;
       return 2;
     }
+  }
+  if (check && !scenario_file.empty()) {
+    std::string error;
+    auto s = sv::soak::load_scenario(scenario_file, error);
+    if (!s) {
+      std::cerr << "streamverse-soak: " << error << "\n";
+      return 2;
+    }
+    std::cout << scenario_file << ": ok (" << s->nodes << " nodes, " << s->viewers << " viewers, "
+              << s->phases.size() << " phases, " << s->total_seconds() << " s)\n";
+    return 0;
   }
   if (scenario_file.empty() || report_dir.empty()) {
     std::cerr << usage;
@@ -97,7 +127,7 @@ int main(int argc, char** argv) {
     if (viewers > 0) {
       s->viewers = viewers;
     }
-    return sv::soak::run_driver(*s, report_dir);
+    return sv::soak::run_driver(*s, report_dir, hosts);
   }
   sv::soak::run_options o;
   o.scenario_file = scenario_file;
