@@ -616,6 +616,27 @@ int run_soak(const run_options& o) {
     std::cerr << "streamverse-soak: cannot start the driver\n";
     return 2;
   }
+  // The driver stores the catalog's titles first, then says READY.
+  {
+    bool ready = false;
+    auto end = steady::now() + 180s;
+    while (!ready && !interrupted && steady::now() < end) {
+      for (auto& line : driver.lines()) {
+        ready = ready || line == "READY";
+      }
+      int st = 0;
+      if (::waitpid(driver.pid, &st, WNOHANG) == driver.pid) {
+        driver.pid = -1;
+        break;
+      }
+      std::this_thread::sleep_for(50ms);
+    }
+    if (!ready) {
+      std::cerr << "streamverse-soak: the driver did not get ready (see " << dir
+                << "/driver.log)\n";
+      return 2;
+    }
+  }
   report rep;
   rep.scenario = sc.name;
   rep.scenario_file = o.scenario_file;

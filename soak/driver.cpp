@@ -672,7 +672,8 @@ caf::behavior driver_behavior(driver_actor* self, const scenario* sc,
 
 // -- metadata: traced updates and storms (blocking client calls on threads of their own) --
 
-content::metadata make_title(uint32_t t, uint64_t rev) {
+// A title playable in every region of the scenario, with one ready rendition.
+content::metadata make_title(const scenario& sc, uint32_t t, uint64_t rev) {
   content::metadata m;
   m.set_id("title-" + std::to_string(t));
   m.set_title("Title " + std::to_string(t) + " (rev " + std::to_string(rev) + ")");
@@ -687,8 +688,9 @@ content::metadata make_title(uint32_t t, uint64_t rev) {
   r->set_average_bitrate_kbps(2200);
   r->set_frame_rate(25);
   r->set_ready(true);
-  m.mutable_availability()->add_regions("eu-west");
-  m.mutable_availability()->add_regions("us-east");
+  for (auto& [region, weight] : sc.regions) {
+    m.mutable_availability()->add_regions(region);
+  }
   return m;
 }
 
@@ -704,14 +706,14 @@ std::string reason_of(caf::actor_system& sys, const caf::error& err) {
 }
 
 // One update through a usable node; the version, or 0 (counted as refused).
-uint64_t update(caf::actor_system& sys, std::vector<node_flags>& flags, meta_shared& meta,
-                uint32_t title, uint64_t rev, uint32_t& rr) {
+uint64_t update(caf::actor_system& sys, const scenario& sc, std::vector<node_flags>& flags,
+                meta_shared& meta, uint32_t title, uint64_t rev, uint32_t& rr) {
   for (size_t k = 0; k < flags.size(); ++k) {
     auto& f = flags[(rr++) % flags.size()];
     if (!f.usable()) {
       continue;
     }
-    auto v = content::remote_update(sys, f.host, f.port, make_title(title, rev), 0, 6s);
+    auto v = content::remote_update(sys, f.host, f.port, make_title(sc, title, rev), 0, 6s);
     std::lock_guard<std::mutex> g{meta.mtx};
     ++meta.updates;
     meta.titles.insert("title-" + std::to_string(title));
@@ -738,7 +740,7 @@ void trace_loop(caf::actor_system& sys, const scenario& sc, std::vector<node_fla
     auto next = steady::now() + std::chrono::duration_cast<steady::duration>(period);
     auto title = static_cast<uint32_t>(rng() % std::min<uint32_t>(sc.titles, 50));
     auto sent = steady::now();
-    auto v = update(sys, flags, meta, title, ++rev, rr);
+    auto v = update(sys, sc, flags, meta, title, ++rev, rr);
     if (v != 0) {
       auto id = "title-" + std::to_string(title);
       std::vector<int> catalog_seen(flags.size(), 0), cache_seen(flags.size(), 0);
@@ -806,7 +808,7 @@ void storm_loop(caf::actor_system& sys, const scenario& sc, std::vector<node_fla
     auto next =
         steady::now()
         + std::chrono::duration_cast<steady::duration>(std::chrono::duration<double>(1 / rate));
-    update(sys, flags, meta, static_cast<uint32_t>(rng() % sc.titles), ++rev, rr);
+    update(sys, sc, flags, meta, static_cast<uint32_t>(rng() % sc.titles), ++rev, rr);
     std::this_thread::sleep_until(next);
   }
 }
@@ -854,6 +856,35 @@ convergence check_convergence(caf::actor_system& sys, std::vector<node_flags>& f
   return c;
 }
 
+// Every title of the catalog exists before the viewers come (the nodes' gateways verify
+// each open against it): four threads, each title tried up to five times. False when a
+// title could not be stored.
+bool seed_titles(caf::actor_system& sys, const scenario& sc, std::vector<node_flags>& flags) {
+  std::atomic<uint32_t> next{0};
+  std::atomic<uint32_t> failed{0};
+  auto work = [&](uint32_t offset) {
+    for (auto t = next++; t < sc.titles; t = next++) {
+      bool ok = false;
+      for (uint32_t attempt = 0; attempt < 5 && !ok; ++attempt) {
+        auto& f = flags[(t + offset + attempt) % flags.size()];
+        ok = static_cast<bool>(
+            content::remote_update(sys, f.host, f.port, make_title(sc, t, 0), 0, 6s));
+      }
+      if (!ok) {
+        ++failed;
+      }
+    }
+  };
+  std::vector<std::thread> threads;
+  for (uint32_t i = 0; i < 4; ++i) {
+    threads.emplace_back(work, i);
+  }
+  for (auto& t : threads) {
+    t.join();
+  }
+  return failed == 0;
+}
+
 std::pair<caf::actor, caf::actor> connect(caf::actor_system& sys, const std::string& host,
                                           uint16_t port, std::chrono::seconds within) {
   auto deadline = steady::now() + within;
@@ -889,6 +920,14 @@ int run_driver(const scenario& s, const std::string& report_dir,
     links[i].gateway = gw;
     links[i].analytics = an;
   }
+  auto seed_start = steady::now();
+  if (!seed_titles(sys, s, flags)) {
+    std::cerr << "soak driver: could not store every title of the catalog\n";
+    return 1;
+  }
+  std::cerr << "soak driver: " << s.titles << " titles stored in "
+            << std::chrono::duration<double>(steady::now() - seed_start).count() << " s\n";
+  std::cout << "READY\n" << std::flush; // the controller starts the phases now
   meta_shared meta;
   auto driver = sys.spawn(driver_behavior, &s, &flags, &meta, links, report_dir);
   std::thread tracer{[&] {

@@ -17,44 +17,103 @@ namespace sv::session {
 namespace {
 
 constexpr auto service_name = caf::atom("sv_sessgw");
+constexpr auto sessions_timeout = std::chrono::milliseconds{5'000};
 
-// Admits `msg` for the host of `session_id` and delegates it there (the host answers the
-// caller); a refusal is the answer.
+// The host's answer to each request type.
 template <class Msg>
-caf::result<caf::message> pass_on(caf::event_based_actor* self, service& sessions,
-                                  uint64_t session_id, flow::service_class c, Msg msg) {
+struct reply;
+template <>
+struct reply<open_request> {
+  using type = uint64_t;
+};
+template <>
+struct reply<heartbeat_report> {
+  using type = caf::ok_atom;
+};
+template <>
+struct reply<command> {
+  using type = caf::ok_atom;
+};
+
+// Admits `msg` for the host of `session_id` and sends it there (critical work in the
+// urgent queue); the host's answer, or the refusal, goes to `rp`. One-way messages (no
+// `rp`) are passed on without a sender, so that no answer travels back (CAF 0.17 clients
+// lost their proxies of the node when answers to one-way messages arrived).
+//
+// Not `delegate`: a request delegated with high priority is answered with a message id
+// that CAF 0.17 no longer matches to the original request (the caller times out).
+template <class Msg>
+void pass_on(caf::event_based_actor* self, service& sessions, uint64_t session_id,
+             flow::service_class c, Msg msg, caf::response_promise* rp) {
   auto& t = sessions.route(session_id);
   auto d = flow::admit(sessions.flow(), t, c);
   if (!d.admitted()) {
-    return flow::refusal(c, d);
+    if (rp != nullptr) {
+      rp->deliver(flow::refusal(c, d));
+    }
+    return;
   }
-  if (!self->current_message_id().is_request()) {
-    // A one-way message: passed on without a sender, so that no answer travels back (CAF
-    // 0.17 clients lost their proxies of the node when answers to one-way messages
-    // arrived).
+  if (rp == nullptr) {
     if (c == flow::service_class::critical) {
       caf::anon_send<caf::message_priority::high>(t.handle, std::move(msg));
     } else {
       caf::anon_send(t.handle, std::move(msg));
     }
+    return;
+  }
+  using answer = typename reply<Msg>::type;
+  flow::request(self, t.handle, c, sessions_timeout, std::move(msg))
+      .then([p = *rp](answer& a) mutable { p.deliver(std::move(a)); },
+            [p = *rp](caf::error& err) mutable { p.deliver(std::move(err)); });
+}
+
+// For a handler: the answer comes later through a response promise (none for one-way).
+template <class Msg>
+caf::result<caf::message> pass_on(caf::event_based_actor* self, service& sessions,
+                                  uint64_t session_id, flow::service_class c, Msg msg) {
+  if (!self->current_message_id().is_request()) {
+    pass_on(self, sessions, session_id, c, std::move(msg), nullptr);
     return caf::message{};
   }
   auto rp = self->make_response_promise();
-  if (c == flow::service_class::critical) {
-    rp.delegate<caf::message_priority::high>(t.handle, std::move(msg));
-  } else {
-    rp.delegate(t.handle, std::move(msg));
-  }
+  pass_on(self, sessions, session_id, c, std::move(msg), &rp);
   return rp;
 }
 
-caf::behavior gateway_behavior(caf::event_based_actor* self, service* sessions) {
+caf::behavior gateway_behavior(caf::event_based_actor* self, service* sessions,
+                               caf::actor verifier) {
   using flow::service_class;
   return {
-      [=](open_request& r) {
-        r.sent_at_ns = steady_now_ns(); // latency as this node sees it
+      [=](open_request& r) -> caf::result<caf::message> {
         auto id = r.session_id;
-        return pass_on(self, *sessions, id, service_class::critical, std::move(r));
+        if (!verifier) {
+          r.sent_at_ns = steady_now_ns(); // latency as this node sees it
+          return pass_on(self, *sessions, id, service_class::critical, std::move(r));
+        }
+        // May this viewer play this title here and now? Then on to the host; else the
+        // verifier's reason is the answer.
+        auto one_way = !self->current_message_id().is_request();
+        caf::response_promise rp;
+        if (!one_way) {
+          rp = self->make_response_promise();
+        }
+        self->request(verifier, caf::duration{std::chrono::seconds{2}}, verify_atom::value, r)
+            .then(
+                [=](caf::ok_atom) mutable {
+                  auto req = r;
+                  req.sent_at_ns = steady_now_ns();
+                  pass_on(self, *sessions, id, service_class::critical, std::move(req),
+                          one_way ? nullptr : &rp);
+                },
+                [=](caf::error& err) mutable {
+                  if (!one_way) {
+                    rp.deliver(std::move(err));
+                  }
+                });
+        if (one_way) {
+          return caf::message{};
+        }
+        return rp;
       },
       [=](heartbeat_report& h) {
         h.sent_at_ns = steady_now_ns();
@@ -78,8 +137,8 @@ void register_message_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<session_info>("sv.session.session_info");
 }
 
-gateway::gateway(node& n, service& sessions)
-    : sys_(n.system()), actor_(sys_.spawn(gateway_behavior, &sessions)) {
+gateway::gateway(node& n, service& sessions, caf::actor verifier)
+    : sys_(n.system()), actor_(sys_.spawn(gateway_behavior, &sessions, std::move(verifier))) {
   cluster::register_service(sys_, service_name, actor_);
 }
 

@@ -22,6 +22,7 @@
 #include <string>
 
 #include "caf/actor.hpp"
+#include "caf/atom.hpp"
 #include "caf/expected.hpp"
 #include "caf/fwd.hpp"
 
@@ -36,10 +37,15 @@ class service;
 /// Registers the session request types for the network (on the nodes and in clients).
 void register_message_types(caf::actor_system_config& cfg);
 
-/// The gateway on a node; keep it alive as long as `sessions`.
+/// `(verify_atom, open_request)` to a verifier: `ok_atom` when the session may open, else
+/// the reason as an error (e.g. errc::not_in_region; media::spawn_availability_verifier).
+using verify_atom = caf::atom_constant<caf::atom("sv_verify")>;
+
+/// The gateway on a node; keep it alive as long as `sessions`. With a `verifier`, every
+/// open is checked by it first (a refused one-way open is dropped: use requests).
 class gateway {
 public:
-  gateway(node& n, service& sessions);
+  gateway(node& n, service& sessions, caf::actor verifier = {});
   ~gateway();
   gateway(const gateway&) = delete;
   gateway& operator=(const gateway&) = delete;

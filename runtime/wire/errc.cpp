@@ -39,6 +39,12 @@ std::string to_string(errc x) {
     return "not_found";
   case errc::unavailable:
     return "unavailable";
+  case errc::not_in_region:
+    return "not_in_region";
+  case errc::outside_window:
+    return "outside_window";
+  case errc::no_ready_rendition:
+    return "no_ready_rendition";
   }
   return "errc(" + std::to_string(static_cast<int>(x)) + ")";
 }

@@ -37,6 +37,12 @@ enum class errc : uint8_t {
   not_found = 11,
   /// No node can take the request right now (e.g. the owner of a key is unreachable).
   unavailable = 12,
+  /// The title may not be played in the viewer's region.
+  not_in_region = 13,
+  /// The title's availability window has not begun or has ended.
+  outside_window = 14,
+  /// The title has no rendition ready to play yet.
+  no_ready_rendition = 15,
 };
 
 /// Human-readable name of `x` (e.g. "undecodable_payload").

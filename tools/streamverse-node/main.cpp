@@ -8,6 +8,7 @@
 #include "actors/cache/cache.hpp"
 #include "actors/content/catalog.hpp"
 #include "actors/content/content_types.hpp"
+#include "actors/media/media_service.hpp"
 #include "actors/session/session_gateway.hpp"
 #include "actors/session/session_service.hpp"
 #include "runtime/config/node_settings.hpp"
@@ -51,11 +52,13 @@ int main(int argc, char** argv) {
   // Every node keeps a catalog replica (and owns its share of the titles) and runs the
   // cache (its near cache and the shards it owns), with the catalog as origin of "meta/",
   // analytics (its batcher and the partitions it owns), and viewer sessions with their
-  // gateway for clients outside the cluster, the sessions' events going to analytics.
+  // gateway for clients outside the cluster (opens verified against the catalog), the
+  // sessions' events going to analytics.
   struct services {
     std::unique_ptr<sv::content::catalog> catalog;
     std::unique_ptr<sv::cache::cache> cache;
     std::unique_ptr<sv::analytics::analytics> analytics;
+    std::unique_ptr<sv::media::media_service> media;
     std::unique_ptr<sv::session::service> sessions;
     std::unique_ptr<sv::session::gateway> gateway; // destroyed first
   };
@@ -71,7 +74,10 @@ int main(int argc, char** argv) {
     auto ss = sv::session::service_settings_from(n.settings());
     ss.host.events = s->analytics->session_events();
     s->sessions = std::make_unique<sv::session::service>(n, ss);
-    s->gateway = std::make_unique<sv::session::gateway>(n, *s->sessions);
+    // Opens through the gateway are verified against the catalog (region, window, a
+    // ready rendition); playlists come from the cache.
+    s->media = std::make_unique<sv::media::media_service>(n, *s->catalog, *s->cache);
+    s->gateway = std::make_unique<sv::session::gateway>(n, *s->sessions, s->media->verifier());
     return s;
   };
   return sv::run_until_signal(*loaded.settings, options);

@@ -220,6 +220,9 @@ TEST_SUITE("runtime.wire") {
     CHECK(sv::to_string(sv::errc::version_conflict) == "version_conflict");
     CHECK(sv::to_string(sv::errc::not_found) == "not_found");
     CHECK(sv::to_string(sv::errc::unavailable) == "unavailable");
+    CHECK(sv::to_string(sv::errc::not_in_region) == "not_in_region");
+    CHECK(sv::to_string(sv::errc::outside_window) == "outside_window");
+    CHECK(sv::to_string(sv::errc::no_ready_rendition) == "no_ready_rendition");
     CHECK(sv::to_string(static_cast<sv::errc>(200)) == "errc(200)");
     auto over = sv::make_overloaded("bulk", std::chrono::milliseconds{75});
     CHECK(sys.render(over) == "streamverse: overloaded (bulk, retry after 75 ms)");
