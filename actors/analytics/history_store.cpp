@@ -18,6 +18,20 @@ using storage::statement;
 
 constexpr int64_t minute_ms = 60'000;
 
+// The row of a batch (INSERT ... INTO batches, parameters ?1..?8): its key from `b`, the
+// events it keeps from `kept`.
+void bind_batch(sqlite3_stmt* s, const event_batch& b, const event_batch& kept, int64_t first,
+                int64_t last, int64_t now_ms) {
+  bind_text(s, 1, b.producer_id());
+  sqlite3_bind_int64(s, 2, static_cast<sqlite3_int64>(b.sequence()));
+  sqlite3_bind_int64(s, 3, b.partition());
+  sqlite3_bind_int64(s, 4, kept.events_size());
+  sqlite3_bind_int64(s, 5, first);
+  sqlite3_bind_int64(s, 6, last);
+  sqlite3_bind_int64(s, 7, now_ms);
+  bind_blob(s, 8, kept.SerializeAsString());
+}
+
 } // namespace
 
 size_t startup_bucket(uint32_t ms) {
@@ -195,14 +209,7 @@ std::optional<append_result> history_store::append(const event_batch& b, int64_t
     rollback();
     return std::nullopt;
   }
-  bind_text(s.get(), 1, b.producer_id());
-  sqlite3_bind_int64(s.get(), 2, static_cast<sqlite3_int64>(b.sequence()));
-  sqlite3_bind_int64(s.get(), 3, b.partition());
-  sqlite3_bind_int64(s.get(), 4, valid.events_size());
-  sqlite3_bind_int64(s.get(), 5, first);
-  sqlite3_bind_int64(s.get(), 6, last);
-  sqlite3_bind_int64(s.get(), 7, now_ms);
-  bind_blob(s.get(), 8, valid.SerializeAsString());
+  bind_batch(s.get(), b, valid, first, last, now_ms);
   if (sqlite3_step(s.get()) != SQLITE_DONE) {
     error_ = sqlite3_errmsg(db_);
     rollback();
@@ -363,14 +370,7 @@ std::optional<size_t> history_store::adopt(const std::vector<event_batch>& batch
       last = std::max(last, t);
     }
     sqlite3_reset(s.get());
-    bind_text(s.get(), 1, b.producer_id());
-    sqlite3_bind_int64(s.get(), 2, static_cast<sqlite3_int64>(b.sequence()));
-    sqlite3_bind_int64(s.get(), 3, b.partition());
-    sqlite3_bind_int64(s.get(), 4, b.events_size());
-    sqlite3_bind_int64(s.get(), 5, first);
-    sqlite3_bind_int64(s.get(), 6, last);
-    sqlite3_bind_int64(s.get(), 7, now_ms);
-    bind_blob(s.get(), 8, b.SerializeAsString());
+    bind_batch(s.get(), b, b, first, last, now_ms);
     if (sqlite3_step(s.get()) != SQLITE_DONE) {
       error_ = sqlite3_errmsg(db_);
       rollback();
