@@ -649,7 +649,9 @@ void finish_get(service_actor* self, const get_msg& g, const caf::expected<value
     return;
   }
   auto fence = st.l1->fence(key);
-  if (v && v->refusal().empty() && v->found() && v->version() < fence) {
+  // (A shard passes a loaded value on also when it refused to keep it: the check is on
+  // every answer with a value.)
+  if (v && v->found() && v->version() < fence) {
     if (++w->second.behind <= 50) {
       self->delayed_send(self, std::chrono::milliseconds{20}, retry_atom::value, g);
       return;

@@ -1,9 +1,12 @@
 #include "actors/media/media_service.hpp"
 
 #include <chrono>
+#include <deque>
+#include <unordered_map>
 
 #include "actors/cache/cache.hpp"
 #include "actors/content/catalog.hpp"
+#include "actors/content/content.pb.h"
 #include "actors/media/availability.hpp"
 #include "actors/media/playlist.hpp"
 #include "actors/session/session_gateway.hpp"
@@ -11,6 +14,7 @@
 #include "caf/actor_system.hpp"
 #include "caf/event_based_actor.hpp"
 #include "caf/scoped_actor.hpp"
+#include "caf/stateful_actor.hpp"
 #include "runtime/flow/flow_context.hpp"
 #include "runtime/node/node.hpp"
 #include "runtime/wire/errc.hpp"
@@ -43,19 +47,70 @@ caf::error to_error(refusal r, const std::string& content, const std::string& re
   return caf::none;
 }
 
-caf::behavior verifier_behavior(caf::event_based_actor* self, caf::actor catalog) {
+// The verifier keeps the titles it was asked about (at most this many), kept current by
+// the catalog's watch: an open costs a lookup here, not a round trip to the catalog actor,
+// which a viral spike of opens would queue up behind.
+constexpr size_t verifier_titles = 100'000;
+
+struct verifier_state {
+  caf::actor catalog;
+  std::unordered_map<std::string, content::metadata> titles;
+  std::deque<std::string> order; // insertion order, for the bound
+
+  void keep(const content::metadata& m) {
+    auto [i, fresh] = titles.try_emplace(m.id(), m);
+    if (!fresh && i->second.version() < m.version()) {
+      i->second = m;
+    }
+    if (fresh) {
+      order.push_back(m.id());
+      if (order.size() > verifier_titles) {
+        titles.erase(order.front());
+        order.pop_front();
+      }
+    }
+  }
+
+  static inline const char* name = "sv.media.verifier";
+};
+
+using verifier_actor = caf::stateful_actor<verifier_state>;
+
+caf::error verdict(const content::metadata& m, const session::open_request& r) {
+  auto why = check_availability(m, r.region, wall_ms());
+  return why == refusal::none ? caf::error{} : to_error(why, r.content, r.region);
+}
+
+caf::behavior verifier_behavior(verifier_actor* self, caf::actor catalog) {
+  self->state.catalog = catalog;
+  self->request(catalog, caf::duration{std::chrono::seconds{5}}, content::watch_atom::value,
+                caf::actor{self})
+      .then([](caf::ok_atom) {}, [](caf::error&) {});
   return {
-      [=](session::verify_atom, const session::open_request& r) -> caf::result<caf::ok_atom> {
+      // Every version the catalog stores: the copy here follows.
+      [self](const streamverse::v1::MetadataChanged& c) {
+        if (self->state.titles.count(c.metadata().id()) != 0) {
+          self->state.keep(c.metadata());
+        }
+      },
+      [self](session::verify_atom, const session::open_request& r) -> caf::result<caf::ok_atom> {
+        auto& st = self->state;
+        if (auto i = st.titles.find(r.content); i != st.titles.end()) {
+          if (auto err = verdict(i->second, r)) {
+            return err;
+          }
+          return caf::ok_atom::value;
+        }
         auto rp = self->make_response_promise<caf::ok_atom>();
-        self->request(catalog, caf::duration{std::chrono::seconds{2}}, caf::get_atom::value,
+        self->request(st.catalog, caf::duration{std::chrono::seconds{2}}, caf::get_atom::value,
                       r.content)
             .then(
-                [rp, r](const content::metadata& m) mutable {
-                  auto why = check_availability(m, r.region, wall_ms());
-                  if (why == refusal::none) {
-                    rp.deliver(caf::ok_atom::value);
+                [self, rp, r](const content::metadata& m) mutable {
+                  self->state.keep(m);
+                  if (auto err = verdict(m, r)) {
+                    rp.deliver(std::move(err));
                   } else {
-                    rp.deliver(to_error(why, r.content, r.region));
+                    rp.deliver(caf::ok_atom::value);
                   }
                 },
                 [rp, r](caf::error& err) mutable {

@@ -7,7 +7,8 @@
 //   auto text = media.master_playlist("premiere-1", "mobile");   // HLS, through the cache
 //
 // - The verifier answers a session gateway's `(verify_atom, open_request)`: the title from
-//   this node's catalog replica, then check_availability() (region rights, availability
+//   this node's catalog replica (kept in the verifier once asked for, current through the
+//   catalog's watch), then check_availability() (region rights, availability
 //   window, a ready rendition). Refusals carry the reason as the error code
 //   (errc::not_found, not_in_region, outside_window, no_ready_rendition), which the
 //   gateway returns to the player.

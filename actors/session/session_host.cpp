@@ -101,6 +101,7 @@ void report(host_actor* self, session_event::kind_t kind, uint64_t id, record& s
   e.region = &st.regions.name(s.region);
   e.bitrate_kbps = s.bitrate_kbps;
   e.buffer_ms = s.buffer_ms;
+  e.position_ms = s.position_ms;
   e.watched_ms =
       kind == session_event::opened || s.paused
           ? 0

@@ -35,6 +35,8 @@ struct session_event {
   uint32_t buffer_ms = 0;
   /// Play time since the session's previous event (0 while paused).
   uint32_t watched_ms = 0;
+  /// The playback position the player last reported.
+  int64_t position_ms = 0;
   int64_t at_ms = 0; ///< wall clock, ms since the epoch
 };
 

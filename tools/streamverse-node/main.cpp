@@ -9,6 +9,7 @@
 #include "actors/content/catalog.hpp"
 #include "actors/content/content_types.hpp"
 #include "actors/media/media_service.hpp"
+#include "actors/media/watch_state.hpp"
 #include "actors/session/session_gateway.hpp"
 #include "actors/session/session_service.hpp"
 #include "runtime/config/node_settings.hpp"
@@ -53,26 +54,31 @@ int main(int argc, char** argv) {
   // cache (its near cache and the shards it owns), with the catalog as origin of "meta/",
   // analytics (its batcher and the partitions it owns), and viewer sessions with their
   // gateway for clients outside the cluster (opens verified against the catalog), the
-  // sessions' events going to analytics.
+  // sessions' positions going to watch_state and their events to analytics.
   struct services {
     std::unique_ptr<sv::content::catalog> catalog;
     std::unique_ptr<sv::cache::cache> cache;
     std::unique_ptr<sv::analytics::analytics> analytics;
     std::unique_ptr<sv::media::media_service> media;
+    std::unique_ptr<sv::media::watch_state> watch;
     std::unique_ptr<sv::session::service> sessions;
     std::unique_ptr<sv::session::gateway> gateway; // destroyed first
   };
   sv::run_options options;
   options.types = {sv::content::register_message_types, sv::cache::register_message_types,
-                   sv::analytics::register_message_types, sv::session::register_message_types};
+                   sv::analytics::register_message_types, sv::session::register_message_types,
+                   sv::media::register_watch_types};
   options.start_services = [](sv::node& n) -> std::shared_ptr<void> {
     auto s = std::make_shared<services>();
     s->catalog = std::make_unique<sv::content::catalog>(n);
     s->cache = std::make_unique<sv::cache::cache>(n);
     s->cache->follow(*s->catalog);
     s->analytics = std::make_unique<sv::analytics::analytics>(n);
+    s->watch = std::make_unique<sv::media::watch_state>(n);
     auto ss = sv::session::service_settings_from(n.settings());
-    ss.host.events = s->analytics->session_events();
+    // Heartbeats and closes record the viewer's position (resume on any device); every
+    // event goes to analytics.
+    ss.host.events = s->watch->session_positions(s->analytics->session_events());
     s->sessions = std::make_unique<sv::session::service>(n, ss);
     // Opens through the gateway are verified against the catalog (region, window, a
     // ready rendition); playlists come from the cache.

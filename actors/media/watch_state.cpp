@@ -1,0 +1,308 @@
+#include "actors/media/watch_state.hpp"
+
+#include <filesystem>
+#include <map>
+#include <vector>
+
+#include <spdlog/spdlog.h>
+
+#include "actors/media/watch.pb.h"
+#include "caf/actor_system.hpp"
+#include "caf/actor_system_config.hpp"
+#include "caf/event_based_actor.hpp"
+#include "caf/scoped_actor.hpp"
+#include "caf/send.hpp"
+#include "caf/stateful_actor.hpp"
+#include "caf/typed_response_promise.hpp"
+#include "runtime/cluster/endpoint.hpp"
+#include "runtime/cluster/membership.hpp"
+#include "runtime/cluster/peer_directory.hpp"
+#include "runtime/cluster/placement.hpp"
+#include "runtime/node/ask.hpp"
+#include "runtime/node/node.hpp"
+#include "runtime/wire/errc.hpp"
+#include "runtime/wire/protobuf.hpp"
+
+namespace sv::media {
+
+namespace {
+
+using position_msg = streamverse::v1::WatchPosition;
+using batch_msg = streamverse::v1::WatchBatch;
+using query_msg = streamverse::v1::WatchQuery;
+
+using sync_atom = caf::atom_constant<caf::atom("sv_wsync")>;
+using local_atom = caf::atom_constant<caf::atom("sv_wlocal")>;
+
+constexpr auto service_name = caf::atom("sv_wstate");
+
+watch_entry from_msg(const position_msg& m) {
+  return {m.user(), m.content(), m.device(), m.position_ms(), m.event_ms()};
+}
+
+position_msg to_msg(const watch_entry& e) {
+  position_msg m;
+  m.set_user(e.user);
+  m.set_content(e.content);
+  m.set_position_ms(e.position_ms);
+  m.set_event_ms(e.event_ms);
+  m.set_device(e.device);
+  return m;
+}
+
+using key = std::pair<std::string, std::string>; // user, content
+
+struct watch_service_state {
+  std::string node_name;
+  std::function<std::vector<cluster::member>()> members;
+  caf::actor endpoint;
+  std::unique_ptr<watch_store> store;
+  watch_settings cfg;
+  cluster::peer_directory<caf::stateful_actor<watch_service_state>> peers{service_name};
+  std::map<key, watch_entry> outgoing;    // recorded here, for the owners
+  std::map<key, watch_entry> for_replica; // stored here as owner, for the replicas
+
+  static inline const char* name = "sv.media.watch_state";
+};
+
+using watch_actor = caf::stateful_actor<watch_service_state>;
+
+// The user's owner and replica, best first.
+std::vector<std::string> holders(watch_actor* self, const std::string& user) {
+  std::vector<std::string> up;
+  for (auto& m : self->state.members()) {
+    if (m.state == cluster::member_state::up) {
+      up.push_back(m.name);
+    }
+  }
+  if (up.empty()) {
+    up.push_back(self->state.node_name);
+  }
+  return cluster::owners_of("watch-" + user, up, 2);
+}
+
+void keep_newer(std::map<key, watch_entry>& m, const watch_entry& e) {
+  auto [i, fresh] = m.try_emplace({e.user, e.content}, e);
+  if (!fresh && newer(e, i->second)) {
+    i->second = e;
+  }
+}
+
+// Stores positions at this node; as the owner, keeps what changed for the replica.
+// One transaction per batch.
+void apply(watch_actor* self, const batch_msg& b) {
+  auto& st = self->state;
+  std::vector<watch_entry> es;
+  es.reserve(static_cast<size_t>(b.positions_size()));
+  for (auto& p : b.positions()) {
+    es.push_back(from_msg(p));
+  }
+  if (!st.store->record_all(es)) {
+    spdlog::error("watch_state: {}", st.store->error());
+    return;
+  }
+  if (!b.replica()) {
+    // The replica applies the same rule: sending it entries that lost here is harmless.
+    for (auto& e : es) {
+      keep_newer(st.for_replica, e);
+    }
+  }
+}
+
+// Sends `entries` grouped by destination (`pick` chooses it per user); this node's own
+// share is applied here.
+template <class Pick>
+void send_grouped(watch_actor* self, std::map<key, watch_entry>& entries, bool replica, Pick pick) {
+  auto& st = self->state;
+  std::map<std::string, batch_msg> by_node;
+  for (auto& [k, e] : entries) {
+    auto dest = pick(e.user);
+    if (dest.empty()) {
+      continue;
+    }
+    auto& b = by_node[dest];
+    b.set_replica(replica);
+    *b.add_positions() = to_msg(e);
+  }
+  entries.clear();
+  for (auto& [dest, b] : by_node) {
+    if (dest == st.node_name) {
+      apply(self, b);
+      continue;
+    }
+    st.peers.with(
+        self, st.endpoint, dest, std::chrono::seconds{2},
+        [self, b](const caf::actor& svc) { self->send(svc, b); },
+        [self, b, replica](const caf::error&) {
+          // The destination is unreachable: kept for the next sync (as the owner's
+          // replica data; records are re-routed to whoever owns the user then).
+          auto& st = self->state;
+          for (auto& p : b.positions()) {
+            keep_newer(replica ? st.for_replica : st.outgoing, from_msg(p));
+          }
+        });
+  }
+}
+
+void sync(watch_actor* self) {
+  send_grouped(self, self->state.outgoing, false,
+               [self](const std::string& user) { return holders(self, user).front(); });
+  send_grouped(self, self->state.for_replica, true, [self](const std::string& user) {
+    auto h = holders(self, user);
+    return h.size() > 1 && h[1] != self->state.node_name ? h[1] : std::string{};
+  });
+}
+
+caf::behavior watch_behavior(watch_actor* self, std::string node_name,
+                             std::function<std::vector<cluster::member>()> members,
+                             caf::actor endpoint, std::string path, watch_settings cfg) {
+  auto& st = self->state;
+  st.node_name = std::move(node_name);
+  st.members = std::move(members);
+  st.endpoint = std::move(endpoint);
+  st.cfg = cfg;
+  st.store = std::make_unique<watch_store>(path);
+  if (!st.store->error().empty()) {
+    spdlog::error("watch_state: {}", st.store->error());
+  }
+  self->set_down_handler([self](caf::down_msg& dm) { self->state.peers.forget(dm.source); });
+  self->delayed_send(self, cfg.sync_interval, sync_atom::value);
+  return {
+      // From the host API on this node.
+      [self](const position_msg& p) { keep_newer(self->state.outgoing, from_msg(p)); },
+      [self](sync_atom) {
+        sync(self);
+        self->delayed_send(self, self->state.cfg.sync_interval, sync_atom::value);
+      },
+      [self](sync_atom, bool) {
+        sync(self);
+        return caf::ok_atom::value;
+      },
+      // From other nodes (or this one): records for users this node owns, or replicas.
+      [self](const batch_msg& b) { apply(self, b); },
+      // This node's stored entry only.
+      [self](local_atom, const query_msg& q) {
+        auto e = self->state.store->get(q.user(), q.content());
+        return e ? to_msg(*e) : position_msg{};
+      },
+      // From the host API: the owner's and the replica's answers, the newer one.
+      [self](const query_msg& q) -> caf::result<position_msg> {
+        auto& st = self->state;
+        auto rp = self->make_response_promise<position_msg>();
+        struct gather {
+          watch_entry best;
+          size_t left = 0;
+          caf::typed_response_promise<position_msg> rp;
+        };
+        auto g = std::make_shared<gather>();
+        g->best.user = q.user();
+        g->best.content = q.content();
+        g->rp = rp;
+        // What this node still holds to send counts as well (a record made here and not
+        // synced yet is the newest this node knows).
+        if (auto i = st.outgoing.find({q.user(), q.content()}); i != st.outgoing.end()) {
+          g->best = i->second;
+        }
+        auto hs = holders(self, q.user());
+        g->left = hs.size();
+        auto take = [g](const position_msg& p) {
+          auto e = from_msg(p);
+          if (e.event_ms != 0 && newer(e, g->best)) {
+            g->best = e;
+          }
+          if (--g->left == 0) {
+            g->rp.deliver(to_msg(g->best));
+          }
+        };
+        auto skip = [g](const caf::error&) {
+          if (--g->left == 0) {
+            g->rp.deliver(to_msg(g->best));
+          }
+        };
+        for (auto& h : hs) {
+          if (h == st.node_name) {
+            auto e = st.store->get(q.user(), q.content());
+            take(e ? to_msg(*e) : position_msg{});
+            continue;
+          }
+          st.peers.with(
+              self, st.endpoint, h, std::chrono::seconds{1},
+              [self, q, take, skip](const caf::actor& svc) {
+                self->request(svc, caf::duration{std::chrono::seconds{1}}, local_atom::value, q)
+                    .then([take](const position_msg& p) { take(p); },
+                          [skip](caf::error& err) { skip(err); });
+              },
+              skip);
+        }
+        return rp;
+      },
+  };
+}
+
+} // namespace
+
+void register_watch_types(caf::actor_system_config& cfg) {
+  cfg.add_message_type<position_msg>(position_msg::descriptor()->full_name());
+  cfg.add_message_type<batch_msg>(batch_msg::descriptor()->full_name());
+  cfg.add_message_type<query_msg>(query_msg::descriptor()->full_name());
+}
+
+watch_state::watch_state(node& n, watch_settings s) : sys_(n.system()) {
+  std::error_code ec;
+  std::filesystem::create_directories(n.settings().data_dir, ec);
+  auto path = (std::filesystem::path{n.settings().data_dir} / "watch_state.db").string();
+  auto* np = &n;
+  actor_ = sys_.spawn(watch_behavior, n.settings().name,
+                      std::function<std::vector<cluster::member>()>{[np] {
+                        return np->members();
+                      }},
+                      n.cluster_endpoint(), path, s);
+  cluster::register_service(sys_, service_name, actor_);
+}
+
+watch_state::~watch_state() {
+  sys_.registry().erase(service_name);
+  caf::scoped_actor self{sys_};
+  // Best effort: what is coalesced here leaves before the service stops.
+  self->request(actor_, std::chrono::seconds{1}, sync_atom::value, true)
+      .receive([](caf::ok_atom) {}, [](caf::error&) {});
+  self->send_exit(actor_, caf::exit_reason::user_shutdown);
+  self->wait_for(actor_);
+}
+
+void watch_state::record(const std::string& user, const std::string& content, int64_t position_ms,
+                         int64_t event_ms, const std::string& device) {
+  caf::anon_send(actor_, to_msg({user, content, device, position_ms, event_ms}));
+}
+
+caf::expected<watch_entry> watch_state::position(const std::string& user,
+                                                 const std::string& content) {
+  query_msg q;
+  q.set_user(user);
+  q.set_content(content);
+  auto r = sv::ask<position_msg>(sys_, actor_, std::chrono::seconds{3}, q);
+  if (!r) {
+    return r.error();
+  }
+  auto e = from_msg(*r);
+  e.user = user;
+  e.content = content;
+  return e;
+}
+
+void watch_state::sync() {
+  caf::anon_send(actor_, sync_atom::value, true);
+}
+
+session::event_hook watch_state::session_positions(session::event_hook next) {
+  return [this, next](const session::session_event& e) {
+    if (e.kind == session::session_event::heartbeat || e.kind == session::session_event::closed) {
+      record(*e.user, *e.content, e.position_ms, e.at_ms, *e.device);
+    }
+    if (next) {
+      next(e);
+    }
+  };
+}
+
+} // namespace sv::media

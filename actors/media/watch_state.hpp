@@ -1,0 +1,75 @@
+#pragma once
+
+// Playback-state sync (design §8): where each user stopped in each title, so that a viewer
+// who stops on one device resumes at that position on any other, through any node.
+//
+//   sv::media::watch_state watch{node};              // every node runs one
+//   watch.record("u-1", "premiere-1", 754'000, event_ms, "tv");   // or session_positions()
+//   auto p = watch.position("u-1", "premiere-1");    // from any node: p->position_ms
+//
+// Each user has an owner (rendezvous over the up members, key "watch-<user>") and a
+// replica (the runner-up, which becomes the owner when the owner goes). Records are
+// coalesced on the node where they happen (the latest per user and title) and sent to
+// the owner once per sync interval, as bulk work that never competes with playback; the
+// owner stores them (SQLite, DATA_DIR/watch_state.db) and sends what changed to the
+// replica once per interval. So a node loss loses at most the last interval of
+// positions. Concurrent writers (two devices) resolve by event time, then device name:
+// the same answer on every node whatever the order of arrival. A read asks the owner and
+// the replica and takes the newer answer (a returning owner may have missed updates).
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "actors/media/watch_store.hpp"
+#include "actors/session/session_host.hpp"
+#include "caf/actor.hpp"
+#include "caf/expected.hpp"
+#include "caf/fwd.hpp"
+
+namespace sv {
+class node;
+} // namespace sv
+
+namespace sv::media {
+
+struct watch_settings {
+  std::chrono::milliseconds sync_interval{1000};
+};
+
+/// Registers the watch_state messages (pass it to sv::node on every node).
+void register_watch_types(caf::actor_system_config& cfg);
+
+class watch_state {
+public:
+  explicit watch_state(node& n, watch_settings s = {});
+  ~watch_state();
+  watch_state(const watch_state&) = delete;
+  watch_state& operator=(const watch_state&) = delete;
+
+  /// A position the player reported at `event_ms` (wall clock). Non-blocking; sent to the
+  /// user's owner with the next sync.
+  void record(const std::string& user, const std::string& content, int64_t position_ms,
+              int64_t event_ms, const std::string& device);
+
+  /// Where `user` stopped in `content` (position 0 and event_ms 0: never watched).
+  caf::expected<watch_entry> position(const std::string& user, const std::string& content);
+
+  /// For `service_settings.host.events`: heartbeats and closes record the session's
+  /// position; every event is also passed to `next` (e.g. analytics) when given.
+  session::event_hook session_positions(session::event_hook next = {});
+
+  /// Sends what is coalesced now (tests; a graceful stop does it too).
+  void sync();
+
+  const caf::actor& handle() const noexcept {
+    return actor_;
+  }
+
+private:
+  caf::actor_system& sys_;
+  caf::actor actor_;
+};
+
+} // namespace sv::media
