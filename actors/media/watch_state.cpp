@@ -1,5 +1,9 @@
 #include "actors/media/watch_state.hpp"
 
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
 #include <filesystem>
 #include <map>
 #include <vector>
@@ -52,11 +56,45 @@ position_msg to_msg(const watch_entry& e) {
 
 using key = std::pair<std::string, std::string>; // user, content
 
+// The store lives in a detached actor of its own at a lower OS priority (SQLite work never
+// holds up the scheduler's workers, which serve playback), known only on this node: a
+// remote reference to a detached actor can keep CAF 0.17's actor system from shutting down.
+struct writer_state {
+  std::unique_ptr<watch_store> store;
+  static inline const char* name = "sv.media.watch_writer";
+};
+
+using writer_actor = caf::stateful_actor<writer_state>;
+
+caf::behavior writer_behavior(writer_actor* self, std::string path) {
+  ::setpriority(PRIO_PROCESS, static_cast<id_t>(::syscall(SYS_gettid)), 10);
+  self->state.store = std::make_unique<watch_store>(path);
+  if (!self->state.store->error().empty()) {
+    spdlog::error("watch_state: {}", self->state.store->error());
+  }
+  return {
+      [self](const batch_msg& b) {
+        std::vector<watch_entry> es;
+        es.reserve(static_cast<size_t>(b.positions_size()));
+        for (auto& p : b.positions()) {
+          es.push_back(from_msg(p));
+        }
+        if (!self->state.store->record_all(es)) {
+          spdlog::error("watch_state: {}", self->state.store->error());
+        }
+      },
+      [self](const query_msg& q) {
+        auto e = self->state.store->get(q.user(), q.content());
+        return e ? to_msg(*e) : position_msg{};
+      },
+  };
+}
+
 struct watch_service_state {
   std::string node_name;
   std::function<std::vector<cluster::member>()> members;
   caf::actor endpoint;
-  std::unique_ptr<watch_store> store;
+  caf::actor writer; // detached, local only
   watch_settings cfg;
   cluster::peer_directory<caf::stateful_actor<watch_service_state>> peers{service_name};
   std::map<key, watch_entry> outgoing;    // recorded here, for the owners
@@ -89,22 +127,14 @@ void keep_newer(std::map<key, watch_entry>& m, const watch_entry& e) {
 }
 
 // Stores positions at this node; as the owner, keeps what changed for the replica.
-// One transaction per batch.
+// To the store (one transaction per batch); as the owner, for the replica too (it applies
+// the same rule, so passing on entries that lost here is harmless).
 void apply(watch_actor* self, const batch_msg& b) {
   auto& st = self->state;
-  std::vector<watch_entry> es;
-  es.reserve(static_cast<size_t>(b.positions_size()));
-  for (auto& p : b.positions()) {
-    es.push_back(from_msg(p));
-  }
-  if (!st.store->record_all(es)) {
-    spdlog::error("watch_state: {}", st.store->error());
-    return;
-  }
+  self->send(st.writer, b);
   if (!b.replica()) {
-    // The replica applies the same rule: sending it entries that lost here is harmless.
-    for (auto& e : es) {
-      keep_newer(st.for_replica, e);
+    for (auto& p : b.positions()) {
+      keep_newer(st.for_replica, from_msg(p));
     }
   }
 }
@@ -161,10 +191,7 @@ caf::behavior watch_behavior(watch_actor* self, std::string node_name,
   st.members = std::move(members);
   st.endpoint = std::move(endpoint);
   st.cfg = cfg;
-  st.store = std::make_unique<watch_store>(path);
-  if (!st.store->error().empty()) {
-    spdlog::error("watch_state: {}", st.store->error());
-  }
+  st.writer = self->spawn<caf::linked + caf::detached>(writer_behavior, std::move(path));
   self->set_down_handler([self](caf::down_msg& dm) { self->state.peers.forget(dm.source); });
   self->delayed_send(self, cfg.sync_interval, sync_atom::value);
   return {
@@ -181,9 +208,12 @@ caf::behavior watch_behavior(watch_actor* self, std::string node_name,
       // From other nodes (or this one): records for users this node owns, or replicas.
       [self](const batch_msg& b) { apply(self, b); },
       // This node's stored entry only.
-      [self](local_atom, const query_msg& q) {
-        auto e = self->state.store->get(q.user(), q.content());
-        return e ? to_msg(*e) : position_msg{};
+      [self](local_atom, const query_msg& q) -> caf::result<position_msg> {
+        auto rp = self->make_response_promise<position_msg>();
+        self->request(self->state.writer, caf::infinite, q)
+            .then([rp](const position_msg& p) mutable { rp.deliver(p); },
+                  [rp](caf::error& err) mutable { rp.deliver(err); });
+        return rp;
       },
       // From the host API: the owner's and the replica's answers, the newer one.
       [self](const query_msg& q) -> caf::result<position_msg> {
@@ -221,8 +251,9 @@ caf::behavior watch_behavior(watch_actor* self, std::string node_name,
         };
         for (auto& h : hs) {
           if (h == st.node_name) {
-            auto e = st.store->get(q.user(), q.content());
-            take(e ? to_msg(*e) : position_msg{});
+            self->request(st.writer, caf::infinite, q)
+                .then([take](const position_msg& p) { take(p); },
+                      [skip](caf::error& err) { skip(err); });
             continue;
           }
           st.peers.with(
