@@ -105,8 +105,8 @@ struct watch_service_state {
 
 using watch_actor = caf::stateful_actor<watch_service_state>;
 
-// The user's owner and replica, best first.
-std::vector<std::string> holders(watch_actor* self, const std::string& user) {
+// The up members (this node when it sees none): read once per sync, not per entry.
+std::vector<std::string> up_members(watch_actor* self) {
   std::vector<std::string> up;
   for (auto& m : self->state.members()) {
     if (m.state == cluster::member_state::up) {
@@ -116,6 +116,11 @@ std::vector<std::string> holders(watch_actor* self, const std::string& user) {
   if (up.empty()) {
     up.push_back(self->state.node_name);
   }
+  return up;
+}
+
+// The user's owner and replica, best first.
+std::vector<std::string> holders(const std::vector<std::string>& up, const std::string& user) {
   return cluster::owners_of("watch-" + user, up, 2);
 }
 
@@ -144,18 +149,25 @@ void apply(watch_actor* self, const batch_msg& b) {
 template <class Pick>
 void send_grouped(watch_actor* self, std::map<key, watch_entry>& entries, bool replica, Pick pick) {
   auto& st = self->state;
-  std::map<std::string, batch_msg> by_node;
+  // Batches of at most 256 positions: the receivers' work interleaves with playback's.
+  std::vector<std::pair<std::string, batch_msg>> batches;
+  std::map<std::string, size_t> open; // destination -> its batch being filled
   for (auto& [k, e] : entries) {
     auto dest = pick(e.user);
     if (dest.empty()) {
       continue;
     }
-    auto& b = by_node[dest];
-    b.set_replica(replica);
-    *b.add_positions() = to_msg(e);
+    auto i = open.find(dest);
+    if (i == open.end() || batches[i->second].second.positions_size() >= 256) {
+      batches.emplace_back(dest, batch_msg{});
+      batches.back().second.set_replica(replica);
+      open[dest] = batches.size() - 1;
+      i = open.find(dest);
+    }
+    *batches[i->second].second.add_positions() = to_msg(e);
   }
   entries.clear();
-  for (auto& [dest, b] : by_node) {
+  for (auto& [dest, b] : batches) {
     if (dest == st.node_name) {
       apply(self, b);
       continue;
@@ -175,10 +187,14 @@ void send_grouped(watch_actor* self, std::map<key, watch_entry>& entries, bool r
 }
 
 void sync(watch_actor* self) {
+  if (self->state.outgoing.empty() && self->state.for_replica.empty()) {
+    return;
+  }
+  auto up = up_members(self);
   send_grouped(self, self->state.outgoing, false,
-               [self](const std::string& user) { return holders(self, user).front(); });
-  send_grouped(self, self->state.for_replica, true, [self](const std::string& user) {
-    auto h = holders(self, user);
+               [&up](const std::string& user) { return holders(up, user).front(); });
+  send_grouped(self, self->state.for_replica, true, [self, &up](const std::string& user) {
+    auto h = holders(up, user);
     return h.size() > 1 && h[1] != self->state.node_name ? h[1] : std::string{};
   });
 }
@@ -233,7 +249,7 @@ caf::behavior watch_behavior(watch_actor* self, std::string node_name,
         if (auto i = st.outgoing.find({q.user(), q.content()}); i != st.outgoing.end()) {
           g->best = i->second;
         }
-        auto hs = holders(self, q.user());
+        auto hs = holders(up_members(self), q.user());
         g->left = hs.size();
         auto take = [g](const position_msg& p) {
           auto e = from_msg(p);

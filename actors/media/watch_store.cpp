@@ -41,12 +41,15 @@ std::optional<bool> watch_store::record(const watch_entry& e) {
   if (db_ == nullptr) {
     return std::nullopt;
   }
-  if (auto cur = get(e.user, e.content); cur && !newer(e, *cur)) {
-    return false;
-  }
-  statement s{stmts_, db_,
-              "INSERT OR REPLACE INTO positions (user, content, position_ms, event_ms, device)"
-              " VALUES (?1, ?2, ?3, ?4, ?5)"};
+  // One statement: insert, or replace only when `e` is newer (the rule of newer()).
+  statement s{
+      stmts_, db_,
+      "INSERT INTO positions (user, content, position_ms, event_ms, device)"
+      " VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (user, content) DO UPDATE SET"
+      " position_ms = excluded.position_ms, event_ms = excluded.event_ms,"
+      " device = excluded.device"
+      " WHERE excluded.event_ms > positions.event_ms"
+      " OR (excluded.event_ms = positions.event_ms AND excluded.device > positions.device)"};
   if (!s) {
     error_ = sqlite3_errmsg(db_);
     return std::nullopt;
@@ -60,7 +63,7 @@ std::optional<bool> watch_store::record(const watch_entry& e) {
     error_ = sqlite3_errmsg(db_);
     return std::nullopt;
   }
-  return true;
+  return sqlite3_changes(db_) > 0;
 }
 
 std::optional<size_t> watch_store::record_all(const std::vector<watch_entry>& es) {
