@@ -1,9 +1,5 @@
 #include "actors/analytics/analytics.hpp"
 
-#include <sys/resource.h>
-#include <sys/syscall.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <filesystem>
 #include <map>
@@ -30,6 +26,7 @@
 #include "runtime/flow/flow_context.hpp"
 #include "runtime/metrics/registry.hpp"
 #include "runtime/node/ask.hpp"
+#include "runtime/node/background.hpp"
 #include "runtime/node/node.hpp"
 #include "runtime/wire/errc.hpp"
 #include "runtime/wire/protobuf.hpp"
@@ -85,9 +82,6 @@ int64_t steady_ms() {
 // leave the node (remote requests go through the service): a remote reference that CAF
 // 0.17's BASP fails to release on shutdown would keep a detached actor's thread, and with
 // it the actor system's destructor, waiting forever.
-void lower_this_threads_priority() {
-  ::setpriority(PRIO_PROCESS, static_cast<id_t>(::syscall(SYS_gettid)), 10);
-}
 
 window_msg to_msg(const window_stats& w, uint32_t rate) {
   window_msg m;

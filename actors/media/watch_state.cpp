@@ -1,9 +1,5 @@
 #include "actors/media/watch_state.hpp"
 
-#include <sys/resource.h>
-#include <sys/syscall.h>
-#include <unistd.h>
-
 #include <filesystem>
 #include <map>
 #include <vector>
@@ -23,6 +19,7 @@
 #include "runtime/cluster/peer_directory.hpp"
 #include "runtime/cluster/placement.hpp"
 #include "runtime/node/ask.hpp"
+#include "runtime/node/background.hpp"
 #include "runtime/node/node.hpp"
 #include "runtime/wire/errc.hpp"
 #include "runtime/wire/protobuf.hpp"
@@ -67,7 +64,7 @@ struct writer_state {
 using writer_actor = caf::stateful_actor<writer_state>;
 
 caf::behavior writer_behavior(writer_actor* self, std::string path) {
-  ::setpriority(PRIO_PROCESS, static_cast<id_t>(::syscall(SYS_gettid)), 10);
+  lower_this_threads_priority();
   self->state.store = std::make_unique<watch_store>(path);
   if (!self->state.store->error().empty()) {
     spdlog::error("watch_state: {}", self->state.store->error());
