@@ -754,7 +754,7 @@ int run_soak(const run_options& o) {
       driver.send("viewers " + std::to_string(peak) + " " + std::to_string(p.ramp_s));
       steps.push_back({p.seconds - 0.5, [&driver, &sc, p] {
                          driver.send("viewers " + std::to_string(sc.viewers) + " "
-                                     + std::to_string(p.ramp_s));
+                                     + std::to_string(p.leave_s));
                        }});
       note = "x" + std::to_string(p.factor).substr(0, 4);
       break;

@@ -155,6 +155,7 @@ std::optional<scenario> load_scenario(const std::string& path, std::string& erro
     p.viewers = pt["viewers"].value_or(p.viewers);
     p.factor = pt["factor"].value_or(p.factor);
     p.ramp_s = pt["ramp_s"].value_or(p.ramp_s);
+    p.leave_s = pt["leave_s"].value_or(p.ramp_s);
     p.node = pt["node"].value_or(p.node);
     p.restart_after_s = pt["restart_after_s"].value_or(p.restart_after_s);
     p.stall_s = pt["stall_s"].value_or(p.stall_s);

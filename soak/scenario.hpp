@@ -33,6 +33,7 @@ struct phase {
   uint64_t viewers = 0; ///< ramp: the count to reach (0: the scenario's)
   double factor = 3;    ///< spike
   double ramp_s = 3;    ///< spike: how fast the extra viewers join
+  double leave_s = -1;  ///< spike: how fast they leave at the phase's end (< 0: ramp_s)
   std::string node;     ///< kill, stall
   double restart_after_s = 5;
   double stall_s = 3;
