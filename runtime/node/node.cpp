@@ -98,7 +98,6 @@ struct node::impl {
   caf::actor_system_config cfg;
   std::unique_ptr<caf::actor_system> sys;
   caf::actor endpoint;
-  caf::actor metrics_service; // the registry's text for other processes (fetch_metrics)
   uint16_t cluster_port = 0;
   metrics::http_server http;
   std::atomic<bool> ready{false};
@@ -264,13 +263,6 @@ std::string node::start() {
       return "cannot start the metrics endpoint: " + err;
     }
   }
-  auto* reg = &d.registry;
-  d.metrics_service = d.sys->spawn([reg](caf::event_based_actor*) -> caf::behavior {
-    return {[reg](metrics_atom) {
-      return reg->render();
-    }};
-  });
-  cluster::register_service(*d.sys, metrics_service_name, d.metrics_service);
   cluster::start_endpoint(d.endpoint, d.settings.bind_address + ":" + std::to_string(*port));
   d.ready = true;
   return {};
@@ -281,11 +273,6 @@ void node::stop() {
   d.ready = false;
   // Reverse start order: metrics endpoint, cluster endpoint, load monitor.
   d.http.stop();
-  if (d.metrics_service) {
-    d.sys->registry().erase(metrics_service_name);
-    stop_actor(*d.sys, d.metrics_service);
-    d.metrics_service = nullptr;
-  }
   d.stop_endpoint();
   stop_actor(*d.sys, d.monitor);
 }
@@ -337,6 +324,24 @@ metrics::registry& node::metrics() {
 
 flow::flow_context& node::flow() {
   return *impl_->flow;
+}
+
+std::shared_ptr<void> serve_metrics(node& n) {
+  auto& sys = n.system();
+  auto* reg = &n.metrics();
+  auto actor = sys.spawn([reg](caf::event_based_actor*) -> caf::behavior {
+    return {[reg](metrics_atom) {
+      return reg->render();
+    }};
+  });
+  cluster::register_service(sys, metrics_service_name, actor);
+  auto* sysp = &sys;
+  return std::shared_ptr<void>{new caf::actor{actor}, [sysp](void* p) {
+                                 auto* a = static_cast<caf::actor*>(p);
+                                 sysp->registry().erase(metrics_service_name);
+                                 stop_actor(*sysp, *a);
+                                 delete a;
+                               }};
 }
 
 caf::expected<std::string> fetch_metrics(caf::actor_system& sys, const std::string& host,

@@ -95,9 +95,14 @@ private:
   std::unique_ptr<impl> impl_;
 };
 
-/// The metrics of the node whose cluster endpoint is host:port, in the Prometheus text
-/// format (what its metrics endpoint serves), over the cluster transport: for tools that
-/// watch a cluster (streamverse-soak) without an HTTP client.
+/// Makes `n`'s metrics readable with fetch_metrics() from other processes
+/// (streamverse-node does this). Keep the handle while the node runs; release it before
+/// the node stops.
+std::shared_ptr<void> serve_metrics(node& n);
+
+/// The metrics of the node whose cluster endpoint is host:port (serve_metrics), in the
+/// Prometheus text format (what its metrics endpoint serves), over the cluster transport:
+/// for tools that watch a cluster (streamverse-soak) without an HTTP client.
 caf::expected<std::string> fetch_metrics(caf::actor_system& sys, const std::string& host,
                                          uint16_t port, std::chrono::milliseconds timeout);
 

@@ -62,7 +62,8 @@ int main(int argc, char** argv) {
     std::unique_ptr<sv::media::media_service> media;
     std::unique_ptr<sv::media::watch_state> watch;
     std::unique_ptr<sv::session::service> sessions;
-    std::unique_ptr<sv::session::gateway> gateway; // destroyed first
+    std::unique_ptr<sv::session::gateway> gateway;
+    std::shared_ptr<void> metrics; // destroyed first
   };
   sv::run_options options;
   options.types = {sv::content::register_message_types, sv::cache::register_message_types,
@@ -84,6 +85,7 @@ int main(int argc, char** argv) {
     // ready rendition); playlists come from the cache.
     s->media = std::make_unique<sv::media::media_service>(n, *s->catalog, *s->cache);
     s->gateway = std::make_unique<sv::session::gateway>(n, *s->sessions, s->media->verifier());
+    s->metrics = sv::serve_metrics(n); // for streamverse-soak
     return s;
   };
   return sv::run_until_signal(*loaded.settings, options);

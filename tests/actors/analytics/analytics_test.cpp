@@ -322,6 +322,7 @@ TEST_SUITE("actors.analytics") {
         .receive([&](uint64_t id) { opened = id; }, [](caf::error&) { FAIL("open failed"); });
     CHECK(opened == 44); // the client's link to the node still works
 
+    auto served = sv::serve_metrics(*c.nodes[0]);
     auto text = sv::fetch_metrics(client, "127.0.0.1", port, std::chrono::seconds{3});
     REQUIRE(text);
     CHECK(text->find("sv_analytics_stored_total") != std::string::npos);
