@@ -349,6 +349,11 @@ struct cluster_procs {
     return clean;
   }
 
+  // Started, not killed, not stopped.
+  bool running(uint32_t i) const {
+    return nodes[i].pid > 0 && !nodes[i].stopped;
+  }
+
   // Exited on its own (a crash)?
   bool died(uint32_t i) {
     if (nodes[i].pid <= 0) {
@@ -659,7 +664,6 @@ int run_soak(const run_options& o) {
     }
     return 0u;
   };
-  std::vector<bool> faulted(sc.nodes, false);
   std::vector<double> phase_start;
   bool node_crashed = false;
   // One second: the driver's line, every reachable node's metrics, the progress line.
@@ -701,7 +705,7 @@ int run_soak(const run_options& o) {
     // node starts from zero again; a node that did not answer is left out this second).
     std::map<std::string, double> refused;
     for (uint32_t i = 0; i < sc.nodes; ++i) {
-      if (faulted[i]) {
+      if (!cluster.running(i)) {
         continue;
       }
       auto text = fetch_metrics(sys, net.host(i), static_cast<uint16_t>(sc.base_port + i), 300ms);
@@ -762,12 +766,10 @@ int run_soak(const run_options& o) {
     case phase_kind::kill: {
       auto i = index_of(p.node);
       driver.send("down " + p.node);
-      faulted[i] = true;
       cluster.kill_node(i);
       steps.push_back({p.restart_after_s, [&, i, p] {
                          cluster.start(i);
                          driver.send("up " + p.node);
-                         faulted[i] = false;
                        }});
       note = p.node + " SIGKILL, restarted after " + std::to_string(p.restart_after_s).substr(0, 4)
              + " s";
@@ -776,12 +778,10 @@ int run_soak(const run_options& o) {
     case phase_kind::stall: {
       auto i = index_of(p.node);
       driver.send("stall " + p.node);
-      faulted[i] = true;
       cluster.stall(i, true);
       steps.push_back({p.stall_s, [&, i, p] {
                          cluster.stall(i, false);
                          driver.send("resume " + p.node);
-                         faulted[i] = false;
                        }});
       note = p.node + " SIGSTOP for " + std::to_string(p.stall_s).substr(0, 4) + " s";
       break;
@@ -855,7 +855,7 @@ int run_soak(const run_options& o) {
         next_second += 1;
       }
       for (uint32_t i = 0; i < sc.nodes; ++i) {
-        if (!faulted[i] && cluster.died(i)) {
+        if (cluster.running(i) && cluster.died(i)) {
           std::cerr << "\nstreamverse-soak: " << node_name(i) << " exited on its own (log: " << dir
                     << "/nodes/" << node_name(i) << ".log)\n";
           node_crashed = true;
