@@ -365,7 +365,8 @@ void deliver(batcher_actor* self, uint64_t seq) {
 }
 
 // At the service: `batch` (a message holding one event_batch) to partition `p` on its owner;
-// `done` with the acknowledgement, `fail` on an error.
+// `done` with the acknowledgement, `fail` on an error. Here the message itself travels
+// (no copy of the batch); to another node as to_partition sends anything.
 void route(service_actor* self, uint32_t p, const caf::message& batch,
            std::function<void(const ack_msg&)> done, std::function<void(const caf::error&)> fail) {
   auto& st = self->state;
@@ -377,13 +378,8 @@ void route(service_actor* self, uint32_t p, const caf::message& batch,
         .then([done](const ack_msg& a) { done(a); }, [fail](caf::error& err) { fail(err); });
     return;
   }
-  st.peers.with(
-      self, st.endpoint, owner, std::chrono::milliseconds{st.cfg.resend_ms},
-      [=](const caf::actor& svc) {
-        self->request(svc, timeout, partition_atom::value, p, batch.get_as<event_batch>(0))
-            .then([done](const ack_msg& a) { done(a); }, [fail](caf::error& err) { fail(err); });
-      },
-      fail);
+  to_partition<event_batch, ack_msg>(self, p, batch.get_as<event_batch>(0), std::move(done),
+                                     std::move(fail));
 }
 
 // Partition p's history moves to its owner (this node): `giver` hands over the batches of p
