@@ -91,7 +91,9 @@ TEST_SUITE("runtime.node") {
     sb.seeds = {{"127.0.0.1", a.cluster_port()}};
     auto b = std::make_unique<sv::node>(sb);
     REQUIRE(b->start().empty());
-    REQUIRE(eventually([&] { return a.status().members_up == 2; }));
+    // Both sides must have finished the handshake: a node that stops before it knows any
+    // peer has nobody to tell, and the others find it down by their failure detector.
+    REQUIRE(eventually([&] { return a.status().members_up == 2 && b->status().members_up == 2; }));
     b->stop();
     // The leave is gossiped before the connection closes: never suspect on the way.
     bool saw_suspect = false;
