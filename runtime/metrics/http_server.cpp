@@ -4,10 +4,13 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <thread>
 
@@ -16,6 +19,7 @@ namespace sv::metrics {
 namespace {
 
 constexpr size_t max_request_bytes = 8192;
+constexpr size_t max_body_bytes = 1u << 20;
 constexpr int client_timeout_ms = 2000;
 
 const char* reason(int status) {
@@ -28,6 +32,10 @@ const char* reason(int status) {
     return "Not Found";
   case 405:
     return "Method Not Allowed";
+  case 413:
+    return "Payload Too Large";
+  case 500:
+    return "Internal Server Error";
   case 503:
     return "Service Unavailable";
   default:
@@ -67,6 +75,36 @@ std::string read_head(int fd) {
   return buf;
 }
 
+// The Content-Length of a request head (0 when absent or unreadable).
+size_t content_length(const std::string& head) {
+  auto end = head.find("\r\n\r\n");
+  for (size_t at = head.find("\r\n"); at < end; at = head.find("\r\n", at + 2)) {
+    static const char name[] = "content-length:";
+    auto line = head.substr(at + 2, std::min(head.find("\r\n", at + 2), end) - at - 2);
+    if (line.size() > sizeof(name) - 1 && strncasecmp(line.c_str(), name, sizeof(name) - 1) == 0) {
+      return std::strtoull(line.c_str() + sizeof(name) - 1, nullptr, 10);
+    }
+  }
+  return 0;
+}
+
+// The rest of a body whose first bytes came with the head.
+bool read_body(int fd, std::string& body, size_t length) {
+  char chunk[4096];
+  while (body.size() < length) {
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, client_timeout_ms) <= 0) {
+      return false;
+    }
+    auto n = ::recv(fd, chunk, std::min(sizeof(chunk), length - body.size()), 0);
+    if (n <= 0) {
+      return false;
+    }
+    body.append(chunk, static_cast<size_t>(n));
+  }
+  return true;
+}
+
 } // namespace
 
 struct http_server::impl {
@@ -74,6 +112,7 @@ struct http_server::impl {
   int wake_pipe[2] = {-1, -1};
   uint16_t port = 0;
   handler h;
+  request_handler any; // set instead of h by the general start()
   std::thread thread;
 
   void serve_one(int fd) {
@@ -85,6 +124,22 @@ struct http_server::impl {
     auto sp2 = sp1 == std::string::npos ? sp1 : line.find(' ', sp1 + 1);
     if (line_end == std::string::npos || sp2 == std::string::npos) {
       res = {400, "text/plain; charset=utf-8", "bad request\n"};
+    } else if (any) {
+      http_request req;
+      req.method = line.substr(0, sp1);
+      req.path = line.substr(sp1 + 1, sp2 - sp1 - 1);
+      req.path = req.path.substr(0, req.path.find('?'));
+      auto length = content_length(head);
+      auto body_at = head.find("\r\n\r\n") + 4;
+      req.body = head.substr(std::min(body_at, head.size()));
+      if (length > max_body_bytes) {
+        res = {413, "text/plain; charset=utf-8", "body too large\n"};
+      } else if (!read_body(fd, req.body, length)) {
+        res = {400, "text/plain; charset=utf-8", "incomplete body\n"};
+      } else {
+        req.body.resize(length);
+        res = any(req);
+      }
     } else if (line.compare(0, sp1, "GET") != 0) {
       res = {405, "text/plain; charset=utf-8", "only GET is supported\n"};
     } else {
@@ -176,6 +231,20 @@ std::string http_server::start(const std::string& address, uint16_t port, handle
     impl_->loop();
   }};
   return {};
+}
+
+std::string http_server::start(const std::string& address, uint16_t port, request_handler h) {
+  if (impl_->thread.joinable()) {
+    return "already running";
+  }
+  impl_->any = std::move(h);
+  auto why = start(address, port, handler{[](const std::string&) {
+                     return http_response{};
+                   }});
+  if (!why.empty()) {
+    impl_->any = nullptr;
+  }
+  return why;
 }
 
 uint16_t http_server::port() const noexcept {

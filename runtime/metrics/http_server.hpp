@@ -14,6 +14,13 @@ struct http_response {
   std::string body;
 };
 
+/// One request as the general handler sees it.
+struct http_request {
+  std::string method; ///< "GET", "POST", ...
+  std::string path;   ///< without the query string
+  std::string body;   ///< as long as its Content-Length says (at most 1 MiB)
+};
+
 /// A deliberately small HTTP/1.1 server for /metrics, /healthz and /readyz: GET only,
 /// one request per connection, requests handled one at a time on its own thread (a
 /// scrape is rare and cheap). A client that sends nothing is dropped after 2 s. Not a
@@ -21,6 +28,8 @@ struct http_response {
 class http_server {
 public:
   using handler = std::function<http_response(const std::string& path)>;
+  /// Sees every request, whatever its method (tests use it as a webhook partner).
+  using request_handler = std::function<http_response(const http_request& req)>;
 
   http_server();
   ~http_server(); ///< Calls stop().
@@ -30,6 +39,8 @@ public:
   /// Binds `address:port` (port 0 picks a free one) and starts serving. Returns an empty
   /// string on success, else why it failed (nothing is left running then).
   std::string start(const std::string& address, uint16_t port, handler h);
+  /// The same with a handler for any method; requests with a body are read whole first.
+  std::string start(const std::string& address, uint16_t port, request_handler h);
 
   /// The bound port, or 0 when not running.
   uint16_t port() const noexcept;
