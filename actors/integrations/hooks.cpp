@@ -14,6 +14,7 @@
 #include "actors/integrations/http_client.hpp"
 #include "actors/integrations/integrations.pb.h"
 #include "google/protobuf/util/json_util.h"
+#include "runtime/config/node_settings.hpp"
 #include "runtime/metrics/registry.hpp"
 #include "spdlog/spdlog.h"
 
@@ -124,16 +125,7 @@ uint32_t required_tier(const content::metadata& m) {
 // -- webhooks -----------------------------------------------------------------------
 
 std::string check_webhook_url(const std::string& url) {
-  for (const char* scheme : {"http://", "https://"}) {
-    auto n = std::char_traits<char>::length(scheme);
-    if (url.compare(0, n, scheme) == 0) {
-      if (url.size() == n || url[n] == '/') {
-        return "has no host";
-      }
-      return {};
-    }
-  }
-  return "must start with http:// or https://";
+  return config::check_http_url(url);
 }
 
 namespace {

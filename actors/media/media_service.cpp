@@ -7,6 +7,7 @@
 #include "actors/cache/cache.hpp"
 #include "actors/content/catalog.hpp"
 #include "actors/content/content.pb.h"
+#include "actors/integrations/hooks.hpp"
 #include "actors/media/availability.hpp"
 #include "actors/media/playlist.hpp"
 #include "actors/session/session_gateway.hpp"
@@ -52,8 +53,14 @@ caf::error to_error(refusal r, const std::string& content, const std::string& re
 // which a viral spike of opens would queue up behind.
 constexpr size_t verifier_titles = 100'000;
 
+// `(ent_atom, id, entitled)`: the entitlement hook's answer for pending open `id`.
+using ent_atom = caf::atom_constant<caf::atom("sv_entres")>;
+
 struct verifier_state {
   caf::actor catalog;
+  std::shared_ptr<integrations::entitlements> entitlement; // null: no entitlement check
+  uint64_t next_id = 0;
+  std::unordered_map<uint64_t, std::pair<caf::response_promise, std::string>> waiting;
   std::unordered_map<std::string, content::metadata> titles;
   std::deque<std::string> order; // insertion order, for the bound
 
@@ -81,8 +88,45 @@ caf::error verdict(const content::metadata& m, const session::open_request& r) {
   return why == refusal::none ? caf::error{} : to_error(why, r.content, r.region);
 }
 
-caf::behavior verifier_behavior(verifier_actor* self, caf::actor catalog) {
+// Availability first, then the entitlement (critical, cached by the hook's policy): an
+// answer now when the title's checks fail or the entitlement is cached, else a promise
+// the hook's answer keeps (it comes within the hook's timeout, whatever the partner does).
+caf::result<caf::ok_atom> decide(verifier_actor* self, const content::metadata& m,
+                                 const session::open_request& r) {
+  if (auto err = verdict(m, r)) {
+    return err;
+  }
+  auto& st = self->state;
+  if (!st.entitlement) {
+    return caf::ok_atom::value;
+  }
+  integrations::entitlement_query q;
+  q.user = r.user;
+  q.content = r.content;
+  q.subscription = r.subscription;
+  q.required = integrations::required_tier(m);
+  if (auto cached = st.entitlement->cached(q)) {
+    if (*cached) {
+      return caf::ok_atom::value;
+    }
+    return to_error(refusal::not_entitled, r.content, r.region);
+  }
+  auto rp = self->make_response_promise<caf::ok_atom>();
+  auto id = ++st.next_id;
+  st.waiting.emplace(id, std::make_pair(rp, r.content));
+  caf::weak_actor_ptr weak{self->ctrl()};
+  st.entitlement->check(q, [weak, id](bool entitled) {
+    if (auto strong = weak.lock()) {
+      caf::anon_send(caf::actor_cast<caf::actor>(strong), ent_atom::value, id, entitled);
+    }
+  });
+  return rp;
+}
+
+caf::behavior verifier_behavior(verifier_actor* self, caf::actor catalog,
+                                std::shared_ptr<integrations::entitlements> entitlement) {
   self->state.catalog = catalog;
+  self->state.entitlement = std::move(entitlement);
   self->request(catalog, caf::duration{std::chrono::seconds{5}}, content::watch_atom::value,
                 caf::actor{self})
       .then([](caf::ok_atom) {}, [](caf::error&) {});
@@ -93,13 +137,23 @@ caf::behavior verifier_behavior(verifier_actor* self, caf::actor catalog) {
           self->state.keep(c.metadata());
         }
       },
+      [self](ent_atom, uint64_t id, bool entitled) {
+        auto i = self->state.waiting.find(id);
+        if (i == self->state.waiting.end()) {
+          return;
+        }
+        auto [rp, content] = std::move(i->second);
+        self->state.waiting.erase(i);
+        if (entitled) {
+          rp.deliver(caf::ok_atom::value);
+        } else {
+          rp.deliver(to_error(refusal::not_entitled, content, {}));
+        }
+      },
       [self](session::verify_atom, const session::open_request& r) -> caf::result<caf::ok_atom> {
         auto& st = self->state;
         if (auto i = st.titles.find(r.content); i != st.titles.end()) {
-          if (auto err = verdict(i->second, r)) {
-            return err;
-          }
-          return caf::ok_atom::value;
+          return decide(self, i->second, r);
         }
         auto rp = self->make_response_promise<caf::ok_atom>();
         self->request(st.catalog, caf::duration{std::chrono::seconds{2}}, caf::get_atom::value,
@@ -107,11 +161,7 @@ caf::behavior verifier_behavior(verifier_actor* self, caf::actor catalog) {
             .then(
                 [self, rp, r](const content::metadata& m) mutable {
                   self->state.keep(m);
-                  if (auto err = verdict(m, r)) {
-                    rp.deliver(std::move(err));
-                  } else {
-                    rp.deliver(caf::ok_atom::value);
-                  }
+                  rp.delegate(caf::actor{self}, session::verify_atom::value, r);
                 },
                 [rp, r](caf::error& err) mutable {
                   rp.deliver(is(err, errc::not_found)
@@ -130,11 +180,12 @@ std::string playlist_key(const std::string& content, const std::string& device, 
 
 } // namespace
 
-media_service::media_service(node& n, content::catalog& catalog, cache::cache& cache)
+media_service::media_service(node& n, content::catalog& catalog, cache::cache& cache,
+                             std::shared_ptr<integrations::entitlements> entitlement)
     : node_(n), cache_(cache) {
   auto& sys = n.system();
   auto cat = catalog.handle();
-  verifier_ = sys.spawn(verifier_behavior, cat);
+  verifier_ = sys.spawn(verifier_behavior, cat, std::move(entitlement));
   auto* sysp = &sys;
   cache_.set_loader("hls", [sysp, cat](const std::string& key, cache::load_done done) {
     // hls/<level>/<device>/<content id>

@@ -9,9 +9,10 @@
 // - The verifier answers a session gateway's `(verify_atom, open_request)`: the title from
 //   this node's catalog replica (kept in the verifier once asked for, current through the
 //   catalog's watch), then check_availability() (region rights, availability
-//   window, a ready rendition). Refusals carry the reason as the error code
-//   (errc::not_found, not_in_region, outside_window, no_ready_rendition), which the
-//   gateway returns to the player.
+//   window, a ready rendition), then the viewer's entitlement through the entitlement hook
+//   (critical; cached with a TTL; see actors/integrations/hooks.hpp). Refusals carry the
+//   reason as the error code (errc::not_found, not_in_region, outside_window,
+//   no_ready_rendition, not_entitled), which the gateway returns to the player.
 // - Master playlists are cache entries "hls/<level>/<device>/<content id>", rendered from
 //   the catalog on a miss (version: the metadata's; tag content:<id>), so a metadata
 //   update (cache::follow) invalidates them on every node. The level is the node's
@@ -36,11 +37,18 @@ namespace sv::cache {
 class cache;
 } // namespace sv::cache
 
+namespace sv::integrations {
+class entitlements;
+} // namespace sv::integrations
+
 namespace sv::media {
 
 class media_service {
 public:
-  media_service(node& n, content::catalog& catalog, cache::cache& cache);
+  /// `entitlement`: checked on every open after the title's own checks (refusal
+  /// not_entitled); null: no entitlement check (integrations::node_hooks makes one).
+  media_service(node& n, content::catalog& catalog, cache::cache& cache,
+                std::shared_ptr<integrations::entitlements> entitlement = nullptr);
   ~media_service();
   media_service(const media_service&) = delete;
   media_service& operator=(const media_service&) = delete;

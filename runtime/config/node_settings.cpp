@@ -217,6 +217,59 @@ apply_fn level_sheds(size_t level_index) {
   };
 }
 
+apply_fn bool_value(std::function<void(node_settings&, bool)> set) {
+  return [set](const toml::node& n, node_settings& s) -> std::string {
+    if (!n.is_boolean()) {
+      return std::string{"expected true or false, got "} + type_name(n.type());
+    }
+    set(s, n.as_boolean()->get());
+    return {};
+  };
+}
+
+apply_fn hook_url(hook_endpoint_settings hooks_node_settings::*member) {
+  return string_value([member](node_settings& s, const std::string& v) -> std::string {
+    if (auto why = check_http_url(v); !why.empty()) {
+      return "\"" + v + "\" " + why + " (leave the key out for the in-process default)";
+    }
+    (s.hooks.*member).url = v;
+    return {};
+  });
+}
+
+apply_fn hook_timeout(hook_endpoint_settings hooks_node_settings::*member) {
+  return integer_in(
+      1, 60000,
+      [member](node_settings& s, int64_t v) {
+        (s.hooks.*member).timeout_ms = static_cast<uint32_t>(v);
+      },
+      " ms");
+}
+
+apply_fn hook_number(int64_t lo, int64_t hi, uint32_t hooks_node_settings::*member,
+                     const char* unit = "") {
+  return integer_in(
+      lo, hi, [member](node_settings& s, int64_t v) { s.hooks.*member = static_cast<uint32_t>(v); },
+      unit);
+}
+
+std::string fallback_list(const toml::node& n, node_settings& s) {
+  auto* arr = n.as_array();
+  if (arr == nullptr) {
+    return std::string{"expected an array of content ids, got "} + type_name(n.type());
+  }
+  std::vector<std::string> ids;
+  for (auto& item : *arr) {
+    auto* id = item.as_string();
+    if (id == nullptr || id->get().empty()) {
+      return "entries must be non-empty strings (content ids)";
+    }
+    ids.push_back(id->get());
+  }
+  s.hooks.recommendations_fallback = std::move(ids);
+  return {};
+}
+
 std::string seeds_value(const toml::node& n, node_settings& s) {
   if (!n.is_array()) {
     return std::string{"expected an array of \"host:port\" strings, got "} + type_name(n.type());
@@ -417,6 +470,31 @@ const std::vector<field>& schema() {
            [](node_settings& s,
               int64_t v) { s.analytics.retention_hours = static_cast<uint32_t>(v); },
            " h")},
+      {"hooks.failure_threshold", hook_number(1, 1000, &hooks_node_settings::failure_threshold)},
+      {"hooks.open_ms", hook_number(10, 3600000, &hooks_node_settings::open_ms, " ms")},
+      {"hooks.entitlement.url", hook_url(&hooks_node_settings::entitlement)},
+      {"hooks.entitlement.timeout_ms", hook_timeout(&hooks_node_settings::entitlement)},
+      {"hooks.entitlement.ttl_ms",
+       hook_number(0, 86400000, &hooks_node_settings::entitlement_ttl_ms, " ms")},
+      {"hooks.entitlement.denied_ttl_ms",
+       hook_number(0, 86400000, &hooks_node_settings::entitlement_denied_ttl_ms, " ms")},
+      {"hooks.entitlement.fail_open",
+       bool_value([](node_settings& s, bool v) { s.hooks.entitlement_fail_open = v; })},
+      {"hooks.recommendations.url", hook_url(&hooks_node_settings::recommendations)},
+      {"hooks.recommendations.timeout_ms", hook_timeout(&hooks_node_settings::recommendations)},
+      {"hooks.recommendations.fallback", fallback_list},
+      {"hooks.ads.url", hook_url(&hooks_node_settings::ads)},
+      {"hooks.ads.timeout_ms", hook_timeout(&hooks_node_settings::ads)},
+      {"hooks.cdn_purge.url", hook_url(&hooks_node_settings::cdn_purge)},
+      {"hooks.cdn_purge.timeout_ms", hook_timeout(&hooks_node_settings::cdn_purge)},
+      {"hooks.cdn_purge.batch", hook_number(1, 10000, &hooks_node_settings::cdn_purge_batch)},
+      {"hooks.cdn_purge.max_pending",
+       hook_number(1, 10000000, &hooks_node_settings::cdn_purge_max_pending)},
+      {"hooks.cdn_purge.max_attempts",
+       hook_number(1, 1000, &hooks_node_settings::cdn_purge_max_attempts)},
+      {"hooks.cms.url", hook_url(&hooks_node_settings::cms)},
+      {"hooks.cms.timeout_ms", hook_timeout(&hooks_node_settings::cms)},
+      {"hooks.cms.poll_ms", hook_number(10, 3600000, &hooks_node_settings::cms_poll_ms, " ms")},
       {"flow.levels.l1", level_sheds(0)},
       {"flow.levels.l2", level_sheds(1)},
       {"flow.levels.l3", level_sheds(2)},
@@ -634,6 +712,16 @@ std::optional<seed_address> parse_host_port(std::string_view text, std::string& 
     return std::nullopt;
   }
   return seed_address{host, static_cast<uint16_t>(port)};
+}
+
+std::string check_http_url(const std::string& url) {
+  for (const char* scheme : {"http://", "https://"}) {
+    auto n = std::char_traits<char>::length(scheme);
+    if (url.compare(0, n, scheme) == 0) {
+      return url.size() == n || url[n] == '/' ? "has no host" : "";
+    }
+  }
+  return "must start with http:// or https://";
 }
 
 load_result load_string(std::string_view toml_text, const std::string& source_name) {

@@ -87,6 +87,35 @@ struct analytics_node_settings {
   uint32_t retention_hours = 168;
 };
 
+/// One integration hook on this node (actors/integrations reads them): an empty URL
+/// keeps the in-process default.
+struct hook_endpoint_settings {
+  std::string url;         ///< http:// or https:// webhook; "" = in-process default
+  uint32_t timeout_ms = 0; ///< the longest a caller waits (and the HTTP exchange's limit)
+};
+
+/// [hooks] and [hooks.<name>] (issue #8).
+struct hooks_node_settings {
+  uint32_t failure_threshold = 5; ///< failures in a row that open a hook's breaker
+  uint32_t open_ms = 5000;        ///< how long it stays open before one probe
+  hook_endpoint_settings entitlement{"", 150};
+  uint32_t entitlement_ttl_ms = 60'000;
+  uint32_t entitlement_denied_ttl_ms = 10'000;
+  bool entitlement_fail_open = true; ///< the answer when billing fails and nothing is cached
+  hook_endpoint_settings recommendations{"", 100};
+  std::vector<std::string> recommendations_fallback;
+  hook_endpoint_settings ads{"", 100};
+  hook_endpoint_settings cdn_purge{"", 2000};
+  uint32_t cdn_purge_batch = 100;
+  uint32_t cdn_purge_max_pending = 100'000;
+  uint32_t cdn_purge_max_attempts = 8;
+  hook_endpoint_settings cms{"", 2000}; ///< no URL: no CMS polling (host apps may push)
+  uint32_t cms_poll_ms = 1000;
+};
+
+/// "" if `url` is an http:// or https:// URL with a host, else why not.
+std::string check_http_url(const std::string& url);
+
 /// The validated settings of one node. Every field has the default documented in
 /// config/README.md; `load_file` only returns settings that passed every rule.
 struct node_settings {
@@ -129,6 +158,8 @@ struct node_settings {
   cache_node_settings cache;
   // [analytics]
   analytics_node_settings analytics;
+  // [hooks]
+  hooks_node_settings hooks;
   /// Where the settings came from (a file path or a name given to load_string).
   std::string source;
 };

@@ -8,6 +8,7 @@
 #include "actors/cache/cache.hpp"
 #include "actors/content/catalog.hpp"
 #include "actors/content/content_types.hpp"
+#include "actors/integrations/node_hooks.hpp"
 #include "actors/media/media_service.hpp"
 #include "actors/media/watch_state.hpp"
 #include "actors/session/session_gateway.hpp"
@@ -59,6 +60,7 @@ int main(int argc, char** argv) {
     std::unique_ptr<sv::content::catalog> catalog;
     std::unique_ptr<sv::cache::cache> cache;
     std::unique_ptr<sv::analytics::analytics> analytics;
+    std::unique_ptr<sv::integrations::node_hooks> hooks;
     std::unique_ptr<sv::media::media_service> media;
     std::unique_ptr<sv::media::watch_state> watch;
     std::unique_ptr<sv::session::service> sessions;
@@ -81,9 +83,13 @@ int main(int argc, char** argv) {
     // event goes to analytics.
     ss.host.events = s->watch->session_positions(s->analytics->session_events());
     s->sessions = std::make_unique<sv::session::service>(n, ss);
+    // Integration hooks from [hooks]: webhooks where a URL is set, in-process defaults
+    // otherwise (CDN purges for the titles this node owns, CMS polling on one node).
+    s->hooks = std::make_unique<sv::integrations::node_hooks>(n, *s->catalog);
     // Opens through the gateway are verified against the catalog (region, window, a
-    // ready rendition); playlists come from the cache.
-    s->media = std::make_unique<sv::media::media_service>(n, *s->catalog, *s->cache);
+    // ready rendition) and the entitlement hook; playlists come from the cache.
+    s->media = std::make_unique<sv::media::media_service>(n, *s->catalog, *s->cache,
+                                                          s->hooks->entitlement());
     s->gateway = std::make_unique<sv::session::gateway>(n, *s->sessions, s->media->verifier());
     s->metrics = sv::serve_metrics(n); // for streamverse-soak
     return s;

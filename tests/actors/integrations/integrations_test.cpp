@@ -7,8 +7,8 @@
 
 #include "actors/integrations/hooks.hpp"
 #include "doctest/doctest.h"
-#include "runtime/metrics/http_server.hpp"
 #include "runtime/metrics/registry.hpp"
+#include "tests/support/http_partner.hpp"
 
 using namespace std::chrono_literals;
 using sv::integrations::breaker_state;
@@ -17,79 +17,7 @@ using sv::integrations::hook_clock;
 
 namespace {
 
-// The other side of a webhook, on loopback: records every request and answers with what
-// the test set; `hold()` makes it keep answers back until `release()` (at most 5 s).
-class partner {
-public:
-  partner() {
-    auto why = server_.start("127.0.0.1", 0, [this](const sv::metrics::http_request& r) {
-      std::unique_lock<std::mutex> lock{mx_};
-      requests_.push_back(r);
-      cv_.wait_for(lock, 5s, [this] { return !holding_; });
-      if (by_request_) {
-        return by_request_(r);
-      }
-      if (!script_.empty()) {
-        auto next = script_.front();
-        script_.erase(script_.begin());
-        return next;
-      }
-      return answer_;
-    });
-    REQUIRE(why.empty());
-  }
-  ~partner() {
-    release();
-    server_.stop();
-  }
-
-  std::string url(const std::string& path = "/hook") const {
-    return "http://127.0.0.1:" + std::to_string(server_.port()) + path;
-  }
-  void answer(int status, std::string body) {
-    std::lock_guard<std::mutex> lock{mx_};
-    answer_ = {status, "application/json", std::move(body)};
-  }
-  /// Answers given once each, in order, before `answer`'s.
-  void then(int status, std::string body) {
-    std::lock_guard<std::mutex> lock{mx_};
-    script_.push_back({status, "application/json", std::move(body)});
-  }
-  /// Answers computed from each request (instead of `answer` and `then`).
-  void respond(std::function<sv::metrics::http_response(const sv::metrics::http_request&)> f) {
-    std::lock_guard<std::mutex> lock{mx_};
-    by_request_ = std::move(f);
-  }
-  void hold() {
-    std::lock_guard<std::mutex> lock{mx_};
-    holding_ = true;
-  }
-  void release() {
-    {
-      std::lock_guard<std::mutex> lock{mx_};
-      holding_ = false;
-    }
-    cv_.notify_all();
-  }
-  size_t calls() const {
-    std::lock_guard<std::mutex> lock{mx_};
-    return requests_.size();
-  }
-  sv::metrics::http_request request(size_t i) const {
-    std::lock_guard<std::mutex> lock{mx_};
-    return requests_.at(i);
-  }
-
-private:
-  mutable std::mutex mx_;
-  std::condition_variable cv_;
-  std::vector<sv::metrics::http_request> requests_;
-  std::vector<sv::metrics::http_response> script_;
-  sv::metrics::http_response answer_{200, "application/json", "{}"};
-  std::function<sv::metrics::http_response(const sv::metrics::http_request&)> by_request_;
-  bool holding_ = false;
-  sv::metrics::http_server server_;
-};
+using sv::test::partner;
 
 sv::integrations::webhook_settings hook_at(const partner& p, std::chrono::milliseconds timeout) {
   sv::integrations::webhook_settings s;
@@ -285,7 +213,7 @@ TEST_SUITE("actors.integrations") {
     CHECK(strict.guard().count(call_status::failed) == 2);
   }
 
-  TEST_CASE("entitlement with a partner that hangs: answered at the timeout; the breaker opens") {
+  TEST_CASE("entitlement with a partner that hangs: answered at the timeout, the breaker opens") {
     partner p;
     p.answer(200, R"({"entitled": false})");
     p.hold();
@@ -310,7 +238,7 @@ TEST_SUITE("actors.integrations") {
     CHECK(p.calls() == 2);
   }
 
-  TEST_CASE("recommendations: the partner's list; when shed or slow the last list, else the "
+  TEST_CASE("recommendations: the partner's list, when shed or slow the last list, else the "
             "fallback") {
     partner p;
     p.answer(200, R"({"contentIds": ["a", "b", "c", "d"]})");
@@ -347,7 +275,7 @@ TEST_SUITE("actors.integrations") {
     CHECK(r.fallbacks() == 3);
   }
 
-  TEST_CASE("ads: a decision from the partner; no ad when shed, failing or slow") {
+  TEST_CASE("ads: a decision from the partner, no ad when shed, failing or slow") {
     partner p;
     p.answer(200,
              R"({"adId": "ad-7", "mediaUrl": "https://ads.example/7.m3u8", "durationMs": 15000})");

@@ -65,7 +65,7 @@ TEST_SUITE("runtime.cluster") {
     CHECK_FALSE(m.find("b").has_value());
   }
 
-  TEST_CASE("hearing from a suspect clears the suspicion; a lost connection raises it") {
+  TEST_CASE("hearing from a suspect clears the suspicion, a lost connection raises it") {
     membership m{node("a"), {3s, 5s, 60s}};
     m.hello(node("b"), 0ms);
     m.connection_lost("b", 1s);

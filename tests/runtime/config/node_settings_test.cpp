@@ -863,4 +863,64 @@ l4 = ["bulk", "best_effort", "interactive"]
     CHECK(contains(err.message, "must shed bulk because l1 does"));
   }
 
+  TEST_CASE(
+      "hook sections set webhook URLs, timeouts and policies, defaults keep them in process") {
+    auto d = accepted("").hooks;
+    CHECK(d.entitlement.url.empty());
+    CHECK(d.entitlement.timeout_ms == 150);
+    CHECK(d.entitlement_fail_open);
+    CHECK(d.cms.url.empty());
+    auto s = accepted(R"(
+[hooks]
+failure_threshold = 3
+open_ms = 2000
+[hooks.entitlement]
+url = "https://billing.example/entitled"
+timeout_ms = 80
+ttl_ms = 30000
+fail_open = false
+[hooks.recommendations]
+fallback = ["top-1", "top-2"]
+[hooks.cdn_purge]
+url = "http://127.0.0.1:9000/purge"
+batch = 50
+max_attempts = 4
+[hooks.cms]
+url = "http://cms.internal/changes"
+poll_ms = 500
+)")
+                 .hooks;
+    CHECK(s.failure_threshold == 3);
+    CHECK(s.open_ms == 2000);
+    CHECK(s.entitlement.url == "https://billing.example/entitled");
+    CHECK(s.entitlement.timeout_ms == 80);
+    CHECK(s.entitlement_ttl_ms == 30000);
+    CHECK_FALSE(s.entitlement_fail_open);
+    CHECK(s.recommendations_fallback == std::vector<std::string>{"top-1", "top-2"});
+    CHECK(s.cdn_purge.url == "http://127.0.0.1:9000/purge");
+    CHECK(s.cdn_purge_batch == 50);
+    CHECK(s.cdn_purge_max_attempts == 4);
+    CHECK(s.cms_poll_ms == 500);
+  }
+
+  TEST_CASE("a hook URL must be http or https with a host") {
+    auto err = refused("[hooks.ads]\nurl = \"ftp://ads.example\"\n", 2, "hooks.ads.url");
+    CHECK(contains(err.message, "must start with http:// or https://"));
+    refused("[hooks.cms]\nurl = \"http://\"\n", 2, "hooks.cms.url");
+    refused("[hooks.cms]\nurl = 7\n", 2, "hooks.cms.url");
+  }
+
+  TEST_CASE("hook timeouts and counts are range-checked") {
+    refused("[hooks.entitlement]\ntimeout_ms = 0\n", 2, "hooks.entitlement.timeout_ms");
+    refused("[hooks.cdn_purge]\nbatch = 0\n", 2, "hooks.cdn_purge.batch");
+    refused("[hooks]\nfailure_threshold = 0\n", 2, "hooks.failure_threshold");
+  }
+
+  TEST_CASE("fail_open is a boolean and the fallback list holds content ids") {
+    refused("[hooks.entitlement]\nfail_open = \"yes\"\n", 2, "hooks.entitlement.fail_open");
+    refused("[hooks.recommendations]\nfallback = [\"a\", 3]\n", 2,
+            "hooks.recommendations.fallback");
+    refused("[hooks.recommendations]\nfallback = \"a\"\n", 2, "hooks.recommendations.fallback");
+  }
+
 } // TEST_SUITE

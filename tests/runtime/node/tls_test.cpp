@@ -67,7 +67,7 @@ sv::config::node_settings tls_settings(const std::string& name, const std::strin
 } // namespace
 
 TEST_SUITE("runtime.node") {
-  TEST_CASE("nodes with certificates from the cluster's CA join; another CA's node does not") {
+  TEST_CASE("nodes with certificates from the cluster's CA join, another CA's node does not") {
     auto certs = make_certificates();
     sv::node a{tls_settings("node-a", certs)};
     REQUIRE(a.start().empty());

@@ -1,0 +1,200 @@
+// The hooks of a running node (node_hooks): session opens checked by the entitlement hook
+// (in-process tier rule, then a webhook partner on loopback), CDN purges for a metadata
+// update, CMS items into the catalog. One node in-process; every wait is bounded.
+
+#include "actors/integrations/node_hooks.hpp"
+
+#include <filesystem>
+#include <mutex>
+#include <set>
+
+#include <doctest/doctest.h>
+
+#include "tests/support/eventually.hpp"
+#include "tests/support/http_partner.hpp"
+#include "tests/support/test_nodes.hpp"
+
+#include "actors/cache/cache.hpp"
+#include "actors/content/catalog.hpp"
+#include "actors/content/content_types.hpp"
+#include "actors/media/media_service.hpp"
+#include "actors/session/session_gateway.hpp"
+#include "actors/session/session_service.hpp"
+#include "caf/scoped_actor.hpp"
+#include "runtime/metrics/registry.hpp"
+#include "runtime/node/node.hpp"
+#include "runtime/wire/errc.hpp"
+
+extern "C" const char* __asan_default_options() {
+  // Same CAF 0.17.6 BASP shutdown cycle as in the catalog test (see there).
+  return "detect_leaks=0";
+}
+
+namespace {
+
+sv::content::metadata title(const std::string& id, const std::string& tier = "") {
+  sv::content::metadata m;
+  m.set_id(id);
+  m.set_title("Title " + id);
+  auto* r = m.add_renditions();
+  r->set_id("720p");
+  r->set_codecs("avc1.640028,mp4a.40.2");
+  r->set_width(1280);
+  r->set_height(720);
+  r->set_bitrate_kbps(3000);
+  r->set_average_bitrate_kbps(2500);
+  r->set_frame_rate(25);
+  r->set_ready(true);
+  m.mutable_availability()->add_regions("eu-west");
+  if (!tier.empty()) {
+    m.add_tags("tier:" + tier);
+  }
+  return m;
+}
+
+class recording_cdn : public sv::integrations::cdn_purge_hook {
+public:
+  std::string purge(const std::vector<std::string>& keys) override {
+    std::lock_guard<std::mutex> lock{mx_};
+    for (auto& k : keys) {
+      ++purged_[k];
+    }
+    return {};
+  }
+  int times(const std::string& key) {
+    std::lock_guard<std::mutex> lock{mx_};
+    return purged_[key];
+  }
+
+private:
+  std::mutex mx_;
+  std::map<std::string, int> purged_;
+};
+
+struct one_node {
+  sv::node n;
+  explicit one_node(sv::config::node_settings s)
+      : n{std::move(s),
+          {sv::content::register_message_types, sv::cache::register_message_types,
+           sv::session::register_message_types}} {
+    REQUIRE(n.start().empty());
+  }
+};
+
+sv::config::node_settings settings(const std::string& dir) {
+  std::filesystem::remove_all(dir);
+  auto s = sv::test::fast_node_settings("node-a", dir + "/node-a");
+  s.flow.dispatch_lag_budget_ms = 60'000; // no degradation
+  s.flow.critical_budget_ms = 60'000;
+  return s;
+}
+
+} // namespace
+
+TEST_SUITE("actors.integrations") {
+  TEST_CASE("session opens are refused not_entitled by the tier rule and by a billing webhook") {
+    sv::test::partner billing;
+    billing.respond([](const sv::metrics::http_request& r) -> sv::metrics::http_response {
+      if (r.body.find(R"("user":"bob")") != std::string::npos) {
+        return {200, "application/json", R"({"entitled": false})"};
+      }
+      if (r.body.find(R"("user":"mallory")") != std::string::npos) {
+        return {503, "application/json", "{}"};
+      }
+      return {200, "application/json", R"({"entitled": true})"};
+    });
+    for (bool webhook : {false, true}) {
+      CAPTURE(webhook);
+      auto s = settings("node_hooks_test_entitled");
+      if (webhook) {
+        s.hooks.entitlement.url = billing.url("/entitled");
+        s.hooks.entitlement_fail_open = false;
+      }
+      one_node node{s};
+      auto& n = node.n;
+      sv::content::catalog catalog{n};
+      sv::cache::cache cache{n};
+      sv::integrations::node_hooks hooks{n, catalog};
+      sv::media::media_service media{n, catalog, cache, hooks.entitlement()};
+      sv::session::service sessions{n};
+      sv::session::gateway gateway{n, sessions, media.verifier()};
+      REQUIRE(catalog.update(title("premium-1", "premium")));
+      caf::scoped_actor self{n.system()};
+      auto open = [&](uint64_t id, const std::string& user, uint8_t tier) {
+        sv::session::open_request r;
+        r.session_id = id;
+        r.user = user;
+        r.content = "premium-1";
+        r.device = "tv";
+        r.region = "eu-west";
+        r.subscription = tier;
+        caf::error err;
+        self->request(gateway.handle(), std::chrono::seconds{5}, r)
+            .receive([](uint64_t) {}, [&](caf::error& e) { err = e; });
+        return err;
+      };
+      auto premium = static_cast<uint8_t>(sv::session::tier::premium);
+      auto basic = static_cast<uint8_t>(sv::session::tier::basic);
+      if (!webhook) {
+        CHECK(sv::is(open(1, "alice", basic), sv::errc::not_entitled));
+        CHECK_FALSE(sessions.info(1));
+        auto ok = open(2, "alice", premium);
+        CHECK_MESSAGE(!ok, n.system().render(ok));
+        CHECK(sessions.info(2));
+      } else {
+        auto ok = open(3, "alice", basic); // the partner decides, not the tag
+        CHECK_MESSAGE(!ok, n.system().render(ok));
+        CHECK(sv::is(open(4, "bob", premium), sv::errc::not_entitled));
+        CHECK(sv::is(open(5, "mallory", premium), sv::errc::not_entitled)); // fail closed
+        CHECK_FALSE(sessions.info(4));
+        auto calls = billing.calls();
+        CHECK(calls == 3);
+        CHECK(!open(6, "alice", basic)); // cached: no new call
+        CHECK(billing.calls() == calls);
+        auto text = n.metrics().render();
+        CHECK(text.find(R"(sv_hook_calls_total{hook="entitlement",outcome="failed"} 1)")
+              != std::string::npos);
+        CHECK(text.find(R"(sv_hook_fallback_total{hook="entitlement"} 1)") != std::string::npos);
+      }
+    }
+    std::filesystem::remove_all("node_hooks_test_entitled");
+  }
+
+  TEST_CASE("a metadata update is purged from the CDN once, CMS items reach the catalog once") {
+    auto s = settings("node_hooks_test_purge");
+    s.hooks.cms_poll_ms = 20;
+    one_node node{s};
+    auto& n = node.n;
+    sv::content::catalog catalog{n};
+    auto cdn = std::make_shared<recording_cdn>();
+    auto cms = std::make_shared<sv::integrations::pushed_cms>();
+    sv::integrations::hook_overrides o;
+    o.cdn_purge = cdn;
+    o.cms = cms;
+    sv::integrations::node_hooks hooks{n, catalog, o};
+    REQUIRE(hooks.cms() != nullptr);
+
+    REQUIRE(catalog.update(title("t-1")));
+    CHECK(sv::test::eventually([&] { return cdn->times("content:t-1") == 1; }));
+
+    auto from_cms = title("t-2");
+    from_cms.set_title("From the CMS");
+    cms->push(from_cms);
+    cms->push(from_cms); // the same item twice: stored once
+    auto bad = title("t-3");
+    bad.set_id(""); // refused by the catalog: skipped, counted
+    cms->push(bad);
+    hooks.cms()->poll_now();
+    CHECK(sv::test::eventually([&] { return hooks.cms()->snapshot().cursor == "3"; }));
+    auto stored = catalog.get("t-2");
+    REQUIRE(stored);
+    CHECK(stored->title() == "From the CMS");
+    CHECK(stored->version() == 1);
+    CHECK(hooks.cms()->snapshot().applied == 2);
+    CHECK(hooks.cms()->snapshot().rejected == 1);
+    CHECK(sv::test::eventually([&] { return cdn->times("content:t-2") == 1; }));
+    REQUIRE(hooks.purger().drain(std::chrono::seconds{5}));
+    CHECK(cdn->times("content:t-2") == 1);
+    std::filesystem::remove_all("node_hooks_test_purge");
+  }
+}
