@@ -416,6 +416,97 @@ TEST_SUITE("actors.integrations") {
     std::remove(file.c_str());
   }
 
+  TEST_CASE("recommendations and ads: a timeout opens the breaker, then the fallback comes "
+            "without a call") {
+    partner p;
+    p.hold();
+    std::atomic<bool> shed{false};
+    sv::integrations::recommendation_settings rs;
+    rs.guard.timeout = 50ms;
+    rs.guard.breaker.failure_threshold = 1;
+    rs.guard.breaker.open_for = 1h;
+    rs.fallback = {"popular-1"};
+    sv::integrations::recommendations r{sv::integrations::recommendation_webhook(hook_at(p, 2s)),
+                                        rs, [&] { return shed.load(); }, nullptr};
+    sv::integrations::ad_settings as;
+    as.guard = rs.guard;
+    as.guard.name = "ads";
+    sv::integrations::ads a{sv::integrations::ad_webhook(hook_at(p, 2s)), as,
+                            [&] { return shed.load(); }, nullptr};
+    for (int i = 0; i < 3; ++i) {
+      answer_slot<std::vector<std::string>> ids;
+      r.get({"u1", "eu", "tv", 5},
+            [&](std::vector<std::string> v, bool) { ids.set(std::move(v)); });
+      CHECK(ids.get() == std::vector<std::string>{"popular-1"});
+      answer_slot<bool> got_ad;
+      a.decide({},
+               [&](std::optional<sv::integrations::ad_decision> d) { got_ad.set(d.has_value()); });
+      CHECK_FALSE(got_ad.get());
+    }
+    CHECK(r.guard().count(call_status::timed_out) == 1);
+    CHECK(r.guard().count(call_status::breaker_open) == 2);
+    CHECK(r.guard().breaker() == breaker_state::open);
+    CHECK(a.guard().count(call_status::timed_out) == 1);
+    CHECK(a.guard().count(call_status::breaker_open) == 2);
+    p.release();
+    CHECK(within(5s, [&] { return p.calls() == 2; })); // one each: the rest never went out
+    CHECK(p.calls() == 2);
+  }
+
+  TEST_CASE("CDN purges wait out an open breaker without using up attempts, then go through") {
+    partner p;
+    p.hold();
+    sv::integrations::cdn_purge_settings s;
+    s.linger = 1ms;
+    s.backoff = 1ms;
+    s.max_attempts = 2;
+    s.guard.timeout = 50ms;
+    s.guard.breaker.failure_threshold = 1;
+    s.guard.breaker.open_for = 100ms;
+    sv::integrations::cdn_purger c{sv::integrations::cdn_purge_webhook(hook_at(p, 2s)), s, nullptr};
+    c.purge({"content:9"});
+    REQUIRE(within(5s, [&] { return c.guard().count(call_status::breaker_open) >= 1; }));
+    CHECK(c.guard().count(call_status::timed_out) == 1);
+    CHECK(c.snapshot().abandoned == 0);
+    CHECK(c.snapshot().pending == 1);
+    p.release(); // the partner answers again: the probe after open_for takes the batch
+    REQUIRE(c.drain(10s));
+    CHECK(c.snapshot().purged == 1);
+    CHECK(c.snapshot().abandoned == 0);
+    CHECK(c.guard().breaker() == breaker_state::closed);
+  }
+
+  TEST_CASE("CMS polls that time out open the breaker and keep the cursor until the feed answers") {
+    partner p;
+    p.respond([](const sv::metrics::http_request& r) -> sv::metrics::http_response {
+      if (r.body == "{}") {
+        return {200, "application/json",
+                R"({"items": [{"id": "t1", "title": "One"}], "nextCursor": "c1"})"};
+      }
+      return {200, "application/json", R"({"items": [], "nextCursor": "c1"})"};
+    });
+    p.hold();
+    sv::integrations::cms_settings s;
+    s.poll = 5ms;
+    s.guard.timeout = 50ms;
+    s.guard.breaker.failure_threshold = 1;
+    s.guard.breaker.open_for = 100ms;
+    std::atomic<int> applied{0};
+    sv::integrations::cms_ingest ingest{sv::integrations::cms_webhook(hook_at(p, 2s)),
+                                        [&](const sv::content::metadata&) {
+                                          ++applied;
+                                          return sv::integrations::apply_result::applied;
+                                        },
+                                        [] { return true; }, s, nullptr};
+    REQUIRE(within(5s, [&] { return ingest.guard().count(call_status::breaker_open) >= 1; }));
+    CHECK(ingest.guard().count(call_status::timed_out) == 1);
+    CHECK(ingest.snapshot().cursor.empty());
+    CHECK(applied == 0);
+    p.release();
+    REQUIRE(within(10s, [&] { return ingest.snapshot().cursor == "c1"; }));
+    CHECK(applied == 1);
+  }
+
   TEST_CASE("in-process defaults: entitlement by tier tag, a fixed list, no ads, no CDN") {
     sv::content::metadata m;
     m.set_id("t");
