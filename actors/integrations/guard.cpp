@@ -91,6 +91,17 @@ const char* to_string(call_status s) noexcept {
 
 // -- hook_guard ----------------------------------------------------------------------
 
+metrics::registry& registry_or_own(metrics::registry* given,
+                                   std::unique_ptr<metrics::registry>& own) {
+  if (given != nullptr) {
+    return *given;
+  }
+  if (!own) {
+    own = std::make_unique<metrics::registry>();
+  }
+  return *own;
+}
+
 namespace {
 
 constexpr size_t status_count = 6;
@@ -136,10 +147,7 @@ struct hook_guard::impl {
 
   impl(guard_settings s, metrics::registry* reg)
       : settings(std::move(s)), breaker(settings.breaker) {
-    if (reg == nullptr) {
-      own_registry = std::make_unique<metrics::registry>();
-      reg = own_registry.get();
-    }
+    reg = &registry_or_own(reg, own_registry);
     metrics::labels hook{{"hook", settings.name}};
     for (size_t i = 0; i < status_count; ++i) {
       calls[i] = &reg->counter_metric(

@@ -107,6 +107,10 @@ inline guard_settings guarded(std::string name, std::chrono::milliseconds timeou
   return s;
 }
 
+/// The registry to count in: `given`, or `own` (made on first use) when none was given.
+metrics::registry& registry_or_own(metrics::registry* given,
+                                   std::unique_ptr<metrics::registry>& own);
+
 class hook_guard {
 public:
   /// The work of one call: returns "" on success, else why it failed.

@@ -281,14 +281,11 @@ namespace {
 
 metrics::counter& fallback_counter(metrics::registry* reg, std::unique_ptr<metrics::registry>& own,
                                    const std::string& hook) {
-  if (reg == nullptr) {
-    own = std::make_unique<metrics::registry>();
-    reg = own.get();
-  }
-  return reg->counter_metric("sv_hook_fallback_total",
-                             "Answers a hook's policy gave without a fresh partner answer "
-                             "(cached, fallback list, default)",
-                             {{"hook", hook}});
+  return registry_or_own(reg, own).counter_metric(
+      "sv_hook_fallback_total",
+      "Answers a hook's policy gave without a fresh partner answer "
+      "(cached, fallback list, default)",
+      {{"hook", hook}});
 }
 
 } // namespace
@@ -311,11 +308,10 @@ struct entitlements::impl {
   impl(std::shared_ptr<entitlement_hook> h, entitlement_settings s, metrics::registry* reg)
       : settings(std::move(s)), hook(std::move(h)),
         fallback(fallback_counter(reg, own, settings.guard.name)),
-        hits((reg != nullptr ? *reg : *own)
-                 .counter_metric("sv_hook_cache_hits_total",
-                                 "Answers served from a hook's cache while fresh",
-                                 {{"hook", settings.guard.name}})),
-        guard(settings.guard, reg != nullptr ? reg : own.get()) {}
+        hits(registry_or_own(reg, own).counter_metric(
+            "sv_hook_cache_hits_total", "Answers served from a hook's cache while fresh",
+            {{"hook", settings.guard.name}})),
+        guard(settings.guard, &registry_or_own(reg, own)) {}
 
   static std::string key(const entitlement_query& q) {
     return q.user + '\x1f' + q.content + '\x1f' + std::to_string(q.subscription);
@@ -411,7 +407,7 @@ struct recommendations::impl {
        metrics::registry* reg)
       : settings(std::move(s)), hook(std::move(h)), shed(std::move(f)),
         fallback(fallback_counter(reg, own, settings.guard.name)),
-        guard(settings.guard, reg != nullptr ? reg : own.get()) {}
+        guard(settings.guard, &registry_or_own(reg, own)) {}
 
   std::vector<std::string> fallback_for(const recommendation_query& q) {
     fallbacks.fetch_add(1, std::memory_order_relaxed);
@@ -504,9 +500,39 @@ hook_guard& ads::guard() noexcept {
   return impl_->guard;
 }
 
+// -- the threads of cdn_purger and cms_ingest -----------------------------------------
+
+namespace {
+
+// A loop on a thread of its own, with the lock and condition its state shares with callers.
+struct loop_thread {
+  mutable std::mutex mx;
+  std::condition_variable cv;
+  bool stopping = false;
+  std::thread thread;
+
+  template <class F>
+  void start(F loop) {
+    thread = std::thread{std::move(loop)};
+  }
+
+  void stop() {
+    {
+      std::lock_guard<std::mutex> lock{mx};
+      stopping = true;
+    }
+    cv.notify_all();
+    if (thread.joinable()) {
+      thread.join();
+    }
+  }
+};
+
+} // namespace
+
 // -- cdn_purger -----------------------------------------------------------------------
 
-struct cdn_purger::impl {
+struct cdn_purger::impl : loop_thread {
   cdn_purge_settings settings;
   std::shared_ptr<cdn_purge_hook> hook;
   std::unique_ptr<metrics::registry> own;
@@ -516,8 +542,6 @@ struct cdn_purger::impl {
   metrics::counter* unsent_c;
   metrics::gauge* pending_g;
 
-  mutable std::mutex mx;
-  std::condition_variable cv;
   std::deque<std::string> waiting; // in arrival order
   std::unordered_set<std::string> waiting_set;
   std::vector<std::string> in_flight;  // the batch being sent (or waiting to retry)
@@ -525,16 +549,11 @@ struct cdn_purger::impl {
   hook_clock::time_point first_wait{}; // when the oldest waiting key came
   hook_clock::time_point retry_at{};
   stats st;
-  bool stopping = false;
-  std::thread thread;
   std::unique_ptr<hook_guard> guard;
 
   impl(std::shared_ptr<cdn_purge_hook> h, cdn_purge_settings s, metrics::registry* reg)
       : settings(std::move(s)), hook(std::move(h)) {
-    if (reg == nullptr) {
-      own = std::make_unique<metrics::registry>();
-      reg = own.get();
-    }
+    reg = &registry_or_own(reg, own);
     auto keys = [&](const char* result) {
       return &reg->counter_metric("sv_cdn_purge_keys_total",
                                   "CDN purge keys by what became of them", {{"result", result}});
@@ -616,18 +635,11 @@ struct cdn_purger::impl {
 cdn_purger::cdn_purger(std::shared_ptr<cdn_purge_hook> hook, cdn_purge_settings s,
                        metrics::registry* metrics)
     : impl_(std::make_unique<impl>(std::move(hook), std::move(s), metrics)) {
-  impl_->thread = std::thread{[this] {
-    impl_->run();
-  }};
+  impl_->start([this] { impl_->run(); });
 }
 
 cdn_purger::~cdn_purger() {
-  {
-    std::lock_guard<std::mutex> lock{impl_->mx};
-    impl_->stopping = true;
-  }
-  impl_->cv.notify_all();
-  impl_->thread.join();
+  impl_->stop();
   auto left = impl_->pending();
   if (left > 0) {
     impl_->unsent_c->inc(left);
@@ -716,29 +728,22 @@ void write_cursor(const std::string& path, const std::string& cursor) {
 
 } // namespace
 
-struct cms_ingest::impl {
+struct cms_ingest::impl : loop_thread {
   cms_settings settings;
   std::shared_ptr<cms_hook> hook;
   apply_fn apply;
   std::function<bool()> active;
   metrics::counter* applied_c;
   metrics::counter* rejected_c;
-  mutable std::mutex mx;
-  std::condition_variable cv;
-  bool stopping = false;
   bool poke = false;
   stats st;
-  std::thread thread;
   std::unique_ptr<metrics::registry> own;
   std::unique_ptr<hook_guard> guard;
 
   impl(std::shared_ptr<cms_hook> h, apply_fn a, std::function<bool()> act, cms_settings s,
        metrics::registry* reg)
       : settings(std::move(s)), hook(std::move(h)), apply(std::move(a)), active(std::move(act)) {
-    if (reg == nullptr) {
-      own = std::make_unique<metrics::registry>();
-      reg = own.get();
-    }
+    reg = &registry_or_own(reg, own);
     applied_c = &reg->counter_metric("sv_cms_items_total", "CMS items by what became of them",
                                      {{"result", "applied"}});
     rejected_c = &reg->counter_metric("sv_cms_items_total", "CMS items by what became of them",
@@ -807,18 +812,11 @@ cms_ingest::cms_ingest(std::shared_ptr<cms_hook> hook, apply_fn apply, std::func
                        cms_settings s, metrics::registry* metrics)
     : impl_(std::make_unique<impl>(std::move(hook), std::move(apply), std::move(active),
                                    std::move(s), metrics)) {
-  impl_->thread = std::thread{[this] {
-    impl_->run();
-  }};
+  impl_->start([this] { impl_->run(); });
 }
 
 cms_ingest::~cms_ingest() {
-  {
-    std::lock_guard<std::mutex> lock{impl_->mx};
-    impl_->stopping = true;
-  }
-  impl_->cv.notify_all();
-  impl_->thread.join();
+  impl_->stop();
 }
 
 void cms_ingest::poll_now() {
