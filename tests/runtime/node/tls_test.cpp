@@ -25,10 +25,11 @@ using namespace std::chrono_literals;
 using sv::test::eventually;
 
 // A CA, certificates for node-a and node-b signed by it, and a rogue CA with a
-// certificate that also says CN=node-c. Returns the directory.
-std::string make_certificates() {
+// certificate that also says CN=node-c, in tls_test_data/<test>/certs (each test case its
+// own: ctest runs cases in parallel). Returns the directory.
+std::string make_certificates(const std::string& test) {
   namespace fs = std::filesystem;
-  auto dir = fs::absolute("tls_test_data/certs").string();
+  auto dir = fs::absolute("tls_test_data/" + test + "/certs").string();
   fs::remove_all(dir);
   fs::create_directories(dir);
   auto script = dir + "/make.sh";
@@ -50,10 +51,11 @@ std::string make_certificates() {
 
 sv::config::node_settings tls_settings(const std::string& name, const std::string& certs,
                                        const std::string& ca = "cluster-ca") {
+  namespace fs = std::filesystem;
   sv::config::node_settings s;
   s.name = name;
   s.cluster_port = 0;
-  s.data_dir = "tls_test_data/" + name;
+  s.data_dir = fs::path{certs}.parent_path().string() + "/" + name;
   s.scheduler_threads = 1;
   s.seed_retry_ms = 50;
   s.gossip_interval_ms = 50;
@@ -68,7 +70,7 @@ sv::config::node_settings tls_settings(const std::string& name, const std::strin
 
 TEST_SUITE("runtime.node") {
   TEST_CASE("nodes with certificates from the cluster's CA join, another CA's node does not") {
-    auto certs = make_certificates();
+    auto certs = make_certificates("join");
     sv::node a{tls_settings("node-a", certs)};
     REQUIRE(a.start().empty());
     auto sb = tls_settings("node-b", certs);
@@ -89,7 +91,7 @@ TEST_SUITE("runtime.node") {
   }
 
   TEST_CASE("a node refuses to start with TLS files that do not fit together") {
-    auto certs = make_certificates();
+    auto certs = make_certificates("files");
     CHECK(
         sv::check_tls_files(certs + "/node-a.pem", certs + "/node-a.key", certs + "/cluster-ca.pem")
             .empty());
