@@ -62,30 +62,9 @@ void pass_on(caf::event_based_actor* self, service& sessions, uint64_t session_i
     return;
   }
   using answer = typename reply<Msg>::type;
-  if (c != flow::service_class::critical) {
-    flow::request(self, t.handle, c, sessions_timeout, std::move(msg))
-        .then([p = *rp](answer& a) mutable { p.deliver(std::move(a)); },
-              [p = *rp](caf::error& err) mutable { p.deliver(std::move(err)); });
-    return;
-  }
-  // Critical requests also take a slot of the service's adaptive limit (as its host API
-  // does): past capacity they are refused with `overloaded` now, not left to time out.
-  if (auto err = sessions.acquire_critical()) {
-    rp->deliver(std::move(err));
-    return;
-  }
-  auto* svc = &sessions;
-  auto sent = steady_now_ns();
   flow::request(self, t.handle, c, sessions_timeout, std::move(msg))
-      .then(
-          [p = *rp, svc, sent](answer& a) mutable {
-            svc->release_critical(sent);
-            p.deliver(std::move(a));
-          },
-          [p = *rp, svc, sent](caf::error& err) mutable {
-            svc->release_critical(sent);
-            p.deliver(std::move(err));
-          });
+      .then([p = *rp](answer& a) mutable { p.deliver(std::move(a)); },
+            [p = *rp](caf::error& err) mutable { p.deliver(std::move(err)); });
 }
 
 // For a handler: the answer comes later through a response promise (none for one-way).

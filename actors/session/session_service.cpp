@@ -171,14 +171,6 @@ service::service(node& n) : service(n, service_settings_from(n.settings())) {}
 
 service::~service() = default;
 
-caf::error service::acquire_critical() {
-  return impl_->slots.acquire();
-}
-
-void service::release_critical(int64_t sent_at_ns) {
-  impl_->slots.release(sent_at_ns);
-}
-
 caf::expected<uint64_t> service::open(open_request r) {
   if (auto err = impl_->slots.acquire()) {
     return err;

@@ -95,14 +95,6 @@ public:
 
   // -- for actors ----------------------------------------------------------------------
 
-  /// A slot of the adaptive critical limit for a critical request an actor passes on (the
-  /// session gateway does): none when granted -- then `release_critical` with the time it
-  /// was sent once the answer (or the failure) is in -- or the `overloaded` refusal to
-  /// answer with, so that past capacity callers are refused at once instead of queueing
-  /// into timeouts.
-  caf::error acquire_critical();
-  void release_critical(int64_t sent_at_ns);
-
   /// The host of `session_id` with its load cell. Actors that talk to sessions at high
   /// rates send to it directly: `flow::admit(flow(), route(id), class)` first, then a
   /// request to `route(id).handle` (high priority for critical work).
