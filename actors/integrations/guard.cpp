@@ -215,21 +215,26 @@ struct hook_guard::impl {
       if (c->answered.load()) {
         continue; // timed out while it waited
       }
-      std::string why;
-      try {
-        why = c->w();
-      } catch (const std::exception& e) {
-        why = std::string{"exception: "} + e.what();
-      } catch (...) {
-        why = "unknown exception";
-      }
-      auto now = hook_clock::now();
-      latency->observe(std::chrono::duration<double>(now - c->start).count());
-      auto s = why.empty() ? call_status::ok : call_status::failed;
-      if (!answer(*c, s, why, true)) {
-        late.fetch_add(1, std::memory_order_relaxed);
-        late_counter->inc();
-      }
+      run(*c);
+    }
+  }
+
+  // Runs the work of `c` on this thread and answers it (unless its timeout came first).
+  void run(pending_call& c) {
+    std::string why;
+    try {
+      why = c.w();
+    } catch (const std::exception& e) {
+      why = std::string{"exception: "} + e.what();
+    } catch (...) {
+      why = "unknown exception";
+    }
+    auto now = hook_clock::now();
+    latency->observe(std::chrono::duration<double>(now - c.start).count());
+    auto s = why.empty() ? call_status::ok : call_status::failed;
+    if (!answer(c, s, why, true)) {
+      late.fetch_add(1, std::memory_order_relaxed);
+      late_counter->inc();
     }
   }
 
@@ -292,7 +297,7 @@ hook_guard::~hook_guard() {
   }
 }
 
-void hook_guard::call(work w, done_fn done) {
+void hook_guard::call(work w, done_fn done, bool immediate) {
   auto c = std::make_shared<pending_call>();
   c->w = std::move(w);
   c->done = std::move(done);
@@ -302,6 +307,10 @@ void hook_guard::call(work w, done_fn done) {
     std::lock_guard<std::mutex> guard{impl_->mx};
     if (impl_->stopping) {
       refused = call_status::failed;
+    } else if (immediate) {
+      if (!impl_->breaker.allow(c->start)) {
+        refused = call_status::breaker_open;
+      }
     } else if (impl_->queue.size() >= impl_->settings.max_queued) {
       refused = call_status::queue_full;
     } else if (!impl_->breaker.allow(c->start)) {
@@ -316,6 +325,10 @@ void hook_guard::call(work w, done_fn done) {
   if (refused != call_status::ok) {
     impl_->answer(*c, refused, refused == call_status::failed ? "stopping" : to_string(refused),
                   false);
+    return;
+  }
+  if (immediate) {
+    impl_->run(*c);
     return;
   }
   impl_->work_cv.notify_one();

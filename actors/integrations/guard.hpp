@@ -126,8 +126,10 @@ public:
   hook_guard& operator=(const hook_guard&) = delete;
 
   /// Runs `w` on a guard thread. `done` runs on a guard thread, or at once on the caller's
-  /// when the breaker is open or the queue full; it must not block.
-  void call(work w, done_fn done);
+  /// when the breaker is open or the queue full; it must not block. `immediate`: `w` never
+  /// blocks (an in-process hook that only computes): it runs now on the caller's thread,
+  /// counted and fed to the breaker the same way, with no queue and no thread hop.
+  void call(work w, done_fn done, bool immediate = false);
 
   /// call() and wait for `done` (at most about the timeout).
   call_status call_and_wait(work w, std::string* why = nullptr);

@@ -28,6 +28,9 @@ namespace {
 
 class tier_rule : public entitlement_hook {
 public:
+  bool immediate() const noexcept override {
+    return true;
+  }
   std::string check(const entitlement_query& q, bool& entitled) override {
     entitled = q.subscription >= q.required;
     return {};
@@ -36,6 +39,9 @@ public:
 
 class fixed_list : public recommendation_hook {
 public:
+  bool immediate() const noexcept override {
+    return true;
+  }
   explicit fixed_list(std::vector<std::string> ids) : ids_(std::move(ids)) {}
   std::string recommend(const recommendation_query& q, std::vector<std::string>& ids) override {
     ids.assign(ids_.begin(), ids_.begin() + std::min<size_t>(ids_.size(), q.limit));
@@ -48,6 +54,9 @@ private:
 
 class no_ad : public ad_hook {
 public:
+  bool immediate() const noexcept override {
+    return true;
+  }
   std::string decide(const ad_query&, ad_decision& out) override {
     out = {};
     return {};
@@ -379,7 +388,8 @@ void entitlements::check(const entitlement_query& q, done_fn done) {
                       spdlog::debug("entitlement {} / {}: {} ({}), answering {} from {}", k,
                                     to_string(s), why, verdict, last ? "cache" : "the default");
                       done(verdict);
-                    });
+                    },
+                    self->hook->immediate());
 }
 
 hook_guard& entitlements::guard() noexcept {
@@ -451,7 +461,8 @@ void recommendations::get(const recommendation_query& q, done_fn done) {
                        self->last[{q.region, q.device}] = *ids;
                      }
                      done(std::move(*ids), true);
-                   });
+                   },
+                   self->hook->immediate());
 }
 
 hook_guard& recommendations::guard() noexcept {
@@ -493,7 +504,8 @@ void ads::decide(const ad_query& q, done_fn done) {
                      } else {
                        done(std::move(*d));
                      }
-                   });
+                   },
+                   self->hook->immediate());
 }
 
 hook_guard& ads::guard() noexcept {

@@ -81,18 +81,30 @@ struct cms_page {
 class entitlement_hook {
 public:
   virtual ~entitlement_hook() = default;
+  /// True when calls only compute and never block: they then run on the caller's thread.
+  virtual bool immediate() const noexcept {
+    return false;
+  }
   virtual std::string check(const entitlement_query& q, bool& entitled) = 0;
 };
 
 class recommendation_hook {
 public:
   virtual ~recommendation_hook() = default;
+  /// True when calls only compute and never block: they then run on the caller's thread.
+  virtual bool immediate() const noexcept {
+    return false;
+  }
   virtual std::string recommend(const recommendation_query& q, std::vector<std::string>& ids) = 0;
 };
 
 class ad_hook {
 public:
   virtual ~ad_hook() = default;
+  /// True when calls only compute and never block: they then run on the caller's thread.
+  virtual bool immediate() const noexcept {
+    return false;
+  }
   /// Leave `out.ad_id` empty for no ad.
   virtual std::string decide(const ad_query& q, ad_decision& out) = 0;
 };

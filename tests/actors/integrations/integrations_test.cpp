@@ -520,6 +520,13 @@ TEST_SUITE("actors.integrations") {
     CHECK_FALSE(entitled(e, q));
     q.subscription = 3;
     CHECK(entitled(e, q));
+    // The in-process rule only computes: answered on the caller's thread, no queue.
+    auto other = query("judy", 3);
+    auto caller = std::this_thread::get_id();
+    std::thread::id answered_on;
+    e.check(other, [&](bool) { answered_on = std::this_thread::get_id(); });
+    CHECK(answered_on == caller);
+    CHECK(e.guard().count(call_status::ok) == 3);
     std::vector<std::string> ids;
     sv::integrations::recommendation_query rq;
     rq.limit = 1;
