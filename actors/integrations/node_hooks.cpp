@@ -33,6 +33,8 @@ guard_settings guard_for(const config::hooks_node_settings& hs, const char* name
   auto g = guarded(name, std::chrono::milliseconds{e.timeout_ms});
   g.breaker.failure_threshold = hs.failure_threshold;
   g.breaker.open_for = std::chrono::milliseconds{hs.open_ms};
+  g.threads = hs.threads;
+  g.max_queued = hs.max_queued;
   return g;
 }
 

@@ -472,6 +472,8 @@ const std::vector<field>& schema() {
            " h")},
       {"hooks.failure_threshold", hook_number(1, 1000, &hooks_node_settings::failure_threshold)},
       {"hooks.open_ms", hook_number(10, 3600000, &hooks_node_settings::open_ms, " ms")},
+      {"hooks.threads", hook_number(1, 256, &hooks_node_settings::threads)},
+      {"hooks.max_queued", hook_number(1, 1000000, &hooks_node_settings::max_queued)},
       {"hooks.entitlement.url", hook_url(&hooks_node_settings::entitlement)},
       {"hooks.entitlement.timeout_ms", hook_timeout(&hooks_node_settings::entitlement)},
       {"hooks.entitlement.ttl_ms",

@@ -98,6 +98,8 @@ struct hook_endpoint_settings {
 struct hooks_node_settings {
   uint32_t failure_threshold = 5; ///< failures in a row that open a hook's breaker
   uint32_t open_ms = 5000;        ///< how long it stays open before one probe
+  uint32_t threads = 4;           ///< threads per webhook hook (each waits on one call)
+  uint32_t max_queued = 256;      ///< calls per hook waiting for a thread; more fall back
   hook_endpoint_settings entitlement{"", 150};
   uint32_t entitlement_ttl_ms = 60'000;
   uint32_t entitlement_denied_ttl_ms = 10'000;

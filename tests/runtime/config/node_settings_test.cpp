@@ -874,6 +874,8 @@ l4 = ["bulk", "best_effort", "interactive"]
 [hooks]
 failure_threshold = 3
 open_ms = 2000
+threads = 8
+max_queued = 1000
 [hooks.entitlement]
 url = "https://billing.example/entitled"
 timeout_ms = 80
@@ -892,6 +894,8 @@ poll_ms = 500
                  .hooks;
     CHECK(s.failure_threshold == 3);
     CHECK(s.open_ms == 2000);
+    CHECK(s.threads == 8);
+    CHECK(s.max_queued == 1000);
     CHECK(s.entitlement.url == "https://billing.example/entitled");
     CHECK(s.entitlement.timeout_ms == 80);
     CHECK(s.entitlement_ttl_ms == 30000);
@@ -914,6 +918,7 @@ poll_ms = 500
     refused("[hooks.entitlement]\ntimeout_ms = 0\n", 2, "hooks.entitlement.timeout_ms");
     refused("[hooks.cdn_purge]\nbatch = 0\n", 2, "hooks.cdn_purge.batch");
     refused("[hooks]\nfailure_threshold = 0\n", 2, "hooks.failure_threshold");
+    refused("[hooks]\nthreads = 0\n", 2, "hooks.threads");
   }
 
   TEST_CASE("fail_open is a boolean and the fallback list holds content ids") {
