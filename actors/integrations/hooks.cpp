@@ -330,10 +330,13 @@ struct entitlements::impl {
     auto now = hook_clock::now();
     std::lock_guard<std::mutex> lock{mx};
     if (cache.size() >= settings.max_entries) {
+      // Full: one pass drops what expired; if that freed less than an eighth, arbitrary
+      // entries go until an eighth is free, so the next max/8 inserts need no pass.
       for (auto i = cache.begin(); i != cache.end();) {
         i = i->second.expires <= now ? cache.erase(i) : std::next(i);
       }
-      while (cache.size() >= settings.max_entries) {
+      auto room = std::max<size_t>(1, settings.max_entries / 8);
+      while (!cache.empty() && cache.size() + room > settings.max_entries) {
         cache.erase(cache.begin());
       }
     }
@@ -365,31 +368,42 @@ std::optional<bool> entitlements::cached(const entitlement_query& q) {
   return r;
 }
 
-void entitlements::check(const entitlement_query& q, done_fn done) {
+std::optional<bool> entitlements::check(const entitlement_query& q, done_fn done) {
   auto k = impl::key(q);
   if (auto r = impl_->lookup(k, true)) {
     impl_->hits.inc();
-    done(*r);
-    return;
+    return r;
   }
   auto answer = std::make_shared<bool>(false);
   auto* self = impl_.get();
-  impl_->guard.call([self, q, answer] { return self->hook->check(q, *answer); },
-                    [self, k, answer, done](call_status s, const std::string& why) {
-                      if (s == call_status::ok) {
-                        self->store(k, *answer);
-                        done(*answer);
-                        return;
-                      }
-                      auto last = self->lookup(k, false);
-                      auto verdict = last ? *last : self->settings.allow_when_unavailable;
-                      self->fallbacks.fetch_add(1, std::memory_order_relaxed);
-                      self->fallback.inc();
-                      spdlog::debug("entitlement {} / {}: {} ({}), answering {} from {}", k,
-                                    to_string(s), why, verdict, last ? "cache" : "the default");
-                      done(verdict);
-                    },
-                    self->hook->immediate());
+  // The hook's answer, or the fallback when the call failed.
+  auto verdict = [self, k, answer](call_status s, const std::string& why) {
+    if (s == call_status::ok) {
+      self->store(k, *answer);
+      return *answer;
+    }
+    auto last = self->lookup(k, false);
+    auto v = last ? *last : self->settings.allow_when_unavailable;
+    self->fallbacks.fetch_add(1, std::memory_order_relaxed);
+    self->fallback.inc();
+    spdlog::debug("entitlement {} / {}: {} ({}), answering {} from {}", k, to_string(s), why, v,
+                  last ? "cache" : "the default");
+    return v;
+  };
+  auto work = [self, q, answer] {
+    return self->hook->check(q, *answer);
+  };
+  if (self->hook->immediate()) {
+    // Runs (or is refused) before call() returns.
+    std::optional<bool> now;
+    self->guard.call(
+        work, [&now, &verdict](call_status s, const std::string& why) { now = verdict(s, why); },
+        true);
+    return now;
+  }
+  self->guard.call(
+      work, [verdict, done](call_status s, const std::string& why) { done(verdict(s, why)); });
+  return std::nullopt;
 }
 
 hook_guard& entitlements::guard() noexcept {

@@ -202,8 +202,10 @@ public:
   /// A fresh cached answer, if any (never calls the hook; for a caller's fast path).
   std::optional<bool> cached(const entitlement_query& q);
   /// The cached answer when fresh; else asks the hook; when it fails, the last answer
-  /// even if expired, else `allow_when_unavailable`.
-  void check(const entitlement_query& q, done_fn done);
+  /// even if expired, else `allow_when_unavailable`. Returns the answer when it is known
+  /// at once (fresh in the cache, or a hook that only computes); `done` is then not called.
+  /// Otherwise returns nothing and `done` comes later, on a guard thread.
+  std::optional<bool> check(const entitlement_query& q, done_fn done);
 
   hook_guard& guard() noexcept;
   uint64_t fallbacks() const noexcept;

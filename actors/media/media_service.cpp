@@ -89,8 +89,9 @@ caf::error verdict(const content::metadata& m, const session::open_request& r) {
 }
 
 // Availability first, then the entitlement (critical, cached by the hook's policy): an
-// answer now when the title's checks fail or the entitlement is cached, else a promise
-// the hook's answer keeps (it comes within the hook's timeout, whatever the partner does).
+// answer now when the title's checks fail or the entitlement is known at once, else a
+// promise the hook's answer keeps (it comes within the hook's timeout, whatever the
+// partner does).
 caf::result<caf::ok_atom> decide(verifier_actor* self, const content::metadata& m,
                                  const session::open_request& r) {
   if (auto err = verdict(m, r)) {
@@ -105,21 +106,22 @@ caf::result<caf::ok_atom> decide(verifier_actor* self, const content::metadata& 
   q.content = r.content;
   q.subscription = r.subscription;
   q.required = integrations::required_tier(m);
-  if (auto cached = st.entitlement->cached(q)) {
-    if (*cached) {
-      return caf::ok_atom::value;
-    }
-    return to_error(refusal::not_entitled, r.content, r.region);
-  }
-  auto rp = self->make_response_promise<caf::ok_atom>();
-  auto id = ++st.next_id;
-  st.waiting.emplace(id, std::make_pair(rp, r.content));
+  auto id = st.next_id + 1;
   caf::weak_actor_ptr weak{self->ctrl()};
-  st.entitlement->check(q, [weak, id](bool entitled) {
+  auto now = st.entitlement->check(q, [weak, id](bool entitled) {
     if (auto strong = weak.lock()) {
       caf::anon_send(caf::actor_cast<caf::actor>(strong), ent_atom::value, id, entitled);
     }
   });
+  if (now) { // cached, or an in-process hook: no message round
+    if (*now) {
+      return caf::ok_atom::value;
+    }
+    return to_error(refusal::not_entitled, r.content, r.region);
+  }
+  st.next_id = id;
+  auto rp = self->make_response_promise<caf::ok_atom>();
+  st.waiting.emplace(id, std::make_pair(rp, r.content));
   return rp;
 }
 

@@ -59,7 +59,9 @@ struct answer_slot {
 
 bool entitled(sv::integrations::entitlements& e, const sv::integrations::entitlement_query& q) {
   answer_slot<bool> slot;
-  e.check(q, [&](bool yes) { slot.set(yes); });
+  if (auto now = e.check(q, [&](bool yes) { slot.set(yes); })) {
+    return *now;
+  }
   return slot.get();
 }
 
@@ -520,12 +522,11 @@ TEST_SUITE("actors.integrations") {
     CHECK_FALSE(entitled(e, q));
     q.subscription = 3;
     CHECK(entitled(e, q));
-    // The in-process rule only computes: answered on the caller's thread, no queue.
-    auto other = query("judy", 3);
-    auto caller = std::this_thread::get_id();
-    std::thread::id answered_on;
-    e.check(other, [&](bool) { answered_on = std::this_thread::get_id(); });
-    CHECK(answered_on == caller);
+    // The in-process rule only computes: answered at once, no queue, no callback.
+    bool called_back = false;
+    auto now = e.check(query("judy", 3), [&](bool) { called_back = true; });
+    CHECK(now == std::optional<bool>{true});
+    CHECK_FALSE(called_back);
     CHECK(e.guard().count(call_status::ok) == 3);
     std::vector<std::string> ids;
     sv::integrations::recommendation_query rq;
@@ -545,6 +546,22 @@ TEST_SUITE("actors.integrations") {
     CHECK(feed.poll(page.next_cursor, page).empty());
     CHECK(page.items.empty());
     CHECK_FALSE(feed.poll("x1", page).empty());
+  }
+
+  TEST_CASE("the entitlement cache holds at most max_entries answers") {
+    sv::integrations::entitlement_settings s;
+    s.max_entries = 8;
+    sv::integrations::entitlements e{sv::integrations::tier_entitlement(), s, nullptr};
+    for (int i = 0; i < 20; ++i) {
+      CHECK(entitled(e, query("user-" + std::to_string(i))));
+    }
+    int kept = 0;
+    for (int i = 0; i < 20; ++i) {
+      kept += e.cached(query("user-" + std::to_string(i))).has_value() ? 1 : 0;
+    }
+    CHECK(kept > 0);
+    CHECK(kept <= 8);
+    CHECK(e.cached(query("user-19")).has_value()); // the newest answer is kept
   }
 
   TEST_CASE("webhook URLs must be http or https with a host") {
