@@ -361,7 +361,7 @@ caf::behavior shard_behavior(shard_actor* self, store_settings store_cfg,
       },
       [self](flush_atom) {
         auto& st = self->state;
-        st.data = std::make_unique<store>(st.store_cfg);
+        st.data = st.data->without_entries(); // fences stay
         st.last = {};
         st.count->l2_bytes -= st.last_bytes;
         st.last_bytes = 0;

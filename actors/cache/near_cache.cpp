@@ -100,7 +100,7 @@ size_t near_cache::hot_keys() const {
 void near_cache::clear() {
   for (auto& st : stripes_) {
     std::lock_guard<std::mutex> guard{st.mutex};
-    st.data = std::make_unique<store>(st.data->settings());
+    st.data = st.data->without_entries();
     st.hot.clear();
   }
 }

@@ -268,4 +268,12 @@ void store::prune_fences(time_ns now) {
   }
 }
 
+std::unique_ptr<store> store::without_entries() const {
+  auto fresh = std::make_unique<store>(settings_);
+  fresh->fences_ = fences_;
+  fresh->tag_fences_ = tag_fences_;
+  fresh->next_prune_ = next_prune_;
+  return fresh;
+}
+
 } // namespace sv::cache

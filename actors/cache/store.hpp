@@ -132,6 +132,11 @@ public:
   /// Keys currently cached (for tests and pre-warm reports).
   std::vector<std::string> keys() const;
 
+  /// An empty store with these settings and these fences: what a flush leaves. Dropping
+  /// the fences too would let a copy older than an invalidation already seen back in (a
+  /// shard on a node whose catalog still lags, right after a member came back).
+  std::unique_ptr<store> without_entries() const;
+
 private:
   struct fence_info {
     uint64_t version = 0;       ///< the highest versioned invalidation

@@ -76,6 +76,24 @@ TEST_SUITE("actors.cache") {
     CHECK(c.stats().refused == 1);
   }
 
+  TEST_CASE("a flushed store keeps its fences: an older version cannot come back") {
+    store c;
+    time_ns now = 1000 * ms;
+    CHECK(c.fill("meta/t1", value(10), 5, {"content:t1"}, now, now) == fill_result::stored);
+    c.invalidate("meta/t2", 7, now);
+    c.invalidate_tag("content:t3", now + ms);
+    auto flushed = c.without_entries();
+    CHECK_FALSE(flushed->contains("meta/t1"));
+    CHECK(flushed->size() == 0);
+    CHECK(flushed->fence("meta/t2") == 7);
+    CHECK(flushed->fill("meta/t2", value(10), 6, {}, now, now + 2 * ms)
+          == fill_result::stale_version);
+    CHECK(flushed->fill("meta/t3", value(10), 1, {"content:t3"}, now, now + 2 * ms)
+          == fill_result::raced);
+    CHECK(flushed->fill("meta/t2", value(10), 7, {}, now + 2 * ms, now + 2 * ms)
+          == fill_result::stored);
+  }
+
   TEST_CASE("a slow fill racing an unversioned invalidation loses") {
     store c;
     time_ns t0 = 1000 * ms;
