@@ -406,14 +406,7 @@ struct service_state {
 using service_actor = caf::stateful_actor<service_state>;
 
 std::vector<std::string> up_members(service_actor* self) {
-  std::vector<std::string> up;
-  for (auto& m : self->state.members()) {
-    if (m.state == cluster::member_state::up) {
-      up.push_back(m.name);
-    }
-  }
-  std::sort(up.begin(), up.end());
-  return up;
+  return cluster::up_names(self->state.members());
 }
 
 uint32_t shard_of(service_actor* self, const std::string& key) {

@@ -228,14 +228,7 @@ void with_peer_catalog(catalog_actor* self, const std::string& name, Then then, 
 
 // The up members, sorted: the view placement decides owners by.
 std::vector<std::string> up_members(catalog_actor* self) {
-  std::vector<std::string> up;
-  for (auto& m : self->state.members()) {
-    if (m.state == cluster::member_state::up) {
-      up.push_back(m.name);
-    }
-  }
-  std::sort(up.begin(), up.end());
-  return up;
+  return cluster::up_names(self->state.members());
 }
 
 // Keeps the voter set (the members whose majority an update needs) in step with the

@@ -19,13 +19,7 @@ namespace sv::integrations {
 namespace {
 
 std::vector<std::string> up_members(node& n) {
-  std::vector<std::string> names;
-  for (auto& m : n.members()) {
-    if (m.state == cluster::member_state::up) {
-      names.push_back(m.name);
-    }
-  }
-  return names;
+  return cluster::up_names(n.members());
 }
 
 guard_settings guard_for(const config::hooks_node_settings& hs, const char* name,

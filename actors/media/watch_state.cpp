@@ -104,12 +104,7 @@ using watch_actor = caf::stateful_actor<watch_service_state>;
 
 // The up members (this node when it sees none): read once per sync, not per entry.
 std::vector<std::string> up_members(watch_actor* self) {
-  std::vector<std::string> up;
-  for (auto& m : self->state.members()) {
-    if (m.state == cluster::member_state::up) {
-      up.push_back(m.name);
-    }
-  }
+  auto up = cluster::up_names(self->state.members());
   if (up.empty()) {
     up.push_back(self->state.node_name);
   }

@@ -163,6 +163,17 @@ std::vector<member> membership::snapshot() const {
   return out;
 }
 
+std::vector<std::string> up_names(const std::vector<member>& ms) {
+  std::vector<std::string> out;
+  for (auto& m : ms) {
+    if (m.state == member_state::up) {
+      out.push_back(m.name);
+    }
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
 std::vector<std::string> membership::up_members() const {
   std::vector<std::string> out;
   for (auto& e : members_) {

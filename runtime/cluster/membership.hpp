@@ -35,6 +35,10 @@ struct member {
   member_state state = member_state::joining;
 };
 
+/// Names of the members in `ms` that are up, sorted: the view placement hashes over (for
+/// code that holds a member list, e.g. from `node::members()`).
+std::vector<std::string> up_names(const std::vector<member>& ms);
+
 struct membership_settings {
   /// Silence after which a member becomes suspect.
   std::chrono::milliseconds suspect_after{1500};
