@@ -166,27 +166,38 @@ std::string exchange(const webhook_settings& s, const google::protobuf::Message&
   return {};
 }
 
-class entitlement_http : public entitlement_hook {
+// What every webhook holds: where to POST and how long to wait.
+class webhook_client {
 public:
-  explicit entitlement_http(webhook_settings s) : s_(std::move(s)) {}
-  std::string check(const entitlement_query& q, bool& entitled) override {
-    pb::EntitlementRequest req;
-    req.set_user(q.user);
-    req.set_content(q.content);
-    req.set_subscription(q.subscription);
-    pb::EntitlementAnswer ans;
-    auto why = exchange(s_, req, &ans);
-    entitled = ans.entitled();
-    return why;
+  explicit webhook_client(webhook_settings s) : s_(std::move(s)) {}
+
+protected:
+  std::string post(const google::protobuf::Message& req, google::protobuf::Message* reply) const {
+    return exchange(s_, req, reply);
   }
 
 private:
   webhook_settings s_;
 };
 
-class recommendation_http : public recommendation_hook {
+class entitlement_http : public entitlement_hook, webhook_client {
 public:
-  explicit recommendation_http(webhook_settings s) : s_(std::move(s)) {}
+  using webhook_client::webhook_client;
+  std::string check(const entitlement_query& q, bool& entitled) override {
+    pb::EntitlementRequest req;
+    req.set_user(q.user);
+    req.set_content(q.content);
+    req.set_subscription(q.subscription);
+    pb::EntitlementAnswer ans;
+    auto why = post(req, &ans);
+    entitled = ans.entitled();
+    return why;
+  }
+};
+
+class recommendation_http : public recommendation_hook, webhook_client {
+public:
+  using webhook_client::webhook_client;
   std::string recommend(const recommendation_query& q, std::vector<std::string>& ids) override {
     pb::RecommendationRequest req;
     req.set_user(q.user);
@@ -194,21 +205,18 @@ public:
     req.set_device(q.device);
     req.set_limit(q.limit);
     pb::RecommendationList list;
-    if (auto why = exchange(s_, req, &list); !why.empty()) {
+    if (auto why = post(req, &list); !why.empty()) {
       return why;
     }
     auto n = std::min<size_t>(static_cast<size_t>(list.content_ids_size()), q.limit);
     ids.assign(list.content_ids().begin(), list.content_ids().begin() + static_cast<int>(n));
     return {};
   }
-
-private:
-  webhook_settings s_;
 };
 
-class ad_http : public ad_hook {
+class ad_http : public ad_hook, webhook_client {
 public:
-  explicit ad_http(webhook_settings s) : s_(std::move(s)) {}
+  using webhook_client::webhook_client;
   std::string decide(const ad_query& q, ad_decision& out) override {
     pb::AdRequest req;
     req.set_user(q.user);
@@ -217,49 +225,40 @@ public:
     req.set_device(q.device);
     req.set_slot(q.slot);
     pb::AdDecision d;
-    if (auto why = exchange(s_, req, &d); !why.empty()) {
+    if (auto why = post(req, &d); !why.empty()) {
       return why;
     }
     out = {d.ad_id(), d.media_url(), d.duration_ms()};
     return {};
   }
-
-private:
-  webhook_settings s_;
 };
 
-class cdn_http : public cdn_purge_hook {
+class cdn_http : public cdn_purge_hook, webhook_client {
 public:
-  explicit cdn_http(webhook_settings s) : s_(std::move(s)) {}
+  using webhook_client::webhook_client;
   std::string purge(const std::vector<std::string>& keys) override {
     pb::CdnPurgeRequest req;
     for (auto& k : keys) {
       req.add_keys(k);
     }
-    return exchange(s_, req, nullptr);
+    return post(req, nullptr);
   }
-
-private:
-  webhook_settings s_;
 };
 
-class cms_http : public cms_hook {
+class cms_http : public cms_hook, webhook_client {
 public:
-  explicit cms_http(webhook_settings s) : s_(std::move(s)) {}
+  using webhook_client::webhook_client;
   std::string poll(const std::string& cursor, cms_page& page) override {
     pb::CmsPollRequest req;
     req.set_cursor(cursor);
     pb::CmsPage p;
-    if (auto why = exchange(s_, req, &p); !why.empty()) {
+    if (auto why = post(req, &p); !why.empty()) {
       return why;
     }
     page.items.assign(p.items().begin(), p.items().end());
     page.next_cursor = p.next_cursor();
     return {};
   }
-
-private:
-  webhook_settings s_;
 };
 
 } // namespace
