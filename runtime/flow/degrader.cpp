@@ -9,8 +9,14 @@ double pressure(const load_sample& s, const pressure_budget& b) noexcept {
     return budget.count() > 0 ? static_cast<double>(x.count()) / static_cast<double>(budget.count())
                               : 0.0;
   };
-  return std::max({0.0, s.depth_ratio, ratio(s.dispatch_lag, b.dispatch_lag),
-                   ratio(s.critical_p99, b.critical_p99)});
+  auto critical = ratio(s.critical_p99, b.critical_p99);
+  auto lag = ratio(s.dispatch_lag, b.dispatch_lag);
+  auto corroborated =
+      critical >= 0.5 || s.depth_ratio >= 0.5 || s.utilization >= b.busy_utilization;
+  if (!corroborated) {
+    lag = std::min(lag, b.lag_alone_cap);
+  }
+  return std::max({0.0, s.depth_ratio, lag, critical});
 }
 
 degrader::degrader(degrader_settings settings) : settings_(settings) {}

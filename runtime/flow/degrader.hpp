@@ -17,16 +17,29 @@ struct load_sample {
   std::chrono::nanoseconds dispatch_lag{0};
   /// p99 latency of critical requests over the last interval.
   std::chrono::nanoseconds critical_p99{0};
+  /// Share of the scheduler threads' time spent in this node's handlers over the last
+  /// interval (0..1; 0 when unknown).
+  double utilization = 0;
 };
 
 /// What counts as "full" for each signal: pressure 1.0 means at budget.
 struct pressure_budget {
   std::chrono::nanoseconds dispatch_lag{std::chrono::milliseconds{50}};
   std::chrono::nanoseconds critical_p99{std::chrono::milliseconds{100}};
+  /// The most the dispatch lag can add on its own. A late timer means the node's
+  /// threads did not run on time, which is the node's own backlog only when something
+  /// else says so too (critical p99 or a mailbox at half its budget, or the workers at
+  /// least `busy_utilization` busy); otherwise the OS gave the cores to other processes
+  /// (a noisy neighbour, a profiler) and shedding playback would not bring them back.
+  /// Alone, the lag can shed bulk and best-effort work (0.8 = L2 at the default entry
+  /// points), never interactive or more. A value >= the L4 entry point turns the cap off.
+  double lag_alone_cap = 0.8;
+  double busy_utilization = 0.5;
 };
 
 /// A node's pressure: the worst of its signals, each relative to its budget (0 = idle,
-/// 1 = at budget, above 1 = over). Negative inputs count as 0.
+/// 1 = at budget, above 1 = over), the dispatch lag capped at `lag_alone_cap` unless
+/// another signal corroborates it. Negative inputs count as 0.
 double pressure(const load_sample& s, const pressure_budget& b) noexcept;
 
 struct degrader_settings {

@@ -102,6 +102,7 @@ reading flow_context::observe(std::chrono::nanoseconds dispatch_lag, std::chrono
     r.projected_utilization = static_cast<double>((busy + shed).count()) / capacity;
   }
   last_reading_ = now;
+  r.sample.utilization = r.utilization;
   r.pressure = pressure(r.sample, settings_.budget);
   r.before = degrader_.current();
   r.after = degrader_.update(r.pressure, now, r.projected_utilization);

@@ -28,18 +28,20 @@ public:
     return urgent_.load(std::memory_order_relaxed);
   }
 
-  void on_enqueue(bool urgent = false) noexcept {
-    depth_.fetch_add(1, std::memory_order_relaxed);
+  /// `items`: how many requests the message carries (a batch counts as its items, so
+  /// that depth and service time stay in requests, whatever the batching).
+  void on_enqueue(bool urgent = false, int64_t items = 1) noexcept {
+    depth_.fetch_add(items, std::memory_order_relaxed);
     if (urgent) {
-      urgent_.fetch_add(1, std::memory_order_relaxed);
+      urgent_.fetch_add(items, std::memory_order_relaxed);
     }
   }
 
   /// Never goes below zero, even if a message bypassed the counted send path.
-  void on_dequeue(bool urgent = false) noexcept {
-    decrement(depth_);
+  void on_dequeue(bool urgent = false, int64_t items = 1) noexcept {
+    decrement(depth_, items);
     if (urgent) {
-      decrement(urgent_);
+      decrement(urgent_, items);
     }
   }
 
@@ -48,13 +50,15 @@ public:
     urgent_.store(0, std::memory_order_relaxed);
   }
 
-  /// Owner only: how long handling one message took. Kept as a moving average (1/16 of
-  /// each new sample) that the gate turns into an expected queueing delay.
-  void on_served(std::chrono::nanoseconds took) noexcept {
+  /// Owner only: how long handling one message of `items` requests took. Kept per
+  /// request as a moving average (1/16 of each new sample) that the gate turns into an
+  /// expected queueing delay.
+  void on_served(std::chrono::nanoseconds took, int64_t items = 1) noexcept {
     auto avg = service_ns_.load(std::memory_order_relaxed);
-    auto x = std::max<int64_t>(0, took.count());
+    auto total = std::max<int64_t>(0, took.count());
+    auto x = total / std::max<int64_t>(1, items);
     service_ns_.store(avg == 0 ? x : avg + (x - avg) / 16, std::memory_order_relaxed);
-    busy_ns_.fetch_add(x, std::memory_order_relaxed);
+    busy_ns_.fetch_add(total, std::memory_order_relaxed);
   }
 
   /// Time spent in handlers since the previous call (the load monitor's utilization).
@@ -68,9 +72,11 @@ public:
   }
 
 private:
-  static void decrement(std::atomic<int64_t>& x) noexcept {
+  static void decrement(std::atomic<int64_t>& x, int64_t n) noexcept {
     auto cur = x.load(std::memory_order_relaxed);
-    while (cur > 0 && !x.compare_exchange_weak(cur, cur - 1, std::memory_order_relaxed)) {
+    while (cur > 0
+           && !x.compare_exchange_weak(cur, std::max<int64_t>(0, cur - n),
+                                       std::memory_order_relaxed)) {
       // cur was reloaded by the failed exchange
     }
   }
@@ -87,18 +93,21 @@ private:
 /// critical count too.
 class serving {
 public:
-  explicit serving(load_cell& cell, bool urgent = false) noexcept
-      : cell_(cell), start_(std::chrono::steady_clock::now()), urgent_(urgent) {
-    cell_.on_dequeue(urgent);
+  explicit serving(load_cell& cell, bool urgent = false, int64_t items = 1) noexcept
+      : cell_(cell), start_(std::chrono::steady_clock::now()), urgent_(urgent), items_(items) {
+    cell_.on_dequeue(urgent, items);
   }
   /// `self`: the CAF actor running the handler; its current message says whether it came
   /// through the urgent queue.
+  /// `items`: how many requests the message carries (as counted by on_enqueue).
   template <class Self>
-  serving(load_cell& cell, Self* self) noexcept
-      : serving(cell, self->current_mailbox_element() != nullptr
-                          && self->current_mailbox_element()->mid.is_urgent_message()) {}
+  serving(load_cell& cell, Self* self, int64_t items = 1) noexcept
+      : serving(cell,
+                self->current_mailbox_element() != nullptr
+                    && self->current_mailbox_element()->mid.is_urgent_message(),
+                items) {}
   ~serving() {
-    cell_.on_served(std::chrono::steady_clock::now() - start_);
+    cell_.on_served(std::chrono::steady_clock::now() - start_, items_);
   }
   serving(const serving&) = delete;
   serving& operator=(const serving&) = delete;
@@ -127,6 +136,7 @@ private:
   load_cell& cell_;
   std::chrono::steady_clock::time_point start_;
   bool urgent_;
+  int64_t items_;
 };
 
 /// The steady clock in nanoseconds: the send time a message carries for waited_since().

@@ -140,7 +140,9 @@ TEST_SUITE("actors.session") {
     sv::wire::register_message_types(cfg);
     cfg.set("scheduler.max-threads", size_t{1});
     caf::actor_system sys{cfg};
-    sv::flow::flow_context flow;
+    sv::flow::flow_settings fs;
+    fs.budget.lag_alone_cap = 100; // the lag alone may raise the level all the way
+    sv::flow::flow_context flow{fs};
     service svc{sys, flow, {2, {}, 5000ms, {}}};
     REQUIRE(svc.open(viewer(1)));
     // A scheduler 2 s late: pressure 40, straight to L4 (critical only).

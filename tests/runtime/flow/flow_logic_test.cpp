@@ -209,10 +209,30 @@ TEST_SUITE("runtime.flow") {
   TEST_CASE("pressure is the worst signal relative to its budget") {
     sv::flow::pressure_budget b; // 50 ms lag, 100 ms critical p99
     CHECK(sv::flow::pressure({0.2, 10ms, 10ms}, b) == doctest::Approx(0.2));
-    CHECK(sv::flow::pressure({0.2, 75ms, 10ms}, b) == doctest::Approx(1.5));
+    CHECK(sv::flow::pressure({0.2, 75ms, 60ms}, b) == doctest::Approx(1.5));
     CHECK(sv::flow::pressure({0.2, 10ms, 90ms}, b) == doctest::Approx(0.9));
     CHECK(sv::flow::pressure({-3, -1ms, 0ms}, b) == 0);
     CHECK(sv::flow::pressure({0.1, 10s, 10s}, {0ns, 0ns}) == doctest::Approx(0.1));
+  }
+
+  TEST_CASE("a late timer alone sheds bulk and best-effort work, never interactive or playback") {
+    // The OS did not run the node's threads on time: a noisy neighbour or a profiler, as
+    // long as nothing else says the node itself is behind.
+    sv::flow::pressure_budget b; // 50 ms lag, 100 ms critical p99, cap 0.8 (L2)
+    CHECK(sv::flow::pressure({0.2, 75ms, 10ms}, b) == doctest::Approx(0.8));
+    CHECK(sv::flow::pressure({0.0, 500ms, 0ms}, b) == doctest::Approx(0.8));
+    // Corroborated, it counts in full: critical p99 at half its budget, a mailbox at half
+    // the critical watermark, or the workers busy.
+    CHECK(sv::flow::pressure({0.2, 75ms, 50ms}, b) == doctest::Approx(1.5));
+    CHECK(sv::flow::pressure({0.5, 75ms, 10ms}, b) == doctest::Approx(1.5));
+    CHECK(sv::flow::pressure({0.2, 75ms, 10ms, 0.5}, b) == doctest::Approx(1.5));
+    CHECK(sv::flow::pressure({0.2, 75ms, 10ms, 0.49}, b) == doctest::Approx(0.8));
+    // A cap at or above the L4 entry point turns the rule off.
+    b.lag_alone_cap = 100;
+    CHECK(sv::flow::pressure({0.2, 75ms, 10ms}, b) == doctest::Approx(1.5));
+    sv::flow::degrader d;
+    b.lag_alone_cap = 0.8;
+    CHECK(d.update(sv::flow::pressure({0.0, 500ms, 0ms}, b), 0ms) == level::l2);
   }
 
   TEST_CASE("the degrader escalates at once to the highest level the pressure reaches") {

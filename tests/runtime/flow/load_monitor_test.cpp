@@ -136,7 +136,9 @@ TEST_SUITE("runtime.flow") {
     advance_time(160ms); // the tick due at 100 ms runs 60 ms late
     sched.run();
     CHECK(contains(reg.render(), "sv_flow_dispatch_lag_seconds 0.06\n"));
-    CHECK(ctx->current_level() == level::l4); // 60 ms lag > 50 ms budget
+    // 60 ms lag > 50 ms budget, but nothing else says this node is behind (no critical
+    // latency, empty mailboxes, idle workers): at most L2.
+    CHECK(ctx->current_level() == level::l2);
   }
 
   TEST_CASE_FIXTURE(monitor_fixture, "slow critical requests raise the level") {
