@@ -20,6 +20,7 @@
 #include "actors/cache/cache.hpp"
 #include "actors/content/catalog_client.hpp"
 #include "actors/content/content_types.hpp"
+#include "actors/session/edge_client.hpp"
 #include "actors/session/session_gateway.hpp"
 #include "actors/session/session_types.hpp"
 #include "caf/actor_system.hpp"
@@ -98,6 +99,7 @@ struct viewer {
   uint8_t region = 0;
   bool open = false;
   bool busy = false; // a request is under way
+  uint32_t beats = 0;
   int64_t position_ms = 0;
 };
 
@@ -121,7 +123,7 @@ struct counters {
 };
 
 struct node_link {
-  caf::actor gateway;
+  bool reachable = false; // connected at start (the edge client keeps the sessions' links)
   caf::actor analytics;
   uint64_t epoch = 0; // raised on every fault: answers across a fault are not latency samples
 };
@@ -130,6 +132,12 @@ struct inflight_batch {
   caf::message request;
   uint32_t events = 0;
   int64_t sent_ns = 0; // 0: to send
+};
+
+// What the edge client answered, drained by the driver actor every tick.
+struct result_queue {
+  std::mutex mtx;
+  std::vector<session::edge_result> items;
 };
 
 using tick_atom = caf::atom_constant<caf::atom("tick")>;
@@ -144,6 +152,9 @@ struct driver_state {
   std::vector<node_flags>* flags = nullptr;
   meta_shared* meta = nullptr;
   std::vector<node_link> links;
+  session::edge_client* client = nullptr;
+  result_queue* results = nullptr;
+  std::vector<session::edge_result> taken; // drained from `results`
   std::vector<viewer> viewers;
   size_t active = 0; // viewers [0, active) are in use
   double target_from = 0, target_to = 0;
@@ -201,7 +212,7 @@ std::vector<double> make_cdf(const std::vector<double>& weights) {
 
 bool node_ok(driver_actor* self, uint32_t n) {
   auto& st = self->state;
-  return (*st.flags)[n].usable() && st.links[n].gateway;
+  return (*st.flags)[n].usable() && st.links[n].reachable;
 }
 
 // The next usable node, round robin; nullopt when none is.
@@ -241,6 +252,9 @@ void add_event(driver_actor* self, size_t index, const viewer& v,
   e.set_bitrate_kbps(3000);
   if (t == streamverse::v1::EVENT_START) {
     e.set_startup_ms(static_cast<uint32_t>(300 + index % 700));
+  }
+  if (t == streamverse::v1::EVENT_REBUFFER_END) {
+    e.set_rebuffer_ms(static_cast<uint32_t>(200 + index % 600));
   }
   if (st.open_events.empty()) {
     st.batch_opened_ns = now_ns();
@@ -324,6 +338,10 @@ void count_error(driver_actor* self, uint32_t node, uint64_t epoch, const caf::e
   }
 }
 
+// The cookie of a request: the epoch of the node it went to (answers across a fault are
+// not latency samples) and the request kind's own bit for closes.
+constexpr uint64_t close_bit = uint64_t{1} << 63;
+
 void open_viewer(driver_actor* self, size_t index, bool reopen) {
   auto& st = self->state;
   auto& v = st.viewers[index];
@@ -344,24 +362,7 @@ void open_viewer(driver_actor* self, size_t index, bool reopen) {
   if (reopen) {
     ++st.second.reopened;
   }
-  auto epoch = st.links[*n].epoch;
-  auto node = *n;
-  self->request(st.links[*n].gateway, caf::duration{2s}, std::move(r))
-      .then(
-          [self, index](uint64_t) {
-            auto& st = self->state;
-            auto& v = st.viewers[index];
-            v.busy = false;
-            v.open = true;
-            ++st.open_now;
-            ++st.second.opens_ok;
-            add_event(self, index, v, streamverse::v1::EVENT_START);
-          },
-          [self, index, node, epoch](caf::error& err) {
-            auto& st = self->state;
-            st.viewers[index].busy = false;
-            count_error(self, node, epoch, err, true);
-          });
+  st.client->open(std::move(r), st.links[*n].epoch, *n);
 }
 
 void heartbeat(driver_actor* self, size_t index) {
@@ -384,35 +385,61 @@ void heartbeat(driver_actor* self, size_t index) {
   h.bitrate_kbps = 3000;
   h.buffer_ms = 20'000;
   ++st.second.hb_sent;
-  auto sent = now_ns();
-  auto node = v.node;
-  auto epoch = st.links[node].epoch;
-  // Normal priority on the way to the gateway (one connection, in order anyway); the
-  // gateway hands it on to the session host in the urgent queue.
-  self->request(st.links[node].gateway, caf::duration{2s}, h)
-      .then(
-          [self, index, sent, node, epoch](caf::ok_atom) {
-            auto& st = self->state;
-            auto& v = st.viewers[index];
-            v.busy = false;
-            ++st.second.hb_ok;
-            if ((*st.flags)[node].usable() && st.links[node].epoch == epoch) {
-              st.second_lat.push_back(static_cast<double>(now_ns() - sent) / 1e6);
-            } else {
-              ++st.second.straddled;
-            }
-            add_event(self, index, v, streamverse::v1::EVENT_HEARTBEAT);
-          },
-          [self, index, node, epoch](caf::error& err) {
-            auto& st = self->state;
-            auto& v = st.viewers[index];
-            v.busy = false;
-            count_error(self, node, epoch, err, false);
-            if (is(err, errc::unknown_session) || is(err, errc::session_closed)) {
-              v.open = false;
-              --st.open_now;
-            }
-          });
+  st.client->heartbeat(h, st.links[v.node].epoch);
+}
+
+// One answer of the edge client.
+void on_result(driver_actor* self, const session::edge_result& r) {
+  auto& st = self->state;
+  if ((r.cookie & close_bit) != 0) {
+    return; // a close: counted when sent
+  }
+  auto index = static_cast<size_t>(r.session_id >> 16);
+  auto gen = static_cast<uint16_t>(r.session_id & 0xffff);
+  if (index >= st.viewers.size()) {
+    return;
+  }
+  auto& v = st.viewers[index];
+  auto current = v.gen == gen && index < st.active;
+  auto node = r.node >= 0 ? static_cast<uint32_t>(r.node) : v.node;
+  auto epoch = r.cookie;
+  if (current) {
+    v.busy = false;
+  }
+  if (r.kind == session::item_kind::open) {
+    if (!r.error) {
+      ++st.second.opens_ok;
+      if (current) {
+        v.open = true;
+        v.node = node;
+        ++st.open_now;
+      }
+    } else {
+      count_error(self, node, epoch, r.error, true);
+    }
+    return;
+  }
+  if (!r.error) {
+    ++st.second.hb_ok;
+    if ((*st.flags)[node].usable() && st.links[node].epoch == epoch) {
+      st.second_lat.push_back(std::chrono::duration<double, std::milli>(r.latency).count());
+    } else {
+      ++st.second.straddled;
+    }
+    // Now and then the player reports a stall (events the node does not see itself):
+    // these batches carry the exactly-once check of the analytics path.
+    if (current && ++v.beats % 25 == index % 25) {
+      add_event(self, index, v, streamverse::v1::EVENT_REBUFFER_END);
+    }
+    return;
+  }
+  count_error(self, node, epoch, r.error, false);
+  if (current && v.open
+      && (is(r.error, errc::unknown_session) || is(r.error, errc::session_closed)
+          || (is(r.error, errc::unavailable) && (*st.flags)[node].down.load()))) {
+    v.open = false;
+    --st.open_now;
+  }
 }
 
 double target_now(driver_actor* self) {
@@ -428,6 +455,14 @@ double target_now(driver_actor* self) {
 
 void tick(driver_actor* self) {
   auto& st = self->state;
+  {
+    std::lock_guard<std::mutex> guard{st.results->mtx};
+    st.taken.swap(st.results->items);
+  }
+  for (auto& r : st.taken) {
+    on_result(self, r);
+  }
+  st.taken.clear();
   if (!st.finishing) {
     auto target = static_cast<size_t>(target_now(self));
     size_t budget = 1500;
@@ -454,9 +489,7 @@ void tick(driver_actor* self) {
         session::command c;
         c.session_id = session_id(i, v);
         c.kind = session::command_kind::close;
-        // A request, to see the answer (the gateway also takes one-way commands).
-        self->request(st.links[v.node].gateway, caf::duration{2s}, c)
-            .then([](caf::ok_atom) {}, [](caf::error&) {});
+        st.client->command(c, close_bit);
         ++st.second.closes;
         --st.open_now;
       } else if (v.open) {
@@ -603,8 +636,11 @@ void maybe_finish(driver_actor* self) {
 
 caf::behavior driver_behavior(driver_actor* self, const scenario* sc,
                               std::vector<node_flags>* flags, meta_shared* meta,
-                              std::vector<node_link> links, std::string report_dir) {
+                              std::vector<node_link> links, std::string report_dir,
+                              session::edge_client* client, result_queue* results) {
   auto& st = self->state;
+  st.client = client;
+  st.results = results;
   st.report_dir = std::move(report_dir);
   st.sc = sc;
   st.flags = flags;
@@ -651,11 +687,11 @@ caf::behavior driver_behavior(driver_actor* self, const scenario* sc,
         }
       },
       // A fault on node n began or ended (flags already set by the reader).
-      [self](link_atom, uint32_t n, const caf::actor& gw, const caf::actor& an) {
+      [self](link_atom, uint32_t n, const caf::actor& an) {
         auto& st = self->state;
         ++st.links[n].epoch;
-        if (gw) {
-          st.links[n].gateway = gw;
+        if (an) {
+          st.links[n].reachable = true;
           st.links[n].analytics = an;
         }
       },
@@ -885,14 +921,12 @@ bool seed_titles(caf::actor_system& sys, const scenario& sc, std::vector<node_fl
   return failed == 0;
 }
 
-std::pair<caf::actor, caf::actor> connect(caf::actor_system& sys, const std::string& host,
-                                          uint16_t port, std::chrono::seconds within) {
+caf::actor connect(caf::actor_system& sys, const std::string& host, uint16_t port,
+                   std::chrono::seconds within) {
   auto deadline = steady::now() + within;
   while (steady::now() < deadline) {
-    auto gw = session::connect_gateway(sys, host, port, 1s);
-    auto an = analytics::connect_service(sys, host, port, 1s);
-    if (gw && an) {
-      return {*gw, *an};
+    if (auto an = analytics::connect_service(sys, host, port, 1s)) {
+      return *an;
     }
     std::this_thread::sleep_for(200ms);
   }
@@ -907,18 +941,35 @@ int run_driver(const scenario& s, const std::string& report_dir,
   caf::actor_system sys{cfg};
   std::vector<node_flags> flags(s.nodes);
   std::vector<node_link> links(s.nodes);
+  session::edge_settings es;
   for (uint32_t i = 0; i < s.nodes; ++i) {
     flags[i].name = node_name(i);
     flags[i].port = static_cast<uint16_t>(s.base_port + i);
     flags[i].host = i < hosts.size() ? hosts[i] : "127.0.0.1";
-    auto [gw, an] = connect(sys, flags[i].host, flags[i].port, 20s);
-    if (!gw) {
+    auto an = connect(sys, flags[i].host, flags[i].port, 20s);
+    if (!an) {
       std::cerr << "soak driver: cannot reach " << flags[i].name << " on " << flags[i].host << ":"
                 << flags[i].port << "\n";
       return 1;
     }
-    links[i].gateway = gw;
+    links[i].reachable = true;
     links[i].analytics = an;
+    es.nodes.push_back({flags[i].name, flags[i].host, flags[i].port});
+  }
+  // Viewer sessions through the edge client: batches per node, every answer by its
+  // deadline (the scenario's critical bound is what a player waits at most).
+  es.deadline =
+      std::chrono::milliseconds{static_cast<int64_t>(std::max(500.0, 4 * s.critical_p99_ms))};
+  result_queue results;
+  session::edge_client client{sys, es, [&results](std::vector<session::edge_result>& rs) {
+                                std::lock_guard<std::mutex> guard{results.mtx};
+                                results.items.insert(results.items.end(),
+                                                     std::make_move_iterator(rs.begin()),
+                                                     std::make_move_iterator(rs.end()));
+                              }};
+  if (client.wait_connected(20s) != s.nodes) {
+    std::cerr << "soak driver: the edge client could not connect to every node\n";
+    return 1;
   }
   auto seed_start = steady::now();
   if (!seed_titles(sys, s, flags)) {
@@ -929,7 +980,7 @@ int run_driver(const scenario& s, const std::string& report_dir,
             << std::chrono::duration<double>(steady::now() - seed_start).count() << " s\n";
   std::cout << "READY\n" << std::flush; // the controller starts the phases now
   meta_shared meta;
-  auto driver = sys.spawn(driver_behavior, &s, &flags, &meta, links, report_dir);
+  auto driver = sys.spawn(driver_behavior, &s, &flags, &meta, links, report_dir, &client, &results);
   std::thread tracer{[&] {
     trace_loop(sys, s, flags, meta);
   }};
@@ -961,20 +1012,25 @@ int run_driver(const scenario& s, const std::string& report_dir,
     if (verb == "down" || verb == "stall") {
       if (n >= 0) {
         (verb == "down" ? flags[n].down : flags[n].stalled) = true;
-        caf::anon_send(driver, link_atom::value, static_cast<uint32_t>(n), caf::actor{},
-                       caf::actor{});
+        caf::anon_send(driver, link_atom::value, static_cast<uint32_t>(n), caf::actor{});
       }
     } else if (verb == "up" || verb == "resume") {
       if (n >= 0) {
-        caf::actor gw, an;
+        caf::actor an;
         if (verb == "up") {
-          std::tie(gw, an) = connect(sys, flags[n].host, flags[n].port, 30s);
-          if (!gw) {
+          an = connect(sys, flags[n].host, flags[n].port, 30s);
+          if (!an) {
             std::cerr << "soak driver: " << arg << " did not come back within 30 s\n";
             continue;
           }
+          // The edge client reconnects by itself; wait for it (bounded) before new
+          // viewers are placed there.
+          auto until = steady::now() + 10s;
+          while (!client.connected(static_cast<uint32_t>(n)) && steady::now() < until) {
+            std::this_thread::sleep_for(20ms);
+          }
         }
-        caf::anon_send(driver, link_atom::value, static_cast<uint32_t>(n), gw, an);
+        caf::anon_send(driver, link_atom::value, static_cast<uint32_t>(n), an);
         (verb == "up" ? flags[n].down : flags[n].stalled) = false;
       }
     } else {

@@ -140,9 +140,13 @@ caf::behavior partition_behavior(partition_actor* self, uint32_t index, std::str
   st.freshness = freshness;
   self->delayed_send(self, std::chrono::seconds{1}, tick_atom::value);
   return {
-      [self](const event_batch& b) -> caf::result<ack_msg> {
+      [self](const event_block& b) -> caf::result<ack_msg> {
         auto& st = self->state;
         auto now = wall_ms();
+        if (!well_formed(b)) {
+          return make_error(errc::invalid_argument,
+                            "analytics: malformed event block from " + b.producer_id());
+        }
         auto r = st.history->append(b, now);
         if (!r) {
           return make_error(errc::unavailable, "analytics history: " + st.history->error());
@@ -159,19 +163,14 @@ caf::behavior partition_behavior(partition_actor* self, uint32_t index, std::str
         }
         st.shared->stored += r->stored;
         st.shared->refused += r->refused;
-        auto rate = st.sample_rate();
-        auto refused = r->refused_at.begin();
-        for (int i = 0; i < b.events_size(); ++i) {
-          if (refused != r->refused_at.end() && *refused == static_cast<uint32_t>(i)) {
-            ++refused; // never stored, not counted live either
-            continue;
-          }
-          auto& e = b.events(i);
-          if (realtime::keep_sampled(e, rate)) {
-            st.live.add(e, rate, now);
-            st.freshness->observe(static_cast<double>(std::max<int64_t>(0, now - e.timestamp_ms()))
-                                  / 1000.0);
-          }
+        st.live.add_block(b, st.sample_rate(), now, r->refused_at);
+        // Freshness of the real-time path: a sample per block (its newest event).
+        int64_t newest = 0;
+        for (auto t : b.timestamp_ms()) {
+          newest = std::max(newest, t);
+        }
+        if (newest > 0) {
+          st.freshness->observe(static_cast<double>(std::max<int64_t>(0, now - newest)) / 1000.0);
         }
         return ack;
       },
@@ -187,7 +186,7 @@ caf::behavior partition_behavior(partition_actor* self, uint32_t index, std::str
         for (auto& [id, b] :
              self->state.history->batches_after(0, handoff_batches, handoff_bytes)) {
           page.set_up_to(id);
-          *page.add_batches() = std::move(b);
+          *page.add_blocks() = std::move(b);
         }
         return page;
       },
@@ -203,7 +202,10 @@ caf::behavior partition_behavior(partition_actor* self, uint32_t index, std::str
       // The owner taking over batches another node stored.
       [self](adopt_atom, const handoff_page& page) -> caf::result<uint64_t> {
         auto& st = self->state;
-        std::vector<event_batch> batches{page.batches().begin(), page.batches().end()};
+        std::vector<event_block> batches{page.blocks().begin(), page.blocks().end()};
+        for (auto& old : page.batches()) { // from a node before issue #14
+          batches.push_back(to_block(old));
+        }
         auto n = st.history->adopt(batches, wall_ms());
         if (!n) {
           return make_error(errc::unavailable, "analytics history: " + st.history->error());
@@ -259,8 +261,8 @@ struct batcher_state {
   flow::flow_context* flow = nullptr;
   metrics::histogram* ack_latency = nullptr;
   caf::actor service;
-  // Open batches per partition and when their first event came.
-  std::map<uint32_t, std::vector<viewer_event>> open;
+  // Open blocks per partition and when their first event came.
+  std::map<uint32_t, block_builder> open;
   std::map<uint32_t, int64_t> opened_at;
   bool linger_scheduled = false;
   uint64_t next_sequence = 1;
@@ -378,7 +380,7 @@ void route(service_actor* self, uint32_t p, const caf::message& batch,
         .then([done](const ack_msg& a) { done(a); }, [fail](caf::error& err) { fail(err); });
     return;
   }
-  to_partition<event_batch, ack_msg>(self, p, batch.get_as<event_batch>(0), std::move(done),
+  to_partition<event_block, ack_msg>(self, p, batch.get_as<event_block>(0), std::move(done),
                                      std::move(fail));
 }
 
@@ -403,7 +405,7 @@ void pull(service_actor* self, uint32_t p, const std::string& giver) {
         self->request(svc, timeout, handoff_atom::value, p)
             .then(
                 [=](const handoff_page& page) {
-                  if (page.batches_size() == 0
+                  if ((page.blocks_size() == 0 && page.batches_size() == 0)
                       || owner_of_partition(self, p) != self->state.node_name) {
                     self->state.pulling.erase(key);
                     return;
@@ -432,16 +434,17 @@ void pull(service_actor* self, uint32_t p, const std::string& giver) {
 // (or with the first error: the producer sends it again).
 void ingest(service_actor* self, const event_batch& b, caf::typed_response_promise<ack_msg> rp) {
   auto& st = self->state;
-  std::map<uint32_t, event_batch> parts;
+  std::map<uint32_t, block_builder> builders;
   for (auto& e : b.events()) {
-    auto p = partition_of(st.cfg, e.content_id());
+    builders[partition_of(st.cfg, e.content_id())].add(e);
+  }
+  std::map<uint32_t, event_block> parts;
+  for (auto& [p, builder] : builders) {
     auto& part = parts[p];
-    if (part.events_size() == 0) {
-      part.set_producer_id(b.producer_id() + "/" + std::to_string(p));
-      part.set_sequence(b.sequence());
-      part.set_partition(p);
-    }
-    *part.add_events() = e;
+    part = builder.take();
+    part.set_producer_id(b.producer_id() + "/" + std::to_string(p));
+    part.set_sequence(b.sequence());
+    part.set_partition(p);
   }
   struct join {
     ack_msg total;
@@ -491,16 +494,13 @@ void send_batch(batcher_actor* self, uint32_t p) {
     return;
   }
   auto seq = st.next_sequence++;
-  event_batch b;
+  auto b = i->second.take();
   b.set_producer_id(st.producer_id);
   b.set_sequence(seq);
   b.set_partition(p);
-  for (auto& e : i->second) {
-    *b.add_events() = std::move(e);
-  }
   auto& u = st.inflight[seq];
   u.partition = p;
-  u.events = static_cast<uint64_t>(b.events_size());
+  u.events = static_cast<uint64_t>(event_count(b));
   u.batch = caf::make_message(std::move(b));
   u.first_sent_ms = steady_ms();
   st.open.erase(i);
@@ -518,18 +518,67 @@ void schedule_linger(batcher_actor* self) {
   }
 }
 
-void add_event(batcher_actor* self, viewer_event e) {
+// The builder of partition `p`'s open block (its linger starts with its first event).
+block_builder& open_block(batcher_actor* self, uint32_t p) {
   auto& st = self->state;
-  auto p = partition_of(st.cfg, e.content_id());
-  auto& batch = st.open[p];
-  if (batch.empty()) {
+  auto& b = st.open[p];
+  if (b.empty()) {
     st.opened_at[p] = steady_ms();
   }
-  batch.push_back(std::move(e));
-  if (batch.size() >= st.max_batch()) {
+  return b;
+}
+
+void added(batcher_actor* self, uint32_t p, block_builder& b) {
+  if (static_cast<size_t>(b.size()) >= self->state.max_batch()) {
     send_batch(self, p);
   } else {
     schedule_linger(self);
+  }
+}
+
+void add_event(batcher_actor* self, const viewer_event& e) {
+  auto p = partition_of(self->state.cfg, e.content_id());
+  auto& b = open_block(self, p);
+  b.add(e);
+  added(self, p, b);
+}
+
+// A session host's block: each event into its partition's block, its strings copied once
+// per block there.
+void add_host_events(batcher_actor* self, const session::session_event_block& block) {
+  auto& st = self->state;
+  for (auto& s : block.events) {
+    event_fields f;
+    f.source = block.source;
+    f.seq = s.seq;
+    f.session_number = s.session_id;
+    switch (s.kind) {
+    case session::session_event::opened:
+      f.type = streamverse::v1::EVENT_START;
+      break;
+    case session::session_event::heartbeat:
+      f.type = streamverse::v1::EVENT_HEARTBEAT;
+      break;
+    case session::session_event::quality_change:
+      f.type = streamverse::v1::EVENT_QUALITY_CHANGE;
+      break;
+    case session::session_event::closed:
+      f.type = streamverse::v1::EVENT_STOP;
+      break;
+    }
+    f.user = block.text.get(s.user);
+    f.content = block.text.get(s.content);
+    f.region = block.text.get(s.region);
+    f.device = block.text.get(s.device);
+    f.timestamp_ms = s.at_ms;
+    f.bitrate_kbps = s.bitrate_kbps;
+    f.buffer_ms = s.buffer_ms;
+    f.watched_ms = s.watched_ms;
+    f.position_ms = s.position_ms;
+    auto p = static_cast<uint32_t>(cluster::stable_hash(f.content) % st.cfg.partitions);
+    auto& b = open_block(self, p);
+    b.add(f);
+    added(self, p, b);
   }
 }
 
@@ -548,13 +597,15 @@ caf::behavior batcher_behavior(batcher_actor* self, std::string producer_id,
   self->delayed_send(self, std::chrono::milliseconds{cfg.resend_ms}, resend_atom::value);
   return {
       // From emit() on this node.
-      [self](viewer_event& e) { add_event(self, std::move(e)); },
+      [self](const viewer_event& e) { add_event(self, e); },
       // From emit_many() on this node.
-      [self](std::vector<viewer_event>& es) {
+      [self](const std::vector<viewer_event>& es) {
         for (auto& e : es) {
-          add_event(self, std::move(e));
+          add_event(self, e);
         }
       },
+      // From the session hosts on this node (session_events()).
+      [self](const session::session_event_block& b) { add_host_events(self, b); },
       [self](linger_atom) {
         auto& st = self->state;
         st.linger_scheduled = false;
@@ -572,7 +623,7 @@ caf::behavior batcher_behavior(batcher_actor* self, std::string producer_id,
       },
       [self](flush_atom) {
         std::vector<uint32_t> all;
-        for (auto& [p, events] : self->state.open) {
+        for (auto& [p, builder] : self->state.open) {
           all.push_back(p);
         }
         for (auto p : all) {
@@ -672,7 +723,7 @@ caf::behavior service_behavior(service_actor* self, std::string node_name,
         self->request(local_partition(self, p), caf::infinite, handoff_atom::value)
             .then(
                 [self, rp, p](handoff_page& page) mutable {
-                  if (page.batches_size() == 0) {
+                  if (page.blocks_size() == 0 && page.batches_size() == 0) {
                     self->state.empty_here.insert(p);
                   }
                   page.set_partition(p);
@@ -704,10 +755,19 @@ caf::behavior service_behavior(service_actor* self, std::string node_name,
       },
       // From another node's service: this node's partition answers, through this service
       // (the partition's handle never leaves the node; see lower_this_threads_priority).
-      [self](partition_atom, uint32_t p, const event_batch& b) -> caf::result<ack_msg> {
+      [self](partition_atom, uint32_t p, const event_block& b) -> caf::result<ack_msg> {
         auto rp = self->make_response_promise<ack_msg>();
         self->state.empty_here.erase(p);
         self->request(local_partition(self, p), caf::infinite, b)
+            .then([rp](const ack_msg& a) mutable { rp.deliver(a); },
+                  [rp](caf::error& err) mutable { rp.deliver(err); });
+        return rp;
+      },
+      // From a node before issue #14.
+      [self](partition_atom, uint32_t p, const event_batch& b) -> caf::result<ack_msg> {
+        auto rp = self->make_response_promise<ack_msg>();
+        self->state.empty_here.erase(p);
+        self->request(local_partition(self, p), caf::infinite, to_block(b))
             .then([rp](const ack_msg& a) mutable { rp.deliver(a); },
                   [rp](caf::error& err) mutable { rp.deliver(err); });
         return rp;
@@ -728,6 +788,7 @@ void register_message_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<viewer_event>(viewer_event::descriptor()->full_name());
   cfg.add_message_type<std::vector<viewer_event>>("std::vector<streamverse.v1.ViewerEvent>");
   cfg.add_message_type<event_batch>(event_batch::descriptor()->full_name());
+  cfg.add_message_type<event_block>(event_block::descriptor()->full_name());
   cfg.add_message_type<ack_msg>(ack_msg::descriptor()->full_name());
   cfg.add_message_type<query_msg>(query_msg::descriptor()->full_name());
   cfg.add_message_type<window_msg>(window_msg::descriptor()->full_name());
@@ -804,36 +865,16 @@ caf::expected<void> analytics::emit(viewer_event e) {
   return caf::unit;
 }
 
-session::event_hook analytics::session_events() {
-  auto counter = std::make_shared<std::atomic<uint64_t>>(0);
-  auto prefix = std::to_string(wall_ms()) + ":";
-  return [this, counter, prefix](const session::session_event& s) {
-    viewer_event e;
-    e.set_event_id(prefix + std::to_string(++*counter));
-    e.set_session_id(std::to_string(s.session_id));
-    e.set_user_id(*s.user);
-    e.set_content_id(*s.content);
-    e.set_region(*s.region);
-    e.set_device(*s.device);
-    switch (s.kind) {
-    case session::session_event::opened:
-      e.set_type(streamverse::v1::EVENT_START);
-      break;
-    case session::session_event::heartbeat:
-      e.set_type(streamverse::v1::EVENT_HEARTBEAT);
-      break;
-    case session::session_event::quality_change:
-      e.set_type(streamverse::v1::EVENT_QUALITY_CHANGE);
-      break;
-    case session::session_event::closed:
-      e.set_type(streamverse::v1::EVENT_STOP);
-      break;
+std::function<void(session::session_event_block&&)> analytics::session_events() {
+  return [this](session::session_event_block&& block) {
+    auto n = static_cast<uint64_t>(block.events.size());
+    if (shared_->pending.load(std::memory_order_relaxed) + n > shared_->max_pending) {
+      shared_->overloaded += n; // bulk work shed under load, counted
+      return;
     }
-    e.set_timestamp_ms(s.at_ms);
-    e.set_bitrate_kbps(s.bitrate_kbps);
-    e.set_buffer_ms(s.buffer_ms);
-    e.set_watched_ms(s.watched_ms);
-    emit(std::move(e)); // a refusal is counted (overloaded)
+    shared_->pending += n;
+    shared_->emitted += n;
+    caf::anon_send(batcher_, std::move(block));
   };
 }
 

@@ -24,6 +24,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -95,11 +96,13 @@ public:
   /// hand, such as a session host): all accepted, or none (overloaded).
   caf::expected<void> emit_many(std::vector<viewer_event> es);
 
-  /// A hook for the node's session hosts (`service_settings.host.events`): every open,
-  /// heartbeat, quality change and close becomes a ViewerEvent emitted here. Refusals
-  /// (overloaded) are counted, the session request itself is not affected. Keep this
-  /// object alive as long as the hosts.
-  session::event_hook session_events();
+  /// For the node's session hosts (`host_settings.outputs.events`): their blocks of
+  /// opens, heartbeats, quality changes and closes go to the batcher as they are (one
+  /// message per block, no per-event allocation), become EventBlocks per partition
+  /// there, and are stored once each. While `analytics.max_pending` events await
+  /// acknowledgement a block is refused whole and counted (overloaded): analytics is bulk
+  /// work, playback does not wait for it. Keep this object alive as long as the hosts.
+  std::function<void(session::session_event_block&&)> session_events();
 
   /// The real-time window of `content` in `region` from its partition.
   caf::expected<window_stats> window(const std::string& content, const std::string& region,

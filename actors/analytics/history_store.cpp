@@ -18,19 +18,39 @@ using storage::statement;
 
 constexpr int64_t minute_ms = 60'000;
 
-// The row of a batch (INSERT ... INTO batches, parameters ?1..?8): its key from `b`, the
+// The row of a batch (INSERT ... INTO batches, parameters ?1..?9): its key from `b`, the
 // events it keeps from `kept`.
-void bind_batch(sqlite3_stmt* s, const event_batch& b, const event_batch& kept, int64_t first,
+void bind_batch(sqlite3_stmt* s, const event_block& b, const event_block& kept, int64_t first,
                 int64_t last, int64_t now_ms) {
   bind_text(s, 1, b.producer_id());
   sqlite3_bind_int64(s, 2, static_cast<sqlite3_int64>(b.sequence()));
   sqlite3_bind_int64(s, 3, b.partition());
-  sqlite3_bind_int64(s, 4, kept.events_size());
+  sqlite3_bind_int64(s, 4, analytics::event_count(kept));
   sqlite3_bind_int64(s, 5, first);
   sqlite3_bind_int64(s, 6, last);
   sqlite3_bind_int64(s, 7, now_ms);
   bind_blob(s, 8, kept.SerializeAsString());
+  sqlite3_bind_int64(s, 9, 1); // format: EventBlock
 }
+
+// The time range of a block's events.
+std::pair<int64_t, int64_t> time_range(const event_block& b) {
+  int64_t first = 0;
+  int64_t last = 0;
+  for (int i = 0; i < b.timestamp_ms_size(); ++i) {
+    auto t = b.timestamp_ms(i);
+    first = i == 0 ? t : std::min(first, t);
+    last = std::max(last, t);
+  }
+  return {first, last};
+}
+
+#define SV_BATCH_COLUMNS                                                                           \
+  " INTO batches (producer, sequence, partition, events, first_ms, last_ms, stored_ms, body,"      \
+  " format) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+constexpr const char* insert_batch = "INSERT" SV_BATCH_COLUMNS;
+constexpr const char* insert_batch_once = "INSERT OR IGNORE" SV_BATCH_COLUMNS;
+#undef SV_BATCH_COLUMNS
 
 } // namespace
 
@@ -88,6 +108,22 @@ history_store::history_store(const std::string& path, history_settings s) : sett
     db_ = nullptr;
     return;
   }
+  // Stores from before issue #14 have no format column: their rows are EventBatches.
+  bool has_format = false;
+  {
+    statement cols{stmts_, db_, "PRAGMA table_info(batches)"};
+    while (cols && sqlite3_step(cols.get()) == SQLITE_ROW) {
+      has_format = has_format || column_text(cols.get(), 1) == "format";
+    }
+  }
+  if (!has_format
+      && !storage::exec(db_, "ALTER TABLE batches ADD COLUMN format INTEGER NOT NULL DEFAULT 0;",
+                        &error_)) {
+    error_ = "cannot upgrade " + path + ": " + error_;
+    sqlite3_close(db_);
+    db_ = nullptr;
+    return;
+  }
   recover();
 }
 
@@ -122,14 +158,15 @@ void history_store::recover() {
     rolled = sqlite3_column_int64(mark.get(), 0);
   }
   last_batch_id_ = rolled;
-  statement s{stmts_, db_, "SELECT id, body FROM batches WHERE id > ?1 ORDER BY id"};
+  statement s{stmts_, db_, "SELECT id, body, format FROM batches WHERE id > ?1 ORDER BY id"};
   if (!s) {
     return;
   }
   sqlite3_bind_int64(s.get(), 1, rolled);
   while (sqlite3_step(s.get()) == SQLITE_ROW) {
-    event_batch b;
-    if (b.ParseFromArray(sqlite3_column_blob(s.get(), 1), sqlite3_column_bytes(s.get(), 1))) {
+    event_block b;
+    if (parse_body(sqlite3_column_blob(s.get(), 1), sqlite3_column_bytes(s.get(), 1),
+                   sqlite3_column_int(s.get(), 2), b)) {
       roll_up(b, pending_);
     }
     last_batch_id_ = sqlite3_column_int64(s.get(), 0);
@@ -137,9 +174,32 @@ void history_store::recover() {
   flush_rollups();
 }
 
-void history_store::roll_up(const event_batch& valid, std::map<key, agg>& into) {
-  for (auto& e : valid.events()) {
-    auto& a = into[key{e.timestamp_ms() / minute_ms * minute_ms, e.content_id(), e.region()}];
+bool history_store::parse_body(const void* data, int size, int format, event_block& out) {
+  if (format == 1) {
+    return out.ParseFromArray(data, size) && well_formed(out);
+  }
+  event_batch old;
+  if (!old.ParseFromArray(data, size)) {
+    return false;
+  }
+  out = to_block(old);
+  return true;
+}
+
+void history_store::roll_up(const event_block& valid, std::map<key, agg>& into) {
+  // Each (minute, content, region) of a block is looked up once.
+  std::map<std::tuple<int64_t, uint32_t, uint32_t>, agg*> seen;
+  auto n = analytics::event_count(valid);
+  for (int i = 0; i < n; ++i) {
+    event_view e{valid, i};
+    auto minute = e.timestamp_ms() / minute_ms * minute_ms;
+    auto k = std::make_tuple(minute, valid.content(i), valid.region(i));
+    auto j = seen.find(k);
+    if (j == seen.end()) {
+      j = seen.emplace(k, &into[key{minute, std::string{e.content()}, std::string{e.region()}}])
+              .first;
+    }
+    auto& a = *j->second;
     ++a.events;
     a.watch_ms += e.watched_ms();
     switch (e.type()) {
@@ -160,6 +220,10 @@ void history_store::roll_up(const event_batch& valid, std::map<key, agg>& into) 
 }
 
 std::optional<append_result> history_store::append(const event_batch& b, int64_t now_ms) {
+  return append(to_block(b), now_ms);
+}
+
+std::optional<append_result> history_store::append(const event_block& b, int64_t now_ms) {
   if (db_ == nullptr) {
     return std::nullopt;
   }
@@ -170,8 +234,9 @@ std::optional<append_result> history_store::append(const event_batch& b, int64_t
   }
   int64_t first = 0;
   int64_t last = 0;
-  for (int i = 0; i < b.events_size(); ++i) {
-    auto& e = b.events(i);
+  auto n = analytics::event_count(b);
+  for (int i = 0; i < n; ++i) {
+    event_view e{b, i};
     if (auto why = validate(e, now_ms, settings_.limits); !why.empty()) {
       ++r.refused;
       ++r.refused_by_field[reason_field(why)];
@@ -182,28 +247,28 @@ std::optional<append_result> history_store::append(const event_batch& b, int64_t
     last = std::max(last, e.timestamp_ms());
     ++r.stored;
   }
-  // Only the valid events are kept: the batch as it came when all are (no copy).
-  event_batch filtered;
+  // Only the valid events are kept: the block as it came when all are (no copy).
+  event_block filtered;
   if (r.refused > 0) {
-    filtered.set_producer_id(b.producer_id());
-    filtered.set_sequence(b.sequence());
-    filtered.set_partition(b.partition());
+    block_builder kept;
     auto skip = r.refused_at.begin();
-    for (int i = 0; i < b.events_size(); ++i) {
+    for (int i = 0; i < n; ++i) {
       if (skip != r.refused_at.end() && *skip == static_cast<uint32_t>(i)) {
         ++skip;
         continue;
       }
-      *filtered.add_events() = b.events(i);
+      kept.add(event_view{b, i});
     }
+    filtered = kept.take();
+    filtered.set_producer_id(b.producer_id());
+    filtered.set_sequence(b.sequence());
+    filtered.set_partition(b.partition());
   }
   const auto& valid = r.refused > 0 ? filtered : b;
   if (!begin()) {
     return std::nullopt;
   }
-  statement s{stmts_, db_,
-              "INSERT INTO batches (producer, sequence, partition, events, first_ms, last_ms,"
-              " stored_ms, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"};
+  statement s{stmts_, db_, insert_batch};
   if (!s) {
     error_ = sqlite3_errmsg(db_);
     rollback();
@@ -325,10 +390,11 @@ bool history_store::flush_rollups() {
   return true;
 }
 
-std::vector<std::pair<int64_t, event_batch>> history_store::batches_after(int64_t after, size_t max,
+std::vector<std::pair<int64_t, event_block>> history_store::batches_after(int64_t after, size_t max,
                                                                           size_t max_bytes) const {
-  std::vector<std::pair<int64_t, event_batch>> out;
-  statement s{stmts_, db_, "SELECT id, body FROM batches WHERE id > ?1 ORDER BY id LIMIT ?2"};
+  std::vector<std::pair<int64_t, event_block>> out;
+  statement s{stmts_, db_,
+              "SELECT id, body, format FROM batches WHERE id > ?1 ORDER BY id LIMIT ?2"};
   if (!s) {
     return out;
   }
@@ -336,9 +402,9 @@ std::vector<std::pair<int64_t, event_batch>> history_store::batches_after(int64_
   sqlite3_bind_int64(s.get(), 2, static_cast<sqlite3_int64>(max));
   size_t bytes = 0;
   while (bytes < max_bytes && sqlite3_step(s.get()) == SQLITE_ROW) {
-    event_batch b;
+    event_block b;
     auto n = sqlite3_column_bytes(s.get(), 1);
-    if (b.ParseFromArray(sqlite3_column_blob(s.get(), 1), n)) {
+    if (parse_body(sqlite3_column_blob(s.get(), 1), n, sqlite3_column_int(s.get(), 2), b)) {
       out.emplace_back(sqlite3_column_int64(s.get(), 0), std::move(b));
     }
     bytes += static_cast<size_t>(n);
@@ -346,29 +412,21 @@ std::vector<std::pair<int64_t, event_batch>> history_store::batches_after(int64_
   return out;
 }
 
-std::optional<size_t> history_store::adopt(const std::vector<event_batch>& batches,
+std::optional<size_t> history_store::adopt(const std::vector<event_block>& batches,
                                            int64_t now_ms) {
   if (db_ == nullptr || !begin()) {
     return std::nullopt;
   }
-  statement s{stmts_, db_,
-              "INSERT OR IGNORE INTO batches (producer, sequence, partition, events, first_ms,"
-              " last_ms, stored_ms, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"};
+  statement s{stmts_, db_, insert_batch_once};
   if (!s) {
     error_ = sqlite3_errmsg(db_);
     rollback();
     return std::nullopt;
   }
-  std::vector<const event_batch*> added;
+  std::vector<const event_block*> added;
   int64_t last_id = last_batch_id_;
   for (auto& b : batches) {
-    int64_t first = 0;
-    int64_t last = 0;
-    for (int i = 0; i < b.events_size(); ++i) {
-      auto t = b.events(i).timestamp_ms();
-      first = i == 0 ? t : std::min(first, t);
-      last = std::max(last, t);
-    }
+    auto [first, last] = time_range(b);
     sqlite3_reset(s.get());
     bind_batch(s.get(), b, b, first, last, now_ms);
     if (sqlite3_step(s.get()) != SQLITE_DONE) {
@@ -398,14 +456,15 @@ std::optional<size_t> history_store::release(int64_t up_to) {
     return std::nullopt;
   }
   std::map<key, agg> removed;
-  statement s{stmts_, db_, "SELECT body FROM batches WHERE id <= ?1"};
+  statement s{stmts_, db_, "SELECT body, format FROM batches WHERE id <= ?1"};
   statement del{stmts_, db_, "DELETE FROM batches WHERE id <= ?1"};
   bool ok = s && del;
   if (ok) {
     sqlite3_bind_int64(s.get(), 1, up_to);
     while (sqlite3_step(s.get()) == SQLITE_ROW) {
-      event_batch b;
-      if (b.ParseFromArray(sqlite3_column_blob(s.get(), 0), sqlite3_column_bytes(s.get(), 0))) {
+      event_block b;
+      if (parse_body(sqlite3_column_blob(s.get(), 0), sqlite3_column_bytes(s.get(), 0),
+                     sqlite3_column_int(s.get(), 1), b)) {
         roll_up(b, removed);
       }
     }
@@ -466,17 +525,23 @@ uint64_t history_store::event_count() const {
              : 0;
 }
 
-std::vector<viewer_event> history_store::read_all() const {
-  std::vector<viewer_event> out;
-  statement s{stmts_, db_, "SELECT body FROM batches ORDER BY id"};
+void history_store::for_each(const std::function<void(const event_view&)>& f) const {
+  statement s{stmts_, db_, "SELECT body, format FROM batches ORDER BY id"};
   while (s && sqlite3_step(s.get()) == SQLITE_ROW) {
-    event_batch b;
-    if (b.ParseFromArray(sqlite3_column_blob(s.get(), 0), sqlite3_column_bytes(s.get(), 0))) {
-      for (auto& e : b.events()) {
-        out.push_back(e);
+    event_block b;
+    if (parse_body(sqlite3_column_blob(s.get(), 0), sqlite3_column_bytes(s.get(), 0),
+                   sqlite3_column_int(s.get(), 1), b)) {
+      auto n = analytics::event_count(b);
+      for (int i = 0; i < n; ++i) {
+        f(event_view{b, i});
       }
     }
   }
+}
+
+std::vector<viewer_event> history_store::read_all() const {
+  std::vector<viewer_event> out;
+  for_each([&out](const event_view& e) { out.push_back(to_event(e)); });
   return out;
 }
 

@@ -6,8 +6,11 @@
 //
 // Layout (query it with the sqlite3 command line, see README):
 // - `batches`: one row per stored batch, keys that only grow (appends): producer, sequence,
-//   partition, event count, time range, and the batch's valid events (a serialized
-//   EventBatch). (producer, sequence) is unique: a resent batch is recognised and dropped.
+//   partition, event count, time range, and the batch's valid events (`body`: a serialized
+//   EventBlock when `format` is 1; rows written before issue #14 hold an EventBatch, format
+//   0). (producer, sequence) is unique: a resent batch is recognised and dropped. Every
+//   event can be exported as JSON lines or CSV (export_events(), `streamverse-ctl
+//   analytics export`).
 // - `rollup_minute`: per minute, content and region: views (starts), watch time, rebuffer
 //   time, errors, events, startup p50/p95 (from a histogram kept beside them).
 // - `meta`: the last batch whose events are in the rollups. Rollups are written once a
@@ -19,6 +22,7 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -96,6 +100,7 @@ public:
   /// Stores the valid events of `b` (refusing the others with a reason) unless the batch
   /// (producer_id, sequence) was stored before. Durable when it returns a result; nullopt
   /// when the write failed (error() says why; nothing was stored).
+  std::optional<append_result> append(const event_block& b, int64_t now_ms);
   std::optional<append_result> append(const event_batch& b, int64_t now_ms);
 
   /// Writes the rollups of the batches appended since the last call. False on a failed
@@ -108,13 +113,13 @@ public:
   /// Handing a partition's history to its owner (the node that is not the owner gives its
   /// batches away, oldest first): the stored batches after row `after`, with their row ids,
   /// in the order stored; at most `max` of them and no more once `max_bytes` are in.
-  std::vector<std::pair<int64_t, event_batch>> batches_after(int64_t after, size_t max,
+  std::vector<std::pair<int64_t, event_block>> batches_after(int64_t after, size_t max,
                                                              size_t max_bytes) const;
 
   /// Stores batches another node handed over (already validated there): those whose
   /// (producer, sequence) is stored here already are skipped. All or nothing, durable when
   /// it returns; the number newly stored, nullopt on a failed write.
-  std::optional<size_t> adopt(const std::vector<event_batch>& batches, int64_t now_ms);
+  std::optional<size_t> adopt(const std::vector<event_block>& batches, int64_t now_ms);
 
   /// Deletes the batches up to row `up_to` (their new owner stored them) and takes their
   /// events out of the rollups, in one transaction. The number of batches deleted; nullopt
@@ -124,8 +129,10 @@ public:
   bool has_batch(const std::string& producer, uint64_t sequence) const;
   uint64_t batch_count() const;
   uint64_t event_count() const;
-  /// Every stored event, in the order stored (for verification).
+  /// Every stored event, in the order stored (for verification; small stores).
   std::vector<viewer_event> read_all() const;
+  /// Calls `f` for every stored event in the order stored, one batch in memory at a time.
+  void for_each(const std::function<void(const event_view&)>& f) const;
   std::vector<rollup_row> rollups() const;
 
 private:
@@ -135,7 +142,9 @@ private:
   };
   using key = std::tuple<int64_t, std::string, std::string>; // minute, content, region
 
-  static void roll_up(const event_batch& valid, std::map<key, agg>& into);
+  static void roll_up(const event_block& valid, std::map<key, agg>& into);
+  // The block in a row's body (either format); false when it does not parse.
+  static bool parse_body(const void* data, int size, int format, event_block& out);
   // Adds (or subtracts) `delta` to the rollup rows, inside the caller's transaction.
   bool write_rollups(const std::map<key, agg>& delta, bool subtract);
   void recover();

@@ -1,25 +1,12 @@
 #include "actors/analytics/realtime.hpp"
 
 #include <algorithm>
+#include <unordered_map>
 
 namespace sv::analytics {
 
-namespace {
-
-uint64_t session_hash(const std::string& id) {
-  uint64_t h = 0xcbf29ce484222325ULL; // FNV-1a, then a finalizer
-  for (unsigned char c : id) {
-    h = (h ^ c) * 0x100000001b3ULL;
-  }
-  h ^= h >> 33;
-  h *= 0xff51afd7ed558ccdULL;
-  return h ^ (h >> 33);
-}
-
-} // namespace
-
-bool important(const viewer_event& e) {
-  switch (e.type()) {
+bool important(event_type t) {
+  switch (t) {
   case streamverse::v1::EVENT_HEARTBEAT:
   case streamverse::v1::EVENT_QUALITY_CHANGE:
     return false;
@@ -28,14 +15,54 @@ bool important(const viewer_event& e) {
   }
 }
 
+bool session_kept(uint64_t session_key, uint32_t rate) {
+  return rate <= 1 || session_key % rate == 0;
+}
+
 bool session_kept(const std::string& session_id, uint32_t rate) {
-  return rate <= 1 || session_hash(session_id) % rate == 0;
+  return session_kept(session_key_of(session_id), rate);
+}
+
+void realtime::add(const event_view& e, uint32_t rate, int64_t now_ms) {
+  add_to(series_[key{std::string{e.content()}, std::string{e.region()}}], e, rate, now_ms);
 }
 
 void realtime::add(const viewer_event& e, uint32_t rate, int64_t now_ms) {
+  block_builder b;
+  b.add(e);
+  auto block = b.take();
+  add(event_view{block, 0}, rate, now_ms);
+}
+
+size_t realtime::add_block(const event_block& b, uint32_t rate, int64_t now_ms,
+                           const std::vector<uint32_t>& skip) {
+  std::unordered_map<uint64_t, series*> seen; // (content ref, region ref) -> series
+  auto next_skip = skip.begin();
+  size_t counted = 0;
+  auto n = event_count(b);
+  for (int i = 0; i < n; ++i) {
+    if (next_skip != skip.end() && *next_skip == static_cast<uint32_t>(i)) {
+      ++next_skip;
+      continue;
+    }
+    event_view e{b, i};
+    auto k = (static_cast<uint64_t>(b.content(i)) << 32) | b.region(i);
+    auto j = seen.find(k);
+    if (j == seen.end()) {
+      j = seen.emplace(k, &series_[key{std::string{e.content()}, std::string{e.region()}}]).first;
+    }
+    add_to(*j->second, e, rate, now_ms);
+    ++counted;
+  }
+  return counted;
+}
+
+void realtime::add_to(series& s, const event_view& e, uint32_t rate, int64_t now_ms) {
   rate = std::max<uint32_t>(1, rate);
-  auto kept = session_kept(e.session_id(), rate);
-  if (!kept && !important(e)) {
+  auto session = e.session_key();
+  auto kept = session_kept(session, rate);
+  auto always = important(e.type());
+  if (!kept && !always) {
     return;
   }
   auto now_s = now_ms / 1000;
@@ -43,8 +70,7 @@ void realtime::add(const viewer_event& e, uint32_t rate, int64_t now_ms) {
   if (at_s <= now_s - span_s || at_s > now_s + 5) {
     return; // outside the windows (history still has it)
   }
-  auto weight = important(e) ? 1.0 : static_cast<double>(rate);
-  auto& s = series_[key{e.content_id(), e.region()}];
+  auto weight = always ? 1.0 : static_cast<double>(rate);
   auto& slot = s.seconds[static_cast<size_t>(((at_s % span_s) + span_s) % span_s)];
   if (slot.at_s != at_s) {
     slot = second{};
@@ -72,7 +98,7 @@ void realtime::add(const viewer_event& e, uint32_t rate, int64_t now_ms) {
         - bitrate_bounds_kbps.begin())] += weight;
   }
   if (kept) {
-    auto& seen = s.sessions[session_hash(e.session_id())];
+    auto& seen = s.sessions[session];
     seen.first = std::max(seen.first, at_s);
     seen.second = static_cast<double>(rate);
   }

@@ -38,20 +38,36 @@ struct window_stats {
   std::array<double, bitrate_bounds_kbps.size() + 1> bitrate_mix{};
 };
 
-/// Whether `e` is always counted (never sampled away).
-bool important(const viewer_event& e);
+/// Whether events of type `t` are always counted (never sampled away).
+bool important(event_type t);
+inline bool important(const viewer_event& e) {
+  return important(e.type());
+}
 
 /// Whether sampling 1 in `rate` keeps `e`'s session (deterministic per session id).
 bool session_kept(const std::string& session_id, uint32_t rate);
+bool session_kept(uint64_t session_key, uint32_t rate);
 
 class realtime {
 public:
-  /// Adds `e` seen while sampling 1 in `rate` (1: everything). Events of sessions that
-  /// sampling drops must still be passed when important(); others may be skipped by the
-  /// caller (keep_sampled) or here. Events older than 60 s before `now_ms` are ignored.
+  /// Adds event `i` of block `b` seen while sampling 1 in `rate` (1: everything). Events
+  /// of sessions that sampling drops are skipped unless important(). Events older than
+  /// 60 s before `now_ms` are ignored.
+  void add(const event_view& e, uint32_t rate, int64_t now_ms);
+
+  /// add() for every event of `b` except those at `skip` (ascending positions, e.g. the
+  /// refused ones); looks each (content, region) up once per block. Returns how many
+  /// were counted.
+  size_t add_block(const event_block& b, uint32_t rate, int64_t now_ms,
+                   const std::vector<uint32_t>& skip = {});
+
+  /// One event on its own (tests, host code).
   void add(const viewer_event& e, uint32_t rate, int64_t now_ms);
 
   /// Whether `add` would count `e` at all under `rate`.
+  static bool keep_sampled(const event_view& e, uint32_t rate) {
+    return important(e.type()) || session_kept(e.session_key(), rate);
+  }
   static bool keep_sampled(const viewer_event& e, uint32_t rate) {
     return important(e) || session_kept(e.session_id(), rate);
   }
@@ -79,6 +95,8 @@ private:
     int64_t pruned_s = 0;
   };
   using key = std::pair<std::string, std::string>;
+
+  void add_to(series& s, const event_view& e, uint32_t rate, int64_t now_ms);
 
   std::map<key, series> series_;
 };

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <deque>
+#include <functional>
 #include <unordered_map>
 
 #include "actors/cache/cache.hpp"
@@ -11,11 +12,13 @@
 #include "actors/media/availability.hpp"
 #include "actors/media/playlist.hpp"
 #include "actors/session/session_gateway.hpp"
+#include "actors/session/session_host.hpp"
 #include "actors/session/session_types.hpp"
 #include "caf/actor_system.hpp"
 #include "caf/event_based_actor.hpp"
 #include "caf/scoped_actor.hpp"
 #include "caf/stateful_actor.hpp"
+#include "caf/typed_response_promise.hpp"
 #include "runtime/flow/flow_context.hpp"
 #include "runtime/node/node.hpp"
 #include "runtime/wire/errc.hpp"
@@ -56,13 +59,19 @@ constexpr size_t verifier_titles = 100'000;
 // `(ent_atom, id, entitled)`: the entitlement hook's answer for pending open `id`.
 using ent_atom = caf::atom_constant<caf::atom("sv_entres")>;
 
+// What became of one open: none (it may open) or the refusal.
+using verdict_fn = std::function<void(caf::error)>;
+
 struct verifier_state {
   caf::actor catalog;
   std::shared_ptr<integrations::entitlements> entitlement; // null: no entitlement check
   uint64_t next_id = 0;
-  std::unordered_map<uint64_t, std::pair<caf::response_promise, std::string>> waiting;
+  std::unordered_map<uint64_t, std::pair<verdict_fn, std::string>> waiting;
   std::unordered_map<std::string, content::metadata> titles;
   std::deque<std::string> order; // insertion order, for the bound
+  // Opens waiting for a title this verifier is fetching from the catalog.
+  std::unordered_map<std::string, std::vector<std::pair<session::open_request, verdict_fn>>>
+      fetching;
 
   void keep(const content::metadata& m) {
     auto [i, fresh] = titles.try_emplace(m.id(), m);
@@ -83,23 +92,24 @@ struct verifier_state {
 
 using verifier_actor = caf::stateful_actor<verifier_state>;
 
-caf::error verdict(const content::metadata& m, const session::open_request& r) {
+caf::error availability(const content::metadata& m, const session::open_request& r) {
   auto why = check_availability(m, r.region, wall_ms());
   return why == refusal::none ? caf::error{} : to_error(why, r.content, r.region);
 }
 
-// Availability first, then the entitlement (critical, cached by the hook's policy): an
-// answer now when the title's checks fail or the entitlement is known at once, else a
-// promise the hook's answer keeps (it comes within the hook's timeout, whatever the
-// partner does).
-caf::result<caf::ok_atom> decide(verifier_actor* self, const content::metadata& m,
-                                 const session::open_request& r) {
-  if (auto err = verdict(m, r)) {
-    return err;
+// Availability first, then the entitlement (critical, cached by the hook's policy): `done`
+// now when the title's checks fail or the entitlement is known at once, else when the
+// hook answers (within the hook's timeout, whatever the partner does).
+void decide(verifier_actor* self, const content::metadata& m, const session::open_request& r,
+            verdict_fn done) {
+  if (auto err = availability(m, r)) {
+    done(std::move(err));
+    return;
   }
   auto& st = self->state;
   if (!st.entitlement) {
-    return caf::ok_atom::value;
+    done(caf::none);
+    return;
   }
   integrations::entitlement_query q;
   q.user = r.user;
@@ -114,15 +124,44 @@ caf::result<caf::ok_atom> decide(verifier_actor* self, const content::metadata& 
     }
   });
   if (now) { // cached, or an in-process hook: no message round
-    if (*now) {
-      return caf::ok_atom::value;
-    }
-    return to_error(refusal::not_entitled, r.content, r.region);
+    done(*now ? caf::error{} : to_error(refusal::not_entitled, r.content, r.region));
+    return;
   }
   st.next_id = id;
-  auto rp = self->make_response_promise<caf::ok_atom>();
-  st.waiting.emplace(id, std::make_pair(rp, r.content));
-  return rp;
+  st.waiting.emplace(id, std::make_pair(std::move(done), r.content));
+}
+
+// One open: from the titles kept here, or after one catalog read per title.
+void verify(verifier_actor* self, const session::open_request& r, verdict_fn done) {
+  auto& st = self->state;
+  if (auto i = st.titles.find(r.content); i != st.titles.end()) {
+    decide(self, i->second, r, std::move(done));
+    return;
+  }
+  auto& waiting = st.fetching[r.content];
+  waiting.emplace_back(r, std::move(done));
+  if (waiting.size() > 1) {
+    return; // already asked for
+  }
+  auto content = r.content;
+  self->request(st.catalog, caf::duration{std::chrono::seconds{2}}, caf::get_atom::value, content)
+      .then(
+          [self, content](const content::metadata& m) {
+            self->state.keep(m);
+            auto opens = std::move(self->state.fetching[content]);
+            self->state.fetching.erase(content);
+            for (auto& [req, fn] : opens) {
+              decide(self, m, req, std::move(fn));
+            }
+          },
+          [self, content](caf::error& err) {
+            auto opens = std::move(self->state.fetching[content]);
+            self->state.fetching.erase(content);
+            for (auto& [req, fn] : opens) {
+              fn(is(err, errc::not_found) ? to_error(refusal::not_found, req.content, req.region)
+                                          : err);
+            }
+          });
 }
 
 caf::behavior verifier_behavior(verifier_actor* self, caf::actor catalog,
@@ -144,33 +183,34 @@ caf::behavior verifier_behavior(verifier_actor* self, caf::actor catalog,
         if (i == self->state.waiting.end()) {
           return;
         }
-        auto [rp, content] = std::move(i->second);
+        auto [done, content] = std::move(i->second);
         self->state.waiting.erase(i);
-        if (entitled) {
-          rp.deliver(caf::ok_atom::value);
-        } else {
-          rp.deliver(to_error(refusal::not_entitled, content, {}));
-        }
+        done(entitled ? caf::error{} : to_error(refusal::not_entitled, content, {}));
       },
-      [self](session::verify_atom, const session::open_request& r) -> caf::result<caf::ok_atom> {
-        auto& st = self->state;
-        if (auto i = st.titles.find(r.content); i != st.titles.end()) {
-          return decide(self, i->second, r);
+      [self](session::verify_atom, std::vector<session::open_request>& opens)
+          -> caf::result<std::vector<session::item_result>> {
+        struct join {
+          std::vector<session::item_result> results;
+          size_t left = 0;
+          caf::typed_response_promise<std::vector<session::item_result>> rp;
+        };
+        auto j = std::make_shared<join>();
+        j->results.resize(opens.size());
+        j->left = opens.size() + 1; // + this handler's own hold
+        j->rp = self->make_response_promise<std::vector<session::item_result>>();
+        auto finish = [j] {
+          if (--j->left == 0) {
+            j->rp.deliver(std::move(j->results));
+          }
+        };
+        for (size_t i = 0; i < opens.size(); ++i) {
+          verify(self, opens[i], [j, i, finish](caf::error err) {
+            j->results[i] = session::to_result(err);
+            finish();
+          });
         }
-        auto rp = self->make_response_promise<caf::ok_atom>();
-        self->request(st.catalog, caf::duration{std::chrono::seconds{2}}, caf::get_atom::value,
-                      r.content)
-            .then(
-                [self, rp, r](const content::metadata& m) mutable {
-                  self->state.keep(m);
-                  rp.delegate(caf::actor{self}, session::verify_atom::value, r);
-                },
-                [rp, r](caf::error& err) mutable {
-                  rp.deliver(is(err, errc::not_found)
-                                 ? to_error(refusal::not_found, r.content, r.region)
-                                 : std::move(err));
-                });
-        return rp;
+        finish();
+        return j->rp;
       },
   };
 }

@@ -18,6 +18,7 @@
 #include "runtime/cluster/membership.hpp"
 #include "runtime/cluster/peer_directory.hpp"
 #include "runtime/cluster/placement.hpp"
+#include "runtime/config/node_settings.hpp"
 #include "runtime/node/ask.hpp"
 #include "runtime/node/background.hpp"
 #include "runtime/node/node.hpp"
@@ -205,6 +206,14 @@ caf::behavior watch_behavior(watch_actor* self, std::string node_name,
   return {
       // From the host API on this node.
       [self](const position_msg& p) { keep_newer(self->state.outgoing, from_msg(p)); },
+      // From the session hosts on this node.
+      [self](const session::position_block& b) {
+        for (auto& p : b.positions) {
+          watch_entry e{std::string{b.text.get(p.user)}, std::string{b.text.get(p.content)},
+                        std::string{b.text.get(p.device)}, p.position_ms, p.at_ms};
+          keep_newer(self->state.outgoing, e);
+        }
+      },
       [self](sync_atom) {
         sync(self);
         self->delayed_send(self, self->state.cfg.sync_interval, sync_atom::value);
@@ -333,15 +342,16 @@ void watch_state::sync() {
   caf::anon_send(actor_, sync_atom::value, true);
 }
 
-session::event_hook watch_state::session_positions(session::event_hook next) {
-  return [this, next](const session::session_event& e) {
-    if (e.kind == session::session_event::heartbeat || e.kind == session::session_event::closed) {
-      record(*e.user, *e.content, e.position_ms, e.at_ms, *e.device);
-    }
-    if (next) {
-      next(e);
-    }
+std::function<void(session::position_block&&)> watch_state::session_positions() {
+  return [a = actor_](session::position_block&& b) {
+    caf::anon_send(a, std::move(b));
   };
+}
+
+watch_settings watch_settings_from(const config::node_settings& cfg) {
+  watch_settings s;
+  s.sync_interval = std::chrono::milliseconds{cfg.watch.sync_interval_ms};
+  return s;
 }
 
 } // namespace sv::media

@@ -19,6 +19,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -32,11 +33,18 @@ namespace sv {
 class node;
 } // namespace sv
 
+namespace sv::config {
+struct node_settings;
+} // namespace sv::config
+
 namespace sv::media {
 
 struct watch_settings {
   std::chrono::milliseconds sync_interval{1000};
 };
+
+/// sync_interval from a node's config ([watch]).
+watch_settings watch_settings_from(const config::node_settings& cfg);
 
 /// Registers the watch_state messages (pass it to sv::node on every node).
 void register_watch_types(caf::actor_system_config& cfg);
@@ -56,9 +64,10 @@ public:
   /// Where `user` stopped in `content` (position 0 and event_ms 0: never watched).
   caf::expected<watch_entry> position(const std::string& user, const std::string& content);
 
-  /// For `service_settings.host.events`: heartbeats and closes record the session's
-  /// position; every event is also passed to `next` (e.g. analytics) when given.
-  session::event_hook session_positions(session::event_hook next = {});
+  /// For `host_settings.outputs.positions`: the hosts' position checkpoints (at most one
+  /// per session every watch.checkpoint_ms, and at pause, seek and close) reach this
+  /// service as blocks, one message each.
+  std::function<void(session::position_block&&)> session_positions();
 
   /// Sends what is coalesced now (tests; a graceful stop does it too).
   void sync();

@@ -2,25 +2,107 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <deque>
+#include <limits>
+#include <stdexcept>
 #include <string_view>
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
 #include "caf/actor_system.hpp"
-#include "caf/event_based_actor.hpp"
 #include "caf/stateful_actor.hpp"
+#include "caf/typed_event_based_actor.hpp"
 #include "runtime/flow/flow_context.hpp"
 #include "runtime/flow/load_cell.hpp"
 #include "runtime/wire/errc.hpp"
 
 namespace sv::session {
 
-namespace {
+// -- text_arena, batch_join, results --------------------------------------------------------
 
-using sweep_atom = caf::atom_constant<caf::atom("sv_sweep")>;
-using sessions_atom = caf::atom_constant<caf::atom("sv_count")>;
+text_ref text_arena::add(std::string_view s) {
+  text_ref r{static_cast<uint32_t>(bytes_.size()), static_cast<uint32_t>(s.size())};
+  bytes_.append(s.data(), s.size());
+  return r;
+}
+
+batch_join::batch_join(size_t items, int64_t deadline_ns, size_t max_parts,
+                       std::function<void(batch_join&)> complete)
+    : results_(items), deadline_ns_(deadline_ns), complete_(std::move(complete)),
+      states_(new std::atomic<uint8_t>[std::max<size_t>(1, max_parts)]),
+      max_parts_(static_cast<uint32_t>(std::max<size_t>(1, max_parts))) {
+  for (uint32_t i = 0; i < max_parts_; ++i) {
+    states_[i].store(waiting, std::memory_order_relaxed);
+  }
+}
+
+uint32_t batch_join::add_part() {
+  if (parts_ == max_parts_) {
+    throw std::logic_error("batch_join: more parts than announced");
+  }
+  left_.fetch_add(1, std::memory_order_relaxed);
+  return parts_++;
+}
+
+void batch_join::hold() noexcept {
+  left_.fetch_add(1, std::memory_order_relaxed);
+}
+
+bool batch_join::take(uint32_t p) noexcept {
+  uint8_t expected = waiting;
+  return states_[p].compare_exchange_strong(expected, taken, std::memory_order_acq_rel);
+}
+
+bool batch_join::expire(uint32_t p) noexcept {
+  uint8_t expected = waiting;
+  return states_[p].compare_exchange_strong(expected, expired, std::memory_order_acq_rel);
+}
+
+void batch_join::finish() noexcept {
+  if (left_.fetch_sub(1, std::memory_order_acq_rel) == 1 && complete_) {
+    complete_(*this);
+  }
+}
+
+item_result to_result(const caf::error& err) {
+  item_result r;
+  if (!err) {
+    return r;
+  }
+  if (err.category() != caf::atom("sv")) {
+    r.code = static_cast<uint8_t>(errc::unavailable);
+    r.detail = caf::to_string(err);
+    return r;
+  }
+  r.code = err.code();
+  if (auto hint = retry_after(err)) {
+    r.retry_after_ms = static_cast<uint32_t>(hint->count());
+  }
+  // StreamVerse errors carry a text ("no open session 5"), or for overloaded the class
+  // and the hint.
+  auto& ctx = err.context();
+  if (ctx.match_elements<std::string>() || ctx.match_elements<std::string, int64_t>()) {
+    r.detail = ctx.get_as<std::string>(0);
+  } else if (!ctx.empty()) {
+    r.detail = caf::to_string(ctx);
+  }
+  return r;
+}
+
+caf::error to_error(const item_result& r) {
+  if (r.ok()) {
+    return caf::none;
+  }
+  auto code = static_cast<errc>(r.code);
+  if (code == errc::overloaded) {
+    return make_overloaded(r.detail, std::chrono::milliseconds{r.retry_after_ms});
+  }
+  return make_error(code, r.detail);
+}
+
+namespace {
 
 // Content, device and region repeat across many sessions: keep each name once per host.
 class interner {
@@ -38,29 +120,66 @@ public:
   const std::string& name(uint32_t id) const {
     return names_[id];
   }
+  size_t size() const noexcept {
+    return names_.size();
+  }
 
 private:
   std::deque<std::string> names_; // stable addresses for the views below
   std::unordered_map<std::string_view, uint32_t> ids_;
 };
 
-// One session's state (96 bytes; the user name is inline up to 15 bytes).
+// One session's state (104 bytes; the user name is inline up to 15 bytes).
 struct record {
   std::string user;
   int64_t last_seen_ns = 0;
   int64_t last_event_ns = 0; // for the play time of the next event
+  int64_t checkpoint_ns = 0; // when its position was last recorded
   int64_t position_ms = 0;
   uint32_t content = 0;
   uint32_t bitrate_kbps = 0;
   uint32_t buffer_ms = 0;
   uint32_t dropped_frames = 0;
   uint32_t heartbeats = 0;
+  uint32_t events = 0; // events reported so far (the next one's seq is events + 1)
   uint32_t device = 0;
   uint32_t region = 0;
   uint16_t seeks = 0;
   uint16_t quality_changes = 0;
   uint8_t subscription = 0;
   bool paused = false;
+};
+
+constexpr uint32_t no_ref = std::numeric_limits<uint32_t>::max();
+
+// A block being filled: each interned name is copied into its text once per block.
+template <class Block>
+struct filling {
+  Block block;
+  std::vector<text_ref> contents, devices, regions;
+  std::vector<bool> has_content, has_device, has_region;
+
+  text_ref name(std::vector<text_ref>& refs, std::vector<bool>& has, const interner& names,
+                uint32_t id) {
+    if (id >= refs.size()) {
+      refs.resize(names.size());
+      has.resize(names.size(), false);
+    }
+    if (!has[id]) {
+      refs[id] = block.text.add(names.name(id));
+      has[id] = true;
+    }
+    return refs[id];
+  }
+
+  void reset() {
+    contents.clear();
+    devices.clear();
+    regions.clear();
+    has_content.clear();
+    has_device.clear();
+    has_region.clear();
+  }
 };
 
 struct host_state {
@@ -73,32 +192,91 @@ struct host_state {
   interner regions;
   std::deque<uint64_t> closed_order;
   std::unordered_set<uint64_t> closed;
+  std::string source;
+  filling<session_event_block> events;
+  filling<position_block> positions;
+  bool flush_due = false; // a flush timer is pending
 
   static inline const char* name = "sv.session.host";
 };
 
-using host_actor = caf::stateful_actor<host_state>;
+using host_pointer = host_actor::stateful_pointer<host_state>;
 
-int64_t now_ns(host_actor* self) {
+int64_t now_ns(host_pointer self) {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
              self->clock().now().time_since_epoch())
       .count();
 }
 
-// Tells the event hook (if any) what happened to session `id`.
-void report(host_actor* self, session_event::kind_t kind, uint64_t id, record& s) {
+int64_t wall_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// Hands on what is buffered (at a flush, when a block is full, and on exit).
+void flush_events(host_state& st) {
+  if (!st.events.block.events.empty() && st.cfg.outputs.events) {
+    st.events.block.source = st.source;
+    st.cfg.outputs.events(std::move(st.events.block));
+  }
+  st.events.block = session_event_block{};
+  st.events.reset();
+}
+
+void flush_positions(host_state& st) {
+  if (!st.positions.block.positions.empty() && st.cfg.outputs.positions) {
+    st.cfg.outputs.positions(std::move(st.positions.block));
+  }
+  st.positions.block = position_block{};
+  st.positions.reset();
+}
+
+void schedule_flush(host_pointer self) {
   auto& st = self->state;
-  if (!st.cfg.events) {
+  if (!st.flush_due) {
+    st.flush_due = true;
+    self->delayed_send(self, st.cfg.outputs.flush_interval, flush_atom::value);
+  }
+}
+
+// Records where session `s` is (resume on any device).
+void checkpoint(host_pointer self, record& s, int64_t now) {
+  auto& st = self->state;
+  s.checkpoint_ns = now;
+  if (!st.cfg.outputs.positions) {
     return;
   }
-  auto now = now_ns(self);
+  auto& f = st.positions;
+  position_record p;
+  p.position_ms = s.position_ms;
+  p.at_ms = wall_ms();
+  p.user = f.block.text.add(s.user);
+  p.content = f.name(f.contents, f.has_content, st.contents, s.content);
+  p.device = f.name(f.devices, f.has_device, st.devices, s.device);
+  f.block.positions.push_back(p);
+  if (f.block.positions.size() >= st.cfg.outputs.block_items) {
+    flush_positions(st);
+  } else {
+    schedule_flush(self);
+  }
+}
+
+// Records what happened to session `id`.
+void report(host_pointer self, session_event::kind_t kind, uint64_t id, record& s, int64_t now) {
+  auto& st = self->state;
+  if (!st.cfg.outputs.events) {
+    return;
+  }
+  auto& f = st.events;
   session_event e;
   e.kind = kind;
   e.session_id = id;
-  e.user = &s.user;
-  e.content = &st.contents.name(s.content);
-  e.device = &st.devices.name(s.device);
-  e.region = &st.regions.name(s.region);
+  e.seq = ++s.events;
+  e.user = f.block.text.add(s.user);
+  e.content = f.name(f.contents, f.has_content, st.contents, s.content);
+  e.device = f.name(f.devices, f.has_device, st.devices, s.device);
+  e.region = f.name(f.regions, f.has_region, st.regions, s.region);
   e.bitrate_kbps = s.bitrate_kbps;
   e.buffer_ms = s.buffer_ms;
   e.position_ms = s.position_ms;
@@ -107,10 +285,13 @@ void report(host_actor* self, session_event::kind_t kind, uint64_t id, record& s
           ? 0
           : static_cast<uint32_t>(std::max<int64_t>(0, now - s.last_event_ns) / 1'000'000);
   s.last_event_ns = now;
-  e.at_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                std::chrono::system_clock::now().time_since_epoch())
-                .count();
-  st.cfg.events(e);
+  e.at_ms = wall_ms();
+  f.block.events.push_back(e);
+  if (f.block.events.size() >= st.cfg.outputs.block_items) {
+    flush_events(st);
+  } else {
+    schedule_flush(self);
+  }
 }
 
 void remember_closed(host_state& st, uint64_t id) {
@@ -145,17 +326,179 @@ caf::expected<record*> find(host_state& st, uint64_t id) {
   return make_error(errc::unknown_session, "no open session " + std::to_string(id));
 }
 
-void schedule_sweep(host_actor* self) {
+// -- the requests, shared by single messages and batches ---------------------------------
+
+caf::expected<uint64_t> do_open(host_pointer self, const open_request& r, int64_t now) {
+  auto& st = self->state;
+  if (auto why = validate(r, st.cfg.limits); !why.empty()) {
+    return make_error(errc::invalid_argument, why);
+  }
+  if (st.sessions.count(r.session_id) != 0) {
+    return make_error(errc::session_exists,
+                      "session " + std::to_string(r.session_id) + " is already open");
+  }
+  if (st.cfg.entitlement) {
+    if (auto err = st.cfg.entitlement(r)) {
+      return err;
+    }
+  }
+  record rec;
+  rec.user = r.user;
+  rec.content = st.contents.id(r.content);
+  rec.device = st.devices.id(r.device);
+  rec.region = st.regions.id(r.region);
+  rec.subscription = r.subscription;
+  rec.last_seen_ns = now;
+  rec.last_event_ns = now;
+  rec.checkpoint_ns = now;
+  auto& stored = st.sessions.emplace(r.session_id, std::move(rec)).first->second;
+  st.closed.erase(r.session_id); // an id may be reused after close
+  report(self, session_event::opened, r.session_id, stored, now);
+  return r.session_id;
+}
+
+caf::error do_heartbeat(host_pointer self, const heartbeat_report& h, int64_t now) {
+  auto& st = self->state;
+  auto rec = find(st, h.session_id);
+  if (!rec) {
+    return std::move(rec.error());
+  }
+  if (auto why = validate(h, st.cfg.limits); !why.empty()) {
+    return make_error(errc::invalid_argument, why);
+  }
+  auto& s = **rec;
+  s.position_ms = h.position_ms;
+  s.bitrate_kbps = static_cast<uint32_t>(h.bitrate_kbps);
+  s.buffer_ms = static_cast<uint32_t>(h.buffer_ms);
+  s.dropped_frames = static_cast<uint32_t>(h.dropped_frames);
+  ++s.heartbeats;
+  s.last_seen_ns = now;
+  report(self, session_event::heartbeat, h.session_id, s, now);
+  auto interval = std::chrono::nanoseconds{st.cfg.outputs.checkpoint_interval}.count();
+  if (now - s.checkpoint_ns >= interval) {
+    checkpoint(self, s, now);
+  }
+  return caf::none;
+}
+
+caf::error do_command(host_pointer self, const command& c, int64_t now) {
+  auto& st = self->state;
+  auto rec = find(st, c.session_id);
+  if (!rec) {
+    return std::move(rec.error());
+  }
+  if (auto why = validate(c, st.cfg.limits); !why.empty()) {
+    return make_error(errc::invalid_argument, why);
+  }
+  auto& s = **rec;
+  s.last_seen_ns = now;
+  switch (c.kind) {
+  case command_kind::pause:
+    s.paused = true;
+    checkpoint(self, s, now);
+    break;
+  case command_kind::resume:
+    s.paused = false;
+    break;
+  case command_kind::seek:
+    s.position_ms = c.value;
+    ++s.seeks;
+    checkpoint(self, s, now);
+    break;
+  case command_kind::quality:
+    s.bitrate_kbps = static_cast<uint32_t>(c.value);
+    ++s.quality_changes;
+    report(self, session_event::quality_change, c.session_id, s, now);
+    break;
+  case command_kind::close:
+    report(self, session_event::closed, c.session_id, s, now);
+    checkpoint(self, s, now);
+    st.sessions.erase(c.session_id);
+    remember_closed(st, c.session_id);
+    break;
+  }
+  return caf::none;
+}
+
+// A part of a batch: all of it, or (past its deadline) none of it.
+void do_work(host_pointer self, host_work& w) {
+  auto& st = self->state;
+  auto items = static_cast<int64_t>(w.size());
+  flow::serving served{*st.cell, self, items};
+  if (!w.join->take(w.part)) {
+    return; // its gateway answered it already (deadline)
+  }
+  auto& results = w.join->results();
+  auto now = now_ns(self);
+  if (now > w.join->deadline_ns()) {
+    // Nobody waits for it any more: doing it would only delay the work behind it. The
+    // hint: how late it is, and at least 50 ms.
+    auto late_ms = (now - w.join->deadline_ns()) / 1'000'000;
+    item_result refused;
+    refused.code = static_cast<uint8_t>(errc::overloaded);
+    refused.retry_after_ms = static_cast<uint32_t>(std::clamp<int64_t>(late_ms, 50, 5000));
+    refused.detail = "critical: deadline passed in the host's queue";
+    for (auto at : w.opens_at) {
+      results[at] = refused;
+    }
+    for (auto at : w.heartbeats_at) {
+      results[at] = refused;
+    }
+    for (auto at : w.commands_at) {
+      results[at] = refused;
+    }
+    w.join->finish();
+    return;
+  }
+  for (size_t i = 0; i < w.opens.size(); ++i) {
+    record_latency(st, w.opens[i].sent_at_ns, served);
+    auto r = do_open(self, w.opens[i], now);
+    if (!r) {
+      results[w.opens_at[i]] = to_result(r.error());
+    }
+  }
+  for (size_t i = 0; i < w.heartbeats.size(); ++i) {
+    record_latency(st, w.heartbeats[i].sent_at_ns, served);
+    if (auto err = do_heartbeat(self, w.heartbeats[i], now)) {
+      results[w.heartbeats_at[i]] = to_result(err);
+    }
+  }
+  for (size_t i = 0; i < w.commands.size(); ++i) {
+    if (auto err = do_command(self, w.commands[i], now)) {
+      results[w.commands_at[i]] = to_result(err);
+    }
+  }
+  w.join->finish();
+}
+
+void schedule_sweep(host_pointer self) {
   auto every = std::max(self->state.cfg.idle_timeout / 10, std::chrono::milliseconds{10});
   self->delayed_send(self, every, sweep_atom::value);
 }
 
-caf::behavior session_host(host_actor* self, host_settings cfg,
-                           std::shared_ptr<flow::load_cell> cell, flow::flow_context* flow) {
+void sweep(host_pointer self) {
+  auto& st = self->state;
+  auto now = now_ns(self);
+  auto cutoff = now - std::chrono::nanoseconds{st.cfg.idle_timeout}.count();
+  for (auto i = st.sessions.begin(); i != st.sessions.end();) {
+    if (i->second.last_seen_ns <= cutoff) {
+      report(self, session_event::closed, i->first, i->second, now);
+      remember_closed(st, i->first);
+      i = st.sessions.erase(i);
+    } else {
+      ++i;
+    }
+  }
+}
+
+host_actor::behavior_type session_host(host_pointer self, host_settings cfg,
+                                       std::shared_ptr<flow::load_cell> cell,
+                                       flow::flow_context* flow, uint32_t index) {
   auto& st = self->state;
   st.cfg = std::move(cfg);
   st.cell = std::move(cell);
   st.flow = flow;
+  st.source = st.cfg.source_prefix + "/host-" + std::to_string(index);
   self->set_exception_handler([](caf::scheduled_actor*, std::exception_ptr& ep) -> caf::error {
     try {
       std::rethrow_exception(ep);
@@ -166,91 +509,38 @@ caf::behavior session_host(host_actor* self, host_settings cfg,
     }
     return caf::sec::runtime_error;
   });
+  // What is buffered leaves before the host stops (the node stops its consumers later).
+  self->set_exit_handler([self](caf::exit_msg& msg) {
+    flush_events(self->state);
+    flush_positions(self->state);
+    self->quit(msg.reason);
+  });
   schedule_sweep(self);
   return {
+      [self](host_work& w) { do_work(self, w); },
       [self](const open_request& r) -> caf::result<uint64_t> {
         auto& st = self->state;
         flow::serving served{*st.cell, self};
         record_latency(st, r.sent_at_ns, served);
-        if (auto why = validate(r, st.cfg.limits); !why.empty()) {
-          return make_error(errc::invalid_argument, why);
+        auto x = do_open(self, r, now_ns(self));
+        if (!x) {
+          return std::move(x.error());
         }
-        if (st.sessions.count(r.session_id) != 0) {
-          return make_error(errc::session_exists,
-                            "session " + std::to_string(r.session_id) + " is already open");
-        }
-        if (st.cfg.entitlement) {
-          if (auto err = st.cfg.entitlement(r)) {
-            return err;
-          }
-        }
-        record rec;
-        rec.user = r.user;
-        rec.content = st.contents.id(r.content);
-        rec.device = st.devices.id(r.device);
-        rec.region = st.regions.id(r.region);
-        rec.subscription = r.subscription;
-        rec.last_seen_ns = now_ns(self);
-        rec.last_event_ns = rec.last_seen_ns;
-        auto& stored = st.sessions.emplace(r.session_id, std::move(rec)).first->second;
-        st.closed.erase(r.session_id); // an id may be reused after close
-        report(self, session_event::opened, r.session_id, stored);
-        return r.session_id;
+        return *x;
       },
       [self](const heartbeat_report& h) -> caf::result<caf::ok_atom> {
         auto& st = self->state;
         flow::serving served{*st.cell, self};
         record_latency(st, h.sent_at_ns, served);
-        auto rec = find(st, h.session_id);
-        if (!rec) {
-          return std::move(rec.error());
+        if (auto err = do_heartbeat(self, h, now_ns(self))) {
+          return err;
         }
-        if (auto why = validate(h, st.cfg.limits); !why.empty()) {
-          return make_error(errc::invalid_argument, why);
-        }
-        auto& s = **rec;
-        s.position_ms = h.position_ms;
-        s.bitrate_kbps = static_cast<uint32_t>(h.bitrate_kbps);
-        s.buffer_ms = static_cast<uint32_t>(h.buffer_ms);
-        s.dropped_frames = static_cast<uint32_t>(h.dropped_frames);
-        ++s.heartbeats;
-        s.last_seen_ns = now_ns(self);
-        report(self, session_event::heartbeat, h.session_id, s);
         return caf::ok_atom::value;
       },
       [self](const command& c) -> caf::result<caf::ok_atom> {
-        auto& st = self->state;
-        flow::serving served{*st.cell, self};
-        auto rec = find(st, c.session_id);
-        if (!rec) {
-          return std::move(rec.error());
-        }
-        if (auto why = validate(c, st.cfg.limits); !why.empty()) {
-          return make_error(errc::invalid_argument, why);
-        }
-        auto& s = **rec;
-        s.last_seen_ns = now_ns(self);
-        switch (c.kind) {
-        case command_kind::pause:
-          s.paused = true;
-          break;
-        case command_kind::resume:
-          s.paused = false;
-          break;
-        case command_kind::seek:
-          s.position_ms = c.value;
-          ++s.seeks;
-          break;
-        case command_kind::quality:
-          s.bitrate_kbps = static_cast<uint32_t>(c.value);
-          ++s.quality_changes;
-          report(self, session_event::quality_change, c.session_id, s);
-          break;
-        case command_kind::close:
-          report(self, session_event::closed, c.session_id, s);
-          st.sessions.erase(c.session_id);
-          remember_closed(st, c.session_id);
-          break;
+        flow::serving served{*self->state.cell, self};
+        if (auto err = do_command(self, c, now_ns(self))) {
+          return err;
         }
         return caf::ok_atom::value;
       },
@@ -279,23 +569,18 @@ caf::behavior session_host(host_actor* self, host_settings cfg,
         info.quality_changes = s.quality_changes;
         return info;
       },
-      [self](sessions_atom) {
+      [self](sessions_atom) -> caf::result<uint64_t> {
         flow::serving served{*self->state.cell, self};
         return static_cast<uint64_t>(self->state.sessions.size());
       },
-      [self](sweep_atom) {
+      [self](flush_atom) {
         auto& st = self->state;
-        auto cutoff =
-            now_ns(self)
-            - std::chrono::duration_cast<std::chrono::nanoseconds>(st.cfg.idle_timeout).count();
-        for (auto i = st.sessions.begin(); i != st.sessions.end();) {
-          if (i->second.last_seen_ns <= cutoff) {
-            remember_closed(st, i->first);
-            i = st.sessions.erase(i);
-          } else {
-            ++i;
-          }
-        }
+        st.flush_due = false;
+        flush_events(st);
+        flush_positions(st);
+      },
+      [self](sweep_atom) {
+        sweep(self);
         schedule_sweep(self);
       },
   };
@@ -303,9 +588,10 @@ caf::behavior session_host(host_actor* self, host_settings cfg,
 
 } // namespace
 
-caf::actor spawn_session_host(caf::actor_system& sys, host_settings settings,
-                              std::shared_ptr<flow::load_cell> cell, flow::flow_context* flow) {
-  return sys.spawn(session_host, std::move(settings), std::move(cell), flow);
+host_actor spawn_session_host(caf::actor_system& sys, host_settings settings,
+                              std::shared_ptr<flow::load_cell> cell, flow::flow_context* flow,
+                              uint32_t index) {
+  return sys.spawn(session_host, std::move(settings), std::move(cell), flow, index);
 }
 
 caf::message sessions_query() {

@@ -14,53 +14,7 @@
 
 namespace sv::session {
 
-namespace {
-
 using flow::service_class;
-
-// Async calls travel to the relay with their callback; local only, never serialized.
-struct async_open {
-  open_request request;
-  caf::actor host;
-  std::function<void(caf::expected<uint64_t>)> done;
-};
-
-struct async_heartbeat {
-  heartbeat_report request;
-  caf::actor host;
-  std::function<void(caf::error)> done;
-};
-
-} // namespace
-
-} // namespace sv::session
-
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(sv::session::async_open)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(sv::session::async_heartbeat)
-
-namespace sv::session {
-
-namespace {
-
-// Issues async calls as requests and hands each answer to its callback. Critical work
-// keeps its priority on the way to the host.
-caf::behavior relay(caf::event_based_actor* self, std::chrono::milliseconds timeout) {
-  return {
-      [=](const async_open& a) {
-        auto done = a.done;
-        flow::request(self, a.host, service_class::critical, timeout, a.request)
-            .then([done](uint64_t id) { done(id); }, [done](caf::error& err) { done(err); });
-      },
-      [=](const async_heartbeat& a) {
-        auto done = a.done;
-        flow::request(self, a.host, service_class::critical, timeout, a.request)
-            .then([done](caf::ok_atom) { done(caf::none); },
-                  [done](caf::error& err) { done(err); });
-      },
-  };
-}
-
-} // namespace
 
 // The adaptive limit is single-owner; callers come from any thread.
 class critical_slots {
@@ -104,7 +58,6 @@ struct service::impl {
   flow::flow_context& flow;
   service_settings settings;
   std::vector<flow::target> hosts;
-  caf::actor relay_actor;
   critical_slots slots{settings.critical_limit};
 
   impl(caf::actor_system& s, flow::flow_context& f, service_settings cfg)
@@ -113,10 +66,10 @@ struct service::impl {
     for (size_t i = 0; i < n; ++i) {
       flow::target t;
       t.cell = flow.make_cell("session_host");
-      t.handle = spawn_session_host(sys, settings.host, t.cell, &flow);
+      t.handle = caf::actor_cast<caf::actor>(
+          spawn_session_host(sys, settings.host, t.cell, &flow, static_cast<uint32_t>(i)));
       hosts.push_back(std::move(t));
     }
-    relay_actor = sys.spawn(relay, settings.request_timeout);
   }
 
   ~impl() {
@@ -125,8 +78,6 @@ struct service::impl {
       self->send_exit(t.handle, caf::exit_reason::user_shutdown);
       self->wait_for(t.handle);
     }
-    self->send_exit(relay_actor, caf::exit_reason::user_shutdown);
-    self->wait_for(relay_actor);
   }
 
   const flow::target& host_of(uint64_t session_id) const {
@@ -138,6 +89,14 @@ struct service::impl {
   caf::expected<T> call(const flow::target& t, service_class c, Ts&&... xs) {
     return flow::blocking_request<T>(sys, flow, t, c, settings.request_timeout,
                                      std::forward<Ts>(xs)...);
+  }
+
+  // One item through dispatch(), its result to `done` (on the host's thread, or at once
+  // on the caller's when refused).
+  std::shared_ptr<batch_join> single(std::function<void(const item_result&)> done) {
+    auto deadline = steady_now_ns() + std::chrono::nanoseconds{settings.request_timeout}.count();
+    return std::make_shared<batch_join>(
+        1, deadline, 1, [done = std::move(done)](batch_join& j) { done(j.results()[0]); });
   }
 };
 
@@ -164,6 +123,12 @@ service_settings service_settings_from(const config::node_settings& cfg) {
   service_settings s;
   s.hosts = cfg.sessions.hosts;
   s.host.idle_timeout = std::chrono::milliseconds{cfg.sessions.idle_timeout_ms};
+  s.host.outputs.checkpoint_interval = std::chrono::milliseconds{cfg.watch.checkpoint_ms};
+  // Unique per node lifetime: a restarted node's events never share ids with its past.
+  s.host.source_prefix = cfg.name + "#"
+                         + std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                              std::chrono::system_clock::now().time_since_epoch())
+                                              .count());
   return s;
 }
 
@@ -239,21 +204,18 @@ void service::heartbeat_async(heartbeat_report h, std::function<void(caf::error)
     done(std::move(err));
     return;
   }
-  h.sent_at_ns = steady_now_ns();
-  auto& t = impl_->host_of(h.session_id);
-  auto d = flow::admit(impl_->flow, t, service_class::critical);
-  if (!d.admitted()) {
-    impl_->slots.release(h.sent_at_ns);
-    done(flow::refusal(service_class::critical, d));
-    return;
-  }
-  auto finish = [slots = &impl_->slots, started = h.sent_at_ns,
-                 done = std::move(done)](caf::error err) {
-    slots->release(started);
-    done(std::move(err));
-  };
-  caf::anon_send<caf::message_priority::high>(
-      impl_->relay_actor, async_heartbeat{std::move(h), t.handle, std::move(finish)});
+  auto started = steady_now_ns();
+  h.sent_at_ns = started;
+  auto join =
+      impl_->single([slots = &impl_->slots, started, done = std::move(done)](const item_result& r) {
+        slots->release(started);
+        done(to_error(r));
+      });
+  batch_items items;
+  items.heartbeats.push_back(std::move(h));
+  items.heartbeats_at.push_back(0);
+  dispatch(join, std::move(items));
+  join->finish();
 }
 
 void service::open_async(open_request r, std::function<void(caf::expected<uint64_t>)> done) {
@@ -261,21 +223,96 @@ void service::open_async(open_request r, std::function<void(caf::expected<uint64
     done(std::move(err));
     return;
   }
-  r.sent_at_ns = steady_now_ns();
-  auto& t = impl_->host_of(r.session_id);
-  auto d = flow::admit(impl_->flow, t, service_class::critical);
-  if (!d.admitted()) {
-    impl_->slots.release(r.sent_at_ns);
-    done(flow::refusal(service_class::critical, d));
-    return;
-  }
-  auto finish = [slots = &impl_->slots, started = r.sent_at_ns,
-                 done = std::move(done)](caf::expected<uint64_t> x) {
-    slots->release(started);
-    done(std::move(x));
+  auto started = steady_now_ns();
+  r.sent_at_ns = started;
+  auto id = r.session_id;
+  auto join = impl_->single(
+      [slots = &impl_->slots, started, id, done = std::move(done)](const item_result& x) {
+        slots->release(started);
+        if (x.ok()) {
+          done(id);
+        } else {
+          done(to_error(x));
+        }
+      });
+  batch_items items;
+  items.opens.push_back(std::move(r));
+  items.opens_at.push_back(0);
+  dispatch(join, std::move(items));
+  join->finish();
+}
+
+std::vector<std::vector<uint32_t>> service::dispatch(const std::shared_ptr<batch_join>& join,
+                                                     batch_items items) {
+  auto& hosts = impl_->hosts;
+  auto& ctx = impl_->flow;
+  // One piece of work per host and class (critical or interactive), filled as admitted.
+  struct slot {
+    host_work work;
+    std::vector<uint32_t> at;
   };
-  caf::anon_send<caf::message_priority::high>(
-      impl_->relay_actor, async_open{std::move(r), t.handle, std::move(finish)});
+  std::vector<slot> critical(hosts.size());
+  std::vector<slot> interactive(hosts.size());
+  auto admitted = [&](uint64_t session_id, service_class c, uint32_t at) -> slot* {
+    auto h = session_id % hosts.size();
+    auto d = flow::admit(ctx, hosts[h], c);
+    if (!d.admitted()) {
+      join->results()[at] = to_result(flow::refusal(c, d));
+      return nullptr;
+    }
+    auto& s = c == service_class::critical ? critical[h] : interactive[h];
+    s.at.push_back(at);
+    return &s;
+  };
+  for (size_t i = 0; i < items.opens.size(); ++i) {
+    if (auto* s = admitted(items.opens[i].session_id, service_class::critical, items.opens_at[i])) {
+      s->work.opens.push_back(std::move(items.opens[i]));
+      s->work.opens_at.push_back(items.opens_at[i]);
+    }
+  }
+  for (size_t i = 0; i < items.heartbeats.size(); ++i) {
+    auto at = items.heartbeats_at[i];
+    if (auto* s = admitted(items.heartbeats[i].session_id, service_class::critical, at)) {
+      s->work.heartbeats.push_back(std::move(items.heartbeats[i]));
+      s->work.heartbeats_at.push_back(at);
+    }
+  }
+  for (size_t i = 0; i < items.commands.size(); ++i) {
+    auto& c = items.commands[i];
+    auto at = items.commands_at[i];
+    auto cls = c.kind == command_kind::close ? service_class::critical : service_class::interactive;
+    if (auto* s = admitted(c.session_id, cls, at)) {
+      s->work.commands.push_back(std::move(c));
+      s->work.commands_at.push_back(at);
+    }
+  }
+  // Every part is added before any is sent: the join's part list must not change while
+  // a host reads it.
+  std::vector<std::vector<uint32_t>> parts;
+  auto add = [&](slot& s) {
+    if (!s.at.empty()) {
+      s.work.join = join;
+      s.work.part = join->add_part();
+      parts.push_back(std::move(s.at));
+    }
+  };
+  for (size_t h = 0; h < hosts.size(); ++h) {
+    add(critical[h]);
+    add(interactive[h]);
+  }
+  for (size_t h = 0; h < hosts.size(); ++h) {
+    if (critical[h].work.join) {
+      caf::anon_send<caf::message_priority::high>(hosts[h].handle, std::move(critical[h].work));
+    }
+    if (interactive[h].work.join) {
+      caf::anon_send(hosts[h].handle, std::move(interactive[h].work));
+    }
+  }
+  return parts;
+}
+
+size_t service::max_parts() const noexcept {
+  return 2 * impl_->hosts.size();
 }
 
 size_t service::host_count() const noexcept {

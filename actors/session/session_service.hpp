@@ -37,9 +37,20 @@ struct service_settings {
   flow::adaptive_limit_settings critical_limit;
 };
 
-/// Hosts and idle timeout from a node's config ([sessions]), the rest default: to change
-/// something else (e.g. `host.events`) before constructing a service.
+/// Hosts, idle timeout and position checkpoints from a node's config ([sessions], [watch]),
+/// the hosts' source named after the node; the rest default: to change something else
+/// (e.g. `host.outputs`) before constructing a service.
 service_settings service_settings_from(const config::node_settings& cfg);
+
+/// The items of a batch with the positions of their results in a batch_join.
+struct batch_items {
+  std::vector<open_request> opens;
+  std::vector<uint32_t> opens_at;
+  std::vector<heartbeat_report> heartbeats;
+  std::vector<uint32_t> heartbeats_at;
+  std::vector<command> commands;
+  std::vector<uint32_t> commands_at;
+};
 
 /// The host API for viewer sessions on one node: routes each session id to its host,
 /// asks the node's flow gate first, and sends with the request's service class (open,
@@ -47,11 +58,12 @@ service_settings service_settings_from(const config::node_settings& cfg);
 /// quality and queries are interactive).
 ///
 /// Blocking calls wait for the host's answer (at most request_timeout); async calls
-/// return at once. Critical calls that wait for an answer also take a slot of an adaptive
-/// concurrency limit (flow::adaptive_limit): with every slot taken they are refused with
-/// `overloaded` instead of queueing, and the limit follows their measured latency. Every call that
-/// the gate refuses returns (or passes to its callback) `overloaded` with a retry-after hint, and
-/// nothing is sent. Thread-safe.
+/// return at once and their callback runs when the host answers (an item the host takes
+/// up after request_timeout is refused `overloaded` and not applied). Critical calls that wait for
+/// an answer also take a slot of an adaptive concurrency limit (flow::adaptive_limit): with every
+/// slot taken they are refused with `overloaded` instead of queueing, and the limit follows their
+/// measured latency. Every call that the gate refuses returns (or passes to its callback)
+/// `overloaded` with a retry-after hint, and nothing is sent. Thread-safe.
 ///
 /// The destructor stops the hosts and waits for them; destroy the service before its
 /// node or actor system. Callbacks of async calls still pending then are not called
@@ -94,6 +106,18 @@ public:
   uint64_t critical_limit_refusals() const noexcept;
 
   // -- for actors ----------------------------------------------------------------------
+
+  /// Hands the items of a batch to their hosts: each item's class (open, heartbeat and
+  /// close critical; other commands interactive) is admitted by the flow gate for its
+  /// host, a refusal written to `join` at once; the admitted items go as one host_work per
+  /// host and class (critical ones in CAF's urgent queue), each a new part of `join`.
+  /// Returns, per part added, the result slots it covers (to refuse them should the part
+  /// expire). The caller then releases its own hold with `join->finish()`.
+  std::vector<std::vector<uint32_t>> dispatch(const std::shared_ptr<batch_join>& join,
+                                              batch_items items);
+
+  /// The most parts one dispatch() adds (a join's `max_parts` per dispatch).
+  size_t max_parts() const noexcept;
 
   /// The host of `session_id` with its load cell. Actors that talk to sessions at high
   /// rates send to it directly: `flow::admit(flow(), route(id), class)` first, then a

@@ -392,6 +392,20 @@ const std::vector<field>& schema() {
                                     [](node_settings& s, int64_t v) {
                                       s.sessions.hosts = static_cast<uint32_t>(v);
                                     })},
+      {"sessions.gateways", integer_in(1, 64,
+                                       [](node_settings& s, int64_t v) {
+                                         s.sessions.gateways = static_cast<uint32_t>(v);
+                                       })},
+      {"watch.checkpoint_ms",
+       integer_in(
+           100, 3'600'000,
+           [](node_settings& s, int64_t v) { s.watch.checkpoint_ms = static_cast<uint32_t>(v); },
+           " ms")},
+      {"watch.sync_interval_ms",
+       integer_in(
+           10, 60'000,
+           [](node_settings& s, int64_t v) { s.watch.sync_interval_ms = static_cast<uint32_t>(v); },
+           " ms")},
       {"cache.l1_bytes",
        integer_in(
            0, int64_t{1} << 40,

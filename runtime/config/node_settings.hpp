@@ -57,6 +57,16 @@ struct flow_control_settings {
 struct session_node_settings {
   uint32_t idle_timeout_ms = 30'000;
   uint32_t hosts = 16;
+  uint32_t gateways = 2; ///< gateway actors that take clients' batches
+};
+
+/// Playback positions (actors/media's watch_state reads them).
+struct watch_node_settings {
+  /// A session's position is recorded at most this often while it plays, and always at
+  /// pause, seek and close: a crash loses at most this much of a viewer's progress.
+  uint32_t checkpoint_ms = 30'000;
+  /// How often recorded positions are sent to their owners (and owners to replicas).
+  uint32_t sync_interval_ms = 1000;
 };
 
 /// The two-level cache on this node (actors/cache reads them).
@@ -156,6 +166,8 @@ struct node_settings {
   flow_control_settings flow;
   // [sessions]
   session_node_settings sessions;
+  // [watch]
+  watch_node_settings watch;
   // [cache]
   cache_node_settings cache;
   // [analytics]

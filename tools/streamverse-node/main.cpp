@@ -77,11 +77,13 @@ int main(int argc, char** argv) {
     s->cache = std::make_unique<sv::cache::cache>(n);
     s->cache->follow(*s->catalog);
     s->analytics = std::make_unique<sv::analytics::analytics>(n);
-    s->watch = std::make_unique<sv::media::watch_state>(n);
+    s->watch =
+        std::make_unique<sv::media::watch_state>(n, sv::media::watch_settings_from(n.settings()));
     auto ss = sv::session::service_settings_from(n.settings());
-    // Heartbeats and closes record the viewer's position (resume on any device); every
-    // event goes to analytics.
-    ss.host.events = s->watch->session_positions(s->analytics->session_events());
+    // The hosts' outputs (session_host.hpp): events to analytics, position checkpoints
+    // to watch_state (resume on any device).
+    ss.host.outputs.events = s->analytics->session_events();
+    ss.host.outputs.positions = s->watch->session_positions();
     s->sessions = std::make_unique<sv::session::service>(n, ss);
     // Integration hooks from [hooks]: webhooks where a URL is set, in-process defaults
     // otherwise (CDN purges for the titles this node owns, CMS polling on one node).

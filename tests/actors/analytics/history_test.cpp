@@ -22,6 +22,7 @@
 namespace {
 
 using sv::analytics::event_batch;
+using sv::analytics::event_block;
 using sv::analytics::history_store;
 using sv::analytics::viewer_event;
 namespace v1 = streamverse::v1;
@@ -212,7 +213,7 @@ TEST_SUITE("actors.analytics") {
     // A first page: 5 batches, then deleted at the giver.
     auto page = giver.batches_after(0, 5, size_t{1} << 20);
     REQUIRE(page.size() == 5);
-    std::vector<event_batch> first;
+    std::vector<event_block> first;
     for (auto& [id, b] : page) {
       first.push_back(b);
     }

@@ -24,6 +24,7 @@
 #include "runtime/metrics/registry.hpp"
 #include "runtime/node/node.hpp"
 #include "runtime/wire/errc.hpp"
+#include "tests/support/gateway_call.hpp"
 
 extern "C" const char* __asan_default_options() {
   // Same CAF 0.17.6 BASP shutdown cycle as in the catalog test (see there).
@@ -128,10 +129,7 @@ TEST_SUITE("actors.integrations") {
         r.device = "tv";
         r.region = "eu-west";
         r.subscription = tier;
-        caf::error err;
-        self->request(gateway.handle(), std::chrono::seconds{5}, r)
-            .receive([](uint64_t) {}, [&](caf::error& e) { err = e; });
-        return err;
+        return sv::test::open_through(self, gateway, r);
       };
       auto premium = static_cast<uint8_t>(sv::session::tier::premium);
       auto basic = static_cast<uint8_t>(sv::session::tier::basic);

@@ -23,6 +23,7 @@
 #include "runtime/node/node.hpp"
 #include "runtime/wire/errc.hpp"
 #include "runtime/wire/protobuf.hpp"
+#include "tests/support/gateway_call.hpp"
 
 extern "C" const char* __asan_default_options() {
   // Same CAF 0.17.6 BASP shutdown cycle as in the catalog test (see there).
@@ -105,10 +106,7 @@ TEST_SUITE("actors.media") {
         r.content = content;
         r.device = "tv";
         r.region = region;
-        caf::error err;
-        self->request(gateway.handle(), std::chrono::seconds{5}, r)
-            .receive([](uint64_t) {}, [&](caf::error& e) { err = e; });
-        return err;
+        return sv::test::open_through(self, gateway, r);
       };
       auto first = open(1, "open-1", "eu-west");
       CHECK_MESSAGE(!first, n.system().render(first));

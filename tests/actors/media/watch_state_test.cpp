@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <doctest/doctest.h>
@@ -90,7 +91,7 @@ TEST_SUITE("actors.media") {
   TEST_CASE("stop on one device and node, resume at that position on another") {
     cluster c{"watch_test_data/resume"};
     sv::session::service_settings ss;
-    ss.host.events = c.watch[0]->session_positions();
+    ss.host.outputs.positions = c.watch[0]->session_positions();
     sv::session::service sessions{*c.nodes[0], ss};
     sv::session::open_request open;
     open.session_id = 7;
@@ -118,6 +119,41 @@ TEST_SUITE("actors.media") {
     REQUIRE(none);
     CHECK(none->position_ms == 0);
     CHECK(none->event_ms == 0);
+  }
+
+  TEST_CASE("a resume position lags the last heartbeat by at most the checkpoint interval") {
+    cluster c{"watch_test_data/checkpoint"};
+    sv::session::service_settings ss;
+    ss.host.outputs.positions = c.watch[0]->session_positions();
+    ss.host.outputs.checkpoint_interval = std::chrono::milliseconds{300};
+    sv::session::service sessions{*c.nodes[0], ss};
+    sv::session::open_request open;
+    open.session_id = 9;
+    open.user = "u-9";
+    open.content = "premiere-9";
+    open.device = "web";
+    open.region = "eu-west";
+    REQUIRE(sessions.open(open));
+    // Heartbeats every 50 ms for about a second; the position is the play time in ms.
+    auto start = std::chrono::steady_clock::now();
+    int64_t last = 0;
+    for (int i = 0; i < 20; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds{50});
+      last = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now()
+                                                                   - start)
+                 .count();
+      sv::session::heartbeat_report hb;
+      hb.session_id = 9;
+      hb.position_ms = last;
+      REQUIRE_FALSE(sessions.heartbeat(hb));
+    }
+    // What the cluster holds once synced (no close: as if the node crashed now, minus the
+    // sync interval) is a checkpoint at most one interval (plus a heartbeat) behind.
+    CHECK(eventually([&] { return c.position(1, "u-9", "premiere-9") > 0; }));
+    std::this_thread::sleep_for(std::chrono::milliseconds{1200}); // one more sync
+    auto stored = c.position(1, "u-9", "premiere-9");
+    CHECK(stored <= last);
+    CHECK(stored >= last - 300 - 60);
   }
 
   TEST_CASE("two devices writing at once resolve by event time on every node") {

@@ -35,7 +35,7 @@ heartbeat_report beat(uint64_t id, int64_t position_ms, int64_t bitrate_kbps = 4
 
 struct host_fixture : sv::testkit::fixture {
   std::shared_ptr<sv::flow::load_cell> cell = std::make_shared<sv::flow::load_cell>();
-  caf::actor host;
+  host_actor host;
   host_settings settings;
 
   host_fixture() {
@@ -48,7 +48,7 @@ struct host_fixture : sv::testkit::fixture {
 
   ~host_fixture() {
     if (host) {
-      caf::anon_send_exit(host, caf::exit_reason::user_shutdown);
+      caf::anon_send_exit(caf::actor_cast<caf::actor>(host), caf::exit_reason::user_shutdown);
       sched.run();
     }
   }
@@ -76,17 +76,243 @@ struct host_fixture : sv::testkit::fixture {
   }
 
   uint64_t open_sessions() {
-    self->send(host, sessions_query());
+    self->send(host, sessions_atom::value);
     sched.run();
     uint64_t n = 0;
     self->receive([&](uint64_t x) { n = x; });
     return n;
   }
+
+  // The host's clock (virtual time), as a batch deadline is given.
+  int64_t host_now_ns() {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(
+               sched.clock().now().time_since_epoch())
+        .count();
+  }
+
+  // A part of `items` results, due `budget` from now on the host's clock.
+  std::shared_ptr<batch_join> join_of(size_t items, std::chrono::milliseconds budget,
+                                      int* completed) {
+    return std::make_shared<batch_join>(items, host_now_ns() + budget.count() * 1'000'000, 4,
+                                        [completed](batch_join&) { ++*completed; });
+  }
+};
+
+// Blocks from a host's outputs, as the test sees them.
+struct captured {
+  std::vector<session_event_block> events;
+  std::vector<position_block> positions;
 };
 
 } // namespace
 
 TEST_SUITE("actors.session") {
+  TEST_CASE_FIXTURE(host_fixture, "a batch part is applied item by item, each result in its slot") {
+    spawn_host();
+    int completed = 0;
+    auto join = join_of(4, 1000ms, &completed);
+    host_work w;
+    w.join = join;
+    w.part = join->add_part();
+    w.opens = {viewer(7), viewer(8)};
+    w.opens_at = {0, 1};
+    w.heartbeats = {beat(7, 5000), beat(99, 1)};
+    w.heartbeats_at = {2, 3};
+    join->finish(); // the dispatcher's hold
+    CHECK(completed == 0);
+    caf::anon_send(host, std::move(w));
+    sched.run();
+    CHECK(completed == 1);
+    auto& rs = join->results();
+    CHECK(rs[0].ok());
+    CHECK(rs[1].ok());
+    CHECK(rs[2].ok());
+    CHECK(rs[3].code == static_cast<uint8_t>(sv::errc::unknown_session));
+    CHECK(rs[3].detail.find("99") != std::string::npos);
+    CHECK(info(7).position_ms == 5000);
+    CHECK(open_sessions() == 2);
+  }
+
+  TEST_CASE_FIXTURE(host_fixture,
+                    "a part taken up after its deadline is refused whole and changes nothing") {
+    spawn_host();
+    int completed = 0;
+    auto join = join_of(2, 5ms, &completed);
+    host_work w;
+    w.join = join;
+    w.part = join->add_part();
+    w.opens = {viewer(7)};
+    w.opens_at = {0};
+    w.commands = {command{7, command_kind::pause, 0}};
+    w.commands_at = {1};
+    join->finish();
+    advance_time(10ms); // it waited in the queue past its deadline
+    caf::anon_send(host, std::move(w));
+    sched.run();
+    CHECK(completed == 1);
+    for (auto& r : join->results()) {
+      CHECK(r.code == static_cast<uint8_t>(sv::errc::overloaded));
+      CHECK(r.retry_after_ms >= 50);
+    }
+    CHECK(open_sessions() == 0);
+  }
+
+  TEST_CASE_FIXTURE(host_fixture, "a part its gateway expired is never applied") {
+    spawn_host();
+    int completed = 0;
+    auto join = join_of(1, 1000ms, &completed);
+    host_work w;
+    w.join = join;
+    w.part = join->add_part();
+    w.opens = {viewer(7)};
+    w.opens_at = {0};
+    REQUIRE(join->expire(w.part)); // the gateway answered it (overloaded) first
+    join->results()[0].code = static_cast<uint8_t>(sv::errc::overloaded);
+    join->finish(); // the gateway's finish for the expired part
+    join->finish(); // the dispatcher's hold
+    CHECK(completed == 1);
+    caf::anon_send(host, std::move(w));
+    sched.run();
+    CHECK(completed == 1);
+    CHECK(open_sessions() == 0);
+    CHECK_FALSE(join->take(0)); // and no host can take it any more
+  }
+
+  TEST_CASE_FIXTURE(host_fixture,
+                    "events leave in blocks, numbered per session, and name each string once") {
+    auto seen = std::make_shared<captured>();
+    settings.outputs.events = [seen](session_event_block&& b) {
+      seen->events.push_back(std::move(b));
+    };
+    settings.outputs.flush_interval = 20ms;
+    settings.source_prefix = "node-x#1";
+    spawn_host();
+    REQUIRE_FALSE(ask(viewer(7)));
+    REQUIRE_FALSE(ask(beat(7, 1000)));
+    REQUIRE_FALSE(ask(viewer(8, "bob")));
+    REQUIRE_FALSE(ask(command{7, command_kind::quality, 2500}));
+    REQUIRE_FALSE(ask(command{7, command_kind::close, 0}));
+    CHECK(seen->events.empty()); // buffered until the flush
+    advance_time(20ms);
+    sched.run();
+    REQUIRE(seen->events.size() == 1);
+    auto& b = seen->events.front();
+    CHECK(b.source == "node-x#1/host-0");
+    REQUIRE(b.events.size() == 5);
+    using k = session_event;
+    CHECK(b.events[0].kind == k::opened);
+    CHECK(b.events[1].kind == k::heartbeat);
+    CHECK(b.events[2].kind == k::opened);
+    CHECK(b.events[3].kind == k::quality_change);
+    CHECK(b.events[4].kind == k::closed);
+    // Session 7: events 1, 2, 3, 4; session 8: event 1.
+    CHECK(b.events[0].seq == 1);
+    CHECK(b.events[1].seq == 2);
+    CHECK(b.events[2].seq == 1);
+    CHECK(b.events[4].seq == 4);
+    CHECK(b.events[1].position_ms == 1000);
+    CHECK(b.text.get(b.events[2].user) == "bob");
+    CHECK(b.text.get(b.events[4].content) == "title-42");
+    CHECK(b.text.get(b.events[4].region) == "eu-west");
+    // "title-42", "tv" and "eu-west" once each, the user per event.
+    CHECK(b.text.size() == std::string{"title-42tveu-west"}.size() + 5 * 5 - 2);
+  }
+
+  TEST_CASE_FIXTURE(host_fixture,
+                    "a block is handed on as soon as it is full, without waiting for the flush") {
+    auto seen = std::make_shared<captured>();
+    settings.outputs.events = [seen](session_event_block&& b) {
+      seen->events.push_back(std::move(b));
+    };
+    settings.outputs.block_items = 3;
+    spawn_host();
+    REQUIRE_FALSE(ask(viewer(7)));
+    REQUIRE_FALSE(ask(beat(7, 1)));
+    CHECK(seen->events.empty());
+    REQUIRE_FALSE(ask(beat(7, 2)));
+    REQUIRE(seen->events.size() == 1);
+    CHECK(seen->events.front().events.size() == 3);
+  }
+
+  TEST_CASE_FIXTURE(host_fixture,
+                    "positions are recorded at most once per checkpoint interval, and always at "
+                    "pause, seek and close") {
+    auto seen = std::make_shared<captured>();
+    settings.outputs.positions = [seen](position_block&& b) {
+      seen->positions.push_back(std::move(b));
+    };
+    settings.outputs.checkpoint_interval = 30s;
+    settings.idle_timeout = 120s;
+    spawn_host();
+    auto recorded = [&] {
+      advance_time(20ms); // the flush
+      sched.run();
+      std::vector<int64_t> xs;
+      for (auto& b : seen->positions) {
+        for (auto& p : b.positions) {
+          xs.push_back(p.position_ms);
+        }
+      }
+      seen->positions.clear();
+      return xs;
+    };
+    REQUIRE_FALSE(ask(viewer(7)));
+    // Heartbeats every 10 s: only one in three is a checkpoint.
+    for (int i = 1; i <= 6; ++i) {
+      advance_time(10s);
+      sched.run();
+      REQUIRE_FALSE(ask(beat(7, i * 10'000)));
+    }
+    CHECK(recorded() == std::vector<int64_t>{30'000, 60'000});
+    REQUIRE_FALSE(ask(command{7, command_kind::seek, 500'000}));
+    REQUIRE_FALSE(ask(command{7, command_kind::pause, 0}));
+    REQUIRE_FALSE(ask(command{7, command_kind::close, 0}));
+    CHECK(recorded() == std::vector<int64_t>{500'000, 500'000, 500'000});
+    // A position as the player reported it, with the names it needs for resume.
+    REQUIRE_FALSE(ask(viewer(9, "carol")));
+    REQUIRE_FALSE(ask(command{9, command_kind::pause, 0}));
+    advance_time(20ms);
+    sched.run();
+    REQUIRE(seen->positions.size() == 1);
+    auto& b = seen->positions.front();
+    REQUIRE(b.positions.size() == 1);
+    CHECK(b.text.get(b.positions[0].user) == "carol");
+    CHECK(b.text.get(b.positions[0].content) == "title-42");
+    CHECK(b.text.get(b.positions[0].device) == "tv");
+  }
+
+  TEST_CASE_FIXTURE(host_fixture, "what a host buffered is handed on when it stops") {
+    auto seen = std::make_shared<captured>();
+    settings.outputs.events = [seen](session_event_block&& b) {
+      seen->events.push_back(std::move(b));
+    };
+    spawn_host();
+    REQUIRE_FALSE(ask(viewer(7)));
+    CHECK(seen->events.empty());
+    caf::anon_send_exit(caf::actor_cast<caf::actor>(host), caf::exit_reason::user_shutdown);
+    sched.run();
+    host = host_actor{};
+    REQUIRE(seen->events.size() == 1);
+    CHECK(seen->events.front().events.size() == 1);
+  }
+
+  TEST_CASE("item results carry the StreamVerse code, the hint and the text, and back") {
+    auto r = to_result(sv::make_overloaded("critical", 120ms));
+    CHECK(r.code == static_cast<uint8_t>(sv::errc::overloaded));
+    CHECK(r.retry_after_ms == 120);
+    CHECK(r.detail == "critical");
+    auto back = to_error(r);
+    CHECK(sv::is(back, sv::errc::overloaded));
+    CHECK(sv::retry_after(back) == std::chrono::milliseconds{120});
+    auto e = to_result(sv::make_error(sv::errc::not_in_region, "t is not available in mars"));
+    CHECK(e.detail == "t is not available in mars");
+    CHECK(sv::is(to_error(e), sv::errc::not_in_region));
+    CHECK(to_result(caf::none).ok());
+    CHECK_FALSE(to_error(item_result{}));
+    auto other = to_result(caf::make_error(caf::sec::request_timeout));
+    CHECK(other.code == static_cast<uint8_t>(sv::errc::unavailable));
+  }
+
   TEST_CASE_FIXTURE(host_fixture, "an opened session reports what it was opened with") {
     REQUIRE_FALSE(ask(viewer(7)));
     auto s = info(7);
