@@ -120,6 +120,43 @@ struct partition_state {
 
 using partition_actor = caf::stateful_actor<partition_state>;
 
+// Stores block `b` (the partition's history, then its real-time windows); the answer
+// once it is durable.
+caf::result<ack_msg> store_block(partition_actor* self, const event_block& b) {
+        auto& st = self->state;
+  auto now = wall_ms();
+  if (!well_formed(b)) {
+    return make_error(errc::invalid_argument,
+                      "analytics: malformed event block from " + b.producer_id());
+  }
+  auto r = st.history->append(b, now);
+  if (!r) {
+    return make_error(errc::unavailable, "analytics history: " + st.history->error());
+  }
+  ack_msg ack;
+  ack.set_producer_id(b.producer_id());
+  ack.set_sequence(b.sequence());
+  ack.set_duplicate(r->duplicate);
+  ack.set_stored(r->stored);
+  ack.set_refused(r->refused);
+  if (r->duplicate) {
+    ++st.shared->duplicate_batches;
+    return ack;
+  }
+  st.shared->stored += r->stored;
+  st.shared->refused += r->refused;
+  st.live.add_block(b, st.sample_rate(), now, r->refused_at);
+  // Freshness of the real-time path: a sample per block (its newest event).
+  int64_t newest = 0;
+  for (auto t : b.timestamp_ms()) {
+    newest = std::max(newest, t);
+  }
+  if (newest > 0) {
+    st.freshness->observe(static_cast<double>(std::max<int64_t>(0, now - newest)) / 1000.0);
+  }
+  return ack;
+}
+
 caf::behavior partition_behavior(partition_actor* self, uint32_t index, std::string path,
                                  config::analytics_node_settings cfg,
                                  std::shared_ptr<analytics_shared> shared, flow::flow_context* flow,
@@ -140,40 +177,10 @@ caf::behavior partition_behavior(partition_actor* self, uint32_t index, std::str
   st.freshness = freshness;
   self->delayed_send(self, std::chrono::seconds{1}, tick_atom::value);
   return {
-      [self](const event_block& b) -> caf::result<ack_msg> {
-        auto& st = self->state;
-        auto now = wall_ms();
-        if (!well_formed(b)) {
-          return make_error(errc::invalid_argument,
-                            "analytics: malformed event block from " + b.producer_id());
-        }
-        auto r = st.history->append(b, now);
-        if (!r) {
-          return make_error(errc::unavailable, "analytics history: " + st.history->error());
-        }
-        ack_msg ack;
-        ack.set_producer_id(b.producer_id());
-        ack.set_sequence(b.sequence());
-        ack.set_duplicate(r->duplicate);
-        ack.set_stored(r->stored);
-        ack.set_refused(r->refused);
-        if (r->duplicate) {
-          ++st.shared->duplicate_batches;
-          return ack;
-        }
-        st.shared->stored += r->stored;
-        st.shared->refused += r->refused;
-        st.live.add_block(b, st.sample_rate(), now, r->refused_at);
-        // Freshness of the real-time path: a sample per block (its newest event).
-        int64_t newest = 0;
-        for (auto t : b.timestamp_ms()) {
-          newest = std::max(newest, t);
-        }
-        if (newest > 0) {
-          st.freshness->observe(static_cast<double>(std::max<int64_t>(0, now - newest)) / 1000.0);
-        }
-        return ack;
+      [self](partition_atom, uint32_t, const event_block& b) -> caf::result<ack_msg> {
+        return store_block(self, b);
       },
+      [self](const event_block& b) -> caf::result<ack_msg> { return store_block(self, b); },
       [self](const query_msg& q) {
         auto& st = self->state;
         auto w = st.live.query(q.content_id(), q.region(), std::chrono::seconds{q.window_s()},
@@ -366,9 +373,9 @@ void deliver(batcher_actor* self, uint64_t seq) {
           });
 }
 
-// At the service: `batch` (a message holding one event_batch) to partition `p` on its owner;
-// `done` with the acknowledgement, `fail` on an error. Here the message itself travels
-// (no copy of the batch); to another node as to_partition sends anything.
+// At the service: `batch` (the message `(partition_atom, p, event_block)`) to partition `p`
+// on its owner; `done` with the acknowledgement, `fail` on an error. The message itself
+// travels, to the local partition or to the owner's service: the block is never copied.
 void route(service_actor* self, uint32_t p, const caf::message& batch,
            std::function<void(const ack_msg&)> done, std::function<void(const caf::error&)> fail) {
   auto& st = self->state;
@@ -380,8 +387,13 @@ void route(service_actor* self, uint32_t p, const caf::message& batch,
         .then([done](const ack_msg& a) { done(a); }, [fail](caf::error& err) { fail(err); });
     return;
   }
-  to_partition<event_block, ack_msg>(self, p, batch.get_as<event_block>(0), std::move(done),
-                                     std::move(fail));
+  st.peers.with(
+      self, st.endpoint, owner, std::chrono::milliseconds{st.cfg.resend_ms},
+      [=](const caf::actor& svc) {
+        self->request(svc, timeout, batch)
+            .then([=](const ack_msg& a) { done(a); }, [=](caf::error& err) { fail(err); });
+      },
+      fail);
 }
 
 // Partition p's history moves to its owner (this node): `giver` hands over the batches of p
@@ -465,7 +477,7 @@ void ingest(service_actor* self, const event_batch& b, caf::typed_response_promi
   }
   for (auto& [p, part] : parts) {
     route(
-        self, p, caf::make_message(std::move(part)),
+        self, p, caf::make_message(partition_atom::value, p, std::move(part)),
         [j](const ack_msg& a) {
           if (j->answered) {
             return;
@@ -501,7 +513,7 @@ void send_batch(batcher_actor* self, uint32_t p) {
   auto& u = st.inflight[seq];
   u.partition = p;
   u.events = static_cast<uint64_t>(event_count(b));
-  u.batch = caf::make_message(std::move(b));
+  u.batch = caf::make_message(partition_atom::value, p, std::move(b));
   u.first_sent_ms = steady_ms();
   st.open.erase(i);
   st.opened_at.erase(p);
@@ -755,10 +767,12 @@ caf::behavior service_behavior(service_actor* self, std::string node_name,
       },
       // From another node's service: this node's partition answers, through this service
       // (the partition's handle never leaves the node; see lower_this_threads_priority).
-      [self](partition_atom, uint32_t p, const event_block& b) -> caf::result<ack_msg> {
+      [self](partition_atom, uint32_t p, const event_block&) -> caf::result<ack_msg> {
         auto rp = self->make_response_promise<ack_msg>();
         self->state.empty_here.erase(p);
-        self->request(local_partition(self, p), caf::infinite, b)
+        // The message as it came (the block is not copied).
+        self->request(local_partition(self, p), caf::infinite,
+                      self->current_mailbox_element()->move_content_to_message())
             .then([rp](const ack_msg& a) mutable { rp.deliver(a); },
                   [rp](caf::error& err) mutable { rp.deliver(err); });
         return rp;

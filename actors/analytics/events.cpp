@@ -48,6 +48,26 @@ uint64_t event_view::session_key() const noexcept {
   return session_key_of(std::string_view{buf, static_cast<size_t>(end - buf)});
 }
 
+std::string_view block_string(const event_block& b, uint32_t ref) noexcept {
+  if (ref == 0 || ref > static_cast<uint32_t>(b.text_end_size())) {
+    return {};
+  }
+  auto end = b.text_end(static_cast<int>(ref - 1));
+  auto begin = ref >= 2 ? b.text_end(static_cast<int>(ref - 2)) : 0;
+  if (begin > end || end > b.text().size()) {
+    return {};
+  }
+  return std::string_view{b.text()}.substr(begin, end - begin);
+}
+
+uint32_t block_strings(const event_block& b) noexcept {
+  return static_cast<uint32_t>(b.text_end_size()) + 1;
+}
+
+std::string_view event_view::str(uint32_t ref) const noexcept {
+  return block_string(*b_, ref);
+}
+
 int event_count(const event_block& b) noexcept {
   return b.type_size();
 }
@@ -63,7 +83,14 @@ bool well_formed(const event_block& b) noexcept {
   if (!same) {
     return false;
   }
-  auto strings = static_cast<uint32_t>(b.strings_size());
+  uint32_t last = 0;
+  for (auto end : b.text_end()) {
+    if (end < last || end > b.text().size()) {
+      return false;
+    }
+    last = end;
+  }
+  auto strings = block_strings(b);
   for (auto* col : {&b.event_id(), &b.source(), &b.session_ref(), &b.user(), &b.content(),
                     &b.region(), &b.device(), &b.error_code()}) {
     for (auto ref : *col) {
@@ -75,22 +102,24 @@ bool well_formed(const event_block& b) noexcept {
   return true;
 }
 
-block_builder::block_builder() {
-  block_.add_strings(); // index 0: ""
-}
+block_builder::block_builder() = default;
 
 uint32_t block_builder::ref(std::string_view s) {
   if (s.empty()) {
     return 0;
   }
-  auto i = index_.find(s);
-  if (i != index_.end()) {
+  auto h = session_key_of(s);
+  auto i = index_.find(h);
+  if (i != index_.end() && block_string(block_, i->second) == s) {
     return i->second;
   }
-  auto id = static_cast<uint32_t>(block_.strings_size());
-  auto* stored = block_.add_strings();
-  stored->assign(s.data(), s.size());
-  index_.emplace(std::string_view{*stored}, id);
+  auto* text = block_.mutable_text();
+  text->append(s.data(), s.size());
+  block_.add_text_end(static_cast<uint32_t>(text->size()));
+  auto id = static_cast<uint32_t>(block_.text_end_size()); // 1-based: 0 is ""
+  if (i == index_.end()) {
+    index_.emplace(h, id);
+  }
   return id;
 }
 
@@ -160,7 +189,6 @@ void block_builder::add(const event_view& e) {
 event_block block_builder::take() {
   auto out = std::move(block_);
   block_ = event_block{};
-  block_.add_strings();
   index_.clear();
   return out;
 }

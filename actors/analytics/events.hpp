@@ -87,11 +87,7 @@ public:
   /// A 64-bit key per session, the same for every event of it (sampling, viewer counts).
   uint64_t session_key() const noexcept;
   /// The block's string of index `ref` ("" when out of range).
-  std::string_view str(uint32_t ref) const noexcept {
-    return ref < static_cast<uint32_t>(b_->strings_size())
-               ? std::string_view{b_->strings(static_cast<int>(ref))}
-               : std::string_view{};
-  }
+  std::string_view str(uint32_t ref) const noexcept;
   int index() const noexcept {
     return i_;
   }
@@ -146,9 +142,16 @@ private:
   uint32_t ref(std::string_view s);
 
   event_block block_;
-  // Views into block_'s strings (each a heap string of its own: stable while it grows).
-  std::unordered_map<std::string_view, uint32_t> index_;
+  // A string's hash -> its index (checked against the text: a colliding string is simply
+  // stored again).
+  std::unordered_map<uint64_t, uint32_t> index_;
 };
+
+/// The string of index `ref` in a block's table ("" for 0 or out of range).
+std::string_view block_string(const event_block& b, uint32_t ref) noexcept;
+
+/// How many strings a block's table holds (index 0, "", included).
+uint32_t block_strings(const event_block& b) noexcept;
 
 /// `b`'s events as a block (the producer, sequence and partition too).
 event_block to_block(const event_batch& b);

@@ -5,6 +5,59 @@
 
 namespace sv::analytics {
 
+session_table::entry& session_table::touch(uint64_t key) {
+  key = key == 0 ? 1 : key;
+  if ((used_ + 1) * 4 > slots_.size() * 3) { // at most 3/4 full
+    rehash(std::max<size_t>(64, slots_.size() * 2));
+  }
+  auto mask = slots_.size() - 1;
+  for (auto i = key & mask;; i = (i + 1) & mask) {
+    auto& e = slots_[i];
+    if (e.key == key) {
+      return e;
+    }
+    if (e.key == 0) {
+      e.key = key;
+      ++used_;
+      return e;
+    }
+  }
+}
+
+void session_table::drop_older(int64_t cutoff_s) {
+  std::vector<entry> old;
+  old.swap(slots_);
+  used_ = 0;
+  size_t kept = 0;
+  for (auto& e : old) {
+    kept += e.key != 0 && e.last_s > cutoff_s ? 1 : 0;
+  }
+  if (kept == 0) {
+    return;
+  }
+  size_t capacity = 64;
+  while (kept * 2 > capacity) {
+    capacity *= 2;
+  }
+  slots_.resize(capacity);
+  for (auto& e : old) {
+    if (e.key != 0 && e.last_s > cutoff_s) {
+      touch(e.key) = e;
+    }
+  }
+}
+
+void session_table::rehash(size_t capacity) {
+  std::vector<entry> old(capacity);
+  old.swap(slots_);
+  used_ = 0;
+  for (auto& e : old) {
+    if (e.key != 0) {
+      touch(e.key) = e;
+    }
+  }
+}
+
 bool important(event_type t) {
   switch (t) {
   case streamverse::v1::EVENT_HEARTBEAT:
@@ -98,16 +151,15 @@ void realtime::add_to(series& s, const event_view& e, uint32_t rate, int64_t now
         - bitrate_bounds_kbps.begin())] += weight;
   }
   if (kept) {
-    auto& seen = s.sessions[session];
-    seen.first = std::max(seen.first, at_s);
-    seen.second = static_cast<double>(rate);
+    auto& seen = s.sessions.touch(session);
+    seen.last_s = std::max(seen.last_s, at_s);
+    seen.weight = static_cast<double>(rate);
   }
-  // Forget sessions out of every window, at most once a second per series.
-  if (now_s > s.pruned_s) {
+  // Forget sessions out of every window, at most once every ten seconds per series (those
+  // older than the window never count in a query anyway).
+  if (now_s >= s.pruned_s + 10) {
     s.pruned_s = now_s;
-    for (auto i = s.sessions.begin(); i != s.sessions.end();) {
-      i = i->second.first <= now_s - span_s ? s.sessions.erase(i) : std::next(i);
-    }
+    s.sessions.drop_older(now_s - span_s);
   }
 }
 
@@ -143,11 +195,11 @@ window_stats realtime::query(const std::string& content, const std::string& regi
       with_bitrate += slot.bitrate[b];
     }
   }
-  for (auto& [session, seen] : i->second.sessions) {
-    if (seen.first > from_s && seen.first <= now_s) {
-      out.concurrent_viewers += seen.second;
+  i->second.sessions.for_each([&](const session_table::entry& seen) {
+    if (seen.last_s > from_s && seen.last_s <= now_s) {
+      out.concurrent_viewers += seen.weight;
     }
-  }
+  });
   out.startup_p50_ms = startup_quantile(startup, 0.5);
   out.startup_p95_ms = startup_quantile(startup, 0.95);
   out.rebuffer_ratio = watched + rebuffer > 0 ? rebuffer / (watched + rebuffer) : 0;

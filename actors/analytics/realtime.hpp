@@ -48,6 +48,43 @@ inline bool important(const viewer_event& e) {
 bool session_kept(const std::string& session_id, uint32_t rate);
 bool session_kept(uint64_t session_key, uint32_t rate);
 
+/// The sessions a series counted: open addressing with linear probing, 24 bytes a session
+/// and no allocation per insert (a std::unordered_map node per session cost a tenth of a
+/// node's CPU at 150k heartbeats/s).
+class session_table {
+public:
+  struct entry {
+    uint64_t key = 0; // 0: empty (a session key of 0 is stored as 1)
+    int64_t last_s = 0;
+    double weight = 0;
+  };
+
+  /// The entry of `key`, inserted (last_s 0, weight 0) when new.
+  entry& touch(uint64_t key);
+
+  /// Drops every entry last seen at or before `cutoff_s`.
+  void drop_older(int64_t cutoff_s);
+
+  size_t size() const noexcept {
+    return used_;
+  }
+
+  template <class F>
+  void for_each(F f) const {
+    for (auto& e : slots_) {
+      if (e.key != 0) {
+        f(e);
+      }
+    }
+  }
+
+private:
+  void rehash(size_t capacity);
+
+  std::vector<entry> slots_;
+  size_t used_ = 0;
+};
+
 class realtime {
 public:
   /// Adds event `i` of block `b` seen while sampling 1 in `rate` (1: everything). Events
@@ -91,7 +128,7 @@ private:
   struct series {
     std::array<second, span_s> seconds;
     // Sessions counted for concurrency: id hash -> (last second seen, weight).
-    std::unordered_map<uint64_t, std::pair<int64_t, double>> sessions;
+    session_table sessions;
     int64_t pruned_s = 0;
   };
   using key = std::pair<std::string, std::string>;

@@ -1,5 +1,6 @@
 #include "actors/media/watch_state.hpp"
 
+#include <atomic>
 #include <filesystem>
 #include <map>
 #include <vector>
@@ -21,6 +22,7 @@
 #include "runtime/config/node_settings.hpp"
 #include "runtime/node/ask.hpp"
 #include "runtime/node/background.hpp"
+#include "runtime/metrics/registry.hpp"
 #include "runtime/node/node.hpp"
 #include "runtime/wire/errc.hpp"
 #include "runtime/wire/protobuf.hpp"
@@ -34,6 +36,7 @@ using batch_msg = streamverse::v1::WatchBatch;
 using query_msg = streamverse::v1::WatchQuery;
 
 using sync_atom = caf::atom_constant<caf::atom("sv_wsync")>;
+using more_atom = caf::atom_constant<caf::atom("sv_wmore")>;
 using local_atom = caf::atom_constant<caf::atom("sv_wlocal")>;
 
 constexpr auto service_name = caf::atom("sv_wstate");
@@ -64,21 +67,25 @@ struct writer_state {
 
 using writer_actor = caf::stateful_actor<writer_state>;
 
-caf::behavior writer_behavior(writer_actor* self, std::string path) {
+caf::behavior writer_behavior(writer_actor* self, std::string path,
+                              std::shared_ptr<std::atomic<uint64_t>> stored) {
   lower_this_threads_priority();
   self->state.store = std::make_unique<watch_store>(path);
   if (!self->state.store->error().empty()) {
     spdlog::error("watch_state: {}", self->state.store->error());
   }
   return {
-      [self](const batch_msg& b) {
+      [self, stored](const batch_msg& b) {
         std::vector<watch_entry> es;
         es.reserve(static_cast<size_t>(b.positions_size()));
         for (auto& p : b.positions()) {
           es.push_back(from_msg(p));
         }
-        if (!self->state.store->record_all(es)) {
+        auto n = self->state.store->record_all(es);
+        if (!n) {
           spdlog::error("watch_state: {}", self->state.store->error());
+        } else if (!b.replica()) {
+          stored->fetch_add(es.size(), std::memory_order_relaxed);
         }
       },
       [self](const query_msg& q) {
@@ -97,6 +104,7 @@ struct watch_service_state {
   cluster::peer_directory<caf::stateful_actor<watch_service_state>> peers{service_name};
   std::map<key, watch_entry> outgoing;    // recorded here, for the owners
   std::map<key, watch_entry> for_replica; // stored here as owner, for the replicas
+  bool more_due = false;                   // a round of sync is under way
 
   static inline const char* name = "sv.media.watch_state";
 };
@@ -179,28 +187,52 @@ void send_grouped(watch_actor* self, std::map<key, watch_entry>& entries, bool r
   }
 }
 
-void sync(watch_actor* self) {
-  if (self->state.outgoing.empty() && self->state.for_replica.empty()) {
-    return;
+// Positions are sent in rounds of at most this many per handler: a long round would hold
+// up the scheduler's worker, and with it playback, for as long as it takes.
+constexpr size_t sync_round = 1024;
+
+// Takes at most `n` entries off `from` (all of them for n = 0).
+std::map<key, watch_entry> take_some(std::map<key, watch_entry>& from, size_t n) {
+  if (n == 0 || from.size() <= n) {
+    return std::move(from);
+  }
+  std::map<key, watch_entry> out;
+  while (out.size() < n) {
+    out.insert(from.extract(from.begin()));
+  }
+  return out;
+}
+
+// Sends (at most `limit` of each kind; 0: all) what is coalesced here; true when some is
+// left for another round.
+bool sync(watch_actor* self, size_t limit) {
+  auto& st = self->state;
+  if (st.outgoing.empty() && st.for_replica.empty()) {
+    return false;
   }
   auto up = up_members(self);
-  send_grouped(self, self->state.outgoing, false,
+  auto outgoing = take_some(st.outgoing, limit);
+  auto for_replica = take_some(st.for_replica, limit);
+  send_grouped(self, outgoing, false,
                [&up](const std::string& user) { return holders(up, user).front(); });
-  send_grouped(self, self->state.for_replica, true, [self, &up](const std::string& user) {
+  send_grouped(self, for_replica, true, [self, &up](const std::string& user) {
     auto h = holders(up, user);
     return h.size() > 1 && h[1] != self->state.node_name ? h[1] : std::string{};
   });
+  return !st.outgoing.empty() || !st.for_replica.empty();
 }
 
 caf::behavior watch_behavior(watch_actor* self, std::string node_name,
                              std::function<std::vector<cluster::member>()> members,
-                             caf::actor endpoint, std::string path, watch_settings cfg) {
+                             caf::actor endpoint, std::string path, watch_settings cfg,
+                             std::shared_ptr<std::atomic<uint64_t>> stored) {
   auto& st = self->state;
   st.node_name = std::move(node_name);
   st.members = std::move(members);
   st.endpoint = std::move(endpoint);
   st.cfg = cfg;
-  st.writer = self->spawn<caf::linked + caf::detached>(writer_behavior, std::move(path));
+  st.writer =
+      self->spawn<caf::linked + caf::detached>(writer_behavior, std::move(path), std::move(stored));
   self->set_down_handler([self](caf::down_msg& dm) { self->state.peers.forget(dm.source); });
   self->delayed_send(self, cfg.sync_interval, sync_atom::value);
   return {
@@ -215,11 +247,22 @@ caf::behavior watch_behavior(watch_actor* self, std::string node_name,
         }
       },
       [self](sync_atom) {
-        sync(self);
-        self->delayed_send(self, self->state.cfg.sync_interval, sync_atom::value);
+        auto& st = self->state;
+        if (!st.more_due && sync(self, sync_round)) {
+          st.more_due = true;
+          self->send(self, more_atom::value);
+        }
+        self->delayed_send(self, st.cfg.sync_interval, sync_atom::value);
+      },
+      [self](more_atom) {
+        auto& st = self->state;
+        st.more_due = sync(self, sync_round);
+        if (st.more_due) {
+          self->send(self, more_atom::value);
+        }
       },
       [self](sync_atom, bool) {
-        sync(self);
+        sync(self, 0);
         return caf::ok_atom::value;
       },
       // From other nodes (or this one): records for users this node owns, or replicas.
@@ -300,11 +343,16 @@ watch_state::watch_state(node& n, watch_settings s) : sys_(n.system()) {
   std::filesystem::create_directories(n.settings().data_dir, ec);
   auto path = (std::filesystem::path{n.settings().data_dir} / "watch_state.db").string();
   auto* np = &n;
+  auto stored = std::make_shared<std::atomic<uint64_t>>(0);
   actor_ = sys_.spawn(watch_behavior, n.settings().name,
                       std::function<std::vector<cluster::member>()>{[np] {
                         return np->members();
                       }},
-                      n.cluster_endpoint(), path, s);
+                      n.cluster_endpoint(), path, s, stored);
+  n.metrics().counter_callback("sv_watch_positions_stored_total",
+                               "Positions this node stored as their users' owner (replica copies "
+                               "not counted)",
+                               [stored] { return static_cast<double>(stored->load()); });
   cluster::register_service(sys_, service_name, actor_);
 }
 

@@ -78,7 +78,8 @@ void opens_verified(gateway_pointer self, uint64_t id, std::vector<open_request>
     items.opens.push_back(std::move(opens[k]));
     items.opens_at.push_back(k);
   }
-  auto parts = self->state.sessions->dispatch(p.join, std::move(items));
+  auto max_wait = std::chrono::nanoseconds{std::max<int64_t>(0, p.join->deadline_ns() - now) / 2};
+  auto parts = self->state.sessions->dispatch(p.join, std::move(items), max_wait);
   p.parts.insert(p.parts.end(), std::make_move_iterator(parts.begin()),
                  std::make_move_iterator(parts.end()));
   p.join->finish(); // the hold taken for the opens
@@ -98,7 +99,9 @@ caf::result<edge_answer> take_batch(gateway_pointer self, edge_batch& b) {
   auto max_parts = 2 * st.sessions->max_parts();
   auto join = std::make_shared<batch_join>(b.size(), deadline, max_parts, [weak, id](batch_join&) {
     if (auto strong = weak.lock()) {
-      caf::anon_send(caf::actor_cast<gateway_actor>(strong), done_atom::value, id);
+      // Urgent: an answer waits for it, ahead of batches still to be dispatched.
+      caf::anon_send<caf::message_priority::high>(caf::actor_cast<gateway_actor>(strong),
+                                                  done_atom::value, id);
     }
   });
   auto opens = static_cast<uint32_t>(b.opens.size());
@@ -124,7 +127,10 @@ caf::result<edge_answer> take_batch(gateway_pointer self, edge_batch& b) {
   p.rp = self->make_response_promise<edge_answer>();
   p.join = join;
   p.opens = opens;
-  p.parts = st.sessions->dispatch(join, std::move(items));
+  // Critical items are admitted only where their host's queue would serve them in half
+  // the time left: what could not make it is refused now, not after its deadline.
+  auto max_wait = std::chrono::nanoseconds{(deadline - now) / 2};
+  p.parts = st.sessions->dispatch(join, std::move(items), max_wait);
   if (st.verifier && opens > 0) {
     // One more hold for the opens, released once they are dispatched (or expired).
     join->hold();
@@ -152,7 +158,8 @@ caf::result<edge_answer> take_batch(gateway_pointer self, edge_batch& b) {
             });
   }
   join->finish(); // the dispatcher's hold
-  self->delayed_send(self, std::chrono::nanoseconds{deadline - now}, expire_atom::value, id);
+  self->delayed_send<caf::message_priority::high>(self, std::chrono::nanoseconds{deadline - now},
+                                                  expire_atom::value, id);
   return p.rp;
 }
 

@@ -350,7 +350,13 @@ caf::expected<uint64_t> do_open(host_pointer self, const open_request& r, int64_
   rec.subscription = r.subscription;
   rec.last_seen_ns = now;
   rec.last_event_ns = now;
-  rec.checkpoint_ns = now;
+  // The first checkpoint comes at a point of the interval that depends on the session, so
+  // that sessions opened together (a viral release) do not all checkpoint together later.
+  auto interval = std::chrono::nanoseconds{st.cfg.outputs.checkpoint_interval}.count();
+  auto spread = interval > 0 ? static_cast<int64_t>((r.session_id * 0x9e3779b97f4a7c15ULL)
+                                                    % static_cast<uint64_t>(interval))
+                             : 0;
+  rec.checkpoint_ns = now - spread;
   auto& stored = st.sessions.emplace(r.session_id, std::move(rec)).first->second;
   st.closed.erase(r.session_id); // an id may be reused after close
   report(self, session_event::opened, r.session_id, stored, now);

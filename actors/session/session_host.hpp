@@ -102,8 +102,8 @@ struct host_outputs {
   /// seek and close (media::watch_state::session_positions()).
   std::function<void(position_block&&)> positions;
   std::chrono::milliseconds checkpoint_interval{30'000};
-  size_t block_items = 512;
-  std::chrono::milliseconds flush_interval{20};
+  size_t block_items = 1024;
+  std::chrono::milliseconds flush_interval{50};
 };
 
 struct host_settings {

@@ -1,6 +1,7 @@
 #include "actors/session/session_service.hpp"
 
 #include <atomic>
+#include <limits>
 #include <mutex>
 #include <vector>
 
@@ -243,69 +244,123 @@ void service::open_async(open_request r, std::function<void(caf::expected<uint64
 }
 
 std::vector<std::vector<uint32_t>> service::dispatch(const std::shared_ptr<batch_join>& join,
-                                                     batch_items items) {
+                                                     batch_items items,
+                                                     std::chrono::nanoseconds max_wait) {
   auto& hosts = impl_->hosts;
   auto& ctx = impl_->flow;
-  // One piece of work per host and class (critical or interactive), filled as admitted.
-  struct slot {
-    host_work work;
-    std::vector<uint32_t> at;
-  };
-  std::vector<slot> critical(hosts.size());
-  std::vector<slot> interactive(hosts.size());
-  auto admitted = [&](uint64_t session_id, service_class c, uint32_t at) -> slot* {
-    auto h = session_id % hosts.size();
+  auto n_hosts = hosts.size();
+  // One piece of work per host and class: slot h (critical) or n_hosts + h (interactive).
+  // First every item's slot (or its refusal), then the work sized exactly, then filled.
+  constexpr uint32_t refused = std::numeric_limits<uint32_t>::max();
+  auto decide = [&](uint64_t session_id, service_class c, uint32_t at) -> uint32_t {
+    auto h = session_id % n_hosts;
+    auto& cell = *hosts[h].cell;
+    if (c == service_class::critical && max_wait.count() > 0) {
+      auto wait = cell.service_time() * cell.depth();
+      if (wait > max_wait) {
+        auto hint = std::chrono::duration_cast<std::chrono::milliseconds>(wait);
+        join->results()[at] = to_result(
+            make_overloaded("critical", std::max(hint, std::chrono::milliseconds{50})));
+        ctx.admission().count_refusal(c);
+        return refused;
+      }
+    }
     auto d = flow::admit(ctx, hosts[h], c);
     if (!d.admitted()) {
       join->results()[at] = to_result(flow::refusal(c, d));
-      return nullptr;
+      return refused;
     }
-    auto& s = c == service_class::critical ? critical[h] : interactive[h];
-    s.at.push_back(at);
-    return &s;
+    return static_cast<uint32_t>(c == service_class::critical ? h : n_hosts + h);
   };
+  struct counts {
+    uint32_t opens = 0, heartbeats = 0, commands = 0;
+  };
+  std::vector<counts> sizes(2 * n_hosts);
+  std::vector<uint32_t> open_slot(items.opens.size());
+  std::vector<uint32_t> beat_slot(items.heartbeats.size());
+  std::vector<uint32_t> command_slot(items.commands.size());
   for (size_t i = 0; i < items.opens.size(); ++i) {
-    if (auto* s = admitted(items.opens[i].session_id, service_class::critical, items.opens_at[i])) {
-      s->work.opens.push_back(std::move(items.opens[i]));
-      s->work.opens_at.push_back(items.opens_at[i]);
+    open_slot[i] = decide(items.opens[i].session_id, service_class::critical, items.opens_at[i]);
+    if (open_slot[i] != refused) {
+      ++sizes[open_slot[i]].opens;
     }
   }
   for (size_t i = 0; i < items.heartbeats.size(); ++i) {
-    auto at = items.heartbeats_at[i];
-    if (auto* s = admitted(items.heartbeats[i].session_id, service_class::critical, at)) {
-      s->work.heartbeats.push_back(std::move(items.heartbeats[i]));
-      s->work.heartbeats_at.push_back(at);
+    beat_slot[i] =
+        decide(items.heartbeats[i].session_id, service_class::critical, items.heartbeats_at[i]);
+    if (beat_slot[i] != refused) {
+      ++sizes[beat_slot[i]].heartbeats;
     }
   }
   for (size_t i = 0; i < items.commands.size(); ++i) {
     auto& c = items.commands[i];
-    auto at = items.commands_at[i];
     auto cls = c.kind == command_kind::close ? service_class::critical : service_class::interactive;
-    if (auto* s = admitted(c.session_id, cls, at)) {
-      s->work.commands.push_back(std::move(c));
-      s->work.commands_at.push_back(at);
+    command_slot[i] = decide(c.session_id, cls, items.commands_at[i]);
+    if (command_slot[i] != refused) {
+      ++sizes[command_slot[i]].commands;
     }
   }
   // Every part is added before any is sent: the join's part list must not change while
   // a host reads it.
+  std::vector<host_work> work(2 * n_hosts);
   std::vector<std::vector<uint32_t>> parts;
-  auto add = [&](slot& s) {
-    if (!s.at.empty()) {
-      s.work.join = join;
-      s.work.part = join->add_part();
-      parts.push_back(std::move(s.at));
+  for (size_t k = 0; k < work.size(); ++k) {
+    auto& n = sizes[k];
+    if (n.opens + n.heartbeats + n.commands == 0) {
+      continue;
     }
-  };
-  for (size_t h = 0; h < hosts.size(); ++h) {
-    add(critical[h]);
-    add(interactive[h]);
+    auto& w = work[k];
+    w.join = join;
+    w.part = join->add_part();
+    w.opens.reserve(n.opens);
+    w.opens_at.reserve(n.opens);
+    w.heartbeats.reserve(n.heartbeats);
+    w.heartbeats_at.reserve(n.heartbeats);
+    w.commands.reserve(n.commands);
+    w.commands_at.reserve(n.commands);
   }
-  for (size_t h = 0; h < hosts.size(); ++h) {
-    if (critical[h].work.join) {
-      caf::anon_send<caf::message_priority::high>(hosts[h].handle, std::move(critical[h].work));
+  for (size_t i = 0; i < items.opens.size(); ++i) {
+    if (open_slot[i] != refused) {
+      auto& w = work[open_slot[i]];
+      w.opens.push_back(std::move(items.opens[i]));
+      w.opens_at.push_back(items.opens_at[i]);
     }
-    if (interactive[h].work.join) {
-      caf::anon_send(hosts[h].handle, std::move(interactive[h].work));
+  }
+  for (size_t i = 0; i < items.heartbeats.size(); ++i) {
+    if (beat_slot[i] != refused) {
+      auto& w = work[beat_slot[i]];
+      w.heartbeats.push_back(items.heartbeats[i]);
+      w.heartbeats_at.push_back(items.heartbeats_at[i]);
+    }
+  }
+  for (size_t i = 0; i < items.commands.size(); ++i) {
+    if (command_slot[i] != refused) {
+      auto& w = work[command_slot[i]];
+      w.commands.push_back(items.commands[i]);
+      w.commands_at.push_back(items.commands_at[i]);
+    }
+  }
+  for (size_t k = 0; k < work.size(); ++k) {
+    auto& w = work[k];
+    if (!w.join) {
+      continue;
+    }
+    std::vector<uint32_t> slots;
+    slots.reserve(w.size());
+    slots.insert(slots.end(), w.opens_at.begin(), w.opens_at.end());
+    slots.insert(slots.end(), w.heartbeats_at.begin(), w.heartbeats_at.end());
+    slots.insert(slots.end(), w.commands_at.begin(), w.commands_at.end());
+    parts.push_back(std::move(slots));
+  }
+  for (size_t k = 0; k < work.size(); ++k) {
+    if (!work[k].join) {
+      continue;
+    }
+    auto& handle = hosts[k % n_hosts].handle;
+    if (k < n_hosts) {
+      caf::anon_send<caf::message_priority::high>(handle, std::move(work[k]));
+    } else {
+      caf::anon_send(handle, std::move(work[k]));
     }
   }
   return parts;

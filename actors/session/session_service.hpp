@@ -112,9 +112,12 @@ public:
   /// host, a refusal written to `join` at once; the admitted items go as one host_work per
   /// host and class (critical ones in CAF's urgent queue), each a new part of `join`.
   /// Returns, per part added, the result slots it covers (to refuse them should the part
-  /// expire). The caller then releases its own hold with `join->finish()`.
-  std::vector<std::vector<uint32_t>> dispatch(const std::shared_ptr<batch_join>& join,
-                                              batch_items items);
+  /// expire). The caller then releases its own hold with `join->finish()`. `max_wait`
+  /// (0: none): a critical item is refused `overloaded` when its host's queue would take
+  /// longer than this to reach it (queued items x the host's time per item).
+  std::vector<std::vector<uint32_t>>
+  dispatch(const std::shared_ptr<batch_join>& join, batch_items items,
+           std::chrono::nanoseconds max_wait = std::chrono::nanoseconds{0});
 
   /// The most parts one dispatch() adds (a join's `max_parts` per dispatch).
   size_t max_parts() const noexcept;

@@ -88,8 +88,8 @@ struct cache_node_settings {
 /// Analytics on this node (actors/analytics reads them).
 struct analytics_node_settings {
   uint32_t partitions = 16;       ///< cluster-wide partition count (same on every node)
-  uint32_t max_batch = 512;       ///< events per batch at L0 (doubles per degrader level)
-  uint32_t linger_ms = 5;         ///< longest wait to fill a batch at L0 (doubles per level)
+  uint32_t max_batch = 4096;      ///< events per batch at L0 (doubles per degrader level)
+  uint32_t linger_ms = 50;        ///< longest wait to fill a batch at L0 (doubles per level)
   uint32_t max_pending = 200'000; ///< events accepted but not yet acknowledged
   uint32_t resend_ms = 1000;      ///< an unacknowledged batch is sent again after this
   uint32_t sample_rate = 4;       ///< at L2 and above, 1 in this many sessions' heartbeats

@@ -77,6 +77,12 @@ public:
   /// and calls `cell.on_enqueue()` (flow::send does both).
   decision admit(service_class c, const load_cell& cell, level lvl) noexcept;
 
+  /// Counts a refusal made outside check() (e.g. a caller's own deadline rule), so that
+  /// sv_flow_refused_total holds every refusal.
+  void count_refusal(service_class c) noexcept {
+    refused_[index(c)].fetch_add(1, std::memory_order_relaxed);
+  }
+
   uint64_t admitted(service_class c) const noexcept {
     return admitted_[index(c)].load(std::memory_order_relaxed);
   }

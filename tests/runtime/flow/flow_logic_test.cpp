@@ -215,6 +215,13 @@ TEST_SUITE("runtime.flow") {
     CHECK(sv::flow::pressure({0.1, 10s, 10s}, {0ns, 0ns}) == doctest::Approx(0.1));
   }
 
+  TEST_CASE("a refusal made by a caller's own rule is counted with the class's refusals") {
+    sv::flow::gate g;
+    g.count_refusal(service_class::critical);
+    CHECK(g.refused(service_class::critical) == 1);
+    CHECK(g.admitted(service_class::critical) == 0);
+  }
+
   TEST_CASE("a late timer alone sheds bulk and best-effort work, never interactive or playback") {
     // The OS did not run the node's threads on time: a noisy neighbour or a profiler, as
     // long as nothing else says the node itself is behind.
