@@ -10,6 +10,7 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/analytics/analytics.pb.h"
+#include "actors/analytics/handoff.hpp"
 #include "actors/analytics/history_store.hpp"
 #include "caf/actor_system.hpp"
 #include "caf/actor_system_config.hpp"
@@ -38,6 +39,10 @@ struct analytics_shared {
   std::atomic<uint64_t> emitted{0}, overloaded{0}, batches_sent{0}, resends{0}, acked_events{0},
       pending{0}, stored{0}, refused{0}, duplicate_batches{0}, handed_off{0}, adopted{0};
   uint64_t max_pending = 0;
+  // Batches each partition on this node holds (-1: not known yet), published by the
+  // partition after every change; the service sums those it does not own.
+  std::unique_ptr<std::atomic<int64_t>[]> held;
+  std::atomic<int64_t> unowned{0};
 };
 
 namespace {
@@ -110,6 +115,7 @@ struct partition_state {
   flow::flow_context* flow = nullptr;
   metrics::histogram* freshness = nullptr;
   uint64_t ticks = 0;
+  uint32_t index = 0;
 
   uint32_t sample_rate() const {
     return flow != nullptr && static_cast<int>(flow->current_level()) >= 2 ? cfg.sample_rate : 1;
@@ -145,6 +151,7 @@ caf::result<ack_msg> store_block(partition_actor* self, const event_block& b) {
   }
   st.shared->stored += r->stored;
   st.shared->refused += r->refused;
+  ++st.shared->held[st.index];
   st.live.add_block(b, st.sample_rate(), now, r->refused_at);
   // Freshness of the real-time path: a sample per block (its newest event).
   int64_t newest = 0;
@@ -167,11 +174,13 @@ caf::behavior partition_behavior(partition_actor* self, uint32_t index, std::str
   hs.limits.max_skew_ms = cfg.max_skew_ms;
   hs.retention_ms = static_cast<int64_t>(cfg.retention_hours) * 3'600'000;
   st.history = std::make_unique<history_store>(path, hs);
+  shared->held[index] = static_cast<int64_t>(st.history->batch_count());
   if (!st.history->error().empty()) {
     spdlog::error("analytics: partition {}: {}", index, st.history->error());
   }
   st.limits = hs.limits;
   st.cfg = cfg;
+  st.index = index;
   st.shared = std::move(shared);
   st.flow = flow;
   st.freshness = freshness;
@@ -203,6 +212,7 @@ caf::behavior partition_behavior(partition_actor* self, uint32_t index, std::str
         if (!n) {
           return make_error(errc::unavailable, "analytics history: " + st.history->error());
         }
+        st.shared->held[st.index] -= static_cast<int64_t>(*n);
         st.shared->handed_off += *n;
         return static_cast<uint64_t>(*n);
       },
@@ -217,6 +227,7 @@ caf::behavior partition_behavior(partition_actor* self, uint32_t index, std::str
         if (!n) {
           return make_error(errc::unavailable, "analytics history: " + st.history->error());
         }
+        st.shared->held[st.index] += static_cast<int64_t>(*n);
         st.shared->adopted += *n;
         return static_cast<uint64_t>(*n);
       },
@@ -225,6 +236,7 @@ caf::behavior partition_behavior(partition_actor* self, uint32_t index, std::str
         st.history->flush_rollups();
         if (++st.ticks % 600 == 0) {
           st.history->purge(wall_ms());
+          st.shared->held[st.index] = static_cast<int64_t>(st.history->batch_count());
         }
         self->delayed_send(self, std::chrono::seconds{1}, tick_atom::value);
       },
@@ -245,7 +257,7 @@ struct service_state {
   cluster::peer_directory<caf::stateful_actor<service_state>> peers{service_name};
   std::map<uint32_t, caf::actor> partitions; // on this node
   // Partitions this node does not own and holds no batches of (nothing to hand over).
-  std::set<uint32_t> empty_here;
+  empty_marks empty_here;
   // Handoffs under way: (partition, giver).
   std::set<std::pair<uint32_t, std::string>> pulling;
 
@@ -382,7 +394,7 @@ void route(service_actor* self, uint32_t p, const caf::message& batch,
   auto timeout = caf::duration{std::chrono::milliseconds{st.cfg.resend_ms}};
   auto owner = owner_of_partition(self, p);
   if (owner.empty() || owner == st.node_name) {
-    st.empty_here.erase(p);
+    st.empty_here.stored(p);
     self->request(local_partition(self, p), timeout, batch)
         .then([done](const ack_msg& a) { done(a); }, [fail](caf::error& err) { fail(err); });
     return;
@@ -422,6 +434,7 @@ void pull(service_actor* self, uint32_t p, const std::string& giver) {
                     self->state.pulling.erase(key);
                     return;
                   }
+                  self->state.empty_here.stored(p);
                   self->request(local_partition(self, p), timeout, adopt_atom::value, page)
                       .then(
                           [=](uint64_t) {
@@ -693,13 +706,31 @@ caf::behavior service_behavior(service_actor* self, std::string node_name,
         // Partitions this node no longer owns stop once they handed their batches over.
         for (auto i = st.partitions.begin(); i != st.partitions.end();) {
           auto owner = owner_of_partition(self, i->first);
-          if (!owner.empty() && owner != st.node_name && st.empty_here.count(i->first) != 0) {
+          if (!owner.empty() && owner != st.node_name && st.empty_here.empty(i->first)) {
             self->send_exit(i->second, caf::exit_reason::user_shutdown);
             i = st.partitions.erase(i);
           } else {
             ++i;
           }
         }
+        // Batches held here of partitions owned elsewhere (0 once every handoff is done).
+        int64_t unowned = 0;
+        for (uint32_t p = 0; p < st.cfg.partitions; ++p) {
+          auto owner = owner_of_partition(self, p);
+          if (owner.empty() || owner == st.node_name) {
+            continue;
+          }
+          if (st.partitions.count(p) != 0) {
+            auto held = st.shared->held[p].load();
+            unowned += held < 0 ? 1 : held;
+          } else if (!st.empty_here.empty(p)) {
+            auto file = std::filesystem::path{st.data_dir} / "analytics"
+                        / ("partition-" + std::to_string(p) + ".db");
+            std::error_code ec;
+            unowned += std::filesystem::exists(file, ec) ? 1 : 0; // not known to be empty
+          }
+        }
+        st.shared->unowned = unowned;
         // The partitions this node owns take over what other nodes stored of them.
         std::vector<std::string> others;
         for (auto& m : st.members()) {
@@ -726,17 +757,20 @@ caf::behavior service_behavior(service_actor* self, std::string node_name,
         auto file = std::filesystem::path{st.data_dir} / "analytics"
                     / ("partition-" + std::to_string(p) + ".db");
         std::error_code ec;
-        if (st.empty_here.count(p) != 0
-            || (st.partitions.count(p) == 0 && !std::filesystem::exists(file, ec))) {
-          st.empty_here.insert(p);
+        if (st.empty_here.empty(p)) {
+          return handoff_page{};
+        }
+        if (st.partitions.count(p) == 0 && !std::filesystem::exists(file, ec)) {
+          st.empty_here.answered_empty(p, st.empty_here.ask(p));
           return handoff_page{};
         }
         auto rp = self->make_response_promise<handoff_page>();
+        auto generation = st.empty_here.ask(p);
         self->request(local_partition(self, p), caf::infinite, handoff_atom::value)
             .then(
-                [self, rp, p](handoff_page& page) mutable {
+                [self, rp, p, generation](handoff_page& page) mutable {
                   if (page.blocks_size() == 0 && page.batches_size() == 0) {
-                    self->state.empty_here.insert(p);
+                    self->state.empty_here.answered_empty(p, generation);
                   }
                   page.set_partition(p);
                   rp.deliver(std::move(page));
@@ -769,7 +803,7 @@ caf::behavior service_behavior(service_actor* self, std::string node_name,
       // (the partition's handle never leaves the node; see lower_this_threads_priority).
       [self](partition_atom, uint32_t p, const event_block&) -> caf::result<ack_msg> {
         auto rp = self->make_response_promise<ack_msg>();
-        self->state.empty_here.erase(p);
+        self->state.empty_here.stored(p);
         // The message as it came (the block is not copied).
         self->request(local_partition(self, p), caf::infinite,
                       self->current_mailbox_element()->move_content_to_message())
@@ -780,7 +814,7 @@ caf::behavior service_behavior(service_actor* self, std::string node_name,
       // From a node before issue #14.
       [self](partition_atom, uint32_t p, const event_batch& b) -> caf::result<ack_msg> {
         auto rp = self->make_response_promise<ack_msg>();
-        self->state.empty_here.erase(p);
+        self->state.empty_here.stored(p);
         self->request(local_partition(self, p), caf::infinite, to_block(b))
             .then([rp](const ack_msg& a) mutable { rp.deliver(a); },
                   [rp](caf::error& err) mutable { rp.deliver(err); });
@@ -812,6 +846,10 @@ void register_message_types(caf::actor_system_config& cfg) {
 analytics::analytics(node& n) : sys_(n.system()), shared_(std::make_shared<analytics_shared>()) {
   auto& cfg = n.settings().analytics;
   shared_->max_pending = cfg.max_pending;
+  shared_->held = std::make_unique<std::atomic<int64_t>[]>(cfg.partitions);
+  for (uint32_t p = 0; p < cfg.partitions; ++p) {
+    shared_->held[p] = -1;
+  }
   auto& reg = n.metrics();
   auto* freshness = &reg.histogram_metric("sv_analytics_freshness_seconds",
                                           "From an event's timestamp to its real-time window",
@@ -844,6 +882,10 @@ analytics::analytics(node& n) : sys_(n.system()), shared_(std::make_shared<analy
           &analytics_shared::adopted);
   reg.gauge_callback("sv_analytics_pending", "Events accepted, not yet acknowledged",
                      [s] { return static_cast<double>(s->pending.load()); });
+  reg.gauge_callback("sv_analytics_unowned_batches",
+                     "Batches this node holds of partitions another node owns (not handed over "
+                     "yet; a file not known to be empty counts 1)",
+                     [s] { return static_cast<double>(s->unowned.load()); });
   auto* np = &n;
   auto producer = n.settings().name + "#" + std::to_string(wall_ms());
   service_ = sys_.spawn(service_behavior, n.settings().name, cfg, shared_, n.cluster_endpoint(),

@@ -753,10 +753,18 @@ void edge_client::open(open_request r, uint64_t cookie, std::optional<uint32_t> 
 
 namespace {
 
-// The node of a known session (mtx held), or the refusal.
+// The node of a known session, or `given` (mtx held); else the refusal.
 template <class Shared>
-std::optional<uint32_t> node_for(Shared& sh, uint64_t session,
+std::optional<uint32_t> node_for(Shared& sh, uint64_t session, std::optional<uint32_t> given,
                                  std::optional<item_result>& refused) {
+  if (given) {
+    if (*given < sh.cfg.nodes.size()) {
+      return given;
+    }
+    refused = item_result{static_cast<uint8_t>(errc::invalid_argument), 0,
+                          "no node " + std::to_string(*given) + " in this client"};
+    return std::nullopt;
+  }
   if (auto i = sh.where.find(session); i != sh.where.end()) {
     return i->second;
   }
@@ -768,24 +776,24 @@ std::optional<uint32_t> node_for(Shared& sh, uint64_t session,
 
 } // namespace
 
-void edge_client::heartbeat(heartbeat_report h, uint64_t cookie) {
+void edge_client::heartbeat(heartbeat_report h, uint64_t cookie, std::optional<uint32_t> node) {
   auto& sh = *shared_;
   auto session = h.session_id;
   sh.submit(
       item_kind::heartbeat, cookie, session,
-      [&](std::optional<item_result>& refused) { return node_for(sh, session, refused); },
+      [&](std::optional<item_result>& refused) { return node_for(sh, session, node, refused); },
       [&](staged& s, const item_meta& m) {
         s.batch.heartbeats.push_back(h);
         s.heartbeats.push_back(m);
       });
 }
 
-void edge_client::command(struct command c, uint64_t cookie) {
+void edge_client::command(struct command c, uint64_t cookie, std::optional<uint32_t> node) {
   auto& sh = *shared_;
   auto session = c.session_id;
   sh.submit(
       item_kind::command, cookie, session,
-      [&](std::optional<item_result>& refused) { return node_for(sh, session, refused); },
+      [&](std::optional<item_result>& refused) { return node_for(sh, session, node, refused); },
       [&](staged& s, const item_meta& m) {
         s.batch.commands.push_back(c);
         s.commands.push_back(m);
@@ -819,12 +827,12 @@ caf::error edge_client::open_sync(open_request r, std::optional<uint32_t> node) 
   return wait_for(*shared_, [&](uint64_t cookie) { open(std::move(r), cookie, node); });
 }
 
-caf::error edge_client::heartbeat_sync(heartbeat_report h) {
-  return wait_for(*shared_, [&](uint64_t cookie) { heartbeat(h, cookie); });
+caf::error edge_client::heartbeat_sync(heartbeat_report h, std::optional<uint32_t> node) {
+  return wait_for(*shared_, [&](uint64_t cookie) { heartbeat(h, cookie, node); });
 }
 
-caf::error edge_client::command_sync(const struct command& c) {
-  return wait_for(*shared_, [&](uint64_t cookie) { command(c, cookie); });
+caf::error edge_client::command_sync(const struct command& c, std::optional<uint32_t> node) {
+  return wait_for(*shared_, [&](uint64_t cookie) { command(c, cookie, node); });
 }
 
 std::optional<uint32_t> edge_client::node_of(uint64_t session_id) const {

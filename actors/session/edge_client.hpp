@@ -126,13 +126,15 @@ public:
   /// Opens a session, on node `node` when given and connected, else the next connected
   /// node in turn. Opening an id again (after its node was lost) moves it.
   void open(open_request r, uint64_t cookie, std::optional<uint32_t> node = std::nullopt);
-  void heartbeat(heartbeat_report h, uint64_t cookie);
-  void command(command c, uint64_t cookie);
+  /// To the session's node as this client knows it, or to `node` when given (a session
+  /// opened by another client: the caller knows where it lives).
+  void heartbeat(heartbeat_report h, uint64_t cookie, std::optional<uint32_t> node = std::nullopt);
+  void command(command c, uint64_t cookie, std::optional<uint32_t> node = std::nullopt);
 
   /// Blocking forms (at most the deadline): ok or the item's error.
   caf::error open_sync(open_request r, std::optional<uint32_t> node = std::nullopt);
-  caf::error heartbeat_sync(heartbeat_report h);
-  caf::error command_sync(const struct command& c);
+  caf::error heartbeat_sync(heartbeat_report h, std::optional<uint32_t> node = std::nullopt);
+  caf::error command_sync(const struct command& c, std::optional<uint32_t> node = std::nullopt);
 
   /// The node session `id` lives on, as far as this client knows.
   std::optional<uint32_t> node_of(uint64_t session_id) const;

@@ -101,7 +101,7 @@ struct host_outputs {
   /// A session's position at most once per `checkpoint_interval`, and always at pause,
   /// seek and close (media::watch_state::session_positions()).
   std::function<void(position_block&&)> positions;
-  std::chrono::milliseconds checkpoint_interval{30'000};
+  std::chrono::milliseconds checkpoint_interval{60'000};
   size_t block_items = 1024;
   std::chrono::milliseconds flush_interval{50};
 };

@@ -64,7 +64,7 @@ struct session_node_settings {
 struct watch_node_settings {
   /// A session's position is recorded at most this often while it plays, and always at
   /// pause, seek and close: a crash loses at most this much of a viewer's progress.
-  uint32_t checkpoint_ms = 30'000;
+  uint32_t checkpoint_ms = 60'000;
   /// How often recorded positions are sent to their owners (and owners to replicas).
   uint32_t sync_interval_ms = 1000;
 };

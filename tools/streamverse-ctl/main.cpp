@@ -5,6 +5,8 @@
 //   streamverse-ctl metadata put --node HOST:PORT --file FILE.json [--expect V] [--timeout-ms N]
 //   streamverse-ctl cache get --node HOST:PORT --key KEY [--timeout-ms N]
 //   streamverse-ctl analytics window --node HOST:PORT --content ID --region R [--seconds S]
+//   streamverse-ctl session open|heartbeat|close --node HOST:PORT --id N [...]
+//   streamverse-ctl load --node HOST:PORT [--viewers N] [--interval-ms I] [--seconds S]
 //
 // Exit codes: 0 ok, 1 the node could not be reached or answered with an error,
 // 2 bad arguments or input.
@@ -16,6 +18,8 @@
 #include <iomanip>
 #include <iostream>
 #include <map>
+#include <mutex>
+#include <thread>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -26,6 +30,8 @@
 #include "actors/cache/cache.hpp"
 #include "actors/content/catalog_client.hpp"
 #include "actors/content/content_types.hpp"
+#include "actors/session/edge_client.hpp"
+#include "actors/session/session_gateway.hpp"
 #include "caf/actor_system.hpp"
 #include "caf/actor_system_config.hpp"
 #include "caf/io/middleman.hpp"
@@ -46,6 +52,12 @@ const char* usage =
     "       streamverse-ctl cache get --node HOST:PORT --key KEY [--timeout-ms N]\n"
     "       streamverse-ctl analytics window --node HOST:PORT --content ID --region R\n"
     "                                        [--seconds 1..60] [--timeout-ms N]\n"
+    "       streamverse-ctl session open --node HOST:PORT --id N --user U --content C\n"
+    "                                    [--device D] [--region R] [--tier 0..3]\n"
+    "       streamverse-ctl session heartbeat --node HOST:PORT --id N [--position MS]\n"
+    "       streamverse-ctl session close --node HOST:PORT --id N\n"
+    "       streamverse-ctl load --node HOST:PORT [--viewers N] [--interval-ms I]\n"
+    "                            [--seconds S] [--content C] [--region R]\n"
     "  --timeout-ms  how long to wait for the node (default 3000; 6000 for metadata put)\n"
     "  members       the member list as that node sees it: name, address, state,\n"
     "                incarnation, version (states: joining, up, suspect, leaving, down)\n"
@@ -56,6 +68,12 @@ const char* usage =
     "                \"KEY version V from l1|l2|origin\", then the value\n"
     "  analytics window  the real-time figures of a title in a region over the last\n"
     "                S seconds (default 10), from its analytics partition\n"
+    "  session       a viewer session on that node, through its gateway (the edge client):\n"
+    "                prints ok or the refusal (e.g. not_in_region, overloaded)\n"
+    "  load          N viewers (default 10000) of title C (default premiere-1, region\n"
+    "                eu-west) opened on that node, then a heartbeat each every I ms\n"
+    "                (default 10000) for S seconds (default 30); prints answered/s,\n"
+    "                refusals and latency once a second; exit 1 if nothing was answered\n"
     "  --node        the node's cluster endpoint (cluster.bind and cluster.port)\n"
     "  --tls-cert F --tls-key F --tls-ca F   for a cluster with mutual TLS: a certificate\n"
     "                signed by the cluster's CA, its key, and the CA\n"
@@ -101,6 +119,13 @@ bool parse(int argc, char** argv, args& out) {
       {"metadata put", {"--node", "--timeout-ms", "--file", "--expect"}},
       {"cache get", {"--node", "--timeout-ms", "--key"}},
       {"analytics window", {"--node", "--timeout-ms", "--content", "--region", "--seconds"}},
+      {"session open",
+       {"--node", "--timeout-ms", "--id", "--user", "--content", "--device", "--region", "--tier"}},
+      {"session heartbeat", {"--node", "--timeout-ms", "--id", "--position"}},
+      {"session close", {"--node", "--timeout-ms", "--id"}},
+      {"load",
+       {"--node", "--timeout-ms", "--viewers", "--interval-ms", "--seconds", "--content",
+        "--region"}},
   };
   static const std::vector<std::string> tls_flags = {"--tls-cert", "--tls-key", "--tls-ca"};
   auto spec = allowed.find(out.command);
@@ -156,6 +181,13 @@ bool parse(int argc, char** argv, args& out) {
   if (out.command == "metadata put" && out.flags.count("--file") == 0) {
     return fail_usage("metadata put needs --file FILE.json");
   }
+  if (out.command.rfind("session ", 0) == 0 && out.flags.count("--id") == 0) {
+    return fail_usage(out.command + " needs --id N");
+  }
+  if (out.command == "session open"
+      && (out.flags.count("--user") == 0 || out.flags.count("--content") == 0)) {
+    return fail_usage("session open needs --user U and --content C");
+  }
   return true;
 }
 
@@ -172,7 +204,8 @@ struct ctl_config : caf::actor_system_config {
     sv::content::register_message_types(*this);
     sv::cache::register_message_types(*this);
     sv::analytics::register_message_types(*this);
-    set("scheduler.max-threads", size_t{1});
+    sv::session::register_message_types(*this);
+    set("scheduler.max-threads", size_t{2});
     set("logger.console-verbosity", caf::atom("quiet"));
   }
 };
@@ -291,6 +324,186 @@ int analytics_window(caf::actor_system& sys, const args& a) {
   return 0;
 }
 
+// A number flag (`def` when absent); false with a message when it is not one in range.
+bool number_flag(const args& a, const char* name, uint64_t lo, uint64_t hi, uint64_t& out) {
+  auto f = a.flags.find(name);
+  if (f == a.flags.end()) {
+    return true;
+  }
+  char* end = nullptr;
+  auto v = std::strtoull(f->second.c_str(), &end, 10);
+  if (f->second.empty() || *end != '\0' || v < lo || v > hi) {
+    std::cerr << "streamverse-ctl: " << name << " wants " << lo << ".." << hi << ", got \""
+              << f->second << "\"\n";
+    return false;
+  }
+  out = v;
+  return true;
+}
+
+sv::session::edge_settings edge_to(const args& a) {
+  sv::session::edge_settings es;
+  es.nodes = {{a.host + ":" + std::to_string(a.port), a.host, a.port}};
+  es.deadline = std::chrono::milliseconds{a.timeout_ms};
+  es.connect_timeout = std::chrono::milliseconds{a.timeout_ms};
+  return es;
+}
+
+int session(caf::actor_system& sys, const args& a) {
+  uint64_t id = 0;
+  uint64_t tier = 0;
+  uint64_t position = 0;
+  if (!number_flag(a, "--id", 1, UINT64_MAX, id) || !number_flag(a, "--tier", 0, 3, tier)
+      || !number_flag(a, "--position", 0, uint64_t{7} * 86'400'000, position)) {
+    return exit_usage;
+  }
+  sv::session::edge_client client{sys, edge_to(a), {}};
+  if (client.wait_connected(std::chrono::milliseconds{a.timeout_ms}) != 1) {
+    std::cerr << "streamverse-ctl: " << a.host << ":" << a.port << ": no session gateway there\n";
+    return exit_failure;
+  }
+  auto flag = [&](const char* name, const char* def) {
+    auto f = a.flags.find(name);
+    return f == a.flags.end() ? std::string{def} : f->second;
+  };
+  caf::error err;
+  if (a.command == "session open") {
+    sv::session::open_request r;
+    r.session_id = id;
+    r.user = flag("--user", "");
+    r.content = flag("--content", "");
+    r.device = flag("--device", "web");
+    r.region = flag("--region", "eu-west");
+    r.subscription = static_cast<uint8_t>(tier);
+    err = client.open_sync(r, 0u);
+  } else if (a.command == "session heartbeat") {
+    sv::session::heartbeat_report h;
+    h.session_id = id;
+    h.position_ms = static_cast<int64_t>(position);
+    err = client.heartbeat_sync(h, 0u);
+  } else {
+    err = client.command_sync({id, sv::session::command_kind::close, 0}, 0u);
+  }
+  if (err) {
+    return unreachable(sys, a, err);
+  }
+  std::cout << "session " << id << " ok\n";
+  return 0;
+}
+
+// N viewers on one node, a heartbeat each per interval: what an operator (or a test) uses
+// to put a node under the load of real sessions.
+int load(caf::actor_system& sys, const args& a) {
+  uint64_t viewers = 10'000;
+  uint64_t interval_ms = 10'000;
+  uint64_t seconds = 30;
+  if (!number_flag(a, "--viewers", 1, 10'000'000, viewers)
+      || !number_flag(a, "--interval-ms", 10, 3'600'000, interval_ms)
+      || !number_flag(a, "--seconds", 1, 86'400, seconds)) {
+    return exit_usage;
+  }
+  auto content = a.flags.count("--content") != 0 ? a.flags.at("--content") : "premiere-1";
+  auto region = a.flags.count("--region") != 0 ? a.flags.at("--region") : "eu-west";
+  struct tally {
+    std::mutex mtx;
+    uint64_t ok = 0, overloaded = 0, other = 0, total_ok = 0;
+    std::vector<int64_t> lat;
+    std::string last_error;
+    std::vector<uint64_t> reopen; // viewers whose open failed, or whose session is gone
+  } t;
+  auto es = edge_to(a);
+  es.deadline = std::chrono::milliseconds{2000};
+  sv::session::edge_client client{
+      sys, es, [&t, &sys](std::vector<sv::session::edge_result>& rs) {
+        std::lock_guard<std::mutex> g{t.mtx};
+        for (auto& r : rs) {
+          if (!r.error) {
+            ++t.ok;
+            t.lat.push_back(r.latency.count());
+          } else if (sv::is(r.error, sv::errc::overloaded)) {
+            ++t.overloaded;
+          } else {
+            ++t.other;
+            t.last_error = sys.render(r.error);
+          }
+          if (r.error
+              && (r.kind == sv::session::item_kind::open
+                  || sv::is(r.error, sv::errc::unknown_session))) {
+            t.reopen.push_back(r.cookie);
+          }
+        }
+      }};
+  if (client.wait_connected(std::chrono::milliseconds{a.timeout_ms}) != 1) {
+    std::cerr << "streamverse-ctl: " << a.host << ":" << a.port << ": no session gateway there\n";
+    return exit_failure;
+  }
+  auto start = std::chrono::steady_clock::now();
+  auto end = start + std::chrono::seconds{seconds};
+  auto report = [&](double at) {
+    std::lock_guard<std::mutex> g{t.mtx};
+    std::sort(t.lat.begin(), t.lat.end());
+    auto q = [&](double x) {
+      return t.lat.empty() ? 0.0
+                           : static_cast<double>(t.lat[static_cast<size_t>(
+                                 x * static_cast<double>(t.lat.size() - 1))])
+                                 / 1e6;
+    };
+    std::cout << std::fixed << std::setprecision(1) << "[" << at << " s] ok " << t.ok
+              << "  overloaded " << t.overloaded << "  other " << t.other << "  p50/p99 " << q(0.5)
+              << "/" << q(0.99) << " ms"
+              << (t.last_error.empty() ? "" : "  (last error: " + t.last_error + ")") << "\n"
+              << std::flush;
+    t.total_ok += t.ok;
+    t.ok = t.overloaded = t.other = 0;
+    t.lat.clear();
+    t.last_error.clear();
+  };
+  std::vector<bool> open(viewers, false);
+  uint64_t next = 0;
+  auto next_report = start + std::chrono::seconds{1};
+  int64_t position = 0;
+  while (std::chrono::steady_clock::now() < end) {
+    // Every viewer once per interval, in slices of 10 ms; the first round opens them.
+    auto slice = std::max<uint64_t>(1, viewers * 10 / interval_ms);
+    for (uint64_t k = 0; k < slice; ++k, ++next) {
+      auto v = next % viewers;
+      if (v == 0) {
+        position += static_cast<int64_t>(interval_ms);
+      }
+      if (!open[v]) {
+        sv::session::open_request r;
+        r.session_id = v + 1;
+        r.user = "load-" + std::to_string(v);
+        r.content = content;
+        r.device = "web";
+        r.region = region;
+        client.open(std::move(r), v, 0u);
+        open[v] = true;
+      } else {
+        sv::session::heartbeat_report h;
+        h.session_id = v + 1;
+        h.position_ms = position;
+        client.heartbeat(h, v, 0u);
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds{10});
+    {
+      std::lock_guard<std::mutex> g{t.mtx};
+      for (auto v : t.reopen) {
+        open[v] = false; // opened again on its next turn
+      }
+      t.reopen.clear();
+    }
+    if (std::chrono::steady_clock::now() >= next_report) {
+      report(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+      next_report += std::chrono::seconds{1};
+    }
+  }
+  std::this_thread::sleep_for(es.deadline);
+  report(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  return t.total_ok > 0 ? 0 : exit_failure;
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
@@ -315,6 +528,12 @@ int main(int argc, char** argv) {
   }
   if (a.command == "analytics window") {
     return analytics_window(sys, a);
+  }
+  if (a.command.rfind("session ", 0) == 0) {
+    return session(sys, a);
+  }
+  if (a.command == "load") {
+    return load(sys, a);
   }
   return metadata_put(sys, a);
 }

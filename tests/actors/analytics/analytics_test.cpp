@@ -26,6 +26,7 @@
 #include "actors/session/session_service.hpp"
 #include "caf/scoped_actor.hpp"
 #include "runtime/cluster/placement.hpp"
+#include "runtime/metrics/registry.hpp"
 #include "runtime/node/node.hpp"
 #include "runtime/wire/errc.hpp"
 #include "runtime/wire/protobuf.hpp"
@@ -219,6 +220,17 @@ TEST_SUITE("actors.analytics") {
       REQUIRE(store_at(c, giver, batch(2)));
       REQUIRE(store_at(c, giver, batch(3)));
       REQUIRE(eventually([&] { return c.services[giver]->stats().handed_off == 3; }));
+      // No node holds a batch of a partition it does not own any more (what the soak
+      // waits for before it reads the files).
+      CHECK(eventually([&] {
+        for (auto& node : c.nodes) {
+          if (node->metrics().render().find("sv_analytics_unowned_batches 0\n")
+              == std::string::npos) {
+            return false;
+          }
+        }
+        return true;
+      }));
       CHECK(c.services[owner]->stats().adopted >= 2);
       CHECK(c.services[(owner + 2) % 3]->stats().handed_off == 0);
       // Once handed over, a resend to the owner is a duplicate.
