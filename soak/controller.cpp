@@ -6,9 +6,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <algorithm>
+#include <atomic>
 #include <chrono>
+#include <cmath>
 #include <csignal>
 #include <cstring>
 #include <filesystem>
@@ -474,6 +475,99 @@ struct step {
   std::function<void()> run;
 };
 
+// The noisy neighbour: processes that burn `share` of the machine's CPU (each busy for
+// part of every 10 ms), until stopped. Children of the controller, killed with it.
+class cpu_thief {
+public:
+  void start(double share) {
+    stop();
+    auto cores = std::max(1L, sysconf(_SC_NPROCESSORS_ONLN));
+    auto want = share * static_cast<double>(cores); // cores' worth of work
+    auto procs = static_cast<int>(std::ceil(want));
+    auto duty = want / procs;
+    for (int i = 0; i < procs; ++i) {
+      auto pid = fork();
+      if (pid == 0) {
+        // Only async-signal-safe calls from here on (the parent has threads).
+        const long period_ns = 10'000'000;
+        auto busy_ns = static_cast<long>(duty * static_cast<double>(period_ns));
+        for (;;) {
+          timespec t0{};
+          clock_gettime(CLOCK_MONOTONIC, &t0);
+          for (;;) {
+            timespec t{};
+            clock_gettime(CLOCK_MONOTONIC, &t);
+            auto spent = (t.tv_sec - t0.tv_sec) * 1'000'000'000L + (t.tv_nsec - t0.tv_nsec);
+            if (spent >= busy_ns) {
+              break;
+            }
+          }
+          if (busy_ns < period_ns) {
+            timespec rest{0, period_ns - busy_ns};
+            nanosleep(&rest, nullptr);
+          }
+        }
+      }
+      if (pid > 0) {
+        pids_.push_back(pid);
+      }
+    }
+  }
+
+  void stop() {
+    for (auto p : pids_) {
+      ::kill(p, SIGKILL);
+      waitpid(p, nullptr, 0);
+    }
+    pids_.clear();
+  }
+
+  ~cpu_thief() {
+    stop();
+  }
+
+private:
+  std::vector<pid_t> pids_;
+};
+
+// When a trigger (spike, fault, thief) ended, for the recovery invariant.
+struct trigger {
+  std::string name;
+  double start_s = 0;
+  double end_s = 0;
+};
+
+// How long after `t.end_s` the cluster was normal again: the first second from which on
+// three seconds in a row had every node at L0 and a critical p99 within `bound_ms`
+// (seconds without heartbeats answered count as normal only at L0); -1 when that never
+// came before `until_s`.
+double recovered_after(const std::vector<sample>& timeline, const trigger& t, double bound_ms,
+                       double until_s) {
+  int calm = 0;
+  double first = -1;
+  for (auto& s : timeline) {
+    if (s.t < t.end_s) {
+      continue;
+    }
+    if (s.t > until_s) {
+      break;
+    }
+    auto normal = s.level < 0.5 && s.p99_ms <= bound_ms;
+    if (!normal) {
+      calm = 0;
+      first = -1;
+      continue;
+    }
+    if (calm++ == 0) {
+      first = s.t;
+    }
+    if (calm == 3) {
+      return std::max(0.0, first - 1 - t.end_s); // a sample covers the second before it
+    }
+  }
+  return -1;
+}
+
 struct analytics_check {
   uint64_t acked_batches = 0, acked_events = 0, missing = 0, duplicates = 0, stored_driver = 0,
            unacked_present = 0, unacked_duplicates = 0, files = 0, other_events = 0,
@@ -676,6 +770,8 @@ int run_soak(const run_options& o) {
     return 0u;
   };
   std::vector<double> phase_start;
+  std::vector<trigger> triggers;
+  cpu_thief thief;
   bool node_crashed = false;
   // One second: the driver's line, every reachable node's metrics, the progress line.
   // One row per driver line (the driver's seconds); the nodes' figures of this moment go
@@ -845,6 +941,47 @@ int run_soak(const run_options& o) {
       break;
     case phase_kind::recovery:
       driver.send("viewers " + std::to_string(sc.viewers) + " 3");
+      break;
+    case phase_kind::cpu_thief: {
+      thief.start(p.share);
+      if (p.factor > 0) {
+        auto peak = static_cast<uint64_t>(static_cast<double>(sc.viewers) * p.factor);
+        driver.send("viewers " + std::to_string(peak) + " " + std::to_string(p.ramp_s));
+        steps.push_back({p.seconds - 0.5, [&driver, &sc, p] {
+                           driver.send("viewers " + std::to_string(sc.viewers) + " "
+                                       + std::to_string(p.leave_s));
+                         }});
+      }
+      steps.push_back({p.seconds - 0.01, [&thief] {
+                         thief.stop();
+                       }});
+      note = "a process burns " + std::to_string(static_cast<int>(p.share * 100)) + "% of the CPU"
+             + (p.factor > 0 ? ", viewers x" + std::to_string(p.factor).substr(0, 4) : "");
+      break;
+    }
+    }
+    // When the trigger of this phase ends (the recovery invariant measures from there).
+    switch (p.kind) {
+    case phase_kind::spike:
+      triggers.push_back({p.name, start, start + p.seconds + p.leave_s});
+      break;
+    case phase_kind::cpu_thief:
+      triggers.push_back({p.name, start, start + p.seconds + (p.factor > 0 ? p.leave_s : 0)});
+      break;
+    case phase_kind::kill:
+      triggers.push_back({p.name, start, start + p.restart_after_s});
+      break;
+    case phase_kind::stall:
+      triggers.push_back({p.name, start, start + p.stall_s});
+      break;
+    case phase_kind::partition:
+    case phase_kind::wan:
+    case phase_kind::storm:
+      if (note.rfind("skipped", 0) != 0) {
+        triggers.push_back({p.name, start, start + p.seconds});
+      }
+      break;
+    default:
       break;
     }
     phase_row row;
@@ -1022,6 +1159,41 @@ int run_soak(const run_options& o) {
                + " to a session its node no longer had, "
                + (unaccounted < 0 ? "no answer from the driver" : n(unaccounted))
                + " unaccounted (no answer or another error)";
+    rep.checks.push_back(c);
+  }
+  {
+    // Back to normal within recovery_s after each trigger ends (no metastable state): the
+    // degrader at L0 on every node and critical p99 within the steady bound. A trigger
+    // followed by another one sooner is measured up to the next one's start.
+    check c{"the cluster returns to normal within " + n(sc.recovery_s) + " s after each trigger",
+            true, ""};
+    std::ostringstream os;
+    os << "steady bound " << sc.steady_p99_ms << " ms, L0:";
+    double phases_end = rep.timeline.empty() ? 0 : rep.timeline.back().t + 1;
+    for (size_t k = 0; k < triggers.size(); ++k) {
+      auto& t = triggers[k];
+      auto next_start = k + 1 < triggers.size() ? triggers[k + 1].start_s : phases_end;
+      auto until = std::min(next_start, t.end_s + std::max(sc.recovery_s, 30.0));
+      auto took = recovered_after(rep.timeline, t, sc.steady_p99_ms, until + 2);
+      os << " " << t.name << " ";
+      if (took < 0) {
+        if (until - t.end_s < sc.recovery_s) {
+          os << "n/a (next trigger " << static_cast<int>(until - t.end_s) << " s later);";
+          continue;
+        }
+        os << "not within " << static_cast<int>(until - t.end_s) << " s;";
+        c.passed = false;
+        continue;
+      }
+      os << took << " s;";
+      if (took > sc.recovery_s) {
+        c.passed = false;
+      }
+    }
+    if (triggers.empty()) {
+      os << " no trigger in this scenario";
+    }
+    c.detail = os.str();
     rep.checks.push_back(c);
   }
   if (!clean_stop) {

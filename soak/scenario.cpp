@@ -19,7 +19,7 @@ constexpr kind_name kinds[] = {
     {phase_kind::spike, "spike"},       {phase_kind::kill, "kill"},
     {phase_kind::stall, "stall"},       {phase_kind::partition, "partition"},
     {phase_kind::wan, "wan"},           {phase_kind::storm, "storm"},
-    {phase_kind::recovery, "recovery"},
+    {phase_kind::recovery, "recovery"}, {phase_kind::cpu_thief, "cpu_thief"},
 };
 
 std::string where(const toml::node& n) {
@@ -105,6 +105,8 @@ std::optional<scenario> load_scenario(const std::string& path, std::string& erro
   s.critical_p99_ms = doc["bounds"]["critical_p99_ms"].value_or(s.critical_p99_ms);
   s.metadata_p99_ms = doc["bounds"]["metadata_p99_ms"].value_or(s.metadata_p99_ms);
   s.invalidation_p99_ms = doc["bounds"]["invalidation_p99_ms"].value_or(s.invalidation_p99_ms);
+  s.steady_p99_ms = doc["bounds"]["steady_p99_ms"].value_or(s.steady_p99_ms);
+  s.recovery_s = doc["bounds"]["recovery_s"].value_or(s.recovery_s);
   if (s.nodes < 1 || s.nodes > 26) {
     return fail("cluster.nodes wants 1..26, got " + std::to_string(s.nodes));
   }
@@ -148,12 +150,14 @@ std::optional<scenario> load_scenario(const std::string& path, std::string& erro
     }
     if (!known) {
       return fail("phase" + where(entry) + ": unknown kind \"" + *kind
-                  + "\" (ramp, steady, spike, kill, stall, partition, wan, storm, recovery)");
+                  + "\" (ramp, steady, spike, kill, stall, partition, wan, storm, recovery, "
+                    "cpu_thief)");
     }
     p.name = pt["name"].value_or(*kind);
     p.seconds = pt["seconds"].value_or(p.seconds);
     p.viewers = pt["viewers"].value_or(p.viewers);
-    p.factor = pt["factor"].value_or(p.factor);
+    p.factor = pt["factor"].value_or(p.kind == phase_kind::cpu_thief ? 0.0 : p.factor);
+    p.share = pt["share"].value_or(p.share);
     p.ramp_s = pt["ramp_s"].value_or(p.ramp_s);
     p.leave_s = pt["leave_s"].value_or(p.ramp_s);
     p.node = pt["node"].value_or(p.node);
@@ -200,6 +204,12 @@ std::optional<scenario> load_scenario(const std::string& path, std::string& erro
     }
     if (p.kind == phase_kind::spike && (p.factor < 1 || p.factor > 100)) {
       return fail("phase " + p.name + where(entry) + ": factor wants 1..100");
+    }
+    if (p.kind == phase_kind::cpu_thief && (p.share <= 0 || p.share > 1)) {
+      return fail("phase " + p.name + where(entry) + ": share wants (0, 1] of the machine's CPU");
+    }
+    if (p.kind == phase_kind::cpu_thief && (p.factor < 0 || p.factor > 100)) {
+      return fail("phase " + p.name + where(entry) + ": factor wants 0 (unchanged) or up to 100");
     }
     if (p.kind == phase_kind::kill && p.restart_after_s >= p.seconds) {
       return fail("phase " + p.name + where(entry) + ": restart_after_s must end within the phase");

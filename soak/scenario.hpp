@@ -22,6 +22,8 @@ enum class phase_kind {
   wan,       ///< `delay_ms` between regions (needs network namespaces: reported as skipped)
   storm,     ///< metadata updates at `updates_per_s`
   recovery,  ///< back to the scenario's viewers, no faults
+  cpu_thief, ///< a process burns `share` of the machine's CPU (a noisy neighbour, a profiler);
+             ///< with `factor` > 0 the viewers go to factor x the scenario's meanwhile
 };
 
 const char* to_string(phase_kind k);
@@ -38,6 +40,7 @@ struct phase {
   double restart_after_s = 5;
   double stall_s = 3;
   double updates_per_s = 0; ///< storm
+  double share = 0.25;      ///< cpu_thief: of all cores (0.25 on 2 cores: half a core)
   uint32_t delay_ms = 0;    ///< wan
   std::vector<std::vector<std::string>> groups;
 };
@@ -60,6 +63,10 @@ struct scenario {
   double updates_per_s = 2; ///< background metadata updates (a sample is traced)
   // [bounds]
   double critical_p99_ms = 500;
+  /// What "normal" is after a trigger (a spike, a fault, a CPU thief) ends: the degrader at
+  /// L0 and critical p99 at most this, within `recovery_s` (the recovery invariant).
+  double steady_p99_ms = 100;
+  double recovery_s = 10;
   double metadata_p99_ms = 5000;
   double invalidation_p99_ms = 2000;
   std::vector<phase> phases;

@@ -474,6 +474,9 @@ void send(client_actor* self, staged& s) {
   }
   auto budget_ms = std::max<int64_t>(1, (deadline - now) / 1'000'000);
   s.batch.budget_ms = static_cast<uint32_t>(budget_ms);
+  s.batch.sent_at_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                           std::chrono::system_clock::now().time_since_epoch())
+                           .count();
   auto& gws = st.gateways[node];
   auto gw = gws[st.next_gateway[node]++ % gws.size()];
   auto id = ++st.next_batch;

@@ -78,7 +78,9 @@ void opens_verified(gateway_pointer self, uint64_t id, std::vector<open_request>
     items.opens.push_back(std::move(opens[k]));
     items.opens_at.push_back(k);
   }
-  auto max_wait = std::chrono::nanoseconds{std::max<int64_t>(0, p.join->deadline_ns() - now) / 2};
+  auto max_wait =
+      std::min(std::chrono::nanoseconds{std::max<int64_t>(0, p.join->deadline_ns() - now) / 2},
+               self->state.sessions->flow().settings().budget.critical_p99);
   auto parts = self->state.sessions->dispatch(p.join, std::move(items), max_wait);
   p.parts.insert(p.parts.end(), std::make_move_iterator(parts.begin()),
                  std::make_move_iterator(parts.end()));
@@ -90,6 +92,32 @@ caf::result<edge_answer> take_batch(gateway_pointer self, edge_batch& b) {
   flow::serving served{*st.cell, false, static_cast<int64_t>(std::max<size_t>(1, b.size()))};
   auto now = steady_now_ns();
   auto budget_ms = std::clamp<int64_t>(b.budget_ms, 1, 600'000);
+  // Time on the way here (the sender's queue, the network, this node's own backlog):
+  // past the critical budget the node is behind, and working on the batch would only
+  // answer it late and delay the batches behind it.
+  auto& flow = st.sessions->flow();
+  auto transit_ms = b.sent_at_ms > 0 ? std::chrono::duration_cast<std::chrono::milliseconds>(
+                                           std::chrono::system_clock::now().time_since_epoch())
+                                               .count()
+                                           - b.sent_at_ms
+                                     : 0;
+  if (transit_ms < 0 || transit_ms > 60'000) {
+    transit_ms = 0; // clocks too far apart to say
+  }
+  auto budget =
+      std::chrono::duration_cast<std::chrono::milliseconds>(flow.settings().budget.critical_p99);
+  if (transit_ms > budget.count() && b.size() > 0) {
+    item_result r;
+    r.code = static_cast<uint8_t>(errc::overloaded);
+    r.retry_after_ms = static_cast<uint32_t>(std::min<int64_t>(transit_ms, 5000));
+    r.detail = "critical: the batch waited " + std::to_string(transit_ms)
+               + " ms on the way to the gateway";
+    for (size_t k = 0; k < b.size(); ++k) {
+      flow.admission().count_refusal(flow::service_class::critical);
+    }
+    return edge_answer{std::vector<item_result>(b.size(), r)};
+  }
+  budget_ms = std::max<int64_t>(1, budget_ms - transit_ms);
   // A tenth of the budget (at least 1 ms, at most 100) is kept for the answer's way back.
   auto margin_ms = std::clamp<int64_t>(budget_ms / 10, 1, 100);
   auto deadline = now + (budget_ms - std::min(margin_ms, budget_ms - 1)) * 1'000'000;
@@ -127,9 +155,11 @@ caf::result<edge_answer> take_batch(gateway_pointer self, edge_batch& b) {
   p.rp = self->make_response_promise<edge_answer>();
   p.join = join;
   p.opens = opens;
-  // Critical items are admitted only where their host's queue would serve them in half
-  // the time left: what could not make it is refused now, not after its deadline.
-  auto max_wait = std::chrono::nanoseconds{(deadline - now) / 2};
+  // Critical items are admitted only where their host's queue would serve them within the
+  // node's critical budget (flow.critical_budget_ms) and half the time left: what could not
+  // make it is refused now, not after its deadline.
+  auto max_wait = std::min(std::chrono::nanoseconds{(deadline - now) / 2},
+                           st.sessions->flow().settings().budget.critical_p99);
   p.parts = st.sessions->dispatch(join, std::move(items), max_wait);
   if (st.verifier && opens > 0) {
     // One more hold for the opens, released once they are dispatched (or expired).

@@ -53,6 +53,11 @@ struct item_result {
 /// time are refused with `overloaded`).
 struct edge_batch {
   uint32_t budget_ms = 2000;
+  /// The sender's wall clock when it sent the batch (ms since the epoch; 0: unknown). A
+  /// batch that took longer than the node's critical budget to reach its gateway (queued
+  /// on the way: the node is behind) is refused whole, at once, instead of being worked
+  /// on late. Clocks further apart than a minute are ignored.
+  int64_t sent_at_ms = 0;
   std::vector<open_request> opens;
   std::vector<heartbeat_report> heartbeats;
   std::vector<command> commands;
@@ -75,8 +80,8 @@ typename Inspector::result_type inspect(Inspector& f, item_result& x) {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, edge_batch& x) {
-  return f(caf::meta::type_name("sv.session.edge_batch"), x.budget_ms, x.opens, x.heartbeats,
-           x.commands);
+  return f(caf::meta::type_name("sv.session.edge_batch"), x.budget_ms, x.sent_at_ms, x.opens,
+           x.heartbeats, x.commands);
 }
 
 template <class Inspector>

@@ -70,7 +70,11 @@ reading flow_context::observe(std::chrono::nanoseconds dispatch_lag, std::chrono
   // queue approaching the point where critical work is refused is.
   auto full = std::max<uint32_t>(1, settings_.gate.watermarks[index(service_class::critical)]);
   r.sample.depth_ratio = static_cast<double>(deepest) / static_cast<double>(full);
-  r.sample.dispatch_lag = dispatch_lag;
+  lags_.push_back(dispatch_lag);
+  if (lags_.size() > std::max<size_t>(1, settings_.lag_readings)) {
+    lags_.erase(lags_.begin());
+  }
+  r.sample.dispatch_lag = *std::min_element(lags_.begin(), lags_.end());
   // Critical percentiles of the window, each read as the upper bound of its bucket
   // (overflow: twice the last bound); then the window starts anew.
   std::array<uint64_t, latency_bucket_count + 1> counts{};

@@ -24,6 +24,10 @@ struct flow_settings {
   pressure_budget budget;
   /// How often the load monitor takes a reading.
   std::chrono::milliseconds monitor_interval{100};
+  /// The dispatch lag that counts is the smallest of this many readings in a row: one
+  /// late timer (the OS ran something else for a moment) raises nothing; a scheduler that
+  /// is behind is late at every reading (the standing-queue idea of CoDel).
+  size_t lag_readings = 5;
   /// Scheduler worker threads, for utilization (0: unknown, utilization not measured).
   size_t workers = 0;
 };
@@ -101,6 +105,7 @@ private:
   // Critical latencies since the last reading, by bucket (the last one is overflow).
   std::array<std::atomic<uint64_t>, latency_bucket_count + 1> window_{};
   std::optional<std::chrono::nanoseconds> last_reading_;
+  std::vector<std::chrono::nanoseconds> lags_; // the last lag_readings probes, oldest first
   std::mutex cells_mtx_;
   std::vector<std::pair<std::string, std::weak_ptr<load_cell>>> cells_;
 };

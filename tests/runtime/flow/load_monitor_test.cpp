@@ -46,6 +46,25 @@ struct monitor_fixture : sv::testkit::fixture {
 } // namespace
 
 TEST_SUITE("runtime.flow") {
+  TEST_CASE("one late timer raises nothing, a scheduler late at every reading does") {
+    sv::flow::flow_settings fs;
+    fs.budget.lag_alone_cap = 100; // the lag alone may raise the level all the way
+    sv::flow::flow_context ctx{fs};
+    for (int i = 0; i < 5; ++i) {
+      ctx.observe(0ns, i * 100ms);
+    }
+    auto r = ctx.observe(2s, 500ms); // the OS ran something else for a moment
+    CHECK(r.sample.dispatch_lag == 0ns);
+    CHECK(r.after == level::l0);
+    for (int i = 6; i < 9; ++i) {
+      CHECK(ctx.observe(2s, i * 100ms).after
+            == level::l0); // still an on-time reading among the last 5
+    }
+    r = ctx.observe(2s, 900ms); // five late readings in a row
+    CHECK(r.sample.dispatch_lag == 2s);
+    CHECK(r.after == level::l4);
+  }
+
   TEST_CASE("readings report mailbox depth by kind and forget cells nobody holds") {
     sv::flow::flow_context ctx;
     auto a = ctx.make_cell("session_host");
