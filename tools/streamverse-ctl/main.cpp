@@ -19,9 +19,9 @@
 #include <iostream>
 #include <map>
 #include <mutex>
-#include <thread>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <google/protobuf/util/json_util.h>
@@ -413,26 +413,25 @@ int load(caf::actor_system& sys, const args& a) {
   } t;
   auto es = edge_to(a);
   es.deadline = std::chrono::milliseconds{2000};
-  sv::session::edge_client client{
-      sys, es, [&t, &sys](std::vector<sv::session::edge_result>& rs) {
-        std::lock_guard<std::mutex> g{t.mtx};
-        for (auto& r : rs) {
-          if (!r.error) {
-            ++t.ok;
-            t.lat.push_back(r.latency.count());
-          } else if (sv::is(r.error, sv::errc::overloaded)) {
-            ++t.overloaded;
-          } else {
-            ++t.other;
-            t.last_error = sys.render(r.error);
-          }
-          if (r.error
-              && (r.kind == sv::session::item_kind::open
-                  || sv::is(r.error, sv::errc::unknown_session))) {
-            t.reopen.push_back(r.cookie);
-          }
-        }
-      }};
+  sv::session::edge_client client{sys, es, [&t, &sys](std::vector<sv::session::edge_result>& rs) {
+                                    std::lock_guard<std::mutex> g{t.mtx};
+                                    for (auto& r : rs) {
+                                      if (!r.error) {
+                                        ++t.ok;
+                                        t.lat.push_back(r.latency.count());
+                                      } else if (sv::is(r.error, sv::errc::overloaded)) {
+                                        ++t.overloaded;
+                                      } else {
+                                        ++t.other;
+                                        t.last_error = sys.render(r.error);
+                                      }
+                                      if (r.error
+                                          && (r.kind == sv::session::item_kind::open
+                                              || sv::is(r.error, sv::errc::unknown_session))) {
+                                        t.reopen.push_back(r.cookie);
+                                      }
+                                    }
+                                  }};
   if (client.wait_connected(std::chrono::milliseconds{a.timeout_ms}) != 1) {
     std::cerr << "streamverse-ctl: " << a.host << ":" << a.port << ": no session gateway there\n";
     return exit_failure;
@@ -443,10 +442,11 @@ int load(caf::actor_system& sys, const args& a) {
     std::lock_guard<std::mutex> g{t.mtx};
     std::sort(t.lat.begin(), t.lat.end());
     auto q = [&](double x) {
-      return t.lat.empty() ? 0.0
-                           : static_cast<double>(t.lat[static_cast<size_t>(
-                                 x * static_cast<double>(t.lat.size() - 1))])
-                                 / 1e6;
+      return t.lat.empty()
+                 ? 0.0
+                 : static_cast<double>(
+                       t.lat[static_cast<size_t>(x * static_cast<double>(t.lat.size() - 1))])
+                       / 1e6;
     };
     std::cout << std::fixed << std::setprecision(1) << "[" << at << " s] ok " << t.ok
               << "  overloaded " << t.overloaded << "  other " << t.other << "  p50/p99 " << q(0.5)
