@@ -69,7 +69,7 @@ struct options {
   double baseline_rate = 20'000; // requests/s: what one plain actor sustains (0: the same as above)
   std::string node_extra; // "key=value;key=value": more node config, e.g. analytics.linger_ms=50
   std::string mode;       // "" (driver) or "echo" (the baseline's server)
-  uint32_t port = 0;  // echo: where to publish
+  uint32_t port = 0;      // echo: where to publish
 };
 
 struct client_config : caf::actor_system_config {
@@ -192,8 +192,8 @@ void paced(uint64_t count, std::chrono::nanoseconds over, F f) {
   while (done < count) {
     auto elapsed = clock_type::now() - start;
     auto due = std::min<uint64_t>(
-        count, static_cast<uint64_t>(static_cast<double>(count) * elapsed.count() / over.count())
-                   + 1);
+        count,
+        static_cast<uint64_t>(static_cast<double>(count) * elapsed.count() / over.count()) + 1);
     for (; done < due; ++done) {
       f(done);
     }
@@ -207,7 +207,9 @@ int run_echo(const options& opt) {
   client_config cfg;
   caf::actor_system sys{cfg};
   auto echo = sys.spawn([](caf::event_based_actor*) -> caf::behavior {
-    return {[](const sv::session::heartbeat_report&) { return caf::ok_atom::value; }};
+    return {[](const sv::session::heartbeat_report&) {
+      return caf::ok_atom::value;
+    }};
   });
   auto port = sys.middleman().publish(echo, static_cast<uint16_t>(opt.port), nullptr, true);
   if (!port) {
@@ -311,7 +313,8 @@ baseline_figures run_baseline(const options& opt, const char* self_path) {
   uint64_t sent = 0;
   while (sent < total) {
     auto due = std::min<uint64_t>(
-        total, static_cast<uint64_t>(rate * std::chrono::duration<double>(clock_type::now() - t0).count()));
+        total, static_cast<uint64_t>(
+                   rate * std::chrono::duration<double>(clock_type::now() - t0).count()));
     if (due > sent) {
       caf::anon_send(requester, send_atom::value, due - sent);
       sent = due;
@@ -378,7 +381,8 @@ int main(int argc, char** argv) {
     std::cerr << "sv-bench-ingress: " << node_bin << " is missing (build it first)\n";
     return 2;
   }
-  auto dir = std::filesystem::temp_directory_path() / ("sv-bench-ingress-" + std::to_string(getpid()));
+  auto dir =
+      std::filesystem::temp_directory_path() / ("sv-bench-ingress-" + std::to_string(getpid()));
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
   std::vector<pid_t> nodes;
@@ -403,7 +407,8 @@ int main(int argc, char** argv) {
         sep = ", ";
       }
     }
-    f << "]\n\n[sessions]\nidle_timeout_ms = " << std::max<uint64_t>(30'000, 3 * opt.interval_ms + 10'000)
+    f << "]\n\n[sessions]\nidle_timeout_ms = "
+      << std::max<uint64_t>(30'000, 3 * opt.interval_ms + 10'000)
       << "\n\n[log]\nlevel = \"warn\"\n";
     f.close();
     nodes.push_back(spawn({node_bin, "--config", cfg}, (dir / (name + ".log")).string()));
@@ -417,7 +422,8 @@ int main(int argc, char** argv) {
     // The cluster forms.
     auto formed = false;
     for (auto end = clock_type::now() + 30s; !formed && clock_type::now() < end;) {
-      auto m = sv::cluster::fetch_members(sys, "127.0.0.1", static_cast<uint16_t>(opt.base_port), 1s);
+      auto m =
+          sv::cluster::fetch_members(sys, "127.0.0.1", static_cast<uint16_t>(opt.base_port), 1s);
       formed = m && std::count_if(m->begin(), m->end(), [](auto& x) {
                       return x.state == sv::cluster::member_state::up;
                     }) == 3;
@@ -524,12 +530,14 @@ int main(int argc, char** argv) {
       cpu0 += cpu_seconds(p);
     }
     auto t0 = clock_type::now();
-    auto rounds = std::max<uint64_t>(1, static_cast<uint64_t>(opt.seconds * 1000 / static_cast<double>(opt.interval_ms)));
+    auto rounds = std::max<uint64_t>(
+        1, static_cast<uint64_t>(opt.seconds * 1000 / static_cast<double>(opt.interval_ms)));
     for (uint64_t r = 0; r < rounds; ++r) {
       beat_all(interval);
     }
     auto sent = rounds * opt.viewers;
-    while (answered() < sent && clock_type::now() - t0 < std::chrono::duration<double>(opt.seconds) + 5s) {
+    while (answered() < sent
+           && clock_type::now() - t0 < std::chrono::duration<double>(opt.seconds) + 5s) {
       std::this_thread::sleep_for(5ms);
     }
     auto elapsed = std::chrono::duration<double>(clock_type::now() - t0).count();
@@ -557,7 +565,8 @@ int main(int argc, char** argv) {
     }
     auto hb_per_s = static_cast<double>(ok) / elapsed;
     auto events_per_s =
-        (metric(m1, "sv_analytics_stored_total") - metric(m0, "sv_analytics_stored_total")) / elapsed;
+        (metric(m1, "sv_analytics_stored_total") - metric(m0, "sv_analytics_stored_total"))
+        / elapsed;
     auto positions_per_s = (metric(m1, "sv_watch_positions_stored_total")
                             - metric(m0, "sv_watch_positions_stored_total"))
                            / elapsed;
@@ -573,22 +582,22 @@ int main(int argc, char** argv) {
               << rss / static_cast<double>(opt.viewers) << " B per viewer\n";
     auto base = run_baseline(opt, argv[0]);
     std::cout << "raw CAF at " << base.rate << " requests/s: " << base.answered_per_s
-              << " requests/s answered, p50/p99 " << base.p50_ms
-              << "/" << base.p99_ms << " ms, " << base.cpu_per_1000 << " s CPU per 1,000 ("
-              << base.errors << " not answered or over the window)\n";
+              << " requests/s answered, p50/p99 " << base.p50_ms << "/" << base.p99_ms << " ms, "
+              << base.cpu_per_1000 << " s CPU per 1,000 (" << base.errors
+              << " not answered or over the window)\n";
     json << std::setprecision(6) << "{\"viewers\":" << opt.viewers
-         << ",\"interval_ms\":" << opt.interval_ms << ",\"opens_per_s\":"
-         << static_cast<double>(opened) / open_s << ",\"heartbeats_per_s\":" << hb_per_s
-         << ",\"heartbeats_overloaded\":" << overloaded << ",\"heartbeats_other_errors\":" << other
-         << ",\"p50_ms\":" << p50 << ",\"p99_ms\":" << p99 << ",\"events_stored_per_s\":"
-         << events_per_s << ",\"positions_stored_per_s\":" << positions_per_s
+         << ",\"interval_ms\":" << opt.interval_ms
+         << ",\"opens_per_s\":" << static_cast<double>(opened) / open_s
+         << ",\"heartbeats_per_s\":" << hb_per_s << ",\"heartbeats_overloaded\":" << overloaded
+         << ",\"heartbeats_other_errors\":" << other << ",\"p50_ms\":" << p50
+         << ",\"p99_ms\":" << p99 << ",\"events_stored_per_s\":" << events_per_s
+         << ",\"positions_stored_per_s\":" << positions_per_s
          << ",\"cpu_s_per_1000_heartbeats\":" << cpu_per_1000
          << ",\"rss_bytes_per_viewer\":" << rss / static_cast<double>(opt.viewers)
          << ",\"baseline_rate\":" << base.rate
          << ",\"baseline_requests_per_s\":" << base.answered_per_s
          << ",\"baseline_p50_ms\":" << base.p50_ms << ",\"baseline_p99_ms\":" << base.p99_ms
-         << ",\"baseline_cpu_s_per_1000\":" << base.cpu_per_1000
-         << ",\"cpu_ratio_to_baseline\":"
+         << ",\"baseline_cpu_s_per_1000\":" << base.cpu_per_1000 << ",\"cpu_ratio_to_baseline\":"
          << (base.cpu_per_1000 > 0 ? cpu_per_1000 / base.cpu_per_1000 : 0) << "}";
     if (ok == 0) {
       rc = 1;
