@@ -129,7 +129,7 @@ using partition_actor = caf::stateful_actor<partition_state>;
 // Stores block `b` (the partition's history, then its real-time windows); the answer
 // once it is durable.
 caf::result<ack_msg> store_block(partition_actor* self, const event_block& b) {
-        auto& st = self->state;
+  auto& st = self->state;
   auto now = wall_ms();
   if (!well_formed(b)) {
     return make_error(errc::invalid_argument,

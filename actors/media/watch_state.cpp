@@ -20,9 +20,9 @@
 #include "runtime/cluster/peer_directory.hpp"
 #include "runtime/cluster/placement.hpp"
 #include "runtime/config/node_settings.hpp"
+#include "runtime/metrics/registry.hpp"
 #include "runtime/node/ask.hpp"
 #include "runtime/node/background.hpp"
-#include "runtime/metrics/registry.hpp"
 #include "runtime/node/node.hpp"
 #include "runtime/wire/errc.hpp"
 #include "runtime/wire/protobuf.hpp"
@@ -104,7 +104,7 @@ struct watch_service_state {
   cluster::peer_directory<caf::stateful_actor<watch_service_state>> peers{service_name};
   std::map<key, watch_entry> outgoing;    // recorded here, for the owners
   std::map<key, watch_entry> for_replica; // stored here as owner, for the replicas
-  bool more_due = false;                   // a round of sync is under way
+  bool more_due = false;                  // a round of sync is under way
 
   static inline const char* name = "sv.media.watch_state";
 };

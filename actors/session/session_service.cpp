@@ -259,8 +259,8 @@ std::vector<std::vector<uint32_t>> service::dispatch(const std::shared_ptr<batch
       auto wait = cell.service_time() * cell.depth();
       if (wait > max_wait) {
         auto hint = std::chrono::duration_cast<std::chrono::milliseconds>(wait);
-        join->results()[at] = to_result(
-            make_overloaded("critical", std::max(hint, std::chrono::milliseconds{50})));
+        join->results()[at] =
+            to_result(make_overloaded("critical", std::max(hint, std::chrono::milliseconds{50})));
         ctx.admission().count_refusal(c);
         return refused;
       }
