@@ -37,6 +37,7 @@ using query_msg = streamverse::v1::WatchQuery;
 
 using sync_atom = caf::atom_constant<caf::atom("sv_wsync")>;
 using more_atom = caf::atom_constant<caf::atom("sv_wmore")>;
+using compact_atom = caf::atom_constant<caf::atom("sv_wcomp")>;
 using local_atom = caf::atom_constant<caf::atom("sv_wlocal")>;
 
 constexpr auto service_name = caf::atom("sv_wstate");
@@ -74,7 +75,15 @@ caf::behavior writer_behavior(writer_actor* self, std::string path,
   if (!self->state.store->error().empty()) {
     spdlog::error("watch_state: {}", self->state.store->error());
   }
+  // The logged positions go into the keyed table once a minute (and when many are in).
+  self->delayed_send(self, std::chrono::minutes{1}, compact_atom::value);
   return {
+      [self](compact_atom) {
+        if (!self->state.store->compact()) {
+          spdlog::error("watch_state: {}", self->state.store->error());
+        }
+        self->delayed_send(self, std::chrono::minutes{1}, compact_atom::value);
+      },
       [self, stored](const batch_msg& b) {
         std::vector<watch_entry> es;
         es.reserve(static_cast<size_t>(b.positions_size()));

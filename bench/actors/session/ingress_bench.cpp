@@ -39,6 +39,7 @@
 #include "actors/content/catalog_client.hpp"
 #include "actors/content/content_types.hpp"
 #include "actors/session/edge_client.hpp"
+#include "actors/session/session_host.hpp"
 #include "actors/session/session_gateway.hpp"
 #include "bench/support/flags.hpp"
 #include "bench/support/percentile.hpp"
@@ -352,6 +353,9 @@ struct result_sink {
   std::vector<int64_t> lat; // heartbeats answered ok in the measured phase
   uint64_t ok = 0, overloaded = 0, other = 0;
   bool measuring = false;
+  std::string other_sample; // the first other error, for the report
+  bool collect_failed_opens = false;
+  std::vector<uint64_t> failed_opens; // viewers (cookies) whose open was refused
 };
 
 } // namespace
@@ -451,6 +455,10 @@ int main(int argc, char** argv) {
     sv::session::edge_client client{sys, es, [&sink](std::vector<sv::session::edge_result>& rs) {
                                       std::lock_guard<std::mutex> g{sink.mtx};
                                       for (auto& r : rs) {
+                                        if (r.error && sink.collect_failed_opens
+                                            && r.kind == sv::session::item_kind::open) {
+                                          sink.failed_opens.push_back(r.cookie);
+                                        }
                                         if (!r.error) {
                                           ++sink.ok;
                                           if (sink.measuring
@@ -461,6 +469,9 @@ int main(int argc, char** argv) {
                                           ++sink.overloaded;
                                         } else {
                                           ++sink.other;
+                                          if (sink.other_sample.empty()) {
+                                            sink.other_sample = sv::session::to_result(r.error).detail;
+                                          }
                                         }
                                       }
                                     }};
@@ -473,31 +484,52 @@ int main(int argc, char** argv) {
       std::lock_guard<std::mutex> g{sink.mtx};
       return sink.ok + sink.overloaded + sink.other;
     };
-    // Opens: as fast as the cluster takes them, at most 50,000 unanswered.
+    // Opens: as fast as the cluster takes them, at most 50,000 unanswered; refused ones
+    // (overloaded) again after a pause, at most ten rounds.
     auto t_open = clock_type::now();
+    std::vector<uint64_t> to_open(opt.viewers);
     for (uint64_t v = 0; v < opt.viewers; ++v) {
-      while (v - answered() > 50'000) {
-        std::this_thread::sleep_for(1ms);
-      }
-      sv::session::open_request r;
-      r.session_id = v + 1;
-      r.user = "u" + std::to_string(v);
-      r.content = "title-" + std::to_string(v % opt.titles);
-      r.device = "tv";
-      r.region = "eu-west";
-      client.open(std::move(r), v);
+      to_open[v] = v;
     }
-    while (answered() < opt.viewers && clock_type::now() - t_open < 120s) {
-      std::this_thread::sleep_for(5ms);
+    uint64_t opened = 0;
+    for (int round = 0; round < 10 && !to_open.empty(); ++round) {
+      {
+        std::lock_guard<std::mutex> g{sink.mtx};
+        sink.ok = sink.overloaded = sink.other = 0;
+        sink.failed_opens.clear();
+        sink.collect_failed_opens = true;
+      }
+      uint64_t sent = 0;
+      for (auto v : to_open) {
+        while (sent - answered() > 50'000) {
+          std::this_thread::sleep_for(1ms);
+        }
+        sv::session::open_request r;
+        r.session_id = v + 1;
+        r.user = "u" + std::to_string(v);
+        r.content = "title-" + std::to_string(v % opt.titles);
+        r.device = "tv";
+        r.region = "eu-west";
+        client.open(std::move(r), v);
+        ++sent;
+      }
+      while (answered() < sent && clock_type::now() - t_open < 120s) {
+        std::this_thread::sleep_for(5ms);
+      }
+      std::lock_guard<std::mutex> g{sink.mtx};
+      opened += sink.ok;
+      to_open.swap(sink.failed_opens);
+      sink.collect_failed_opens = false;
+      if (!to_open.empty()) {
+        std::this_thread::sleep_for(200ms);
+      }
     }
     auto open_s = std::chrono::duration<double>(clock_type::now() - t_open).count();
-    uint64_t opened = 0;
     {
       std::lock_guard<std::mutex> g{sink.mtx};
-      opened = sink.ok;
       sink.ok = sink.overloaded = sink.other = 0;
     }
-    std::cout << "opens: " << opened << " of " << opt.viewers << " in " << open_s << " s ("
+    std::cout << "opens: " << opened << " of " << opt.viewers << " in " << open_s << " s, refusals retried ("
               << static_cast<double>(opened) / open_s << "/s)\n";
     // One warm-up interval, then the measured phase.
     auto interval = std::chrono::milliseconds{opt.interval_ms};
@@ -574,7 +606,8 @@ int main(int argc, char** argv) {
     auto p99 = sv::bench::percentile_ms(lat, 0.99);
     auto cpu_per_1000 = ok > 0 ? cpu * 1000 / static_cast<double>(ok) : 0;
     std::cout << "heartbeats: " << ok << " answered ok of " << sent << " (" << overloaded
-              << " overloaded, " << other << " other errors) in " << elapsed << " s: " << hb_per_s
+              << " overloaded, " << other << " other errors"
+              << (sink.other_sample.empty() ? "" : ", e.g. \"" + sink.other_sample + "\"") << ") in " << elapsed << " s: " << hb_per_s
               << "/s, client p50/p99 " << p50 << "/" << p99 << " ms\n"
               << "stored: " << events_per_s << " events/s, " << positions_per_s << " positions/s\n"
               << "cpu: " << cpu << " s over all processes, " << cpu_per_1000
