@@ -602,7 +602,7 @@ void add_host_events(batcher_actor* self, const session::session_event_block& bl
     f.position_ms = s.position_ms;
     auto p = static_cast<uint32_t>(cluster::stable_hash(f.content) % st.cfg.partitions);
     auto& b = open_block(self, p);
-    b.add(f);
+    b.add(f, true);
     added(self, p, b);
   }
 }

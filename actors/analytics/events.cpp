@@ -113,24 +113,31 @@ uint32_t block_builder::ref(std::string_view s) {
   if (i != index_.end() && block_string(block_, i->second) == s) {
     return i->second;
   }
-  auto* text = block_.mutable_text();
-  text->append(s.data(), s.size());
-  block_.add_text_end(static_cast<uint32_t>(text->size()));
-  auto id = static_cast<uint32_t>(block_.text_end_size()); // 1-based: 0 is ""
+  auto id = append(s);
   if (i == index_.end()) {
     index_.emplace(h, id);
   }
   return id;
 }
 
-void block_builder::add(const event_fields& f) {
+uint32_t block_builder::append(std::string_view s) {
+  if (s.empty()) {
+    return 0;
+  }
+  auto* text = block_.mutable_text();
+  text->append(s.data(), s.size());
+  block_.add_text_end(static_cast<uint32_t>(text->size()));
+  return static_cast<uint32_t>(block_.text_end_size()); // 1-based: 0 is ""
+}
+
+void block_builder::add(const event_fields& f, bool unique_user) {
   block_.add_event_id(ref(f.event_id));
   block_.add_source(ref(f.source));
   block_.add_seq(f.seq);
   block_.add_session_ref(ref(f.session_text));
   block_.add_session(f.session_text.empty() ? f.session_number : 0);
   block_.add_type(static_cast<uint32_t>(f.type));
-  block_.add_user(ref(f.user));
+  block_.add_user(unique_user ? append(f.user) : ref(f.user));
   block_.add_content(ref(f.content));
   block_.add_region(ref(f.region));
   block_.add_device(ref(f.device));

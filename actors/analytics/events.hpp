@@ -125,7 +125,9 @@ struct event_fields {
 class block_builder {
 public:
   block_builder();
-  void add(const event_fields& f);
+  /// `unique_user`: the user is (nearly) never repeated within a block (a session host's
+  /// events): stored without looking for an earlier copy.
+  void add(const event_fields& f, bool unique_user = false);
   void add(const viewer_event& e);
   /// Copies event `i` of `from`.
   void add(const event_view& e);
@@ -140,6 +142,7 @@ public:
 
 private:
   uint32_t ref(std::string_view s);
+  uint32_t append(std::string_view s);
 
   event_block block_;
   // A string's hash -> its index (checked against the text: a colliding string is simply

@@ -119,6 +119,11 @@ struct node::impl {
       add(cfg);
     }
     cfg.set("scheduler.max-threads", static_cast<size_t>(settings.scheduler_threads));
+    // An idle worker polls its queue 100 times, then 500 times 50 us apart (25 ms of
+    // nanosleep calls) before it waits on its condition variable, which an enqueue wakes
+    // at once. Under bursty load that polling was 3% of the machine; a few rounds of it
+    // are enough.
+    cfg.set("work-stealing.moderate-poll-attempts", size_t{10});
     if (settings.max_throughput != 0) {
       // Fairness: a flooded actor yields after this many messages (CAF's default is never).
       cfg.set("scheduler.max-throughput", static_cast<size_t>(settings.max_throughput));
