@@ -51,6 +51,7 @@ struct controller_config : caf::actor_system_config {
     load<caf::io::middleman>();
     wire::register_message_types(*this);
     set("scheduler.max-threads", size_t{1});
+    set("work-stealing.moderate-poll-attempts", size_t{10}); // little idle polling
     set("logger.console-verbosity", caf::atom("quiet"));
   }
 };

@@ -61,6 +61,7 @@ struct driver_config : caf::actor_system_config {
     analytics::register_message_types(*this);
     session::register_message_types(*this);
     set("scheduler.max-threads", size_t{2});
+    set("work-stealing.moderate-poll-attempts", size_t{10}); // little idle polling
     set("logger.console-verbosity", caf::atom("quiet"));
   }
 };

@@ -80,6 +80,7 @@ struct client_config : caf::actor_system_config {
     sv::content::register_message_types(*this);
     sv::session::register_message_types(*this);
     set("scheduler.max-threads", size_t{2});
+    set("work-stealing.moderate-poll-attempts", size_t{10}); // little idle polling
     set("logger.console-verbosity", caf::atom("quiet"));
   }
 };
@@ -395,7 +396,9 @@ int main(int argc, char** argv) {
     auto name = std::string{"node-"} + static_cast<char>('a' + i);
     auto cfg = (dir / (name + ".toml")).string();
     std::ofstream f{cfg};
-    // Extra keys first, as dotted keys of the root table.
+    // Dotted keys of the root table first (the extra ones from --node-extra), then tables.
+    f << "sessions.idle_timeout_ms = " << std::max<uint64_t>(30'000, 3 * opt.interval_ms + 10'000)
+      << "\n";
     std::istringstream extra{opt.node_extra};
     for (std::string kv; std::getline(extra, kv, ';');) {
       if (!kv.empty()) {
@@ -411,9 +414,7 @@ int main(int argc, char** argv) {
         sep = ", ";
       }
     }
-    f << "]\n\n[sessions]\nidle_timeout_ms = "
-      << std::max<uint64_t>(30'000, 3 * opt.interval_ms + 10'000)
-      << "\n\n[log]\nlevel = \"warn\"\n";
+    f << "]\n\n[log]\nlevel = \"warn\"\n";
     f.close();
     nodes.push_back(spawn({node_bin, "--config", cfg}, (dir / (name + ".log")).string()));
     addresses.push_back({name, "127.0.0.1", static_cast<uint16_t>(opt.base_port + i)});
