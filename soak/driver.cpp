@@ -960,8 +960,8 @@ int run_driver(const scenario& s, const std::string& report_dir,
   // Viewer sessions through the edge client: batches per node, every answer by its
   // deadline: what a player waits at most (a timeout, unlike the p99 bound), 2 s or four
   // times a looser bound.
-  es.deadline = std::chrono::milliseconds{
-      static_cast<int64_t>(std::max(2000.0, 4 * s.critical_p99_ms))};
+  es.deadline =
+      std::chrono::milliseconds{static_cast<int64_t>(std::max(2000.0, 4 * s.critical_p99_ms))};
   result_queue results;
   session::edge_client client{sys, es, [&results](std::vector<session::edge_result>& rs) {
                                 std::lock_guard<std::mutex> guard{results.mtx};

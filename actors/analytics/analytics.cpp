@@ -168,7 +168,7 @@ caf::behavior partition_behavior(partition_actor* self, uint32_t index, std::str
                                  config::analytics_node_settings cfg,
                                  std::shared_ptr<analytics_shared> shared, flow::flow_context* flow,
                                  metrics::histogram* freshness) {
-  lower_this_threads_priority();
+  lower_this_threads_priority(true); // SQLite and the windows: only on an idle core
   auto& st = self->state;
   history_settings hs;
   hs.limits.max_skew_ms = cfg.max_skew_ms;
@@ -611,7 +611,7 @@ caf::behavior batcher_behavior(batcher_actor* self, std::string producer_id,
                                config::analytics_node_settings cfg,
                                std::shared_ptr<analytics_shared> shared, flow::flow_context* flow,
                                metrics::histogram* ack_latency, caf::actor service) {
-  lower_this_threads_priority();
+  lower_this_threads_priority(true); // bulk work: only on an idle core
   auto& st = self->state;
   st.producer_id = std::move(producer_id);
   st.cfg = cfg;
@@ -921,16 +921,23 @@ caf::expected<void> analytics::emit(viewer_event e) {
   return caf::unit;
 }
 
+caf::expected<void> analytics::emit_block(session::session_event_block&& block) {
+  auto n = static_cast<uint64_t>(block.events.size());
+  if (shared_->pending.load(std::memory_order_relaxed) + n > shared_->max_pending) {
+    shared_->overloaded += n; // bulk work shed under load, counted
+    return make_error(errc::overloaded, "analytics: " + std::to_string(shared_->max_pending)
+                                            + " events await acknowledgement");
+  }
+  shared_->pending += n;
+  shared_->emitted += n;
+  caf::anon_send(batcher_, std::move(block));
+  return caf::unit;
+}
+
 std::function<void(session::session_event_block&&)> analytics::session_events() {
+  // A refusal is counted there; the session request itself is not affected.
   return [this](session::session_event_block&& block) {
-    auto n = static_cast<uint64_t>(block.events.size());
-    if (shared_->pending.load(std::memory_order_relaxed) + n > shared_->max_pending) {
-      shared_->overloaded += n; // bulk work shed under load, counted
-      return;
-    }
-    shared_->pending += n;
-    shared_->emitted += n;
-    caf::anon_send(batcher_, std::move(block));
+    (void)emit_block(std::move(block));
   };
 }
 

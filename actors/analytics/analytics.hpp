@@ -96,6 +96,10 @@ public:
   /// hand, such as a session host): all accepted, or none (overloaded).
   caf::expected<void> emit_many(std::vector<viewer_event> es);
 
+  /// Hands a block of session events (as a session host makes them) to the batcher in
+  /// one message: all accepted, or none (overloaded, counted).
+  caf::expected<void> emit_block(session::session_event_block&& block);
+
   /// For the node's session hosts (`host_settings.outputs.events`): their blocks of
   /// opens, heartbeats, quality changes and closes go to the batcher as they are (one
   /// message per block, no per-event allocation), become EventBlocks per partition

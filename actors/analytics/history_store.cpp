@@ -79,8 +79,17 @@ uint32_t startup_quantile(const startup_histogram& h, double q) {
 }
 
 history_store::history_store(const std::string& path, history_settings s) : settings_(s) {
-  db_ = storage::open(path, error_);
+  db_ = storage::open(path, error_, s.read_only);
   if (db_ == nullptr) {
+    return;
+  }
+  if (s.read_only) {
+    bool has_format = false;
+    statement cols{stmts_, db_, "PRAGMA table_info(batches)"};
+    while (cols && sqlite3_step(cols.get()) == SQLITE_ROW) {
+      has_format = has_format || column_text(cols.get(), 1) == "format";
+    }
+    format_ = has_format ? "format" : "0";
     return;
   }
   std::string setup =
@@ -128,7 +137,7 @@ history_store::history_store(const std::string& path, history_settings s) : sett
 }
 
 history_store::~history_store() {
-  if (db_ != nullptr) {
+  if (db_ != nullptr && !settings_.read_only) {
     flush_rollups();
   }
   for (auto& [sql, stmt] : stmts_) {
@@ -526,7 +535,8 @@ uint64_t history_store::event_count() const {
 }
 
 void history_store::for_each(const std::function<void(const event_view&)>& f) const {
-  statement s{stmts_, db_, "SELECT body, format FROM batches ORDER BY id"};
+  auto sql = std::string{"SELECT body, "} + format_ + " FROM batches ORDER BY id";
+  statement s{stmts_, db_, sql.c_str()};
   while (s && sqlite3_step(s.get()) == SQLITE_ROW) {
     event_block b;
     if (parse_body(sqlite3_column_blob(s.get(), 0), sqlite3_column_bytes(s.get(), 0),

@@ -45,6 +45,9 @@ struct history_settings {
   /// true: an fsync per batch (survives a power loss); false: WAL with synchronous=NORMAL
   /// (survives a crash of the process, SIGKILL included).
   bool fsync_each_batch = false;
+  /// Only reading (exports, checkers, while the node may be writing the file): the file
+  /// must exist; no schema change, no recovery, and every write fails.
+  bool read_only = false;
 };
 
 struct append_result {
@@ -155,8 +158,9 @@ private:
   sqlite3* db_ = nullptr;
   std::string error_;
   history_settings settings_;
-  std::map<key, agg> pending_; // rollups not written yet
-  int64_t last_batch_id_ = 0;  // the newest batch rolled up in memory
+  std::map<key, agg> pending_;    // rollups not written yet
+  int64_t last_batch_id_ = 0;     // the newest batch rolled up in memory
+  const char* format_ = "format"; // the body's format column ("0" in stores before #14)
   mutable std::unordered_map<std::string, sqlite3_stmt*> stmts_;
 };
 

@@ -137,8 +137,8 @@ std::optional<size_t> watch_store::record_all(const std::vector<watch_entry>& es
   for (auto& e : es) {
     auto k = key_of(e.user, e.content);
     auto i = recent_.find(k);
-    before.emplace_back(std::move(k), i == recent_.end() ? std::nullopt
-                                                         : std::optional<watch_entry>{i->second});
+    before.emplace_back(std::move(k),
+                        i == recent_.end() ? std::nullopt : std::optional<watch_entry>{i->second});
   }
   auto undo = [&] {
     storage::exec(db_, "ROLLBACK;");

@@ -67,11 +67,12 @@ inline void bind_blob(sqlite3_stmt* s, int index, const std::string& bytes) {
   sqlite3_bind_blob(s, index, bytes.data(), static_cast<int>(bytes.size()), SQLITE_TRANSIENT);
 }
 
-/// Opens (creating if needed) the database at `path`; nullptr with the reason in `error`
-/// when that fails.
-inline sqlite3* open(const std::string& path, std::string& error) {
+/// Opens (creating if needed, unless `read_only`) the database at `path`; nullptr with the
+/// reason in `error` when that fails.
+inline sqlite3* open(const std::string& path, std::string& error, bool read_only = false) {
   sqlite3* db = nullptr;
-  if (sqlite3_open(path.c_str(), &db) != SQLITE_OK) {
+  auto flags = read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+  if (sqlite3_open_v2(path.c_str(), &db, flags, nullptr) != SQLITE_OK) {
     error = "cannot open " + path + ": " + (db != nullptr ? sqlite3_errmsg(db) : "out of memory");
     sqlite3_close(db);
     return nullptr;

@@ -5,6 +5,7 @@
 //   streamverse-ctl metadata put --node HOST:PORT --file FILE.json [--expect V] [--timeout-ms N]
 //   streamverse-ctl cache get --node HOST:PORT --key KEY [--timeout-ms N]
 //   streamverse-ctl analytics window --node HOST:PORT --content ID --region R [--seconds S]
+//   streamverse-ctl analytics export --db FILE [--format jsonl|csv]
 //   streamverse-ctl session open|heartbeat|close --node HOST:PORT --id N [...]
 //   streamverse-ctl load --node HOST:PORT [--viewers N] [--interval-ms I] [--seconds S]
 //
@@ -12,8 +13,10 @@
 // 2 bad arguments or input.
 
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <iomanip>
 #include <iostream>
@@ -27,6 +30,7 @@
 #include <google/protobuf/util/json_util.h>
 
 #include "actors/analytics/analytics.hpp"
+#include "actors/analytics/history_store.hpp"
 #include "actors/cache/cache.hpp"
 #include "actors/content/catalog_client.hpp"
 #include "actors/content/content_types.hpp"
@@ -52,6 +56,7 @@ const char* usage =
     "       streamverse-ctl cache get --node HOST:PORT --key KEY [--timeout-ms N]\n"
     "       streamverse-ctl analytics window --node HOST:PORT --content ID --region R\n"
     "                                        [--seconds 1..60] [--timeout-ms N]\n"
+    "       streamverse-ctl analytics export --db FILE [--format jsonl|csv]\n"
     "       streamverse-ctl session open --node HOST:PORT --id N --user U --content C\n"
     "                                    [--device D] [--region R] [--tier 0..3]\n"
     "       streamverse-ctl session heartbeat --node HOST:PORT --id N [--position MS]\n"
@@ -68,6 +73,9 @@ const char* usage =
     "                \"KEY version V from l1|l2|origin\", then the value\n"
     "  analytics window  the real-time figures of a title in a region over the last\n"
     "                S seconds (default 10), from its analytics partition\n"
+    "  analytics export  every event stored in a partition's history file (e.g.\n"
+    "                DATA_DIR/analytics/partition-3.db; no node needed), one per line as\n"
+    "                JSON (default) or CSV with a header\n"
     "  session       a viewer session on that node, through its gateway (the edge client):\n"
     "                prints ok or the refusal (e.g. not_in_region, overloaded)\n"
     "  load          N viewers (default 10000) of title C (default premiere-1, region\n"
@@ -119,6 +127,7 @@ bool parse(int argc, char** argv, args& out) {
       {"metadata put", {"--node", "--timeout-ms", "--file", "--expect"}},
       {"cache get", {"--node", "--timeout-ms", "--key"}},
       {"analytics window", {"--node", "--timeout-ms", "--content", "--region", "--seconds"}},
+      {"analytics export", {"--db", "--format"}},
       {"session open",
        {"--node", "--timeout-ms", "--id", "--user", "--content", "--device", "--region", "--tier"}},
       {"session heartbeat", {"--node", "--timeout-ms", "--id", "--position"}},
@@ -145,6 +154,16 @@ bool parse(int argc, char** argv, args& out) {
       return fail_usage(flag + " needs a value");
     }
     out.flags[flag] = argv[i + 1];
+  }
+  if (out.command == "analytics export") {
+    if (out.flags.count("--db") == 0) {
+      return fail_usage("analytics export needs --db FILE");
+    }
+    auto f = out.flags.find("--format");
+    if (f != out.flags.end() && f->second != "jsonl" && f->second != "csv") {
+      return fail_usage("--format wants jsonl or csv, got \"" + f->second + "\"");
+    }
+    return true; // a file, no node
   }
   if (out.flags.count("--node") == 0) {
     return fail_usage(out.command + " needs --node HOST:PORT");
@@ -322,6 +341,89 @@ int analytics_window(caf::actor_system& sys, const args& a) {
             << w->events << ", starts " << w->starts << ", startup p50/p95 " << w->startup_p50_ms
             << "/" << w->startup_p95_ms << " ms, rebuffer ratio " << w->rebuffer_ratio
             << ", error rate " << w->error_rate << "\n";
+  return 0;
+}
+
+// Text as a JSON string body, or as a CSV field (quoted when it has to be).
+std::string json_escaped(std::string_view x) {
+  std::string out;
+  for (char c : x) {
+    switch (c) {
+    case '"':
+      out += "\\\"";
+      break;
+    case '\\':
+      out += "\\\\";
+      break;
+    case '\n':
+      out += "\\n";
+      break;
+    default:
+      if (static_cast<unsigned char>(c) < 0x20) {
+        char buf[8];
+        std::snprintf(buf, sizeof(buf), "\\u%04x", c);
+        out += buf;
+      } else {
+        out += c;
+      }
+    }
+  }
+  return out;
+}
+
+std::string csv_field(std::string_view x) {
+  if (x.find_first_of(",\"\n") == std::string_view::npos) {
+    return std::string{x};
+  }
+  std::string out = "\"";
+  for (char c : x) {
+    out += c == '"' ? std::string{"\"\""} : std::string(1, c);
+  }
+  return out + "\"";
+}
+
+// Every stored event of one partition file, as JSON lines or CSV (a file's readers need
+// no node, and read it while its node runs: SQLite's WAL lets them).
+int analytics_export(const args& a) {
+  auto& path = a.flags.at("--db");
+  if (!std::filesystem::exists(path)) {
+    std::cerr << "streamverse-ctl: " << path << ": no such file\n";
+    return exit_usage;
+  }
+  sv::analytics::history_settings read_only;
+  read_only.read_only = true;
+  sv::analytics::history_store h{path, read_only};
+  if (!h.error().empty()) {
+    std::cerr << "streamverse-ctl: " << h.error() << "\n";
+    return exit_failure;
+  }
+  auto csv = a.flags.count("--format") != 0 && a.flags.at("--format") == "csv";
+  if (csv) {
+    std::cout << "event_id,session_id,user_id,content_id,region,device,type,timestamp_ms,"
+                 "startup_ms,bitrate_kbps,buffer_ms,rebuffer_ms,watched_ms,position_ms,"
+                 "error_code\n";
+  }
+  h.for_each([&](const sv::analytics::event_view& e) {
+    auto type = streamverse::v1::ViewerEventType_Name(e.type());
+    if (csv) {
+      std::cout << csv_field(e.event_id()) << "," << csv_field(e.session_id()) << ","
+                << csv_field(e.user()) << "," << csv_field(e.content()) << ","
+                << csv_field(e.region()) << "," << csv_field(e.device()) << "," << type << ","
+                << e.timestamp_ms() << "," << e.startup_ms() << "," << e.bitrate_kbps() << ","
+                << e.buffer_ms() << "," << e.rebuffer_ms() << "," << e.watched_ms() << ","
+                << e.position_ms() << "," << csv_field(e.error_code()) << "\n";
+      return;
+    }
+    std::cout << "{\"event_id\":\"" << json_escaped(e.event_id()) << "\",\"session_id\":\""
+              << json_escaped(e.session_id()) << "\",\"user_id\":\"" << json_escaped(e.user())
+              << "\",\"content_id\":\"" << json_escaped(e.content()) << "\",\"region\":\""
+              << json_escaped(e.region()) << "\",\"device\":\"" << json_escaped(e.device())
+              << "\",\"type\":\"" << type << "\",\"timestamp_ms\":" << e.timestamp_ms()
+              << ",\"startup_ms\":" << e.startup_ms() << ",\"bitrate_kbps\":" << e.bitrate_kbps()
+              << ",\"buffer_ms\":" << e.buffer_ms() << ",\"rebuffer_ms\":" << e.rebuffer_ms()
+              << ",\"watched_ms\":" << e.watched_ms() << ",\"position_ms\":" << e.position_ms()
+              << ",\"error_code\":\"" << json_escaped(e.error_code()) << "\"}\n";
+  });
   return 0;
 }
 
@@ -515,6 +617,9 @@ int main(int argc, char** argv) {
   args a;
   if (!parse(argc, argv, a)) {
     return exit_usage;
+  }
+  if (a.command == "analytics export") {
+    return analytics_export(a);
   }
   ctl_config cfg{a};
   caf::actor_system sys{cfg};

@@ -39,8 +39,8 @@
 #include "actors/content/catalog_client.hpp"
 #include "actors/content/content_types.hpp"
 #include "actors/session/edge_client.hpp"
-#include "actors/session/session_host.hpp"
 #include "actors/session/session_gateway.hpp"
+#include "actors/session/session_host.hpp"
 #include "bench/support/flags.hpp"
 #include "bench/support/percentile.hpp"
 #include "caf/actor_system.hpp"
@@ -453,29 +453,28 @@ int main(int argc, char** argv) {
     sv::session::edge_settings es;
     es.nodes = addresses;
     es.max_in_flight = 500'000;
-    sv::session::edge_client client{sys, es, [&sink](std::vector<sv::session::edge_result>& rs) {
-                                      std::lock_guard<std::mutex> g{sink.mtx};
-                                      for (auto& r : rs) {
-                                        if (r.error && sink.collect_failed_opens
-                                            && r.kind == sv::session::item_kind::open) {
-                                          sink.failed_opens.push_back(r.cookie);
-                                        }
-                                        if (!r.error) {
-                                          ++sink.ok;
-                                          if (sink.measuring
-                                              && r.kind == sv::session::item_kind::heartbeat) {
-                                            sink.lat.push_back(r.latency.count());
-                                          }
-                                        } else if (sv::is(r.error, sv::errc::overloaded)) {
-                                          ++sink.overloaded;
-                                        } else {
-                                          ++sink.other;
-                                          if (sink.other_sample.empty()) {
-                                            sink.other_sample = sv::session::to_result(r.error).detail;
-                                          }
-                                        }
-                                      }
-                                    }};
+    sv::session::edge_client client{
+        sys, es, [&sink](std::vector<sv::session::edge_result>& rs) {
+          std::lock_guard<std::mutex> g{sink.mtx};
+          for (auto& r : rs) {
+            if (r.error && sink.collect_failed_opens && r.kind == sv::session::item_kind::open) {
+              sink.failed_opens.push_back(r.cookie);
+            }
+            if (!r.error) {
+              ++sink.ok;
+              if (sink.measuring && r.kind == sv::session::item_kind::heartbeat) {
+                sink.lat.push_back(r.latency.count());
+              }
+            } else if (sv::is(r.error, sv::errc::overloaded)) {
+              ++sink.overloaded;
+            } else {
+              ++sink.other;
+              if (sink.other_sample.empty()) {
+                sink.other_sample = sv::session::to_result(r.error).detail;
+              }
+            }
+          }
+        }};
     if (client.wait_connected(10s) != 3) {
       std::cerr << "sv-bench-ingress: the edge client could not connect\n";
       stop(nodes);
@@ -530,8 +529,8 @@ int main(int argc, char** argv) {
       std::lock_guard<std::mutex> g{sink.mtx};
       sink.ok = sink.overloaded = sink.other = 0;
     }
-    std::cout << "opens: " << opened << " of " << opt.viewers << " in " << open_s << " s, refusals retried ("
-              << static_cast<double>(opened) / open_s << "/s)\n";
+    std::cout << "opens: " << opened << " of " << opt.viewers << " in " << open_s
+              << " s, refusals retried (" << static_cast<double>(opened) / open_s << "/s)\n";
     // One warm-up interval, then the measured phase.
     auto interval = std::chrono::milliseconds{opt.interval_ms};
     int64_t position = 0;
@@ -608,8 +607,9 @@ int main(int argc, char** argv) {
     auto cpu_per_1000 = ok > 0 ? cpu * 1000 / static_cast<double>(ok) : 0;
     std::cout << "heartbeats: " << ok << " answered ok of " << sent << " (" << overloaded
               << " overloaded, " << other << " other errors"
-              << (sink.other_sample.empty() ? "" : ", e.g. \"" + sink.other_sample + "\"") << ") in " << elapsed << " s: " << hb_per_s
-              << "/s, client p50/p99 " << p50 << "/" << p99 << " ms\n"
+              << (sink.other_sample.empty() ? "" : ", e.g. \"" + sink.other_sample + "\"")
+              << ") in " << elapsed << " s: " << hb_per_s << "/s, client p50/p99 " << p50 << "/"
+              << p99 << " ms\n"
               << "stored: " << events_per_s << " events/s, " << positions_per_s << " positions/s\n"
               << "cpu: " << cpu << " s over all processes, " << cpu_per_1000
               << " s per 1,000 heartbeats; rss " << rss / 1e6 << " MB, "

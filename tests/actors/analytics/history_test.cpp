@@ -195,6 +195,25 @@ TEST_SUITE("actors.analytics") {
     check_rollups(h, events);
   }
 
+  TEST_CASE("a read-only store reads every event, changes nothing and refuses writes") {
+    auto path = fresh_dir("read-only");
+    auto events = sample_events(10, 5);
+    {
+      history_store h{path};
+      REQUIRE(h.append(batch_of("p", 1, events), now));
+    }
+    sv::analytics::history_settings ro;
+    ro.read_only = true;
+    history_store r{path, ro};
+    REQUIRE(r.error().empty());
+    CHECK(r.read_all().size() == events.size());
+    CHECK(r.batch_count() == 1);
+    CHECK_FALSE(r.append(batch_of("p", 2, events), now));
+    history_store missing{path + ".nothing-here", ro};
+    CHECK_FALSE(missing.error().empty());
+    CHECK_FALSE(std::filesystem::exists(path + ".nothing-here"));
+  }
+
   TEST_CASE("handing batches to a partition's owner: each once there, rollups exact on both") {
     auto giver_path = fresh_dir("giver");
     auto owner_path = fresh_dir("owner");
