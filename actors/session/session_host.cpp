@@ -444,13 +444,7 @@ void do_work(host_pointer self, host_work& w) {
     refused.code = static_cast<uint8_t>(errc::overloaded);
     refused.retry_after_ms = static_cast<uint32_t>(std::clamp<int64_t>(late_ms, 50, 5000));
     refused.detail = "critical: deadline passed in the host's queue";
-    for (auto at : w.opens_at) {
-      results[at] = refused;
-    }
-    for (auto at : w.heartbeats_at) {
-      results[at] = refused;
-    }
-    for (auto at : w.commands_at) {
+    for (auto at : w.slots()) {
       results[at] = refused;
     }
     w.join->finish();

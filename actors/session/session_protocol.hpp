@@ -149,12 +149,9 @@ private:
   std::atomic<uint32_t> left_{1};
 };
 
-/// The items of one batch for one session host and one service class (critical parts are
-/// sent in CAF's urgent queue). `*_at[i]`: where the i-th item's result goes in
-/// `join->results()`. Never serialized: it holds a pointer.
-struct host_work {
-  std::shared_ptr<batch_join> join;
-  uint32_t part = 0;
+/// The items of a batch with the positions of their results in a batch_join (`*_at[i]`:
+/// where the i-th item's result goes in `join->results()`).
+struct batch_items {
   std::vector<open_request> opens;
   std::vector<uint32_t> opens_at;
   std::vector<heartbeat_report> heartbeats;
@@ -165,6 +162,24 @@ struct host_work {
   size_t size() const noexcept {
     return opens.size() + heartbeats.size() + commands.size();
   }
+
+  /// Every result position, opens first.
+  std::vector<uint32_t> slots() const {
+    std::vector<uint32_t> out;
+    out.reserve(size());
+    out.insert(out.end(), opens_at.begin(), opens_at.end());
+    out.insert(out.end(), heartbeats_at.begin(), heartbeats_at.end());
+    out.insert(out.end(), commands_at.begin(), commands_at.end());
+    return out;
+  }
+};
+
+/// The items of one batch for one session host and one service class (critical parts are
+/// sent in CAF's urgent queue), as part `part` of `join`. Never serialized: it holds a
+/// pointer.
+struct host_work : batch_items {
+  std::shared_ptr<batch_join> join;
+  uint32_t part = 0;
 };
 
 /// `(sessions_atom)` -> `uint64_t`: the open sessions of a host.

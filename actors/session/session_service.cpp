@@ -345,12 +345,7 @@ std::vector<std::vector<uint32_t>> service::dispatch(const std::shared_ptr<batch
     if (!w.join) {
       continue;
     }
-    std::vector<uint32_t> slots;
-    slots.reserve(w.size());
-    slots.insert(slots.end(), w.opens_at.begin(), w.opens_at.end());
-    slots.insert(slots.end(), w.heartbeats_at.begin(), w.heartbeats_at.end());
-    slots.insert(slots.end(), w.commands_at.begin(), w.commands_at.end());
-    parts.push_back(std::move(slots));
+    parts.push_back(w.slots());
   }
   for (size_t k = 0; k < work.size(); ++k) {
     if (!work[k].join) {

@@ -42,16 +42,6 @@ struct service_settings {
 /// (e.g. `host.outputs`) before constructing a service.
 service_settings service_settings_from(const config::node_settings& cfg);
 
-/// The items of a batch with the positions of their results in a batch_join.
-struct batch_items {
-  std::vector<open_request> opens;
-  std::vector<uint32_t> opens_at;
-  std::vector<heartbeat_report> heartbeats;
-  std::vector<uint32_t> heartbeats_at;
-  std::vector<command> commands;
-  std::vector<uint32_t> commands_at;
-};
-
 /// The host API for viewer sessions on one node: routes each session id to its host,
 /// asks the node's flow gate first, and sends with the request's service class (open,
 /// heartbeat and close are critical and use CAF's urgent queue; pause, resume, seek,
