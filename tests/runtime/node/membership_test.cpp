@@ -18,6 +18,15 @@
 #include "runtime/cluster/placement.hpp"
 #include "runtime/node/node.hpp"
 
+// For this binary (whole nodes stopped right after connections formed by gossip): CAF
+// 0.17.6's BASP broker sometimes ends in a reference cycle of its own objects when its
+// actor system shuts down while a connection is still being set up (about 1 run in 8 with
+// the machine busy; every object in the report allocated inside libcaf_*, none in ours).
+// Leaks whose stack reaches into CAF's libraries are not reported here; the rest still is.
+extern "C" const char* __lsan_default_suppressions() {
+  return "leak:libcaf_core.so\nleak:libcaf_io.so\nleak:libcaf_openssl.so\n";
+}
+
 namespace {
 
 using namespace std::chrono_literals;
