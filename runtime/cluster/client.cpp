@@ -10,6 +10,7 @@
 #include "runtime/cluster/cluster.pb.h"
 #include "runtime/cluster/endpoint.hpp"
 #include "runtime/cluster/member_codec.hpp"
+#include "runtime/cluster/tls_io.hpp"
 #include "runtime/wire/errc.hpp"
 #include "runtime/wire/protobuf.hpp"
 
@@ -20,6 +21,11 @@ caf::expected<caf::actor> connect_endpoint(caf::actor_system& sys, const std::st
   caf::scoped_actor self{sys};
   caf::expected<caf::actor> result = caf::make_error(caf::sec::request_timeout);
   // A system that loaded caf_openssl talks TLS (clusters with cluster.tls_* set).
+  if (sys.has_openssl_manager()) {
+    if (auto why = prepare_tls_io(); !why.empty()) {
+      return caf::make_error(caf::sec::runtime_error, why);
+    }
+  }
   auto mm = sys.has_openssl_manager() ? sys.openssl_manager().actor_handle()
                                       : sys.middleman().actor_handle();
   self->request(mm, caf::duration{timeout}, caf::connect_atom::value, host, port)

@@ -19,6 +19,7 @@
 #include "caf/send.hpp"
 #include "runtime/cluster/client.hpp"
 #include "runtime/cluster/endpoint.hpp"
+#include "runtime/cluster/tls_io.hpp"
 #include "runtime/flow/flow_context.hpp"
 #include "runtime/flow/load_monitor.hpp"
 #include "runtime/metrics/http_server.hpp"
@@ -227,6 +228,9 @@ std::string node::start() {
     if (auto why =
             check_tls_files(d.settings.tls_certificate, d.settings.tls_key, d.settings.tls_ca);
         !why.empty()) {
+      return "mutual TLS: " + why;
+    }
+    if (auto why = cluster::prepare_tls_io(); !why.empty()) {
       return "mutual TLS: " + why;
     }
   }
