@@ -66,6 +66,7 @@ struct endpoint_state {
   metrics::counter* hellos_in = nullptr;
   metrics::counter* hellos_out = nullptr;
   metrics::counter* dial_failures = nullptr;
+  metrics::counter* disconnects = nullptr;
   metrics::counter* refusals = nullptr;
 
   static inline const char* name = "sv.cluster.endpoint";
@@ -338,6 +339,9 @@ caf::behavior endpoint(endpoint_actor* self, endpoint_settings cfg,
                                        {{"direction", "out"}});
   st.dial_failures = &reg->counter_metric("sv_cluster_dial_failures_total",
                                           "Failed attempts to reach a seed node");
+  st.disconnects =
+      &reg->counter_metric("sv_cluster_peer_disconnects_total",
+                           "Connections to peers that ended (a peer left or the link broke)");
   st.refusals = &reg->counter_metric("sv_cluster_peer_refusals_total",
                                      "Peers refused (protocol or name conflict)");
   st.gossip_in =
@@ -369,6 +373,7 @@ caf::behavior endpoint(endpoint_actor* self, endpoint_settings cfg,
     auto name = i->name;
     st.live.erase(i);
     st.peers->erase(name);
+    st.disconnects->inc();
     spdlog::info("peer {} disconnected: {}", name, self->system().render(dm.reason));
     st.members->connection_lost(name, now(self));
     publish_members(st);
