@@ -4,7 +4,7 @@
 // once, durable before it is acknowledged, in SQLite in the node's data directory.
 // CAF-free; one writer (the partition).
 //
-// Layout (query it with the sqlite3 command line, see README):
+// Layout (query it with the sqlite3 command line, see docs/architecture.md, Analytics):
 // - `batches`: one row per stored batch, keys that only grow (appends): producer, sequence,
 //   partition, event count, time range, and the batch's valid events (`body`: a serialized
 //   EventBlock when `format` is 1; rows written before issue #14 hold an EventBatch, format

@@ -40,7 +40,7 @@ struct node_status {
   size_t members = 0; ///< members listed (any state, this node included)
   size_t members_up = 0;
   size_t actors = 0;  ///< actors running in this node's actor system
-  int load_level = 0; ///< degrader level L0..L4 (always 0 until flow control lands)
+  int load_level = 0; ///< degrader level L0 (normal) .. L4 (critical work only)
   bool ready = false; ///< start() succeeded and stop() was not called
 };
 
