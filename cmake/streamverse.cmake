@@ -8,9 +8,26 @@ function(sv_library)
   set(target streamverse_${arg_NAME})
   add_library(${target} STATIC ${arg_SOURCES})
   add_library(streamverse::${arg_NAME} ALIAS ${target})
-  target_include_directories(${target} PUBLIC ${PROJECT_SOURCE_DIR} ${PROJECT_BINARY_DIR})
+  target_include_directories(
+    ${target} PUBLIC $<BUILD_INTERFACE:${PROJECT_SOURCE_DIR}> $<BUILD_INTERFACE:${PROJECT_BINARY_DIR}>)
   target_link_libraries(${target} PUBLIC ${arg_PUBLIC_DEPS} PRIVATE ${arg_PRIVATE_DEPS})
   sv_warnings(${target})
+  sv_export(${arg_NAME})
+endfunction()
+
+# sv_export(<name>): libraries of runtime/ and actors/ are installed and exported as
+# StreamVerse::<name> (cmake/install.cmake); soak/ and tools/ are not.
+function(sv_export name)
+  file(RELATIVE_PATH dir ${PROJECT_SOURCE_DIR} ${CMAKE_CURRENT_SOURCE_DIR})
+  if(dir MATCHES "^(runtime|actors)")
+    set(target streamverse_${name})
+    set_target_properties(${target} PROPERTIES EXPORT_NAME ${name})
+    # Installed headers keep the tree's paths under include/streamverse/, so both
+    # <streamverse/runtime/node/node.hpp> and the library's own "runtime/..." resolve.
+    target_include_directories(${target} INTERFACE $<INSTALL_INTERFACE:include>
+                                                   $<INSTALL_INTERFACE:include/streamverse>)
+    set_property(GLOBAL APPEND PROPERTY SV_EXPORTED_TARGETS ${target})
+  endif()
 endfunction()
 
 # sv_proto_library(NAME <name> PROTOS ...)
@@ -36,8 +53,9 @@ function(sv_proto_library)
   endforeach()
   add_library(${target} STATIC ${generated})
   add_library(streamverse::${arg_NAME} ALIAS ${target})
-  target_include_directories(${target} SYSTEM PUBLIC ${PROJECT_BINARY_DIR})
+  target_include_directories(${target} SYSTEM PUBLIC $<BUILD_INTERFACE:${PROJECT_BINARY_DIR}>)
   target_link_libraries(${target} PUBLIC protobuf::libprotobuf)
+  sv_export(${arg_NAME})
 endfunction()
 
 # sv_test(NAME <name> SOURCES ... DEPS ...)

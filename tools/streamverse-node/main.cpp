@@ -4,15 +4,7 @@
 #include <iostream>
 #include <string>
 
-#include "actors/analytics/analytics.hpp"
-#include "actors/cache/cache.hpp"
-#include "actors/content/catalog.hpp"
-#include "actors/content/content_types.hpp"
-#include "actors/integrations/node_hooks.hpp"
-#include "actors/media/media_service.hpp"
-#include "actors/media/watch_state.hpp"
-#include "actors/session/session_gateway.hpp"
-#include "actors/session/session_service.hpp"
+#include "actors/services/node_services.hpp"
 #include "runtime/config/node_settings.hpp"
 #include "runtime/node/node.hpp"
 
@@ -51,50 +43,14 @@ int main(int argc, char** argv) {
     std::cout << argv[2] << ": ok (node " << loaded.settings->name << ")\n";
     return 0;
   }
-  // Every node keeps a catalog replica (and owns its share of the titles) and runs the
-  // cache (its near cache and the shards it owns), with the catalog as origin of "meta/",
-  // analytics (its batcher and the partitions it owns), and viewer sessions with their
-  // gateway for clients outside the cluster (opens verified against the catalog), the
-  // sessions' positions going to watch_state and their events to analytics.
-  struct services {
-    std::unique_ptr<sv::content::catalog> catalog;
-    std::unique_ptr<sv::cache::cache> cache;
-    std::unique_ptr<sv::analytics::analytics> analytics;
-    std::unique_ptr<sv::integrations::node_hooks> hooks;
-    std::unique_ptr<sv::media::media_service> media;
-    std::unique_ptr<sv::media::watch_state> watch;
-    std::unique_ptr<sv::session::service> sessions;
-    std::unique_ptr<sv::session::gateway> gateway;
-    std::shared_ptr<void> metrics; // destroyed first
-  };
+  // Every service of a full node (actors/services/node_services.hpp), with the metrics
+  // that streamverse-soak reads over the cluster transport.
   sv::run_options options;
-  options.types = {sv::content::register_message_types, sv::cache::register_message_types,
-                   sv::analytics::register_message_types, sv::session::register_message_types,
-                   sv::media::register_watch_types};
+  options.types = sv::node_services::message_types();
   options.start_services = [](sv::node& n) -> std::shared_ptr<void> {
-    auto s = std::make_shared<services>();
-    s->catalog = std::make_unique<sv::content::catalog>(n);
-    s->cache = std::make_unique<sv::cache::cache>(n);
-    s->cache->follow(*s->catalog);
-    s->analytics = std::make_unique<sv::analytics::analytics>(n);
-    s->watch =
-        std::make_unique<sv::media::watch_state>(n, sv::media::watch_settings_from(n.settings()));
-    auto ss = sv::session::service_settings_from(n.settings());
-    // The hosts' outputs (session_host.hpp): events to analytics, position checkpoints
-    // to watch_state (resume on any device).
-    ss.host.outputs.events = s->analytics->session_events();
-    ss.host.outputs.positions = s->watch->session_positions();
-    s->sessions = std::make_unique<sv::session::service>(n, ss);
-    // Integration hooks from [hooks]: webhooks where a URL is set, in-process defaults
-    // otherwise (CDN purges for the titles this node owns, CMS polling on one node).
-    s->hooks = std::make_unique<sv::integrations::node_hooks>(n, *s->catalog);
-    // Opens through the gateway are verified against the catalog (region, window, a
-    // ready rendition) and the entitlement hook; playlists come from the cache.
-    s->media = std::make_unique<sv::media::media_service>(n, *s->catalog, *s->cache,
-                                                          s->hooks->entitlement());
-    s->gateway = std::make_unique<sv::session::gateway>(n, *s->sessions, s->media->verifier());
-    s->metrics = sv::serve_metrics(n); // for streamverse-soak
-    return s;
+    sv::services_options so;
+    so.serve_metrics = true;
+    return std::make_shared<sv::node_services>(n, std::move(so));
   };
   return sv::run_until_signal(*loaded.settings, options);
 }

@@ -13,6 +13,7 @@
 #include "tests/support/eventually.hpp"
 #include "tests/support/http_partner.hpp"
 #include "tests/support/test_nodes.hpp"
+#include "tests/support/titles.hpp"
 
 #include "actors/cache/cache.hpp"
 #include "actors/content/catalog.hpp"
@@ -33,25 +34,7 @@ extern "C" const char* __asan_default_options() {
 
 namespace {
 
-sv::content::metadata title(const std::string& id, const std::string& tier = "") {
-  sv::content::metadata m;
-  m.set_id(id);
-  m.set_title("Title " + id);
-  auto* r = m.add_renditions();
-  r->set_id("720p");
-  r->set_codecs("avc1.640028,mp4a.40.2");
-  r->set_width(1280);
-  r->set_height(720);
-  r->set_bitrate_kbps(3000);
-  r->set_average_bitrate_kbps(2500);
-  r->set_frame_rate(25);
-  r->set_ready(true);
-  m.mutable_availability()->add_regions("eu-west");
-  if (!tier.empty()) {
-    m.add_tags("tier:" + tier);
-  }
-  return m;
-}
+using sv::test::playable_title;
 
 class recording_cdn : public sv::integrations::cdn_purge_hook {
 public:
@@ -119,7 +102,7 @@ TEST_SUITE("actors.integrations") {
       sv::media::media_service media{n, catalog, cache, hooks.entitlement()};
       sv::session::service sessions{n};
       sv::session::gateway gateway{n, sessions, media.verifier()};
-      REQUIRE(catalog.update(title("premium-1", "premium")));
+      REQUIRE(catalog.update(playable_title("premium-1", "premium")));
       caf::scoped_actor self{n.system()};
       auto open = [&](uint64_t id, const std::string& user, uint8_t tier) {
         sv::session::open_request r;
@@ -172,14 +155,14 @@ TEST_SUITE("actors.integrations") {
     sv::integrations::node_hooks hooks{n, catalog, o};
     REQUIRE(hooks.cms() != nullptr);
 
-    REQUIRE(catalog.update(title("t-1")));
+    REQUIRE(catalog.update(playable_title("t-1")));
     CHECK(sv::test::eventually([&] { return cdn->times("content:t-1") == 1; }));
 
-    auto from_cms = title("t-2");
+    auto from_cms = playable_title("t-2");
     from_cms.set_title("From the CMS");
     cms->push(from_cms);
     cms->push(from_cms); // the same item twice: stored once
-    auto bad = title("t-3");
+    auto bad = playable_title("t-3");
     bad.set_id(""); // refused by the catalog: skipped, counted
     cms->push(bad);
     hooks.cms()->poll_now();
