@@ -30,6 +30,7 @@
 #include "caf/scoped_actor.hpp"
 #include "caf/send.hpp"
 #include "caf/stateful_actor.hpp"
+#include "runtime/util/clock.hpp"
 #include "runtime/wire/errc.hpp"
 #include "runtime/wire/message_types.hpp"
 #include "runtime/wire/protobuf.hpp"
@@ -42,15 +43,10 @@ using namespace std::chrono_literals;
 using steady = std::chrono::steady_clock;
 
 int64_t now_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(steady::now().time_since_epoch())
-      .count();
+  return sv::clock::steady_ns();
 }
 
-int64_t wall_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
+using sv::clock::wall_ms;
 
 struct driver_config : caf::actor_system_config {
   driver_config() {

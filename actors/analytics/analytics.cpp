@@ -29,6 +29,7 @@
 #include "runtime/node/ask.hpp"
 #include "runtime/node/background.hpp"
 #include "runtime/node/node.hpp"
+#include "runtime/util/clock.hpp"
 #include "runtime/wire/errc.hpp"
 #include "runtime/wire/protobuf.hpp"
 
@@ -69,17 +70,9 @@ constexpr size_t handoff_bytes = size_t{1} << 20;
 
 constexpr auto service_name = caf::atom("sv_analyt");
 
-int64_t wall_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
+using sv::clock::wall_ms;
 
-int64_t steady_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
+using sv::clock::steady_ms;
 
 // Partitions run detached (a thread each, not a scheduler worker, so storing a batch never
 // holds up the actors that serve playback) and at a lower OS priority: when the cores are

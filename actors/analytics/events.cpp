@@ -1,26 +1,13 @@
 #include "actors/analytics/events.hpp"
+#include "runtime/util/hash.hpp"
 
 #include <charconv>
 #include <cstdlib>
 
 namespace sv::analytics {
 
-namespace {
-
-uint64_t mix(uint64_t h) noexcept {
-  h ^= h >> 33;
-  h *= 0xff51afd7ed558ccdULL;
-  return h ^ (h >> 33);
-}
-
-} // namespace
-
 uint64_t session_key_of(std::string_view s) noexcept {
-  uint64_t h = 0xcbf29ce484222325ULL; // FNV-1a, then a finalizer
-  for (unsigned char c : s) {
-    h = (h ^ c) * 0x100000001b3ULL;
-  }
-  return mix(h);
+  return hash::stable(s);
 }
 
 std::string event_view::event_id() const {

@@ -30,6 +30,7 @@
 #include "runtime/metrics/registry.hpp"
 #include "runtime/node/ask.hpp"
 #include "runtime/node/node.hpp"
+#include "runtime/util/clock.hpp"
 #include "runtime/wire/errc.hpp"
 #include "runtime/wire/protobuf.hpp"
 
@@ -90,9 +91,7 @@ constexpr auto service_name = caf::atom("sv_cache");
 constexpr auto view_interval = std::chrono::milliseconds{200};
 
 time_ns now_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
+  return sv::clock::steady_ns();
 }
 
 value_msg value_of(const entry& e, const char* source, bool hot) {

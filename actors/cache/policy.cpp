@@ -1,4 +1,5 @@
 #include "actors/cache/policy.hpp"
+#include "runtime/util/hash.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -6,13 +7,6 @@
 namespace sv::cache {
 
 namespace {
-
-uint64_t mix(uint64_t x) noexcept {
-  x += 0x9e3779b97f4a7c15ULL;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
 
 size_t next_pow2(size_t x) {
   size_t p = 1;
@@ -37,7 +31,7 @@ frequency_sketch::frequency_sketch(size_t capacity) {
 }
 
 size_t frequency_sketch::index(uint64_t key, size_t row) const noexcept {
-  return row * width_ + (mix(key + row * 0x632be59bd9b4e019ULL) & width_mask_);
+  return row * width_ + (hash::splitmix64(key + row * 0x632be59bd9b4e019ULL) & width_mask_);
 }
 
 void frequency_sketch::record(uint64_t key) noexcept {

@@ -1,4 +1,5 @@
 #include "actors/cache/store.hpp"
+#include "runtime/util/hash.hpp"
 
 #include <algorithm>
 
@@ -27,15 +28,7 @@ size_t entry_bytes(const std::string& key, const entry& e) {
 } // namespace
 
 uint64_t key_hash(const std::string& key) noexcept {
-  // FNV-1a, then a finalizer: stable across processes and builds.
-  uint64_t h = 0xcbf29ce484222325ULL;
-  for (unsigned char c : key) {
-    h = (h ^ c) * 0x100000001b3ULL;
-  }
-  h ^= h >> 33;
-  h *= 0xff51afd7ed558ccdULL;
-  h ^= h >> 33;
-  return h;
+  return hash::stable(key);
 }
 
 const char* to_string(fill_result r) noexcept {

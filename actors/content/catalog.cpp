@@ -25,6 +25,7 @@
 #include "runtime/metrics/registry.hpp"
 #include "runtime/node/ask.hpp"
 #include "runtime/node/node.hpp"
+#include "runtime/util/clock.hpp"
 #include "runtime/wire/errc.hpp"
 #include "runtime/wire/message_types.hpp"
 #include "runtime/wire/protobuf.hpp"
@@ -109,11 +110,7 @@ struct pending_update {
 
 constexpr auto service_name = caf::atom("sv_catalog");
 
-int64_t wall_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
+using sv::clock::wall_ms;
 
 struct catalog_state {
   std::string node_name;

@@ -21,17 +21,14 @@
 #include "caf/typed_response_promise.hpp"
 #include "runtime/flow/flow_context.hpp"
 #include "runtime/node/node.hpp"
+#include "runtime/util/clock.hpp"
 #include "runtime/wire/errc.hpp"
 
 namespace sv::media {
 
 namespace {
 
-int64_t wall_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
+using sv::clock::wall_ms;
 
 caf::error to_error(refusal r, const std::string& content, const std::string& region) {
   switch (r) {

@@ -18,6 +18,7 @@
 #include "caf/scoped_actor.hpp"
 #include "caf/send.hpp"
 #include "caf/stateful_actor.hpp"
+#include "runtime/util/clock.hpp"
 #include "runtime/wire/errc.hpp"
 
 namespace sv::session {
@@ -33,9 +34,7 @@ using lost_atom = caf::atom_constant<caf::atom("sv_elost")>;
 constexpr uint64_t internal_cookie = uint64_t{1} << 63;
 
 int64_t now_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
+  return sv::clock::steady_ns();
 }
 
 struct item_meta {
@@ -474,9 +473,7 @@ void send(client_actor* self, staged& s) {
   }
   auto budget_ms = std::max<int64_t>(1, (deadline - now) / 1'000'000);
   s.batch.budget_ms = static_cast<uint32_t>(budget_ms);
-  s.batch.sent_at_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                           std::chrono::system_clock::now().time_since_epoch())
-                           .count();
+  s.batch.sent_at_ms = sv::clock::wall_ms();
   auto& gws = st.gateways[node];
   auto gw = gws[st.next_gateway[node]++ % gws.size()];
   auto id = ++st.next_batch;

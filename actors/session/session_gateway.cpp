@@ -16,6 +16,7 @@
 #include "runtime/cluster/endpoint.hpp"
 #include "runtime/flow/flow_context.hpp"
 #include "runtime/node/node.hpp"
+#include "runtime/util/clock.hpp"
 #include "runtime/wire/errc.hpp"
 #include "runtime/wire/message_types.hpp"
 
@@ -96,11 +97,7 @@ caf::result<edge_answer> take_batch(gateway_pointer self, edge_batch& b) {
   // past the critical budget the node is behind, and working on the batch would only
   // answer it late and delay the batches behind it.
   auto& flow = st.sessions->flow();
-  auto transit_ms = b.sent_at_ms > 0 ? std::chrono::duration_cast<std::chrono::milliseconds>(
-                                           std::chrono::system_clock::now().time_since_epoch())
-                                               .count()
-                                           - b.sent_at_ms
-                                     : 0;
+  auto transit_ms = b.sent_at_ms > 0 ? sv::clock::wall_ms() - b.sent_at_ms : 0;
   if (transit_ms < 0 || transit_ms > 60'000) {
     transit_ms = 0; // clocks too far apart to say
   }

@@ -16,6 +16,7 @@
 #include "caf/typed_event_based_actor.hpp"
 #include "runtime/flow/flow_context.hpp"
 #include "runtime/flow/load_cell.hpp"
+#include "runtime/util/clock.hpp"
 #include "runtime/wire/errc.hpp"
 
 namespace sv::session {
@@ -203,16 +204,10 @@ struct host_state {
 using host_pointer = host_actor::stateful_pointer<host_state>;
 
 int64_t now_ns(host_pointer self) {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             self->clock().now().time_since_epoch())
-      .count();
+  return sv::clock::actor_ns(self);
 }
 
-int64_t wall_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
+using sv::clock::wall_ms;
 
 // Hands on what is buffered (at a flush, when a block is full, and on exit).
 void flush_events(host_state& st) {

@@ -12,6 +12,7 @@
 #include "caf/scoped_actor.hpp"
 #include "runtime/flow/send.hpp"
 #include "runtime/node/node.hpp"
+#include "runtime/util/clock.hpp"
 
 namespace sv::session {
 
@@ -126,10 +127,7 @@ service_settings service_settings_from(const config::node_settings& cfg) {
   s.host.idle_timeout = std::chrono::milliseconds{cfg.sessions.idle_timeout_ms};
   s.host.outputs.checkpoint_interval = std::chrono::milliseconds{cfg.watch.checkpoint_ms};
   // Unique per node lifetime: a restarted node's events never share ids with its past.
-  s.host.source_prefix = cfg.name + "#"
-                         + std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                              std::chrono::system_clock::now().time_since_epoch())
-                                              .count());
+  s.host.source_prefix = cfg.name + "#" + std::to_string(sv::clock::wall_ms());
   return s;
 }
 

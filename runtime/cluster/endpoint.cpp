@@ -19,6 +19,7 @@
 #include "runtime/cluster/cluster.pb.h"
 #include "runtime/cluster/member_codec.hpp"
 #include "runtime/metrics/registry.hpp"
+#include "runtime/util/clock.hpp"
 #include "runtime/wire/message_types.hpp"
 #include "runtime/wire/protobuf.hpp"
 
@@ -75,8 +76,7 @@ struct endpoint_state {
 using endpoint_actor = caf::stateful_actor<endpoint_state>;
 
 std::chrono::nanoseconds now(endpoint_actor* self) {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-      self->clock().now().time_since_epoch());
+  return std::chrono::nanoseconds{sv::clock::actor_ns(self)};
 }
 
 gossip_msg make_gossip(const endpoint_state& st) {

@@ -1,4 +1,5 @@
 #include "runtime/cluster/placement.hpp"
+#include "runtime/util/hash.hpp"
 
 #include <algorithm>
 #include <utility>
@@ -6,26 +7,6 @@
 namespace sv::cluster {
 
 namespace {
-
-// splitmix64's finalizer: every input bit affects every output bit.
-uint64_t mix(uint64_t x) noexcept {
-  x ^= x >> 30;
-  x *= 0xbf58476d1ce4e5b9ULL;
-  x ^= x >> 27;
-  x *= 0x94d049bb133111ebULL;
-  x ^= x >> 31;
-  return x;
-}
-
-uint64_t fnv1a(std::string_view s, uint64_t h) noexcept {
-  for (unsigned char c : s) {
-    h ^= c;
-    h *= 0x100000001b3ULL;
-  }
-  return h;
-}
-
-constexpr uint64_t fnv_offset = 0xcbf29ce484222325ULL;
 
 // Higher weight first; the smaller name breaks a tie.
 bool better(const std::pair<uint64_t, const std::string*>& a,
@@ -36,15 +17,15 @@ bool better(const std::pair<uint64_t, const std::string*>& a,
 } // namespace
 
 uint64_t stable_hash(std::string_view s) noexcept {
-  return mix(fnv1a(s, fnv_offset));
+  return hash::stable(s);
 }
 
 uint64_t rendezvous_weight(std::string_view member, std::string_view key) noexcept {
   // Hash the member, then continue with a separator and the key, so that ("ab", "c")
   // and ("a", "bc") differ.
-  auto h = fnv1a(member, fnv_offset);
-  h = fnv1a(std::string_view{"\x1f", 1}, h);
-  return mix(fnv1a(key, h));
+  auto h = hash::fnv1a(member);
+  h = hash::fnv1a(std::string_view{"\x1f", 1}, h);
+  return hash::mix(hash::fnv1a(key, h));
 }
 
 std::string owner_of(std::string_view key, const std::vector<std::string>& members) {

@@ -47,6 +47,7 @@
 #include "runtime/flow/flow_context.hpp"
 #include "runtime/flow/send.hpp"
 #include "runtime/node/node.hpp"
+#include "runtime/util/clock.hpp"
 
 namespace sv::entity {
 
@@ -102,9 +103,7 @@ struct shard_state {
 
 template <class Entity>
 int64_t now_ns(caf::stateful_actor<shard_state<Entity>>* self) {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             self->clock().now().time_since_epoch())
-      .count();
+  return sv::clock::actor_ns(self);
 }
 
 template <class Entity>

@@ -5,6 +5,8 @@
 #include <chrono>
 #include <cstdint>
 
+#include "runtime/util/clock.hpp"
+
 namespace sv::flow {
 
 /// The mailbox depth of one entity actor as its senders see it. CAF 0.17's
@@ -141,9 +143,7 @@ private:
 
 /// The steady clock in nanoseconds: the send time a message carries for waited_since().
 inline int64_t steady_now_ns() noexcept {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
+  return sv::clock::steady_ns();
 }
 
 } // namespace sv::flow

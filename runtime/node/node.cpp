@@ -26,6 +26,7 @@
 #include "runtime/metrics/registry.hpp"
 #include "runtime/node/tls.hpp"
 #include "runtime/node/version.hpp"
+#include "runtime/util/clock.hpp"
 #include "runtime/wire/message_types.hpp"
 #include "runtime/wire/protobuf.hpp"
 
@@ -38,9 +39,7 @@ const char* version() {
 namespace {
 
 uint64_t now_ms() {
-  using namespace std::chrono;
-  return static_cast<uint64_t>(
-      duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count());
+  return static_cast<uint64_t>(sv::clock::wall_ms());
 }
 
 using metrics_atom = caf::atom_constant<caf::atom("sv_metrics")>;
