@@ -19,6 +19,7 @@
 #include <doctest/doctest.h>
 
 #include "tests/support/eventually.hpp"
+#include "tests/support/mesh.hpp"
 #include "tests/support/test_nodes.hpp"
 
 #include "actors/content/catalog.hpp"
@@ -107,11 +108,7 @@ struct three_caches {
       caches.push_back(std::move(c));
       nodes.push_back(std::move(n));
     }
-    REQUIRE(eventually([&] {
-      return std::all_of(nodes.begin(), nodes.end(), [](auto& n) {
-        return n->status().members_up == 3 && n->status().peers == 2;
-      });
-    }));
+    REQUIRE(eventually([&] { return sv::test::full_mesh(nodes); }));
   }
 
   ~three_caches() {

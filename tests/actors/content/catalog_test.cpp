@@ -17,6 +17,7 @@
 #include <doctest/doctest.h>
 
 #include "tests/support/eventually.hpp"
+#include "tests/support/mesh.hpp"
 #include "tests/support/test_nodes.hpp"
 
 #include "actors/content/content_types.hpp"
@@ -73,11 +74,7 @@ struct three_nodes {
     for (auto name : {"node-a", "node-b", "node-c"}) {
       start(name);
     }
-    REQUIRE(eventually([&] {
-      return std::all_of(nodes.begin(), nodes.end(), [](auto& n) {
-        return n->status().members_up == 3 && n->status().peers == 2;
-      });
-    }));
+    REQUIRE(eventually([&] { return sv::test::full_mesh(nodes); }));
   }
 
   void start(const std::string& name, size_t slot = SIZE_MAX) {

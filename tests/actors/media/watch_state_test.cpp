@@ -16,6 +16,7 @@
 #include <doctest/doctest.h>
 
 #include "tests/support/eventually.hpp"
+#include "tests/support/mesh.hpp"
 #include "tests/support/test_nodes.hpp"
 
 #include "actors/session/session_service.hpp"
@@ -58,13 +59,7 @@ struct cluster {
       watch.push_back(std::make_unique<sv::media::watch_state>(*n, ws));
       nodes.push_back(std::move(n));
     }
-    REQUIRE(eventually([&] {
-      return std::all_of(nodes.begin(), nodes.end(), [](auto& n) {
-        // Up by gossip is not yet connected: a query to a peer not
-        // connected is skipped (its owner's answer would be missing).
-        return n->status().members_up == 3 && n->status().peers == 2;
-      });
-    }));
+    REQUIRE(eventually([&] { return sv::test::full_mesh(nodes); }));
   }
 
   ~cluster() {
