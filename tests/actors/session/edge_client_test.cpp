@@ -28,6 +28,15 @@
 #include "tests/support/eventually.hpp"
 #include "tests/support/test_nodes.hpp"
 
+// CAF 0.17.6's BASP broker sometimes leaks a reference cycle of its own objects when an
+// actor system with remote connections shuts down (seen once in this binary under ASan
+// in a fresh-clone run on 2026-12-06: every object in the report allocated inside
+// libcaf_*, none in ours; the same cycle runtime_node_test suppresses). Leaks whose stack
+// reaches into CAF's libraries are not reported for this binary; the rest still is.
+extern "C" const char* __lsan_default_suppressions() {
+  return "leak:libcaf_core.so\nleak:libcaf_io.so\nleak:libcaf_openssl.so\n";
+}
+
 using namespace std::chrono_literals;
 using namespace sv::session;
 using sv::test::eventually;
