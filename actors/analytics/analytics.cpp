@@ -22,7 +22,7 @@
 #include "runtime/cluster/client.hpp"
 #include "runtime/cluster/endpoint.hpp"
 #include "runtime/cluster/membership.hpp"
-#include "runtime/cluster/peer_directory.hpp"
+#include "runtime/cluster/owner_router.hpp"
 #include "runtime/cluster/placement.hpp"
 #include "runtime/flow/flow_context.hpp"
 #include "runtime/metrics/registry.hpp"
@@ -239,15 +239,13 @@ caf::behavior partition_behavior(partition_actor* self, uint32_t index, std::str
 // -- the node's analytics service: batcher and host of its partitions -------------------
 
 struct service_state {
-  std::string node_name;
   config::analytics_node_settings cfg;
   std::shared_ptr<analytics_shared> shared;
-  caf::actor endpoint;
-  std::function<std::vector<cluster::member>()> members;
   flow::flow_context* flow = nullptr;
   std::string data_dir;
   metrics::histogram* freshness = nullptr;
-  cluster::peer_directory<caf::stateful_actor<service_state>> peers{service_name};
+  // Partition owners and the other nodes' analytics services.
+  cluster::owner_router<caf::stateful_actor<service_state>> router{service_name};
   std::map<uint32_t, caf::actor> partitions; // on this node
   // Partitions this node does not own and holds no batches of (nothing to hand over).
   empty_marks empty_here;
@@ -302,14 +300,12 @@ struct batcher_state {
 
 using batcher_actor = caf::stateful_actor<batcher_state>;
 
+std::string partition_key(uint32_t p) {
+  return "analytics-partition-" + std::to_string(p);
+}
+
 std::string owner_of_partition(service_actor* self, uint32_t p) {
-  std::vector<std::string> up;
-  for (auto& m : self->state.members()) {
-    if (m.state == cluster::member_state::up) {
-      up.push_back(m.name);
-    }
-  }
-  return cluster::owner_of("analytics-partition-" + std::to_string(p), up);
+  return self->state.router.owner(partition_key(p));
 }
 
 caf::actor local_partition(service_actor* self, uint32_t p) {
@@ -333,20 +329,19 @@ void to_partition(service_actor* self, uint32_t p, const Msg& msg,
                   std::function<void(const Reply&)> done,
                   std::function<void(const caf::error&)> fail) {
   auto& st = self->state;
-  auto owner = owner_of_partition(self, p);
-  auto timeout = caf::duration{std::chrono::milliseconds{st.cfg.resend_ms}};
-  if (owner.empty() || owner == st.node_name) {
-    self->request(local_partition(self, p), timeout, msg)
-        .then([=](const Reply& r) { done(r); }, [=](caf::error& err) { fail(err); });
-    return;
-  }
-  st.peers.with(
-      self, st.endpoint, owner, std::chrono::milliseconds{st.cfg.resend_ms},
-      [=](const caf::actor& svc) {
+  auto wait = std::chrono::milliseconds{st.cfg.resend_ms};
+  auto timeout = caf::duration{wait};
+  st.router.route(
+      self, partition_key(p), wait,
+      [=] {
+        self->request(local_partition(self, p), timeout, msg)
+            .then([=](const Reply& r) { done(r); }, [=](caf::error& err) { fail(err); });
+      },
+      [=](const caf::actor& svc, const std::string&) {
         self->request(svc, timeout, partition_atom::value, p, msg)
             .then([=](const Reply& r) { done(r); }, [=](caf::error& err) { fail(err); });
       },
-      fail);
+      [=](const caf::error& err, const std::string&) { fail(err); });
 }
 
 void deliver(batcher_actor* self, uint64_t seq) {
@@ -384,21 +379,20 @@ void deliver(batcher_actor* self, uint64_t seq) {
 void route(service_actor* self, uint32_t p, const caf::message& batch,
            std::function<void(const ack_msg&)> done, std::function<void(const caf::error&)> fail) {
   auto& st = self->state;
-  auto timeout = caf::duration{std::chrono::milliseconds{st.cfg.resend_ms}};
-  auto owner = owner_of_partition(self, p);
-  if (owner.empty() || owner == st.node_name) {
-    st.empty_here.stored(p);
-    self->request(local_partition(self, p), timeout, batch)
-        .then([done](const ack_msg& a) { done(a); }, [fail](caf::error& err) { fail(err); });
-    return;
-  }
-  st.peers.with(
-      self, st.endpoint, owner, std::chrono::milliseconds{st.cfg.resend_ms},
-      [=](const caf::actor& svc) {
+  auto wait = std::chrono::milliseconds{st.cfg.resend_ms};
+  auto timeout = caf::duration{wait};
+  st.router.route(
+      self, partition_key(p), wait,
+      [=] {
+        self->state.empty_here.stored(p);
+        self->request(local_partition(self, p), timeout, batch)
+            .then([done](const ack_msg& a) { done(a); }, [fail](caf::error& err) { fail(err); });
+      },
+      [=](const caf::actor& svc, const std::string&) {
         self->request(svc, timeout, batch)
             .then([=](const ack_msg& a) { done(a); }, [=](caf::error& err) { fail(err); });
       },
-      fail);
+      [=](const caf::error& err, const std::string&) { fail(err); });
 }
 
 // Partition p's history moves to its owner (this node): `giver` hands over the batches of p
@@ -416,14 +410,14 @@ void pull(service_actor* self, uint32_t p, const std::string& giver) {
   auto stop = [self, key](const caf::error&) {
     self->state.pulling.erase(key);
   };
-  st.peers.with(
-      self, st.endpoint, giver, std::chrono::seconds{2},
+  st.router.with_peer(
+      self, giver, std::chrono::seconds{2},
       [=](const caf::actor& svc) {
         self->request(svc, timeout, handoff_atom::value, p)
             .then(
                 [=](const handoff_page& page) {
                   if ((page.blocks_size() == 0 && page.batches_size() == 0)
-                      || owner_of_partition(self, p) != self->state.node_name) {
+                      || owner_of_partition(self, p) != self->state.router.self_name()) {
                     self->state.pulling.erase(key);
                     return;
                   }
@@ -675,15 +669,13 @@ caf::behavior service_behavior(service_actor* self, std::string node_name,
                                flow::flow_context* flow, std::string data_dir,
                                metrics::histogram* freshness) {
   auto& st = self->state;
-  st.node_name = std::move(node_name);
+  st.router.bind(std::move(node_name), std::move(endpoint), std::move(members));
   st.cfg = cfg;
   st.shared = std::move(shared);
-  st.endpoint = std::move(endpoint);
-  st.members = std::move(members);
   st.flow = flow;
   st.data_dir = std::move(data_dir);
   st.freshness = freshness;
-  self->set_down_handler([self](caf::down_msg& dm) { self->state.peers.forget(dm.source); });
+  self->set_down_handler([self](caf::down_msg& dm) { self->state.router.forget(dm.source); });
   self->delayed_send(self, std::chrono::seconds{1}, tick_atom::value);
   return {
       // From the batcher on this node.
@@ -699,7 +691,7 @@ caf::behavior service_behavior(service_actor* self, std::string node_name,
         // Partitions this node no longer owns stop once they handed their batches over.
         for (auto i = st.partitions.begin(); i != st.partitions.end();) {
           auto owner = owner_of_partition(self, i->first);
-          if (!owner.empty() && owner != st.node_name && st.empty_here.empty(i->first)) {
+          if (!st.router.is_local(owner) && st.empty_here.empty(i->first)) {
             self->send_exit(i->second, caf::exit_reason::user_shutdown);
             i = st.partitions.erase(i);
           } else {
@@ -710,7 +702,7 @@ caf::behavior service_behavior(service_actor* self, std::string node_name,
         int64_t unowned = 0;
         for (uint32_t p = 0; p < st.cfg.partitions; ++p) {
           auto owner = owner_of_partition(self, p);
-          if (owner.empty() || owner == st.node_name) {
+          if (st.router.is_local(owner)) {
             continue;
           }
           if (st.partitions.count(p) != 0) {
@@ -726,13 +718,13 @@ caf::behavior service_behavior(service_actor* self, std::string node_name,
         st.shared->unowned = unowned;
         // The partitions this node owns take over what other nodes stored of them.
         std::vector<std::string> others;
-        for (auto& m : st.members()) {
-          if (m.state == cluster::member_state::up && m.name != st.node_name) {
+        for (auto& m : st.router.members()) {
+          if (m.state == cluster::member_state::up && m.name != st.router.self_name()) {
             others.push_back(m.name);
           }
         }
         for (uint32_t p = 0; p < st.cfg.partitions && !others.empty(); ++p) {
-          if (owner_of_partition(self, p) == st.node_name) {
+          if (owner_of_partition(self, p) == st.router.self_name()) {
             for (auto& giver : others) {
               pull(self, p, giver);
             }
@@ -744,7 +736,7 @@ caf::behavior service_behavior(service_actor* self, std::string node_name,
       [self](handoff_atom, uint32_t p) -> caf::result<handoff_page> {
         auto& st = self->state;
         auto owner = owner_of_partition(self, p);
-        if (owner.empty() || owner == st.node_name) {
+        if (st.router.is_local(owner)) {
           return handoff_page{}; // this node sees itself as the owner: nothing moves
         }
         auto file = std::filesystem::path{st.data_dir} / "analytics"

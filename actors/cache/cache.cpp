@@ -25,7 +25,7 @@
 #include "runtime/cluster/client.hpp"
 #include "runtime/cluster/endpoint.hpp"
 #include "runtime/cluster/membership.hpp"
-#include "runtime/cluster/peer_directory.hpp"
+#include "runtime/cluster/owner_router.hpp"
 #include "runtime/cluster/placement.hpp"
 #include "runtime/metrics/registry.hpp"
 #include "runtime/node/ask.hpp"
@@ -216,9 +216,7 @@ void on_loaded(shard_actor* self, const std::string& key, uint64_t id, bool ok, 
     return; // timed out, or a newer attempt is running
   }
   auto now = now_ns();
-  if (!ok
-      && !(err.category() == caf::atom("sv")
-           && err.code() == static_cast<uint8_t>(errc::not_found))) {
+  if (!ok && !is(err, errc::not_found)) {
     ++st.count->loader_errors;
     answer_all(self, key, err);
     return;
@@ -379,16 +377,13 @@ caf::behavior shard_behavior(shard_actor* self, store_settings store_cfg,
 // -- the node's cache service ------------------------------------------------------------
 
 struct service_state {
-  std::string node_name;
   config::cache_node_settings cfg;
   std::shared_ptr<near_cache> l1;
   std::shared_ptr<loader_table> loaders;
   std::shared_ptr<cache_counters> count;
-  caf::actor endpoint;
-  std::function<std::vector<cluster::member>()> members;
   std::map<uint32_t, caf::actor> shards; // the shard actors on this node
-  // Other nodes' cache services.
-  cluster::peer_directory<caf::stateful_actor<service_state>> peers{service_name};
+  // Shard owners and the other nodes' cache services.
+  cluster::owner_router<caf::stateful_actor<service_state>> router{service_name};
   struct waiting {
     std::vector<caf::response_promise> rps;
     time_ns started = 0;
@@ -405,15 +400,15 @@ struct service_state {
 using service_actor = caf::stateful_actor<service_state>;
 
 std::vector<std::string> up_members(service_actor* self) {
-  return cluster::up_names(self->state.members());
+  return self->state.router.up();
 }
 
 uint32_t shard_of(service_actor* self, const std::string& key) {
   return static_cast<uint32_t>(key_hash(key) % self->state.cfg.shards);
 }
 
-std::string owner_of_shard(uint32_t shard, const std::vector<std::string>& up) {
-  return cluster::owner_of("cache-shard-" + std::to_string(shard), up);
+std::string shard_key(uint32_t shard) {
+  return "cache-shard-" + std::to_string(shard);
 }
 
 caf::actor local_shard(service_actor* self, uint32_t shard) {
@@ -438,8 +433,8 @@ caf::actor local_shard(service_actor* self, uint32_t shard) {
 void with_peer(service_actor* self, const std::string& name,
                std::function<void(const caf::actor&)> then, std::function<void()> failed) {
   auto& st = self->state;
-  st.peers.with(self, st.endpoint, name, st.timeout, std::move(then),
-                [failed](const caf::error&) { failed(); });
+  st.router.with_peer(self, name, st.timeout, std::move(then),
+                      [failed](const caf::error&) { failed(); });
 }
 
 // Sends `msg` to the shard of `key`: on this node when it owns the shard (or its owner
@@ -450,31 +445,26 @@ void to_shard(service_actor* self, const std::string& key, const Msg& msg,
               std::function<void(const Reply&)> done, std::function<void(const caf::error&)> fail) {
   auto& st = self->state;
   auto shard = shard_of(self, key);
-  auto owner = owner_of_shard(shard, up_members(self));
   auto timeout = caf::duration{st.timeout};
   auto local = [=] {
     self->request(local_shard(self, shard), timeout, msg)
         .then([=](const Reply& r) { done(r); }, [=](caf::error& err) { fail(err); });
   };
-  if (owner.empty() || owner == st.node_name) {
-    local();
-    return;
-  }
-  with_peer(
-      self, owner,
-      [=](const caf::actor& svc) {
+  st.router.route(
+      self, shard_key(shard), st.timeout, local,
+      [=](const caf::actor& svc, const std::string&) {
         self->request(svc, timeout, shard_atom::value, shard, msg)
             .then([=](const Reply& r) { done(r); },
                   [=](caf::error& err) {
                     // The owner's answer is final unless the owner itself is gone.
-                    if (err == caf::sec::request_timeout || err.category() == caf::atom("sv")) {
+                    if (err == caf::sec::request_timeout || is_refusal(err)) {
                       fail(err);
                     } else {
                       local();
                     }
                   });
       },
-      local);
+      [=](const caf::error&, const std::string&) { local(); });
 }
 
 // Runs `here(shard)` when this node owns `key`'s shard (or its owner cannot be reached),
@@ -483,19 +473,15 @@ template <class Msg, class Reply>
 void via_owner(service_actor* self, const std::string& key, const Msg& msg,
                std::function<void(uint32_t)> here, std::function<void(const Reply&)> done,
                std::function<void(const caf::error&)> fail) {
+  auto& st = self->state;
   auto shard = shard_of(self, key);
-  auto owner = owner_of_shard(shard, up_members(self));
-  if (owner.empty() || owner == self->state.node_name) {
-    here(shard);
-    return;
-  }
-  with_peer(
-      self, owner,
-      [=](const caf::actor& svc) {
+  st.router.route(
+      self, shard_key(shard), st.timeout, [=] { here(shard); },
+      [=](const caf::actor& svc, const std::string&) {
         self->request(svc, caf::duration{self->state.timeout}, shard_atom::value, shard, msg)
             .then([=](const Reply& r) { done(r); }, [=](caf::error& err) { fail(err); });
       },
-      [=] { here(shard); });
+      [=](const caf::error&, const std::string&) { here(shard); });
 }
 
 void apply_l1(service_actor* self, const invalidate_msg& inv) {
@@ -534,7 +520,7 @@ void apply_local(
 void broadcast(service_actor* self, const invalidate_msg& inv, std::function<void(uint64_t)> done) {
   std::vector<std::string> others;
   for (auto& n : up_members(self)) {
-    if (n != self->state.node_name) {
+    if (n != self->state.router.self_name()) {
       others.push_back(n);
     }
   }
@@ -603,7 +589,7 @@ void view_tick(service_actor* self) {
   std::set<std::string> up_set(up.begin(), up.end());
   bool returned = false;
   for (auto& n : up_set) {
-    if (n != st.node_name && st.ever_up.count(n) > 0 && st.up_now.count(n) == 0) {
+    if (n != st.router.self_name() && st.ever_up.count(n) > 0 && st.up_now.count(n) == 0) {
       returned = true;
       spdlog::info("cache: {} is back: emptying this node's cache", n);
     }
@@ -618,7 +604,7 @@ void view_tick(service_actor* self) {
     ++st.count->flushes;
   }
   for (auto i = st.shards.begin(); i != st.shards.end();) {
-    if (!up.empty() && owner_of_shard(i->first, up) != st.node_name) {
+    if (!st.router.is_local(st.router.owner(shard_key(i->first), up))) {
       self->send_exit(i->second, caf::exit_reason::user_shutdown);
       i = st.shards.erase(i);
     } else {
@@ -695,15 +681,13 @@ caf::behavior service_behavior(service_actor* self, std::string node_name,
                                std::shared_ptr<cache_counters> count, caf::actor endpoint,
                                std::function<std::vector<cluster::member>()> members) {
   auto& st = self->state;
-  st.node_name = std::move(node_name);
+  st.router.bind(std::move(node_name), std::move(endpoint), std::move(members));
   st.cfg = cfg;
   st.l1 = std::move(l1);
   st.loaders = std::move(loaders);
   st.count = std::move(count);
-  st.endpoint = std::move(endpoint);
-  st.members = std::move(members);
   st.timeout = std::chrono::milliseconds{cfg.load_timeout_ms + 1000};
-  self->set_down_handler([self](caf::down_msg& dm) { self->state.peers.forget(dm.source); });
+  self->set_down_handler([self](caf::down_msg& dm) { self->state.router.forget(dm.source); });
   self->send(self, view_tick_atom::value);
   self->delayed_send(self, std::chrono::milliseconds{cfg.cool_interval_ms}, cool_tick_atom::value);
   return {
@@ -801,7 +785,7 @@ caf::behavior service_behavior(service_actor* self, std::string node_name,
       // From a shard here: push a hot key into every node's L1 (this one included).
       [self](hot_atom, const hot_msg& h) {
         for (auto& n : up_members(self)) {
-          if (n == self->state.node_name) {
+          if (n == self->state.router.self_name()) {
             self->send(self, h);
             continue;
           }

@@ -20,7 +20,7 @@
 #include "caf/stateful_actor.hpp"
 #include "runtime/cluster/endpoint.hpp"
 #include "runtime/cluster/membership.hpp"
-#include "runtime/cluster/peer_directory.hpp"
+#include "runtime/cluster/owner_router.hpp"
 #include "runtime/cluster/placement.hpp"
 #include "runtime/metrics/registry.hpp"
 #include "runtime/node/ask.hpp"
@@ -113,12 +113,9 @@ constexpr auto service_name = caf::atom("sv_catalog");
 using sv::clock::wall_ms;
 
 struct catalog_state {
-  std::string node_name;
   std::shared_ptr<catalog_store> store;
   std::map<std::string, stored_version> replica;
   view_cache views;
-  caf::actor endpoint;
-  std::function<std::vector<cluster::member>()> members; // the node's current list
   // The members whose majority an update needs (persisted; see refresh_voters()).
   std::vector<std::string> voters;
   // Updates per title at this owner: the front one is being proposed.
@@ -130,8 +127,8 @@ struct catalog_state {
   std::map<std::string, stored_version> leading;
   std::minstd_rand jitter;
   std::chrono::milliseconds timeout{5000};
-  // Catalog actors of peers (looked up through their endpoints).
-  cluster::peer_directory<caf::stateful_actor<catalog_state>> peers{service_name};
+  // Title owners (this node's name, endpoint and member view) and the peers' catalogs.
+  cluster::owner_router<caf::stateful_actor<catalog_state>> router{service_name};
   // Actors told about every version this replica stores (watch_atom).
   std::vector<caf::actor> watchers;
   // Continuations waiting for retry_pause (see later()).
@@ -167,7 +164,7 @@ void stored(catalog_actor* self, const stored_version& v) {
   slot = v;
   st.views.invalidate(m.id(), m.version());
   if (!st.watchers.empty()) {
-    auto note = to_changed(v, st.node_name); // owner field: the replica that stored it
+    auto note = to_changed(v, st.router.self_name()); // owner field: the replica that stored it
     for (auto& w : st.watchers) {
       self->send(w, note);
     }
@@ -214,18 +211,13 @@ template <class Then, class Failed>
 void with_peer_catalog(catalog_actor* self, const std::string& name, Then then, Failed failed,
                        std::chrono::steady_clock::time_point deadline) {
   auto& st = self->state;
-  st.peers.with(self, st.endpoint, name, st.timeout, then, [=](const caf::error& err) mutable {
+  st.router.with_peer(self, name, st.timeout, then, [=](const caf::error& err) mutable {
     if (is(err, errc::unavailable) && std::chrono::steady_clock::now() + retry_pause < deadline) {
       later(self, retry_pause, [=] { with_peer_catalog(self, name, then, failed, deadline); });
     } else {
       failed(err);
     }
   });
-}
-
-// The up members, sorted: the view placement decides owners by.
-std::vector<std::string> up_members(catalog_actor* self) {
-  return cluster::up_names(self->state.members());
 }
 
 // Keeps the voter set (the members whose majority an update needs) in step with the
@@ -237,10 +229,10 @@ std::vector<std::string> up_members(catalog_actor* self) {
 void refresh_voters(catalog_actor* self) {
   auto& st = self->state;
   std::set<std::string> voters(st.voters.begin(), st.voters.end());
-  voters.insert(st.node_name);
+  voters.insert(st.router.self_name());
   std::set<std::string> listed;
   std::set<std::string> up;
-  auto members = st.members();
+  auto members = st.router.members();
   for (auto& m : members) {
     listed.insert(m.name);
     if (m.state == cluster::member_state::up) {
@@ -249,15 +241,16 @@ void refresh_voters(catalog_actor* self) {
     }
   }
   for (auto& m : members) {
-    if (m.state == cluster::member_state::leaving && m.name != st.node_name) {
+    if (m.state == cluster::member_state::leaving && m.name != st.router.self_name()) {
       voters.erase(m.name);
     }
   }
-  auto up_voters = static_cast<size_t>(std::count_if(
-      voters.begin(), voters.end(), [&](auto& v) { return v == st.node_name || up.count(v) > 0; }));
+  auto up_voters = static_cast<size_t>(std::count_if(voters.begin(), voters.end(), [&](auto& v) {
+    return v == st.router.self_name() || up.count(v) > 0;
+  }));
   if (up_voters >= consensus::quorum(voters.size())) {
     for (auto i = voters.begin(); i != voters.end();) {
-      i = (*i != st.node_name && listed.count(*i) == 0) ? voters.erase(i) : std::next(i);
+      i = (*i != st.router.self_name() && listed.count(*i) == 0) ? voters.erase(i) : std::next(i);
     }
   }
   std::vector<std::string> next(voters.begin(), voters.end());
@@ -431,7 +424,7 @@ void propose(catalog_actor* self, const std::string& id, const phase_state& prep
     }
   };
   accept_msg msg;
-  *msg.mutable_change() = to_changed(p.attempted.value(), st.node_name);
+  *msg.mutable_change() = to_changed(p.attempted.value(), st.router.self_name());
   auto local = consensus::accept(*st.store, next, b);
   if (local.stored) {
     stored(self, {next, b});
@@ -468,7 +461,7 @@ void attempt(catalog_actor* self, const std::string& id) {
   }
   refresh_voters(self);
   std::set<std::string> reachable;
-  for (auto& m : st.members()) {
+  for (auto& m : st.router.members()) {
     if (m.state == cluster::member_state::up || m.state == cluster::member_state::joining
         || m.state == cluster::member_state::suspect) {
       reachable.insert(m.name);
@@ -476,7 +469,7 @@ void attempt(catalog_actor* self, const std::string& id) {
   }
   std::vector<std::string> peers;
   for (auto& v : st.voters) {
-    if (v != st.node_name && reachable.count(v) > 0) {
+    if (v != st.router.self_name() && reachable.count(v) > 0) {
       peers.push_back(v);
     }
   }
@@ -500,7 +493,7 @@ void attempt(catalog_actor* self, const std::string& id) {
   if (auto i = st.replica.find(id); i != st.replica.end()) {
     round = std::max(round, i->second.accepted.round);
   }
-  ballot b{round + 1, st.node_name};
+  ballot b{round + 1, st.router.self_name()};
   st.rounds[id] = b.round;
   auto ph = std::make_shared<phase_state>(b, st.voters.size(), std::move(peers));
   auto answer = [self, id, ph](const consensus::promise_reply* r) {
@@ -587,7 +580,7 @@ void reconcile(catalog_actor* self, const caf::actor& peer, const entries_msg& t
     auto theirs_v = remote.find(id);
     if (theirs_v == remote.end() || theirs_v->second.first < m.value.version()
         || (theirs_v->second.first == m.value.version() && differs(m, theirs_v->second))) {
-      self->send(peer, to_changed(m, st.node_name));
+      self->send(peer, to_changed(m, st.router.self_name()));
     }
   }
 }
@@ -596,11 +589,11 @@ void repair_round(catalog_actor* self) {
   auto& st = self->state;
   refresh_voters(self);
   digest_msg d;
-  d.set_from(st.node_name);
+  d.set_from(st.router.self_name());
   for (auto x : st.digest) {
     d.add_buckets(x);
   }
-  self->request(st.endpoint, caf::duration{st.timeout}, cluster::peers_atom::value)
+  self->request(st.router.endpoint(), caf::duration{st.timeout}, cluster::peers_atom::value)
       .then(
           [=](const std::vector<std::string>& names, const std::vector<caf::actor>&) {
             for (auto& n : names) {
@@ -626,8 +619,8 @@ void route_update(catalog_actor* self, const update_msg& u, caf::response_promis
                   std::chrono::steady_clock::time_point deadline) {
   auto& st = self->state;
   auto& id = u.metadata().id();
-  auto owner = cluster::owner_of(id, up_members(self));
-  if (owner.empty() || owner == st.node_name) {
+  auto here = [=]() mutable {
+    auto& st = self->state;
     if (auto why = validate(u.metadata()); !why.empty()) {
       ++st.stats.updates_refused;
       st.refused->inc();
@@ -640,10 +633,8 @@ void route_update(catalog_actor* self, const update_msg& u, caf::response_promis
     if (q.size() == 1) {
       attempt(self, id);
     }
-    return;
-  }
-  ++st.stats.forwarded;
-  auto again = [=](const caf::error& err) mutable {
+  };
+  auto again = [=](const caf::error& err, const std::string& owner) mutable {
     if (std::chrono::steady_clock::now() + retry_pause < deadline) {
       later(self, retry_pause, [=] { route_update(self, u, rp, deadline); });
       return;
@@ -651,21 +642,22 @@ void route_update(catalog_actor* self, const update_msg& u, caf::response_promis
     rp.deliver(make_error(errc::unavailable, "owner " + owner + " of " + u.metadata().id()
                                                  + " unreachable: " + self->system().render(err)));
   };
-  with_peer_catalog(
-      self, owner,
-      [=](const caf::actor& cat) mutable {
+  st.router.route(
+      self, id, st.timeout, here,
+      [=](const caf::actor& cat, const std::string& owner) mutable {
+        ++self->state.stats.forwarded;
         self->request(cat, caf::duration{self->state.timeout}, u)
             .then([=](uint64_t v) mutable { rp.deliver(v); },
                   [=](caf::error& err) mutable {
                     // The owner's own refusals are final; a lost owner is retried.
-                    if (err.category() == caf::atom("sv")) {
+                    if (is_refusal(err)) {
                       rp.deliver(err);
                     } else {
-                      again(err);
+                      again(err, owner);
                     }
                   });
       },
-      again, std::chrono::steady_clock::now());
+      again);
 }
 
 caf::behavior catalog_behavior(catalog_actor* self, std::string node_name,
@@ -673,12 +665,11 @@ caf::behavior catalog_behavior(catalog_actor* self, std::string node_name,
                                std::function<std::vector<cluster::member>()> members,
                                std::chrono::milliseconds timeout, metrics::registry* reg) {
   auto& st = self->state;
-  st.node_name = std::move(node_name);
+  st.router.bind(std::move(node_name), std::move(endpoint), std::move(members));
   st.store = std::move(store);
-  st.endpoint = std::move(endpoint);
-  st.members = std::move(members);
   st.voters = st.store->voters();
-  st.jitter.seed(static_cast<std::minstd_rand::result_type>(cluster::stable_hash(st.node_name)));
+  st.jitter.seed(
+      static_cast<std::minstd_rand::result_type>(cluster::stable_hash(st.router.self_name())));
   st.timeout = timeout;
   for (auto& v : st.store->load_all()) {
     st.digest[bucket_of(v.value.id())] ^= entry_hash(v);
@@ -708,7 +699,7 @@ caf::behavior catalog_behavior(catalog_actor* self, std::string node_name,
     ws.erase(std::remove_if(ws.begin(), ws.end(),
                             [&](const caf::actor& w) { return w.address() == dm.source; }),
              ws.end());
-    self->state.peers.forget(dm.source);
+    self->state.router.forget(dm.source);
   });
   spdlog::info("catalog: {} titles loaded", st.replica.size());
   self->delayed_send(self, st.repair_interval, repair_atom::value);
@@ -728,7 +719,7 @@ caf::behavior catalog_behavior(catalog_actor* self, std::string node_name,
         out.set_ok(r.ok);
         to_msg(r.promised, out.mutable_promised());
         if (r.accepted) {
-          *out.mutable_accepted() = to_changed(*r.accepted, self->state.node_name);
+          *out.mutable_accepted() = to_changed(*r.accepted, self->state.router.self_name());
         }
         return out;
       },
@@ -749,7 +740,7 @@ caf::behavior catalog_behavior(catalog_actor* self, std::string node_name,
         if (i == r.end()) {
           return make_error(errc::not_found, "no content " + id);
         }
-        return to_changed(i->second, self->state.node_name);
+        return to_changed(i->second, self->state.router.self_name());
       },
       [](caf::ok_atom) {
         // A replica's answer to an anti-entropy push: nothing to do.

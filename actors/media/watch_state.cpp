@@ -17,7 +17,7 @@
 #include "caf/typed_response_promise.hpp"
 #include "runtime/cluster/endpoint.hpp"
 #include "runtime/cluster/membership.hpp"
-#include "runtime/cluster/peer_directory.hpp"
+#include "runtime/cluster/owner_router.hpp"
 #include "runtime/cluster/placement.hpp"
 #include "runtime/config/node_settings.hpp"
 #include "runtime/metrics/registry.hpp"
@@ -105,12 +105,10 @@ caf::behavior writer_behavior(writer_actor* self, std::string path,
 }
 
 struct watch_service_state {
-  std::string node_name;
-  std::function<std::vector<cluster::member>()> members;
-  caf::actor endpoint;
   caf::actor writer; // detached, local only
   watch_settings cfg;
-  cluster::peer_directory<caf::stateful_actor<watch_service_state>> peers{service_name};
+  // The users' owners and replicas, and the other nodes' watch services.
+  cluster::owner_router<caf::stateful_actor<watch_service_state>> router{service_name};
   std::map<key, watch_entry> outgoing;    // recorded here, for the owners
   std::map<key, watch_entry> for_replica; // stored here as owner, for the replicas
   bool more_due = false;                  // a round of sync is under way
@@ -122,16 +120,16 @@ using watch_actor = caf::stateful_actor<watch_service_state>;
 
 // The up members (this node when it sees none): read once per sync, not per entry.
 std::vector<std::string> up_members(watch_actor* self) {
-  auto up = cluster::up_names(self->state.members());
+  auto up = self->state.router.up();
   if (up.empty()) {
-    up.push_back(self->state.node_name);
+    up.push_back(self->state.router.self_name());
   }
   return up;
 }
 
 // The user's owner and replica, best first.
 std::vector<std::string> holders(const std::vector<std::string>& up, const std::string& user) {
-  return cluster::owners_of("watch-" + user, up, 2);
+  return cluster::owner_router<watch_actor>::owners("watch-" + user, up, 2);
 }
 
 void keep_newer(std::map<key, watch_entry>& m, const watch_entry& e) {
@@ -178,12 +176,12 @@ void send_grouped(watch_actor* self, std::map<key, watch_entry>& entries, bool r
   }
   entries.clear();
   for (auto& [dest, b] : batches) {
-    if (dest == st.node_name) {
+    if (dest == st.router.self_name()) {
       apply(self, b);
       continue;
     }
-    st.peers.with(
-        self, st.endpoint, dest, std::chrono::seconds{2},
+    st.router.with_peer(
+        self, dest, std::chrono::seconds{2},
         [self, b](const caf::actor& svc) { self->send(svc, b); },
         [self, b, replica](const caf::error&) {
           // The destination is unreachable: kept for the next sync (as the owner's
@@ -226,7 +224,7 @@ bool sync(watch_actor* self, size_t limit) {
                [&up](const std::string& user) { return holders(up, user).front(); });
   send_grouped(self, for_replica, true, [self, &up](const std::string& user) {
     auto h = holders(up, user);
-    return h.size() > 1 && h[1] != self->state.node_name ? h[1] : std::string{};
+    return h.size() > 1 && h[1] != self->state.router.self_name() ? h[1] : std::string{};
   });
   return !st.outgoing.empty() || !st.for_replica.empty();
 }
@@ -236,13 +234,11 @@ caf::behavior watch_behavior(watch_actor* self, std::string node_name,
                              caf::actor endpoint, std::string path, watch_settings cfg,
                              std::shared_ptr<std::atomic<uint64_t>> stored) {
   auto& st = self->state;
-  st.node_name = std::move(node_name);
-  st.members = std::move(members);
-  st.endpoint = std::move(endpoint);
+  st.router.bind(std::move(node_name), std::move(endpoint), std::move(members));
   st.cfg = cfg;
   st.writer =
       self->spawn<caf::linked + caf::detached>(writer_behavior, std::move(path), std::move(stored));
-  self->set_down_handler([self](caf::down_msg& dm) { self->state.peers.forget(dm.source); });
+  self->set_down_handler([self](caf::down_msg& dm) { self->state.router.forget(dm.source); });
   self->delayed_send(self, cfg.sync_interval, sync_atom::value);
   return {
       // From the host API on this node.
@@ -319,14 +315,14 @@ caf::behavior watch_behavior(watch_actor* self, std::string node_name,
           }
         };
         for (auto& h : hs) {
-          if (h == st.node_name) {
+          if (h == st.router.self_name()) {
             self->request(st.writer, caf::infinite, q)
                 .then([take](const position_msg& p) { take(p); },
                       [skip](caf::error& err) { skip(err); });
             continue;
           }
-          st.peers.with(
-              self, st.endpoint, h, std::chrono::seconds{1},
+          st.router.with_peer(
+              self, h, std::chrono::seconds{1},
               [self, q, take, skip](const caf::actor& svc) {
                 self->request(svc, caf::duration{std::chrono::seconds{1}}, local_atom::value, q)
                     .then([take](const position_msg& p) { take(p); },

@@ -72,7 +72,7 @@ item_result to_result(const caf::error& err) {
   if (!err) {
     return r;
   }
-  if (err.category() != caf::atom("sv")) {
+  if (!is_refusal(err)) {
     r.code = static_cast<uint8_t>(errc::unavailable);
     r.detail = caf::to_string(err);
     return r;

@@ -74,6 +74,14 @@ bool is(const caf::error& err, errc x) {
   return err.category() == category && err.code() == static_cast<uint8_t>(x);
 }
 
+bool is_refusal(const caf::error& err) {
+  if (err.category() == category) {
+    return true;
+  }
+  auto name = caf::to_string(err.category());
+  return name.size() > 2 && name.compare(0, 2, "sv") == 0;
+}
+
 void add_error_category(caf::actor_system_config& cfg) {
   cfg.add_error_category(category, [](uint8_t code, caf::atom_value, const caf::message& ctx) {
     std::string out = "streamverse: " + to_string(static_cast<errc>(code));

@@ -63,6 +63,12 @@ std::optional<std::chrono::milliseconds> retry_after(const caf::error& err);
 /// True when `err` carries the StreamVerse code `x`.
 bool is(const caf::error& err, errc x);
 
+/// True when `err` is an answer of a StreamVerse service (a code of this category or of a
+/// domain's, whose categories all start with "sv"), as opposed to a transport or CAF error
+/// (timeout, actor down, ...): a relaying node passes such a refusal on instead of trying
+/// elsewhere.
+bool is_refusal(const caf::error& err);
+
 /// Registers the error category with a config so that `actor_system::render` prints
 /// StreamVerse errors by name. Called by `wire::register_message_types`.
 void add_error_category(caf::actor_system_config& cfg);
