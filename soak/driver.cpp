@@ -21,6 +21,7 @@
 #include "actors/content/catalog_client.hpp"
 #include "actors/content/content_types.hpp"
 #include "actors/session/edge_client.hpp"
+#include "actors/session/session_errc.hpp"
 #include "actors/session/session_gateway.hpp"
 #include "actors/session/session_types.hpp"
 #include "caf/actor_system.hpp"
@@ -325,7 +326,8 @@ void count_error(driver_actor* self, uint32_t node, uint64_t epoch, const caf::e
     ++(open ? st.second.open_refused : st.second.overloaded);
   } else if (faulted) {
     ++st.second.to_down;
-  } else if (is(err, errc::unknown_session) || is(err, errc::session_closed)) {
+  } else if (is(err, sv::session::session_errc::unknown_session)
+             || is(err, sv::session::session_errc::session_closed)) {
     ++st.second.gone;
   } else {
     ++st.second.unaccounted;
@@ -432,7 +434,8 @@ void on_result(driver_actor* self, const session::edge_result& r) {
   }
   count_error(self, node, epoch, r.error, false);
   if (current && v.open
-      && (is(r.error, errc::unknown_session) || is(r.error, errc::session_closed)
+      && (is(r.error, sv::session::session_errc::unknown_session)
+          || is(r.error, sv::session::session_errc::session_closed)
           || (is(r.error, errc::unavailable) && (*st.flags)[node].down.load()))) {
     v.open = false;
     --st.open_now;

@@ -10,6 +10,7 @@
 #include "actors/content/content.pb.h"
 #include "actors/integrations/hooks.hpp"
 #include "actors/media/availability.hpp"
+#include "actors/media/media_errc.hpp"
 #include "actors/media/playlist.hpp"
 #include "actors/session/session_gateway.hpp"
 #include "actors/session/session_host.hpp"
@@ -33,13 +34,15 @@ using sv::clock::wall_ms;
 caf::error to_error(refusal r, const std::string& content, const std::string& region) {
   switch (r) {
   case refusal::not_in_region:
-    return make_error(errc::not_in_region, content + " is not available in " + region);
+    return make_error(sv::media::refusal::not_in_region,
+                      content + " is not available in " + region);
   case refusal::outside_window:
-    return make_error(errc::outside_window, content + " is outside its availability window");
+    return make_error(sv::media::refusal::outside_window,
+                      content + " is outside its availability window");
   case refusal::no_ready_rendition:
-    return make_error(errc::no_ready_rendition, content + " has no rendition ready");
+    return make_error(sv::media::refusal::no_ready_rendition, content + " has no rendition ready");
   case refusal::not_entitled:
-    return make_error(errc::not_entitled, content + ": not entitled");
+    return make_error(sv::media::refusal::not_entitled, content + ": not entitled");
   case refusal::not_found:
     return make_error(errc::not_found, "no title " + content);
   case refusal::none:
@@ -244,7 +247,8 @@ media_service::media_service(node& n, content::catalog& catalog, cache::cache& c
               [=](const content::metadata& m) {
                 auto text = media::master_playlist(m, level, device);
                 if (text.empty()) {
-                  done(make_error(errc::no_ready_rendition, id + " has no rendition ready"));
+                  done(make_error(sv::media::refusal::no_ready_rendition,
+                                  id + " has no rendition ready"));
                   return;
                 }
                 done(cache::loaded{std::move(text), m.version(), {"content:" + id}});

@@ -1,4 +1,5 @@
 #include "actors/media/watch_state.hpp"
+#include "actors/media/media_errc.hpp"
 
 #include <atomic>
 #include <filesystem>
@@ -338,6 +339,7 @@ caf::behavior watch_behavior(watch_actor* self, std::string node_name,
 } // namespace
 
 void register_watch_types(caf::actor_system_config& cfg) {
+  add_error_domain(cfg);
   cfg.add_message_type<position_msg>(position_msg::descriptor()->full_name());
   cfg.add_message_type<batch_msg>(batch_msg::descriptor()->full_name());
   cfg.add_message_type<query_msg>(query_msg::descriptor()->full_name());

@@ -10,6 +10,7 @@
 #include <thread>
 #include <unordered_map>
 
+#include "actors/session/session_errc.hpp"
 #include "actors/session/session_gateway.hpp"
 #include "actors/session/session_host.hpp"
 #include "actors/session/session_protocol.hpp"
@@ -769,8 +770,9 @@ std::optional<uint32_t> node_for(Shared& sh, uint64_t session, std::optional<uin
     return i->second;
   }
   refused =
-      item_result{static_cast<uint8_t>(errc::unknown_session), 0,
-                  "session " + std::to_string(session) + " was not opened through this client"};
+      item_result{static_cast<uint8_t>(session_errc::unknown_session), 0,
+                  "session " + std::to_string(session) + " was not opened through this client",
+                  error_domain<session_errc>::category};
   return std::nullopt;
 }
 

@@ -1,4 +1,5 @@
 #include "actors/session/session_gateway.hpp"
+#include "actors/session/session_errc.hpp"
 
 #include <algorithm>
 #include <unordered_map>
@@ -252,6 +253,7 @@ gateway_behavior(gateway_pointer self, service* sessions, caf::actor verifier,
 } // namespace
 
 void register_message_types(caf::actor_system_config& cfg) {
+  add_error_domain<session_errc>(cfg, "session");
   cfg.add_message_type<open_request>("sv.session.open_request");
   cfg.add_message_type<heartbeat_report>("sv.session.heartbeat");
   cfg.add_message_type<command>("sv.session.command");

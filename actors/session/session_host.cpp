@@ -11,6 +11,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "actors/session/session_errc.hpp"
 #include "caf/actor_system.hpp"
 #include "caf/stateful_actor.hpp"
 #include "caf/typed_event_based_actor.hpp"
@@ -78,6 +79,7 @@ item_result to_result(const caf::error& err) {
     return r;
   }
   r.code = err.code();
+  r.category = err.category();
   if (auto hint = retry_after(err)) {
     r.retry_after_ms = static_cast<uint32_t>(hint->count());
   }
@@ -96,11 +98,10 @@ caf::error to_error(const item_result& r) {
   if (r.ok()) {
     return caf::none;
   }
-  auto code = static_cast<errc>(r.code);
-  if (code == errc::overloaded) {
+  if (r.category == runtime_error_category() && r.code == static_cast<uint8_t>(errc::overloaded)) {
     return make_overloaded(r.detail, std::chrono::milliseconds{r.retry_after_ms});
   }
-  return make_error(code, r.detail);
+  return make_domain_error(r.category, r.code, r.detail);
 }
 
 namespace {
@@ -316,9 +317,11 @@ caf::expected<record*> find(host_state& st, uint64_t id) {
     return &i->second;
   }
   if (st.closed.count(id) != 0) {
-    return make_error(errc::session_closed, "session " + std::to_string(id) + " is closed");
+    return make_error(sv::session::session_errc::session_closed,
+                      "session " + std::to_string(id) + " is closed");
   }
-  return make_error(errc::unknown_session, "no open session " + std::to_string(id));
+  return make_error(sv::session::session_errc::unknown_session,
+                    "no open session " + std::to_string(id));
 }
 
 // -- the requests, shared by single messages and batches ---------------------------------
@@ -329,7 +332,7 @@ caf::expected<uint64_t> do_open(host_pointer self, const open_request& r, int64_
     return make_error(errc::invalid_argument, why);
   }
   if (st.sessions.count(r.session_id) != 0) {
-    return make_error(errc::session_exists,
+    return make_error(sv::session::session_errc::session_exists,
                       "session " + std::to_string(r.session_id) + " is already open");
   }
   if (st.cfg.entitlement) {

@@ -35,13 +35,15 @@ namespace sv::session {
 
 // -- between an edge client and a gateway (crosses the network) -----------------------------
 
-/// What became of one item of a batch. `code` 0 is ok; anything else is an sv::errc value
-/// (`overloaded` with `retry_after_ms`, `unknown_session`, `not_in_region`, ...) and
+/// What became of one item of a batch. `code` 0 is ok; anything else is a code of the
+/// error category `category` (the runtime's `sv::errc` such as `overloaded` with
+/// `retry_after_ms`, a session's `unknown_session`, media's `not_in_region`, ...) and
 /// `detail` says why in words.
 struct item_result {
   uint8_t code = 0;
   uint32_t retry_after_ms = 0;
   std::string detail;
+  caf::atom_value category = caf::atom("sv");
 
   bool ok() const noexcept {
     return code == 0;
@@ -75,7 +77,8 @@ struct edge_answer {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, item_result& x) {
-  return f(caf::meta::type_name("sv.session.item_result"), x.code, x.retry_after_ms, x.detail);
+  return f(caf::meta::type_name("sv.session.item_result"), x.code, x.retry_after_ms, x.detail,
+           x.category);
 }
 
 template <class Inspector>
@@ -95,7 +98,7 @@ using gateways_atom = caf::atom_constant<caf::atom("sv_gws")>;
 
 /// `(verify_atom, std::vector<open_request>)` to a verifier -> `std::vector<item_result>`,
 /// one per open, in order: ok when the session may open, else the reason (e.g.
-/// errc::not_in_region; media::media_service's verifier).
+/// media::refusal::not_in_region; media::media_service's verifier).
 using verify_atom = caf::atom_constant<caf::atom("sv_verify")>;
 
 // -- between a gateway (or the host API) and a session host (local only) --------------------

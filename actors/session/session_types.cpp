@@ -1,4 +1,5 @@
 #include "actors/session/session_types.hpp"
+#include "actors/session/session_errc.hpp"
 
 namespace sv::session {
 
@@ -73,6 +74,18 @@ std::string validate(const command& c, const session_limits& lim) {
     return {};
   }
   return "unknown command " + std::to_string(static_cast<int>(c.kind));
+}
+
+const char* to_string(session_errc x) {
+  switch (x) {
+  case session_errc::unknown_session:
+    return "unknown_session";
+  case session_errc::session_closed:
+    return "session_closed";
+  case session_errc::session_exists:
+    return "session_exists";
+  }
+  return nullptr;
 }
 
 } // namespace sv::session

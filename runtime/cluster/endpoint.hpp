@@ -24,7 +24,8 @@ using lookup_atom = caf::atom_constant<caf::atom("sv_lookup")>;
 using peers_atom = caf::atom_constant<caf::atom("sv_peers")>;
 
 /// Wire protocol generation carried in every Hello. Bump on incompatible changes.
-inline constexpr uint32_t protocol_version = 1;
+/// 2: session and media error codes moved to their own error categories.
+inline constexpr uint32_t protocol_version = 2;
 
 /// A seed to dial: host and port of another node's cluster endpoint.
 struct seed {

@@ -11,9 +11,7 @@ namespace {
 
 constexpr caf::atom_value category = caf::atom("sv");
 
-} // namespace
-
-std::string to_string(errc x) {
+const char* name_of(errc x) {
   switch (x) {
   case errc::undecodable_payload:
     return "undecodable_payload";
@@ -25,28 +23,66 @@ std::string to_string(errc x) {
     return "overloaded";
   case errc::invalid_argument:
     return "invalid_argument";
-  case errc::unknown_session:
-    return "unknown_session";
-  case errc::session_closed:
-    return "session_closed";
-  case errc::session_exists:
-    return "session_exists";
-  case errc::not_entitled:
-    return "not_entitled";
   case errc::version_conflict:
     return "version_conflict";
   case errc::not_found:
     return "not_found";
   case errc::unavailable:
     return "unavailable";
-  case errc::not_in_region:
-    return "not_in_region";
-  case errc::outside_window:
-    return "outside_window";
-  case errc::no_ready_rendition:
-    return "no_ready_rendition";
+  }
+  return nullptr;
+}
+
+} // namespace
+
+std::string to_string(errc x) {
+  if (auto name = name_of(x)) {
+    return name;
   }
   return "errc(" + std::to_string(static_cast<int>(x)) + ")";
+}
+
+namespace {
+
+std::string render_context(const caf::message& ctx) {
+  if (ctx.match_elements<std::string, int64_t>()) {
+    return " (" + ctx.get_as<std::string>(0) + ", retry after "
+           + std::to_string(ctx.get_as<int64_t>(1)) + " ms)";
+  }
+  if (ctx.empty()) {
+    return {};
+  }
+  return " ("
+         + (ctx.match_element<std::string>(0) ? ctx.get_as<std::string>(0) : caf::to_string(ctx))
+         + ")";
+}
+
+} // namespace
+
+caf::error make_domain_error(caf::atom_value category, uint8_t code, std::string context) {
+  if (context.empty()) {
+    return caf::error{code, category};
+  }
+  return caf::error{code, category, caf::make_message(std::move(context))};
+}
+
+bool is_domain_error(const caf::error& err, caf::atom_value category, uint8_t code) {
+  return err.category() == category && err.code() == code;
+}
+
+void add_error_domain(caf::actor_system_config& cfg, caf::atom_value category, const char* prefix,
+                      const char* (*name)(uint8_t code)) {
+  std::string p = prefix;
+  cfg.add_error_category(
+      category, [p, name](uint8_t code, caf::atom_value, const caf::message& ctx) {
+        auto* n = name(code);
+        return p + ": " + (n != nullptr ? std::string{n} : "code " + std::to_string(code))
+               + render_context(ctx);
+      });
+}
+
+caf::atom_value runtime_error_category() noexcept {
+  return category;
 }
 
 caf::error make_error(errc x) {
@@ -84,16 +120,7 @@ bool is_refusal(const caf::error& err) {
 
 void add_error_category(caf::actor_system_config& cfg) {
   cfg.add_error_category(category, [](uint8_t code, caf::atom_value, const caf::message& ctx) {
-    std::string out = "streamverse: " + to_string(static_cast<errc>(code));
-    if (ctx.match_elements<std::string, int64_t>()) {
-      out += " (" + ctx.get_as<std::string>(0) + ", retry after "
-             + std::to_string(ctx.get_as<int64_t>(1)) + " ms)";
-    } else if (!ctx.empty()) {
-      out += " (";
-      out += ctx.match_element<std::string>(0) ? ctx.get_as<std::string>(0) : caf::to_string(ctx);
-      out += ")";
-    }
-    return out;
+    return "streamverse: " + to_string(static_cast<errc>(code)) + render_context(ctx);
   });
 }
 

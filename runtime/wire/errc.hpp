@@ -5,13 +5,17 @@
 #include <optional>
 #include <string>
 
+#include "caf/atom.hpp"
+#include "caf/error.hpp"
 #include "caf/fwd.hpp"
 
 namespace sv {
 
-/// Error codes of the StreamVerse runtime. They travel between nodes as CAF errors of
-/// the category `sv_error_category` (the atom "sv"), so a remote sender sees
-/// the same code a local one does. Values are part of the wire format: only append.
+/// Error codes of the StreamVerse runtime: what any service may answer. Domain modules
+/// (sessions, media, ...) have codes of their own, each in its own error category (see
+/// `error_domain` below). These travel between nodes as CAF errors of the category
+/// "sv", so a remote sender sees the same code a local one does. Values are part of the
+/// wire format: only append.
 enum class errc : uint8_t {
   /// A message arrived that could not be decoded (unknown type or corrupt payload).
   undecodable_payload = 1,
@@ -23,27 +27,55 @@ enum class errc : uint8_t {
   overloaded = 4,
   /// A request carried invalid arguments; nothing was changed.
   invalid_argument = 5,
-  /// No entity with that key is active (never opened, or closed long ago).
-  unknown_session = 6,
-  /// The session was closed; it takes no more requests.
-  session_closed = 7,
-  /// A session with that id is already open.
-  session_exists = 8,
-  /// The entitlement hook refused the viewer.
-  not_entitled = 9,
+  // 6-9 were session and entitlement codes; they moved to their domains.
   /// An update named an expected version that is not the current one; nothing changed.
   version_conflict = 10,
-  /// No such item (e.g. an unknown content id) or no such service on that node.
+  /// No such item (e.g. an unknown key) or no such service on that node.
   not_found = 11,
   /// No node can take the request right now (e.g. the owner of a key is unreachable).
   unavailable = 12,
-  /// The title may not be played in the viewer's region.
-  not_in_region = 13,
-  /// The title's availability window has not begun or has ended.
-  outside_window = 14,
-  /// The title has no rendition ready to play yet.
-  no_ready_rendition = 15,
 };
+
+/// Describes the error codes of a domain module: specialize it for the module's enum (a
+/// `uint8_t` enum class) with
+///   static constexpr caf::atom_value category; // unique, starting "sv": caf::atom("svsession")
+///   static const char* name(E code);           // e.g. "unknown_session"
+/// and register it with `add_error_domain<E>(cfg, prefix)` in the module's type
+/// registration, so that `actor_system::render` prints its codes by name. Then
+/// `make_error(code, context)` and `is(err, code)` work for the enum as for `errc`, and its
+/// errors cross the wire as (category, code) like any CAF error.
+template <class E>
+struct error_domain;
+
+/// A CAF error of `category` with `code` and, unless empty, `context` as its text.
+caf::error make_domain_error(caf::atom_value category, uint8_t code, std::string context);
+
+/// True when `err` is of `category` with `code`.
+bool is_domain_error(const caf::error& err, caf::atom_value category, uint8_t code);
+
+template <class E, class D = error_domain<E>, class = decltype(D::category)>
+caf::error make_error(E x, std::string context = {}) {
+  return make_domain_error(D::category, static_cast<uint8_t>(x), std::move(context));
+}
+
+template <class E, class D = error_domain<E>, class = decltype(D::category)>
+bool is(const caf::error& err, E x) {
+  return is_domain_error(err, D::category, static_cast<uint8_t>(x));
+}
+
+/// Registers a domain's category and code names with `cfg`: `actor_system::render` prints
+/// its errors as "PREFIX: NAME (context)".
+void add_error_domain(caf::actor_system_config& cfg, caf::atom_value category, const char* prefix,
+                      const char* (*name)(uint8_t code));
+
+template <class E, class D = error_domain<E>>
+void add_error_domain(caf::actor_system_config& cfg, const char* prefix) {
+  add_error_domain(cfg, D::category, prefix,
+                   [](uint8_t code) { return D::name(static_cast<E>(code)); });
+}
+
+/// The category of the runtime's own codes (`errc`).
+caf::atom_value runtime_error_category() noexcept;
 
 /// Human-readable name of `x` (e.g. "undecodable_payload").
 std::string to_string(errc x);

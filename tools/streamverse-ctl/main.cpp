@@ -34,7 +34,9 @@
 #include "actors/cache/cache.hpp"
 #include "actors/content/catalog_client.hpp"
 #include "actors/content/content_types.hpp"
+#include "actors/media/media_errc.hpp"
 #include "actors/session/edge_client.hpp"
+#include "actors/session/session_errc.hpp"
 #include "actors/session/session_gateway.hpp"
 #include "caf/actor_system.hpp"
 #include "caf/actor_system_config.hpp"
@@ -224,6 +226,7 @@ struct ctl_config : caf::actor_system_config {
     sv::cache::register_message_types(*this);
     sv::analytics::register_message_types(*this);
     sv::session::register_message_types(*this);
+    sv::media::add_error_domain(*this);
     set("scheduler.max-threads", size_t{2});
     set("work-stealing.moderate-poll-attempts", size_t{10}); // little idle polling
     set("logger.console-verbosity", caf::atom("quiet"));
@@ -516,25 +519,26 @@ int load(caf::actor_system& sys, const args& a) {
   } t;
   auto es = edge_to(a);
   es.deadline = std::chrono::milliseconds{2000};
-  sv::session::edge_client client{sys, es, [&t, &sys](std::vector<sv::session::edge_result>& rs) {
-                                    std::lock_guard<std::mutex> g{t.mtx};
-                                    for (auto& r : rs) {
-                                      if (!r.error) {
-                                        ++t.ok;
-                                        t.lat.push_back(r.latency.count());
-                                      } else if (sv::is(r.error, sv::errc::overloaded)) {
-                                        ++t.overloaded;
-                                      } else {
-                                        ++t.other;
-                                        t.last_error = sys.render(r.error);
-                                      }
-                                      if (r.error
-                                          && (r.kind == sv::session::item_kind::open
-                                              || sv::is(r.error, sv::errc::unknown_session))) {
-                                        t.reopen.push_back(r.cookie);
-                                      }
-                                    }
-                                  }};
+  sv::session::edge_client client{
+      sys, es, [&t, &sys](std::vector<sv::session::edge_result>& rs) {
+        std::lock_guard<std::mutex> g{t.mtx};
+        for (auto& r : rs) {
+          if (!r.error) {
+            ++t.ok;
+            t.lat.push_back(r.latency.count());
+          } else if (sv::is(r.error, sv::errc::overloaded)) {
+            ++t.overloaded;
+          } else {
+            ++t.other;
+            t.last_error = sys.render(r.error);
+          }
+          if (r.error
+              && (r.kind == sv::session::item_kind::open
+                  || sv::is(r.error, sv::session::session_errc::unknown_session))) {
+            t.reopen.push_back(r.cookie);
+          }
+        }
+      }};
   if (client.wait_connected(std::chrono::milliseconds{a.timeout_ms}) != 1) {
     std::cerr << "streamverse-ctl: " << a.host << ":" << a.port << ": no session gateway there\n";
     return exit_failure;

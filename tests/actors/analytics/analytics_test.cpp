@@ -22,6 +22,7 @@
 #include "actors/analytics/analytics.pb.h"
 #include "actors/analytics/history_store.hpp"
 #include "actors/session/edge_client.hpp"
+#include "actors/session/session_errc.hpp"
 #include "actors/session/session_gateway.hpp"
 #include "actors/session/session_service.hpp"
 #include "caf/scoped_actor.hpp"
@@ -317,7 +318,7 @@ TEST_SUITE("actors.analytics") {
     CHECK(info->position_ms == 10'000);
     hb.session_id = 43; // never opened: an explicit error, not silence
     auto err = edge.heartbeat_sync(hb);
-    CHECK(sv::is(err, sv::errc::unknown_session));
+    CHECK(sv::is(err, sv::session::session_errc::unknown_session));
     sv::session::command close;
     close.session_id = 42;
     close.kind = sv::session::command_kind::close;

@@ -18,6 +18,7 @@
 #include "actors/cache/cache.hpp"
 #include "actors/content/catalog.hpp"
 #include "actors/content/content_types.hpp"
+#include "actors/media/media_errc.hpp"
 #include "actors/media/media_service.hpp"
 #include "actors/session/session_gateway.hpp"
 #include "actors/session/session_service.hpp"
@@ -117,7 +118,7 @@ TEST_SUITE("actors.integrations") {
       auto premium = static_cast<uint8_t>(sv::session::tier::premium);
       auto basic = static_cast<uint8_t>(sv::session::tier::basic);
       if (!webhook) {
-        CHECK(sv::is(open(1, "alice", basic), sv::errc::not_entitled));
+        CHECK(sv::is(open(1, "alice", basic), sv::media::refusal::not_entitled));
         CHECK_FALSE(sessions.info(1));
         auto ok = open(2, "alice", premium);
         CHECK_MESSAGE(!ok, n.system().render(ok));
@@ -125,8 +126,8 @@ TEST_SUITE("actors.integrations") {
       } else {
         auto ok = open(3, "alice", basic); // the partner decides, not the tag
         CHECK_MESSAGE(!ok, n.system().render(ok));
-        CHECK(sv::is(open(4, "bob", premium), sv::errc::not_entitled));
-        CHECK(sv::is(open(5, "mallory", premium), sv::errc::not_entitled)); // fail closed
+        CHECK(sv::is(open(4, "bob", premium), sv::media::refusal::not_entitled));
+        CHECK(sv::is(open(5, "mallory", premium), sv::media::refusal::not_entitled)); // fail closed
         CHECK_FALSE(sessions.info(4));
         auto calls = billing.calls();
         CHECK(calls == 3);

@@ -17,6 +17,7 @@
 #include "actors/cache/cache.hpp"
 #include "actors/content/catalog.hpp"
 #include "actors/content/content_types.hpp"
+#include "actors/media/media_errc.hpp"
 #include "actors/session/session_gateway.hpp"
 #include "actors/session/session_service.hpp"
 #include "caf/scoped_actor.hpp"
@@ -111,9 +112,9 @@ TEST_SUITE("actors.media") {
       auto first = open(1, "open-1", "eu-west");
       CHECK_MESSAGE(!first, n.system().render(first));
       CHECK(sessions.info(1)); // opened
-      CHECK(sv::is(open(2, "open-1", "ap-south"), sv::errc::not_in_region));
-      CHECK(sv::is(open(3, "later-1", "eu-west"), sv::errc::outside_window));
-      CHECK(sv::is(open(4, "raw-1", "eu-west"), sv::errc::no_ready_rendition));
+      CHECK(sv::is(open(2, "open-1", "ap-south"), sv::media::refusal::not_in_region));
+      CHECK(sv::is(open(3, "later-1", "eu-west"), sv::media::refusal::outside_window));
+      CHECK(sv::is(open(4, "raw-1", "eu-west"), sv::media::refusal::no_ready_rendition));
       CHECK(sv::is(open(5, "nothing-1", "eu-west"), sv::errc::not_found));
       CHECK_FALSE(sessions.info(2)); // refused opens opened nothing
       CHECK_FALSE(sessions.info(5));
@@ -124,7 +125,8 @@ TEST_SUITE("actors.media") {
       CHECK(streams(*media.master_playlist("open-1", "tv", 2)) == 2);
       CHECK(streams(*media.master_playlist("open-1", "mobile", 0)) == 2);
       CHECK(streams(*media.master_playlist("open-1", "tv", 4)) == 1);
-      CHECK(sv::is(media.master_playlist("raw-1", "tv", 0).error(), sv::errc::no_ready_rendition));
+      CHECK(sv::is(media.master_playlist("raw-1", "tv", 0).error(),
+                   sv::media::refusal::no_ready_rendition));
       CHECK(sv::is(media.master_playlist("nothing-1", "tv", 0).error(), sv::errc::not_found));
       // Served from the cache now: a second read does not go to the catalog.
       auto loads = cache.stats().origin_fetches;

@@ -16,6 +16,7 @@
 #include "tests/support/titles.hpp"
 
 #include "actors/content/catalog.hpp"
+#include "actors/media/media_errc.hpp"
 #include "actors/session/session_gateway.hpp"
 #include "actors/session/session_service.hpp"
 #include "caf/scoped_actor.hpp"
@@ -91,7 +92,7 @@ TEST_SUITE("actors.services") {
     CHECK_MESSAGE(!opened, n.system().render(opened));
     CHECK(services.sessions().info(1));
     // The host's entitlement rule, not the default tier rule, decides.
-    CHECK(sv::is(open(2, "blocked-user"), sv::errc::not_entitled));
+    CHECK(sv::is(open(2, "blocked-user"), sv::media::refusal::not_entitled));
     CHECK_FALSE(services.sessions().info(2));
     // The host's cache origin.
     auto got = services.cache().get("host/item-7");

@@ -14,6 +14,7 @@
 
 #include <doctest/doctest.h>
 
+#include "actors/session/session_errc.hpp"
 #include "actors/session/session_gateway.hpp"
 #include "actors/session/session_protocol.hpp"
 #include "actors/session/session_service.hpp"
@@ -251,9 +252,9 @@ TEST_SUITE("actors.session") {
     edge_client client{sys, es, {}};
     REQUIRE(client.wait_connected(5s) == 1);
     auto err = client.heartbeat_sync(beat(5, 0));
-    CHECK(sv::is(err, sv::errc::unknown_session));
+    CHECK(sv::is(err, sv::session::session_errc::unknown_session));
     REQUIRE_FALSE(client.open_sync(viewer(5)));
-    CHECK(sv::is(client.open_sync(viewer(5)), sv::errc::session_exists));
+    CHECK(sv::is(client.open_sync(viewer(5)), sv::session::session_errc::session_exists));
   }
 
   TEST_CASE("over the in-flight bound, items are refused overloaded at once") {

@@ -4,6 +4,8 @@
 
 #include <string>
 
+#include "actors/media/media_errc.hpp"
+#include "actors/session/session_errc.hpp"
 #include "runtime/flow/load_cell.hpp"
 #include "runtime/testkit/testkit.hpp"
 
@@ -127,7 +129,7 @@ TEST_SUITE("actors.session") {
     CHECK(rs[0].ok());
     CHECK(rs[1].ok());
     CHECK(rs[2].ok());
-    CHECK(rs[3].code == static_cast<uint8_t>(sv::errc::unknown_session));
+    CHECK(rs[3].code == static_cast<uint8_t>(sv::session::session_errc::unknown_session));
     CHECK(rs[3].detail.find("99") != std::string::npos);
     CHECK(info(7).position_ms == 5000);
     CHECK(open_sessions() == 2);
@@ -309,9 +311,10 @@ TEST_SUITE("actors.session") {
     auto back = to_error(r);
     CHECK(sv::is(back, sv::errc::overloaded));
     CHECK(sv::retry_after(back) == std::chrono::milliseconds{120});
-    auto e = to_result(sv::make_error(sv::errc::not_in_region, "t is not available in mars"));
+    auto e =
+        to_result(sv::make_error(sv::media::refusal::not_in_region, "t is not available in mars"));
     CHECK(e.detail == "t is not available in mars");
-    CHECK(sv::is(to_error(e), sv::errc::not_in_region));
+    CHECK(sv::is(to_error(e), sv::media::refusal::not_in_region));
     CHECK(to_result(caf::none).ok());
     CHECK_FALSE(to_error(item_result{}));
     auto other = to_result(caf::make_error(caf::sec::request_timeout));
@@ -354,15 +357,16 @@ TEST_SUITE("actors.session") {
 
   TEST_CASE_FIXTURE(host_fixture, "a heartbeat for an unknown session is refused") {
     auto err = ask(beat(99, 1000));
-    CHECK(sv::is(err, sv::errc::unknown_session));
+    CHECK(sv::is(err, sv::session::session_errc::unknown_session));
     CHECK(open_sessions() == 0);
   }
 
   TEST_CASE_FIXTURE(host_fixture, "a heartbeat after close is refused and changes nothing") {
     REQUIRE_FALSE(ask(viewer(7)));
     REQUIRE_FALSE(ask(command{7, command_kind::close, 0}));
-    CHECK(sv::is(ask(beat(7, 1000)), sv::errc::session_closed));
-    CHECK(sv::is(ask(command{7, command_kind::pause, 0}), sv::errc::session_closed));
+    CHECK(sv::is(ask(beat(7, 1000)), sv::session::session_errc::session_closed));
+    CHECK(
+        sv::is(ask(command{7, command_kind::pause, 0}), sv::session::session_errc::session_closed));
     CHECK(open_sessions() == 0);
   }
 
@@ -395,21 +399,22 @@ TEST_SUITE("actors.session") {
 
   TEST_CASE_FIXTURE(host_fixture, "opening a session that is already open is refused") {
     REQUIRE_FALSE(ask(viewer(7)));
-    CHECK(sv::is(ask(viewer(7, "mallory")), sv::errc::session_exists));
+    CHECK(sv::is(ask(viewer(7, "mallory")), sv::session::session_errc::session_exists));
     CHECK(info(7).user == "alice");
   }
 
   TEST_CASE_FIXTURE(host_fixture, "the entitlement hook can refuse a viewer") {
     settings.entitlement = [](const open_request& r) -> caf::error {
       if (r.subscription < static_cast<uint8_t>(tier::standard)) {
-        return sv::make_error(sv::errc::not_entitled, "title-42 needs standard or better");
+        return sv::make_error(sv::media::refusal::not_entitled,
+                              "title-42 needs standard or better");
       }
       return caf::none;
     };
     spawn_host();
     auto cheap = viewer(7);
     cheap.subscription = static_cast<uint8_t>(tier::basic);
-    CHECK(sv::is(ask(cheap), sv::errc::not_entitled));
+    CHECK(sv::is(ask(cheap), sv::media::refusal::not_entitled));
     CHECK_FALSE(ask(viewer(8)));
     CHECK(open_sessions() == 1);
   }
@@ -424,7 +429,7 @@ TEST_SUITE("actors.session") {
       REQUIRE_FALSE(ask(beat(8, 1000 * i)));
     }
     CHECK(open_sessions() == 1);
-    CHECK(sv::is(ask(beat(7, 1)), sv::errc::session_closed));
+    CHECK(sv::is(ask(beat(7, 1)), sv::session::session_errc::session_closed));
     CHECK_FALSE(ask(beat(8, 5000)));
   }
 
@@ -443,8 +448,8 @@ TEST_SUITE("actors.session") {
       REQUIRE_FALSE(ask(viewer(id)));
       REQUIRE_FALSE(ask(command{id, command_kind::close, 0}));
     }
-    CHECK(sv::is(ask(beat(1, 0)), sv::errc::unknown_session)); // forgotten
-    CHECK(sv::is(ask(beat(3, 0)), sv::errc::session_closed));
+    CHECK(sv::is(ask(beat(1, 0)), sv::session::session_errc::unknown_session)); // forgotten
+    CHECK(sv::is(ask(beat(3, 0)), sv::session::session_errc::session_closed));
   }
 
   TEST_CASE_FIXTURE(host_fixture, "every request is taken off the host's load cell") {

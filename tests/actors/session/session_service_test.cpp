@@ -8,6 +8,7 @@
 
 #include <doctest/doctest.h>
 
+#include "actors/session/session_errc.hpp"
 #include "caf/actor_system.hpp"
 #include "caf/actor_system_config.hpp"
 #include "runtime/flow/flow_context.hpp"
@@ -72,8 +73,8 @@ TEST_SUITE("actors.session") {
     CHECK(s->position_ms == 50'000);
     CHECK(s->heartbeats == 1);
     CHECK(s->content == "title-0");
-    CHECK(sv::is(svc.heartbeat(beat(11, 0)), sv::errc::unknown_session));
-    CHECK(sv::is(svc.info(11).error(), sv::errc::unknown_session));
+    CHECK(sv::is(svc.heartbeat(beat(11, 0)), sv::session::session_errc::unknown_session));
+    CHECK(sv::is(svc.info(11).error(), sv::session::session_errc::unknown_session));
     auto total = svc.open_sessions();
     REQUIRE(total);
     CHECK(*total == 10);
@@ -97,7 +98,7 @@ TEST_SUITE("actors.session") {
     std::promise<caf::error> unknown;
     svc.heartbeat_async(beat(6, 0), [&](caf::error err) { unknown.set_value(std::move(err)); });
     auto u = unknown.get_future();
-    CHECK(sv::is(wait_for(u), sv::errc::unknown_session));
+    CHECK(sv::is(wait_for(u), sv::session::session_errc::unknown_session));
     auto s = svc.info(5); // both heartbeats arrived, in order
     REQUIRE(s);
     CHECK(s->heartbeats == 2);
