@@ -1,4 +1,5 @@
 #include "actors/analytics/analytics.hpp"
+#include "actors/analytics/analytics_settings.hpp"
 
 #include <algorithm>
 #include <filesystem>
@@ -829,7 +830,7 @@ void register_message_types(caf::actor_system_config& cfg) {
 }
 
 analytics::analytics(node& n) : sys_(n.system()), shared_(std::make_shared<analytics_shared>()) {
-  auto& cfg = n.settings().analytics;
+  auto& cfg = n.settings().section<config::analytics_node_settings>();
   shared_->max_pending = cfg.max_pending;
   shared_->held = std::make_unique<std::atomic<int64_t>[]>(cfg.partitions);
   for (uint32_t p = 0; p < cfg.partitions; ++p) {

@@ -1,4 +1,5 @@
 #include "actors/cache/cache.hpp"
+#include "actors/cache/cache_settings.hpp"
 
 #include <algorithm>
 #include <array>
@@ -977,8 +978,8 @@ void export_metrics(metrics::registry& reg, const std::shared_ptr<near_cache>& l
 
 cache::cache(node& n)
     : sys_(n.system()),
-      timeout_(std::chrono::milliseconds{n.settings().cache.load_timeout_ms + 2000}) {
-  auto& cfg = n.settings().cache;
+      timeout_(std::chrono::milliseconds{n.settings().section<config::cache_node_settings>().load_timeout_ms + 2000}) {
+  auto& cfg = n.settings().section<config::cache_node_settings>();
   store_settings l1s;
   l1s.max_bytes = static_cast<size_t>(cfg.l1_bytes);
   l1s.max_entry_bytes = static_cast<size_t>(cfg.max_entry_bytes);

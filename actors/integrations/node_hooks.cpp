@@ -1,4 +1,5 @@
 #include "actors/integrations/node_hooks.hpp"
+#include "actors/integrations/hooks_settings.hpp"
 
 #include "actors/content/catalog.hpp"
 #include "actors/content/content.pb.h"
@@ -81,7 +82,7 @@ apply_result apply_to_catalog(content::catalog& catalog, const content::metadata
 } // namespace
 
 node_hooks::node_hooks(node& n, content::catalog& catalog, hook_overrides o) : node_(n) {
-  auto& hs = n.settings().hooks;
+  auto& hs = n.settings().section<config::hooks_node_settings>();
   auto* reg = &n.metrics();
   auto* np = &n;
   shed_fn shed = [np] {

@@ -1,4 +1,5 @@
 #include "actors/media/watch_state.hpp"
+#include "actors/session/session_settings.hpp"
 #include "actors/media/media_errc.hpp"
 
 #include <atomic>
@@ -405,7 +406,7 @@ std::function<void(session::position_block&&)> watch_state::session_positions() 
 
 watch_settings watch_settings_from(const config::node_settings& cfg) {
   watch_settings s;
-  s.sync_interval = std::chrono::milliseconds{cfg.watch.sync_interval_ms};
+  s.sync_interval = std::chrono::milliseconds{cfg.section<config::watch_node_settings>().sync_interval_ms};
   return s;
 }
 

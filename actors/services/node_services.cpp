@@ -3,12 +3,16 @@
 #include <stdexcept>
 
 #include "actors/analytics/analytics.hpp"
+#include "actors/analytics/analytics_settings.hpp"
+#include "actors/cache/cache_settings.hpp"
 #include "actors/content/catalog.hpp"
 #include "actors/content/content_types.hpp"
+#include "actors/integrations/hooks_settings.hpp"
 #include "actors/media/media_service.hpp"
 #include "actors/media/watch_state.hpp"
 #include "actors/session/session_gateway.hpp"
 #include "actors/session/session_service.hpp"
+#include "actors/session/session_settings.hpp"
 
 namespace sv {
 
@@ -43,6 +47,18 @@ std::vector<node::type_registrar> node_services::message_types() {
   return {content::register_message_types, cache::register_message_types,
           analytics::register_message_types, session::register_message_types,
           media::register_watch_types};
+}
+
+void node_services::register_config() {
+  session::register_config();
+  cache::register_config();
+  analytics::register_config();
+  integrations::register_config();
+}
+
+config::load_result node_services::load_config(const std::string& path) {
+  register_config();
+  return config::load_file(path);
 }
 
 node_services::node_services(node& n, services_options options) : impl_(std::make_unique<impl>()) {

@@ -3,6 +3,7 @@
 // Every service of a full StreamVerse node, started in one call, in a declared order, and
 // stopped in the reverse order, each waiting for its actors:
 //
+//   auto loaded = sv::node_services::load_config("node.toml");  // every section, validated
 //   sv::run_options options;
 //   options.types = sv::node_services::message_types();   // before the node is built
 //   sv::node node{settings, options.types};
@@ -27,6 +28,7 @@
 
 #include "actors/cache/cache.hpp"
 #include "actors/integrations/node_hooks.hpp"
+#include "runtime/config/node_settings.hpp"
 #include "runtime/node/node.hpp"
 
 namespace sv::content {
@@ -66,6 +68,13 @@ class node_services {
 public:
   /// The message types of every service: pass them to sv::node (or run_options.types).
   static std::vector<node::type_registrar> message_types();
+
+  /// Registers every service's config section ([sessions], [watch], [cache], [analytics],
+  /// [hooks]) with the config loader; idempotent. `load_config` calls it.
+  static void register_config();
+
+  /// config::load_file after register_config(): a node config with every section checked.
+  static config::load_result load_config(const std::string& path);
 
   /// Starts every service on `n` (which must be started and built with message_types()).
   /// When a service's constructor throws, the ones already started are stopped again, in

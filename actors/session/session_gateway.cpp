@@ -1,4 +1,5 @@
 #include "actors/session/session_gateway.hpp"
+#include "actors/session/session_settings.hpp"
 #include "actors/session/session_errc.hpp"
 
 #include <algorithm>
@@ -266,7 +267,7 @@ void register_message_types(caf::actor_system_config& cfg) {
 
 gateway::gateway(node& n, service& sessions, caf::actor verifier, size_t count) : sys_(n.system()) {
   if (count == 0) {
-    count = std::max<size_t>(1, n.settings().sessions.gateways);
+    count = std::max<size_t>(1, n.settings().section<config::session_node_settings>().gateways);
   }
   // Each gets the whole list, filled before any client can ask (registered below).
   auto all = std::make_shared<std::vector<caf::actor>>();

@@ -1,4 +1,5 @@
 #include "runtime/config/node_settings.hpp"
+#include "runtime/config/section.hpp"
 
 #include <arpa/inet.h>
 
@@ -9,6 +10,7 @@
 #include <fstream>
 #include <functional>
 #include <map>
+#include <mutex>
 #include <set>
 #include <sstream>
 
@@ -217,59 +219,6 @@ apply_fn level_sheds(size_t level_index) {
   };
 }
 
-apply_fn bool_value(std::function<void(node_settings&, bool)> set) {
-  return [set](const toml::node& n, node_settings& s) -> std::string {
-    if (!n.is_boolean()) {
-      return std::string{"expected true or false, got "} + type_name(n.type());
-    }
-    set(s, n.as_boolean()->get());
-    return {};
-  };
-}
-
-apply_fn hook_url(hook_endpoint_settings hooks_node_settings::*member) {
-  return string_value([member](node_settings& s, const std::string& v) -> std::string {
-    if (auto why = check_http_url(v); !why.empty()) {
-      return "\"" + v + "\" " + why + " (leave the key out for the in-process default)";
-    }
-    (s.hooks.*member).url = v;
-    return {};
-  });
-}
-
-apply_fn hook_timeout(hook_endpoint_settings hooks_node_settings::*member) {
-  return integer_in(
-      1, 60000,
-      [member](node_settings& s, int64_t v) {
-        (s.hooks.*member).timeout_ms = static_cast<uint32_t>(v);
-      },
-      " ms");
-}
-
-apply_fn hook_number(int64_t lo, int64_t hi, uint32_t hooks_node_settings::*member,
-                     const char* unit = "") {
-  return integer_in(
-      lo, hi, [member](node_settings& s, int64_t v) { s.hooks.*member = static_cast<uint32_t>(v); },
-      unit);
-}
-
-std::string fallback_list(const toml::node& n, node_settings& s) {
-  auto* arr = n.as_array();
-  if (arr == nullptr) {
-    return std::string{"expected an array of content ids, got "} + type_name(n.type());
-  }
-  std::vector<std::string> ids;
-  for (auto& item : *arr) {
-    auto* id = item.as_string();
-    if (id == nullptr || id->get().empty()) {
-      return "entries must be non-empty strings (content ids)";
-    }
-    ids.push_back(id->get());
-  }
-  s.hooks.recommendations_fallback = std::move(ids);
-  return {};
-}
-
 std::string seeds_value(const toml::node& n, node_settings& s) {
   if (!n.is_array()) {
     return std::string{"expected an array of \"host:port\" strings, got "} + type_name(n.type());
@@ -382,135 +331,6 @@ const std::vector<field>& schema() {
       {"flow.degrader.exit_gap", exit_gap_value},
       {"flow.degrader.exit_utilization", exit_utilization_value},
       {"flow.degrader.hold_ms", flow_ms(0, 600'000, &flow_control_settings::hold_ms)},
-      {"sessions.idle_timeout_ms",
-       integer_in(
-           1'000, 86'400'000,
-           [](node_settings& s,
-              int64_t v) { s.sessions.idle_timeout_ms = static_cast<uint32_t>(v); },
-           " ms")},
-      {"sessions.hosts", integer_in(1, 4096,
-                                    [](node_settings& s, int64_t v) {
-                                      s.sessions.hosts = static_cast<uint32_t>(v);
-                                    })},
-      {"sessions.gateways", integer_in(1, 64,
-                                       [](node_settings& s, int64_t v) {
-                                         s.sessions.gateways = static_cast<uint32_t>(v);
-                                       })},
-      {"watch.checkpoint_ms",
-       integer_in(
-           100, 3'600'000,
-           [](node_settings& s, int64_t v) { s.watch.checkpoint_ms = static_cast<uint32_t>(v); },
-           " ms")},
-      {"watch.sync_interval_ms",
-       integer_in(
-           10, 60'000,
-           [](node_settings& s, int64_t v) { s.watch.sync_interval_ms = static_cast<uint32_t>(v); },
-           " ms")},
-      {"cache.l1_bytes",
-       integer_in(
-           0, int64_t{1} << 40,
-           [](node_settings& s, int64_t v) { s.cache.l1_bytes = static_cast<uint64_t>(v); },
-           " bytes")},
-      {"cache.l2_bytes",
-       integer_in(
-           0, int64_t{1} << 40,
-           [](node_settings& s, int64_t v) { s.cache.l2_bytes = static_cast<uint64_t>(v); },
-           " bytes")},
-      {"cache.max_entry_bytes",
-       integer_in(
-           1, int64_t{1} << 32,
-           [](node_settings& s, int64_t v) { s.cache.max_entry_bytes = static_cast<uint64_t>(v); },
-           " bytes")},
-      {"cache.shards",
-       integer_in(1, 65536,
-                  [](node_settings& s, int64_t v) { s.cache.shards = static_cast<uint32_t>(v); })},
-      {"cache.negative_ttl_ms",
-       integer_in(
-           0, 3'600'000,
-           [](node_settings& s, int64_t v) { s.cache.negative_ttl_ms = static_cast<uint32_t>(v); },
-           " ms")},
-      {"cache.load_timeout_ms",
-       integer_in(
-           1, 600'000,
-           [](node_settings& s, int64_t v) { s.cache.load_timeout_ms = static_cast<uint32_t>(v); },
-           " ms")},
-      {"cache.hot_threshold", integer_in(1, 15,
-                                         [](node_settings& s, int64_t v) {
-                                           s.cache.hot_threshold = static_cast<uint32_t>(v);
-                                         })},
-      {"cache.cool_below_hits", integer_in(0, 1'000'000'000,
-                                           [](node_settings& s, int64_t v) {
-                                             s.cache.cool_below_hits = static_cast<uint32_t>(v);
-                                           })},
-      {"cache.cool_interval_ms",
-       integer_in(
-           100, 3'600'000,
-           [](node_settings& s, int64_t v) { s.cache.cool_interval_ms = static_cast<uint32_t>(v); },
-           " ms")},
-      {"analytics.partitions", integer_in(1, 4096,
-                                          [](node_settings& s, int64_t v) {
-                                            s.analytics.partitions = static_cast<uint32_t>(v);
-                                          })},
-      {"analytics.max_batch", integer_in(1, 1000000,
-                                         [](node_settings& s, int64_t v) {
-                                           s.analytics.max_batch = static_cast<uint32_t>(v);
-                                         })},
-      {"analytics.linger_ms",
-       integer_in(
-           0, 60000,
-           [](node_settings& s, int64_t v) { s.analytics.linger_ms = static_cast<uint32_t>(v); },
-           " ms")},
-      {"analytics.max_pending", integer_in(1, 100000000,
-                                           [](node_settings& s, int64_t v) {
-                                             s.analytics.max_pending = static_cast<uint32_t>(v);
-                                           })},
-      {"analytics.resend_ms",
-       integer_in(
-           10, 600000,
-           [](node_settings& s, int64_t v) { s.analytics.resend_ms = static_cast<uint32_t>(v); },
-           " ms")},
-      {"analytics.sample_rate", integer_in(1, 1000,
-                                           [](node_settings& s, int64_t v) {
-                                             s.analytics.sample_rate = static_cast<uint32_t>(v);
-                                           })},
-      {"analytics.max_skew_ms",
-       integer_in(
-           1000, 86400000,
-           [](node_settings& s, int64_t v) { s.analytics.max_skew_ms = static_cast<uint32_t>(v); },
-           " ms")},
-      {"analytics.retention_hours",
-       integer_in(
-           1, 87600,
-           [](node_settings& s,
-              int64_t v) { s.analytics.retention_hours = static_cast<uint32_t>(v); },
-           " h")},
-      {"hooks.failure_threshold", hook_number(1, 1000, &hooks_node_settings::failure_threshold)},
-      {"hooks.open_ms", hook_number(10, 3600000, &hooks_node_settings::open_ms, " ms")},
-      {"hooks.threads", hook_number(1, 256, &hooks_node_settings::threads)},
-      {"hooks.max_queued", hook_number(1, 1000000, &hooks_node_settings::max_queued)},
-      {"hooks.entitlement.url", hook_url(&hooks_node_settings::entitlement)},
-      {"hooks.entitlement.timeout_ms", hook_timeout(&hooks_node_settings::entitlement)},
-      {"hooks.entitlement.ttl_ms",
-       hook_number(0, 86400000, &hooks_node_settings::entitlement_ttl_ms, " ms")},
-      {"hooks.entitlement.denied_ttl_ms",
-       hook_number(0, 86400000, &hooks_node_settings::entitlement_denied_ttl_ms, " ms")},
-      {"hooks.entitlement.fail_open",
-       bool_value([](node_settings& s, bool v) { s.hooks.entitlement_fail_open = v; })},
-      {"hooks.recommendations.url", hook_url(&hooks_node_settings::recommendations)},
-      {"hooks.recommendations.timeout_ms", hook_timeout(&hooks_node_settings::recommendations)},
-      {"hooks.recommendations.fallback", fallback_list},
-      {"hooks.ads.url", hook_url(&hooks_node_settings::ads)},
-      {"hooks.ads.timeout_ms", hook_timeout(&hooks_node_settings::ads)},
-      {"hooks.cdn_purge.url", hook_url(&hooks_node_settings::cdn_purge)},
-      {"hooks.cdn_purge.timeout_ms", hook_timeout(&hooks_node_settings::cdn_purge)},
-      {"hooks.cdn_purge.batch", hook_number(1, 10000, &hooks_node_settings::cdn_purge_batch)},
-      {"hooks.cdn_purge.max_pending",
-       hook_number(1, 10000000, &hooks_node_settings::cdn_purge_max_pending)},
-      {"hooks.cdn_purge.max_attempts",
-       hook_number(1, 1000, &hooks_node_settings::cdn_purge_max_attempts)},
-      {"hooks.cms.url", hook_url(&hooks_node_settings::cms)},
-      {"hooks.cms.timeout_ms", hook_timeout(&hooks_node_settings::cms)},
-      {"hooks.cms.poll_ms", hook_number(10, 3600000, &hooks_node_settings::cms_poll_ms, " ms")},
       {"flow.levels.l1", level_sheds(0)},
       {"flow.levels.l2", level_sheds(1)},
       {"flow.levels.l3", level_sheds(2)},
@@ -519,18 +339,68 @@ const std::vector<field>& schema() {
   return fields;
 }
 
-// Sections are the prefixes of known keys ("cluster", "flow", "flow.watermarks").
-const std::set<std::string>& sections() {
-  static const std::set<std::string> result = [] {
-    std::set<std::string> xs;
-    for (auto& f : schema()) {
-      for (auto pos = f.key.find('.'); pos != std::string::npos; pos = f.key.find('.', pos + 1)) {
-        xs.insert(f.key.substr(0, pos));
-      }
+// Sections are the prefixes of known keys ("cluster", "flow", "flow.watermarks"), the
+// runtime's own and the registered sections' ("hooks", "hooks.entitlement").
+void add_prefixes(const std::string& key, std::set<std::string>& xs) {
+  for (auto pos = key.find('.'); pos != std::string::npos; pos = key.find('.', pos + 1)) {
+    xs.insert(key.substr(0, pos));
+  }
+}
+
+std::set<std::string> sections(const std::vector<section_spec>& registered) {
+  std::set<std::string> xs;
+  for (auto& f : schema()) {
+    add_prefixes(f.key, xs);
+  }
+  for (auto& spec : registered) {
+    for (auto& [key, apply] : spec.keys) {
+      add_prefixes(spec.name + "." + key, xs);
     }
-    return xs;
-  }();
-  return result;
+  }
+  return xs;
+}
+
+// A TOML value as a registered section's key sees it.
+value to_value(const toml::node& n) {
+  value v;
+  switch (n.type()) {
+  case toml::node_type::string:
+    v.type = value::kind::string;
+    v.text = n.as_string()->get();
+    break;
+  case toml::node_type::integer:
+    v.type = value::kind::integer;
+    v.integer = n.as_integer()->get();
+    v.number = static_cast<double>(v.integer);
+    break;
+  case toml::node_type::floating_point:
+    v.type = value::kind::floating;
+    v.number = n.as_floating_point()->get();
+    break;
+  case toml::node_type::boolean:
+    v.type = value::kind::boolean;
+    v.flag = n.as_boolean()->get();
+    break;
+  case toml::node_type::array:
+    v.type = value::kind::array;
+    for (auto& item : *n.as_array()) {
+      v.items.push_back(to_value(item));
+    }
+    break;
+  case toml::node_type::table:
+    v.type = value::kind::table;
+    break;
+  default:
+    v.type = value::kind::other;
+    break;
+  }
+  return v;
+}
+
+std::mutex registry_mx;
+std::vector<section_spec>& registry() {
+  static std::vector<section_spec> xs;
+  return xs;
 }
 
 const field* find_field(const std::string& key) {
@@ -548,11 +418,51 @@ std::string fmt_number(double x) {
   return out.str();
 }
 
+} // namespace
+
+const char* value::type_name() const noexcept {
+  switch (type) {
+  case kind::string:
+    return "a string";
+  case kind::integer:
+    return "an integer";
+  case kind::floating:
+    return "a floating-point number";
+  case kind::boolean:
+    return "a boolean";
+  case kind::array:
+    return "an array";
+  case kind::table:
+    return "a table";
+  default:
+    return "a date or time";
+  }
+}
+
+void register_section(section_spec spec) {
+  std::lock_guard<std::mutex> guard{registry_mx};
+  auto& xs = registry();
+  for (auto& x : xs) {
+    if (x.name == spec.name) {
+      x = std::move(spec);
+      return;
+    }
+  }
+  xs.push_back(std::move(spec));
+}
+
+std::vector<section_spec> registered_sections() {
+  std::lock_guard<std::mutex> guard{registry_mx};
+  return registry();
+}
+
 // -- the walk ----------------------------------------------------------------------
 
 struct loader {
   std::string file;
   node_settings settings;
+  std::vector<section_spec> registered = registered_sections();
+  std::set<std::string> known_sections = sections(registered);
   std::map<std::string, uint32_t> lines; // key -> line of its value
   std::optional<config_error> error;
 
@@ -568,7 +478,7 @@ struct loader {
     for (auto&& [k, v] : tbl) {
       auto key = prefix.empty() ? std::string{k.str()} : prefix + "." + std::string{k.str()};
       auto line = static_cast<uint32_t>(v.source().begin.line);
-      if (sections().count(key) != 0) {
+      if (known_sections.count(key) != 0) {
         if (!v.is_table()) {
           fail(line, key, std::string{"expected a table, got "} + type_name(v.type()));
           continue;
@@ -576,16 +486,42 @@ struct loader {
         walk(*v.as_table(), key);
         continue;
       }
-      auto* f = find_field(key);
-      if (f == nullptr) {
-        fail(line, key, "unknown key (see config/README.md for the keys a node accepts)");
+      lines[key] = line;
+      if (auto* f = find_field(key)) {
+        if (auto why = f->apply(v, settings); !why.empty()) {
+          fail(line, key, why);
+        }
         continue;
       }
-      lines[key] = line;
-      if (auto why = f->apply(v, settings); !why.empty()) {
-        fail(line, key, why);
+      if (auto why = apply_registered(key, v); why) {
+        if (!why->empty()) {
+          fail(line, key, *why);
+        }
+        continue;
+      }
+      fail(line, key, "unknown key (see config/README.md for the keys a node accepts)");
+    }
+  }
+
+  // Applies `key` when a registered section has it: nullopt when none does, else "" or
+  // why the value was refused.
+  std::optional<std::string> apply_registered(const std::string& key, const toml::node& v) {
+    for (auto& spec : registered) {
+      if (key.compare(0, spec.name.size() + 1, spec.name + ".") != 0) {
+        continue;
+      }
+      auto rest = key.substr(spec.name.size() + 1);
+      for (auto& [k, apply] : spec.keys) {
+        if (k == rest) {
+          auto& slot = settings.sections_[spec.type];
+          if (!slot.has_value()) {
+            slot = spec.make();
+          }
+          return apply(to_value(v), slot);
+        }
       }
     }
+    return std::nullopt;
   }
 
   void check_flow_relations() {
@@ -671,8 +607,6 @@ struct loader {
     }
   }
 };
-
-} // namespace
 
 std::string seed_address::to_string() const {
   auto h = host.find(':') != std::string::npos ? "[" + host + "]" : host;

@@ -1,13 +1,18 @@
 #pragma once
 
+#include <any>
 #include <array>
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <typeindex>
 #include <vector>
 
 namespace sv::config {
+
+struct loader;
 
 /// Output format of the node's log.
 enum class log_format { text, json };
@@ -53,83 +58,12 @@ struct flow_control_settings {
       std::vector<std::string>{"bulk", "best_effort", "interactive"}};
 };
 
-/// Viewer sessions on this node (actors/session reads them).
-struct session_node_settings {
-  uint32_t idle_timeout_ms = 30'000;
-  uint32_t hosts = 16;
-  uint32_t gateways = 2; ///< gateway actors that take clients' batches
-};
-
-/// Playback positions (actors/media's watch_state reads them).
-struct watch_node_settings {
-  /// A session's position is recorded at most this often while it plays, and always at
-  /// pause, seek and close: a crash loses at most this much of a viewer's progress.
-  uint32_t checkpoint_ms = 60'000;
-  /// How often recorded positions are sent to their owners (and owners to replicas).
-  uint32_t sync_interval_ms = 1000;
-};
-
-/// The two-level cache on this node (actors/cache reads them).
-struct cache_node_settings {
-  uint64_t l1_bytes = 16ull << 20;  ///< the near cache
-  uint64_t l2_bytes = 128ull << 20; ///< the cache shards this node owns, together
-  uint64_t max_entry_bytes = 1ull << 20;
-  uint32_t shards = 64; ///< cluster-wide shard count (same on every node)
-  uint32_t negative_ttl_ms = 2000;
-  uint32_t load_timeout_ms = 5000;
-  /// A key whose admission-sketch estimate at its shard reaches this (1..15) is hot and
-  /// pushed into every node's near cache.
-  uint32_t hot_threshold = 12;
-  /// A pushed hot key with fewer near-cache hits than this per cool interval is dropped.
-  uint32_t cool_below_hits = 10;
-  uint32_t cool_interval_ms = 2000;
-};
-
-/// Analytics on this node (actors/analytics reads them).
-struct analytics_node_settings {
-  uint32_t partitions = 16;       ///< cluster-wide partition count (same on every node)
-  uint32_t max_batch = 4096;      ///< events per batch at L0 (doubles per degrader level)
-  uint32_t linger_ms = 50;        ///< longest wait to fill a batch at L0 (doubles per level)
-  uint32_t max_pending = 200'000; ///< events accepted but not yet acknowledged
-  uint32_t resend_ms = 1000;      ///< an unacknowledged batch is sent again after this
-  uint32_t sample_rate = 4;       ///< at L2 and above, 1 in this many sessions' heartbeats
-  uint32_t max_skew_ms = 300'000; ///< events further from now are refused
-  uint32_t retention_hours = 168;
-};
-
-/// One integration hook on this node (actors/integrations reads them): an empty URL
-/// keeps the in-process default.
-struct hook_endpoint_settings {
-  std::string url;         ///< http:// or https:// webhook; "" = in-process default
-  uint32_t timeout_ms = 0; ///< the longest a caller waits (and the HTTP exchange's limit)
-};
-
-/// [hooks] and [hooks.<name>] (issue #8).
-struct hooks_node_settings {
-  uint32_t failure_threshold = 5; ///< failures in a row that open a hook's breaker
-  uint32_t open_ms = 5000;        ///< how long it stays open before one probe
-  uint32_t threads = 4;           ///< threads per webhook hook (each waits on one call)
-  uint32_t max_queued = 256;      ///< calls per hook waiting for a thread; more fall back
-  hook_endpoint_settings entitlement{"", 150};
-  uint32_t entitlement_ttl_ms = 60'000;
-  uint32_t entitlement_denied_ttl_ms = 10'000;
-  bool entitlement_fail_open = true; ///< the answer when billing fails and nothing is cached
-  hook_endpoint_settings recommendations{"", 100};
-  std::vector<std::string> recommendations_fallback;
-  hook_endpoint_settings ads{"", 100};
-  hook_endpoint_settings cdn_purge{"", 2000};
-  uint32_t cdn_purge_batch = 100;
-  uint32_t cdn_purge_max_pending = 100'000;
-  uint32_t cdn_purge_max_attempts = 8;
-  hook_endpoint_settings cms{"", 2000}; ///< no URL: no CMS polling (host apps may push)
-  uint32_t cms_poll_ms = 1000;
-};
-
 /// "" if `url` is an http:// or https:// URL with a host, else why not.
 std::string check_http_url(const std::string& url);
 
 /// The validated settings of one node. Every field has the default documented in
-/// config/README.md; `load_file` only returns settings that passed every rule.
+/// config/README.md (sections registered by modules too); `load_file` only returns settings that
+/// passed every rule.
 struct node_settings {
   // [node]
   std::string name = "streamverse";
@@ -164,18 +98,33 @@ struct node_settings {
   watermark_settings watermarks;
   // [flow], [flow.degrader], [flow.levels]
   flow_control_settings flow;
-  // [sessions]
-  session_node_settings sessions;
-  // [watch]
-  watch_node_settings watch;
-  // [cache]
-  cache_node_settings cache;
-  // [analytics]
-  analytics_node_settings analytics;
-  // [hooks]
-  hooks_node_settings hooks;
   /// Where the settings came from (a file path or a name given to load_string).
   std::string source;
+
+  /// The settings of a section a module registered (config/section.hpp), as loaded; the
+  /// type's defaults when the file did not set it or the section is not registered.
+  template <class T>
+  const T& section() const {
+    if (auto i = sections_.find(typeid(T)); i != sections_.end()) {
+      return std::any_cast<const T&>(i->second);
+    }
+    static const T defaults{};
+    return defaults;
+  }
+
+  /// The same, to change before a node starts (tests and host code setting values).
+  template <class T>
+  T& section() {
+    auto& a = sections_[typeid(T)];
+    if (!a.has_value()) {
+      a = T{};
+    }
+    return std::any_cast<T&>(a);
+  }
+
+private:
+  friend struct loader;
+  std::map<std::type_index, std::any> sections_;
 };
 
 /// Why a config was refused: one line, "FILE:LINE: KEY: MESSAGE".

@@ -34,7 +34,7 @@ int main(int argc, char** argv) {
     std::cerr << usage;
     return exit_usage;
   }
-  auto loaded = sv::config::load_file(argv[2]);
+  auto loaded = sv::node_services::load_config(argv[2]);
   if (!loaded) {
     std::cerr << "streamverse-node: " << loaded.error->to_string() << "\n";
     return exit_usage;

@@ -1,4 +1,5 @@
 #include "bench/actors/cache/cache_cluster.hpp"
+#include "actors/cache/cache_settings.hpp"
 
 #include <unistd.h>
 
@@ -76,10 +77,10 @@ cache_cluster_figures run_cache_cluster(double seconds, size_t threads) {
     s.gossip_interval_ms = 100;
     s.seed_retry_ms = 50;
     s.log_level = "warn";
-    s.cache.hot_threshold = 4;
-    s.cache.cool_below_hits = 1;
-    s.cache.l1_bytes = 64ull << 20;
-    s.cache.l2_bytes = 256ull << 20;
+    s.section<sv::config::cache_node_settings>().hot_threshold = 4;
+    s.section<sv::config::cache_node_settings>().cool_below_hits = 1;
+    s.section<sv::config::cache_node_settings>().l1_bytes = 64ull << 20;
+    s.section<sv::config::cache_node_settings>().l2_bytes = 256ull << 20;
     if (!nodes.empty()) {
       s.seeds = {{"127.0.0.1", nodes[0]->cluster_port()}};
     }
@@ -179,7 +180,7 @@ cache_cluster_figures run_cache_cluster(double seconds, size_t threads) {
 
   // -- L2: keys whose shard lives on another node, loaded once, then read from node-a.
   std::vector<std::string> up{"node-a", "node-b", "node-c"};
-  auto shards = nodes[0]->settings().cache.shards;
+  auto shards = nodes[0]->settings().section<sv::config::cache_node_settings>().shards;
   std::vector<std::string> remote;
   for (size_t k = 0; remote.size() < 5000; ++k) {
     auto key = "b/cold-" + std::to_string(k);

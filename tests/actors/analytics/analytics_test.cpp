@@ -5,6 +5,7 @@
 // Every wait is bounded.
 
 #include "actors/analytics/analytics.hpp"
+#include "actors/analytics/analytics_settings.hpp"
 
 #include <algorithm>
 #include <chrono>
@@ -90,7 +91,7 @@ struct cluster {
     // These tests count events exactly and query sessions: no sampling, and no degradation
     // from the load of three nodes in one (sanitizer-slowed) process, which would shed the
     // interactive queries and sample heartbeats.
-    s.analytics.sample_rate = 1;
+    s.section<sv::config::analytics_node_settings>().sample_rate = 1;
     s.flow.dispatch_lag_budget_ms = 60'000;
     s.flow.critical_budget_ms = 60'000;
     s.flow.queue_delay_budget_ms = 0;
@@ -265,7 +266,7 @@ TEST_SUITE("actors.analytics") {
 
   TEST_CASE("clients outside the cluster: batches ingested once, sessions through the gateway") {
     cluster c{"analytics_test_data/clients", 2, [](sv::config::node_settings& s) {
-                s.analytics.partitions = 4;
+                s.section<sv::config::analytics_node_settings>().partitions = 4;
               }};
     sv::session::service sessions{*c.nodes[0]};
     sv::session::gateway gw{*c.nodes[0], sessions};
@@ -336,9 +337,9 @@ TEST_SUITE("actors.analytics") {
 
   TEST_CASE("emit refuses with overloaded once max_pending events await acknowledgement") {
     cluster c{"analytics_test_data/backpressure", 1, [](sv::config::node_settings& s) {
-                s.analytics.max_pending = 100;
-                s.analytics.max_batch = 1'000'000; // nothing leaves until drain()
-                s.analytics.linger_ms = 60'000;
+                s.section<sv::config::analytics_node_settings>().max_pending = 100;
+                s.section<sv::config::analytics_node_settings>().max_batch = 1'000'000; // nothing leaves until drain()
+                s.section<sv::config::analytics_node_settings>().linger_ms = 60'000;
               }};
     auto& a = *c.services[0];
     for (int i = 0; i < 100; ++i) {

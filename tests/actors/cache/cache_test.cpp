@@ -5,6 +5,7 @@
 // interleavings are chosen, not slept for. Every wait is bounded.
 
 #include "actors/cache/cache.hpp"
+#include "actors/cache/cache_settings.hpp"
 
 #include <algorithm>
 #include <atomic>
@@ -89,11 +90,11 @@ struct three_caches {
     std::filesystem::remove_all(dir);
     for (auto name : {"node-a", "node-b", "node-c"}) {
       auto s = sv::test::fast_node_settings(name, dir + "/" + name);
-      s.cache.hot_threshold = 5;
-      s.cache.cool_interval_ms = 300;
-      s.cache.cool_below_hits = 5;
-      s.cache.max_entry_bytes = 4096;
-      s.cache.load_timeout_ms = 3000;
+      s.section<sv::config::cache_node_settings>().hot_threshold = 5;
+      s.section<sv::config::cache_node_settings>().cool_interval_ms = 300;
+      s.section<sv::config::cache_node_settings>().cool_below_hits = 5;
+      s.section<sv::config::cache_node_settings>().max_entry_bytes = 4096;
+      s.section<sv::config::cache_node_settings>().load_timeout_ms = 3000;
       if (!nodes.empty()) {
         s.seeds = {{"127.0.0.1", nodes[0]->cluster_port()}};
       }

@@ -3,6 +3,7 @@
 // update, CMS items into the catalog. One node in-process; every wait is bounded.
 
 #include "actors/integrations/node_hooks.hpp"
+#include "actors/integrations/hooks_settings.hpp"
 
 #include <filesystem>
 #include <mutex>
@@ -92,8 +93,8 @@ TEST_SUITE("actors.integrations") {
       CAPTURE(webhook);
       auto s = settings("node_hooks_test_entitled");
       if (webhook) {
-        s.hooks.entitlement.url = billing.url("/entitled");
-        s.hooks.entitlement_fail_open = false;
+        s.section<sv::config::hooks_node_settings>().entitlement.url = billing.url("/entitled");
+        s.section<sv::config::hooks_node_settings>().entitlement_fail_open = false;
       }
       one_node node{s};
       auto& n = node.n;
@@ -144,7 +145,7 @@ TEST_SUITE("actors.integrations") {
 
   TEST_CASE("a metadata update is purged from the CDN once, CMS items reach the catalog once") {
     auto s = settings("node_hooks_test_purge");
-    s.hooks.cms_poll_ms = 20;
+    s.section<sv::config::hooks_node_settings>().cms_poll_ms = 20;
     one_node node{s};
     auto& n = node.n;
     sv::content::catalog catalog{n};

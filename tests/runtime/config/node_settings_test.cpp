@@ -9,6 +9,9 @@
 
 #include <unistd.h>
 
+#include "runtime/config/section.hpp"
+#include "tests/support/config_checks.hpp"
+
 // Line numbers: TOML lines count from 1. Most texts below are raw strings that start with a
 // newline right after R"( so line 1 is that empty line and the first TOML line is line 2.
 
@@ -17,10 +20,11 @@ using sv::config::load_string;
 using sv::config::log_format;
 using sv::config::node_settings;
 using sv::config::parse_host_port;
+using sv::test::accepted;
+using sv::test::refused;
+using sv::test::source;
 
 namespace {
-
-const std::string source = "test.toml";
 
 // A file name in the temp directory that parallel test runs do not share.
 std::string temp_config_path(const std::string& stem) {
@@ -30,36 +34,6 @@ std::string temp_config_path(const std::string& stem) {
 
 bool contains(const std::string& haystack, const std::string& needle) {
   return haystack.find(needle) != std::string::npos;
-}
-
-// Loads `text` and requires that it is refused at `line` with `key`; returns the error so
-// the caller can check the message.
-config_error refused(const std::string& text, uint32_t line, const std::string& key) {
-  INFO("config text:\n", text);
-  auto result = load_string(text, source);
-  REQUIRE_FALSE(result);
-  REQUIRE_FALSE(result.settings.has_value());
-  REQUIRE(result.error.has_value());
-  auto& err = *result.error;
-  CHECK(err.file == source);
-  CHECK(err.line == line);
-  CHECK(err.key == key);
-  CHECK_FALSE(err.message.empty());
-  auto prefix = source + ":" + std::to_string(line) + ": " + (key.empty() ? "" : key + ": ");
-  CHECK(err.to_string().substr(0, prefix.size()) == prefix);
-  CHECK(err.to_string() == prefix + err.message);
-  return err;
-}
-
-node_settings accepted(const std::string& text) {
-  INFO("config text:\n", text);
-  auto result = load_string(text, source);
-  if (result.error) {
-    FAIL_CHECK("refused: ", result.error->to_string());
-  }
-  REQUIRE(result);
-  REQUIRE_FALSE(result.error.has_value());
-  return *result.settings;
 }
 
 } // namespace
@@ -831,15 +805,6 @@ l4 = ["bulk", "best_effort", "interactive"]
     refused("[node]\nmax_throughput = -5\n", 2, "node.max_throughput");
   }
 
-  TEST_CASE("the sessions section sets the idle timeout and the number of hosts") {
-    auto s = accepted("[sessions]\nidle_timeout_ms = 45000\nhosts = 32\n");
-    CHECK(s.sessions.idle_timeout_ms == 45000);
-    CHECK(s.sessions.hosts == 32);
-    CHECK(accepted("").sessions.idle_timeout_ms == 30000);
-    refused("[sessions]\nidle_timeout_ms = 10\n", 2, "sessions.idle_timeout_ms");
-    refused("[sessions]\nhosts = 0\n", 2, "sessions.hosts");
-  }
-
   TEST_CASE("degrader entry points must be four ascending numbers") {
     refused("[flow.degrader]\nenter = [0.5, 0.4, 0.8, 1.0]\n", 2, "flow.degrader.enter");
     refused("[flow.degrader]\nenter = [0.5, 0.6]\n", 2, "flow.degrader.enter");
@@ -863,69 +828,61 @@ l4 = ["bulk", "best_effort", "interactive"]
     CHECK(contains(err.message, "must shed bulk because l1 does"));
   }
 
-  TEST_CASE(
-      "hook sections set webhook URLs, timeouts and policies, defaults keep them in process") {
-    auto d = accepted("").hooks;
-    CHECK(d.entitlement.url.empty());
-    CHECK(d.entitlement.timeout_ms == 150);
-    CHECK(d.entitlement_fail_open);
-    CHECK(d.cms.url.empty());
+  TEST_CASE("a section registered by a module is validated like the runtime's own") {
+    struct widget_settings {
+      uint32_t count = 3;
+      bool shiny = false;
+      std::string url;
+      std::vector<std::string> names;
+      uint32_t inner_ms = 10;
+    };
+    sv::config::section<widget_settings>{"widgets"}
+        .integer("count", 1, 9, &widget_settings::count)
+        .boolean("shiny", &widget_settings::shiny)
+        .text("url",
+              [](widget_settings& w, const std::string& v) -> std::string {
+                if (v.empty()) {
+                  return "must not be empty";
+                }
+                w.url = v;
+                return {};
+              })
+        .strings("names", "widget names", &widget_settings::names)
+        .integer("inner.wait_ms", 0, 100, &widget_settings::inner_ms, " ms")
+        .add();
+    // Defaults when absent, values when set, nested tables included.
+    CHECK(accepted("").section<widget_settings>().count == 3);
     auto s = accepted(R"(
-[hooks]
-failure_threshold = 3
-open_ms = 2000
-threads = 8
-max_queued = 1000
-[hooks.entitlement]
-url = "https://billing.example/entitled"
-timeout_ms = 80
-ttl_ms = 30000
-fail_open = false
-[hooks.recommendations]
-fallback = ["top-1", "top-2"]
-[hooks.cdn_purge]
-url = "http://127.0.0.1:9000/purge"
-batch = 50
-max_attempts = 4
-[hooks.cms]
-url = "http://cms.internal/changes"
-poll_ms = 500
-)")
-                 .hooks;
-    CHECK(s.failure_threshold == 3);
-    CHECK(s.open_ms == 2000);
-    CHECK(s.threads == 8);
-    CHECK(s.max_queued == 1000);
-    CHECK(s.entitlement.url == "https://billing.example/entitled");
-    CHECK(s.entitlement.timeout_ms == 80);
-    CHECK(s.entitlement_ttl_ms == 30000);
-    CHECK_FALSE(s.entitlement_fail_open);
-    CHECK(s.recommendations_fallback == std::vector<std::string>{"top-1", "top-2"});
-    CHECK(s.cdn_purge.url == "http://127.0.0.1:9000/purge");
-    CHECK(s.cdn_purge_batch == 50);
-    CHECK(s.cdn_purge_max_attempts == 4);
-    CHECK(s.cms_poll_ms == 500);
-  }
-
-  TEST_CASE("a hook URL must be http or https with a host") {
-    auto err = refused("[hooks.ads]\nurl = \"ftp://ads.example\"\n", 2, "hooks.ads.url");
-    CHECK(contains(err.message, "must start with http:// or https://"));
-    refused("[hooks.cms]\nurl = \"http://\"\n", 2, "hooks.cms.url");
-    refused("[hooks.cms]\nurl = 7\n", 2, "hooks.cms.url");
-  }
-
-  TEST_CASE("hook timeouts and counts are range-checked") {
-    refused("[hooks.entitlement]\ntimeout_ms = 0\n", 2, "hooks.entitlement.timeout_ms");
-    refused("[hooks.cdn_purge]\nbatch = 0\n", 2, "hooks.cdn_purge.batch");
-    refused("[hooks]\nfailure_threshold = 0\n", 2, "hooks.failure_threshold");
-    refused("[hooks]\nthreads = 0\n", 2, "hooks.threads");
-  }
-
-  TEST_CASE("fail_open is a boolean and the fallback list holds content ids") {
-    refused("[hooks.entitlement]\nfail_open = \"yes\"\n", 2, "hooks.entitlement.fail_open");
-    refused("[hooks.recommendations]\nfallback = [\"a\", 3]\n", 2,
-            "hooks.recommendations.fallback");
-    refused("[hooks.recommendations]\nfallback = \"a\"\n", 2, "hooks.recommendations.fallback");
+[widgets]
+count = 7
+shiny = true
+url = "x"
+names = ["a", "b"]
+[widgets.inner]
+wait_ms = 40
+)");
+    auto& w = s.section<widget_settings>();
+    CHECK(w.count == 7);
+    CHECK(w.shiny);
+    CHECK(w.url == "x");
+    CHECK(w.names == std::vector<std::string>{"a", "b"});
+    CHECK(w.inner_ms == 40);
+    // Each rule refuses with FILE:LINE: KEY.
+    auto err = refused("[widgets]\ncount = 10\n", 2, "widgets.count");
+    CHECK(err.message == "10 is out of range (1..9)");
+    err = refused("[widgets]\ncount = \"7\"\n", 2, "widgets.count");
+    CHECK(err.message == "expected an integer, got a string");
+    refused("[widgets]\nshiny = 1\n", 2, "widgets.shiny");
+    err = refused("[widgets]\nurl = \"\"\n", 2, "widgets.url");
+    CHECK(err.message == "must not be empty");
+    err = refused("[widgets]\nnames = [\"a\", 2]\n", 2, "widgets.names");
+    CHECK(contains(err.message, "widget names"));
+    err = refused("[widgets.inner]\nwait_ms = 101\n", 2, "widgets.inner.wait_ms");
+    CHECK(err.message == "101 ms is out of range (0..100)");
+    refused("[widgets]\ncolour = \"red\"\n", 2, "widgets.colour");
+    refused("[widgets.outer]\nx = 1\n", 1, "widgets.outer");
+    // An unregistered section is still unknown.
+    refused("[gadgets]\nx = 1\n", 1, "gadgets");
   }
 
 } // TEST_SUITE
