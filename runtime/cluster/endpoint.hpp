@@ -24,7 +24,7 @@ using lookup_atom = caf::atom_constant<caf::atom("sv_lookup")>;
 using peers_atom = caf::atom_constant<caf::atom("sv_peers")>;
 
 /// Wire protocol generation carried in every Hello. Bump on incompatible changes.
-/// 2: session and media error codes moved to their own error categories.
+/// 2: domain error codes moved to categories of their own.
 inline constexpr uint32_t protocol_version = 2;
 
 /// A seed to dial: host and port of another node's cluster endpoint.

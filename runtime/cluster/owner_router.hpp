@@ -1,7 +1,7 @@
 #pragma once
 
-// The placement primitive every service that spreads keys over the cluster uses (the
-// catalog's titles, the cache's shards, analytics partitions, playback positions): the
+// The placement primitive every service that spreads keys over the cluster uses (a
+// replicated store's records, a cache's shards, a log's partitions, per-user state): the
 // owner of a key is the rendezvous winner among the members that are up right now, and a
 // request for the key is handled here when this node owns it, or relayed to the owner's
 // instance of the same service. Peer handles are looked up once through the peer's cluster

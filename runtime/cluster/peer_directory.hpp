@@ -1,7 +1,7 @@
 #pragma once
 
-// Handles of a service on the other nodes, for an actor that talks to its peers (the cache
-// service, the catalog): looked up once through the peer's endpoint, then cached until the
+// Handles of a service on the other nodes, for an actor that talks to its peers (through
+// owner_router.hpp): looked up once through the peer's endpoint, then cached until the
 // handle goes down. Callers that ask while a lookup is under way wait in order, so messages
 // sent to one peer keep the order they were sent in.
 

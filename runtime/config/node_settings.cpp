@@ -340,7 +340,7 @@ const std::vector<field>& schema() {
 }
 
 // Sections are the prefixes of known keys ("cluster", "flow", "flow.watermarks"), the
-// runtime's own and the registered sections' ("hooks", "hooks.entitlement").
+// runtime's own and the registered sections' ("widgets", "widgets.inner").
 void add_prefixes(const std::string& key, std::set<std::string>& xs) {
   for (auto pos = key.find('.'); pos != std::string::npos; pos = key.find('.', pos + 1)) {
     xs.insert(key.substr(0, pos));

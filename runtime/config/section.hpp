@@ -36,7 +36,7 @@ struct value {
 };
 
 /// A registered section: its name ("cache"; keys below it are "cache.<key>", and a key may
-/// itself be dotted: "entitlement.url" is [hooks.entitlement] url), the settings type, and
+/// itself be dotted: "inner.url" is [<name>.inner] url), the settings type, and
 /// per key a function that checks a value and stores it (returning "" or why not).
 struct section_spec {
   using apply_fn = std::function<std::string(const value&, std::any& settings)>;

@@ -2,7 +2,6 @@
 
 // Host-defined entity types: virtual actors with activation on first use, passivation
 // when idle, and the node's flow control, the Orleans grain / Akka sharding idea on CAF.
-// (Viewer sessions use the same shard design with session-specific rules.)
 //
 // An entity type is a plain class:
 //

@@ -30,7 +30,7 @@ struct pressure_budget {
   /// threads did not run on time, which is the node's own backlog only when something
   /// else says so too (critical p99 or a mailbox at half its budget, or the workers at
   /// least `busy_utilization` busy); otherwise the OS gave the cores to other processes
-  /// (a noisy neighbour, a profiler) and shedding playback would not bring them back.
+  /// (a noisy neighbour, a profiler) and shedding critical work would not bring them back.
   /// Alone, the lag can shed bulk and best-effort work (0.8 = L2 at the default entry
   /// points), never interactive or more. A value >= the L4 entry point turns the cap off.
   double lag_alone_cap = 0.8;

@@ -32,7 +32,7 @@ struct flow_settings {
   size_t workers = 0;
 };
 
-/// Depth statistics of one kind of actor (e.g. "session_host") at one reading.
+/// Depth statistics of one kind of actor (e.g. "entity_host") at one reading.
 struct kind_depth {
   std::string kind;
   size_t cells = 0;

@@ -15,7 +15,7 @@ enum class level : uint8_t {
   l0 = 0, ///< normal
   l1 = 1, ///< shed bulk
   l2 = 2, ///< shed best-effort
-  l3 = 3, ///< degraded: stale metadata, lower renditions for new sessions
+  l3 = 3, ///< degraded: modules serve cheaper answers (their own choice of what)
   l4 = 4, ///< critical only
 };
 

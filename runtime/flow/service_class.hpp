@@ -11,10 +11,10 @@ namespace sv::flow {
 /// The four service classes every request carries (design §4). Lower values are more
 /// important; the gate sheds from the bottom up.
 enum class service_class : uint8_t {
-  critical = 0,    ///< playback: session open, heartbeat, manifest, entitlement
+  critical = 0,    ///< what users wait on and must never lose (never shed by level)
   interactive = 1, ///< browse, search, resume position
   best_effort = 2, ///< recommendations, thumbnails, ad decisions
-  bulk = 3,        ///< analytics history, prefetch, rebalancing
+  bulk = 3,        ///< background volume: history, prefetch, rebalancing
 };
 
 inline constexpr size_t service_class_count = 4;

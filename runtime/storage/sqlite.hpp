@@ -1,7 +1,7 @@
 #pragma once
 
-// Small helpers over SQLite's C API shared by the stores (catalog replica, analytics
-// history). Header-only; the including library links SQLite::SQLite3.
+// Small helpers over SQLite's C API shared by the stores (the modules'
+// replicas and logs). Header-only; the including library links SQLite::SQLite3.
 
 #include <sqlite3.h>
 

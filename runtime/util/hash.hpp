@@ -3,7 +3,7 @@
 // The one stable hash of the code base: the same value on every node, in every process and
 // every build (placement, shards, partitions, sampling, sketches). CAF-free, header-only.
 //
-//   sv::hash::stable("title-9")          // a string: FNV-1a, then splitmix64's finalizer
+//   sv::hash::stable("key-9")            // a string: FNV-1a, then splitmix64's finalizer
 //   sv::hash::splitmix64(x)              // a 64-bit number: the full splitmix64 step
 //   sv::hash::fnv1a(b, sv::hash::fnv1a(a)) // several parts hashed as one stream
 

@@ -12,7 +12,7 @@
 namespace sv {
 
 /// Error codes of the StreamVerse runtime: what any service may answer. Domain modules
-/// (sessions, media, ...) have codes of their own, each in its own error category (see
+/// have codes of their own, each in its own error category (see
 /// `error_domain` below). These travel between nodes as CAF errors of the category
 /// "sv", so a remote sender sees the same code a local one does. Values are part of the
 /// wire format: only append.
@@ -27,7 +27,7 @@ enum class errc : uint8_t {
   overloaded = 4,
   /// A request carried invalid arguments; nothing was changed.
   invalid_argument = 5,
-  // 6-9 were session and entitlement codes; they moved to their domains.
+  // 6-9 and 13-15 moved to the domain modules' own categories (protocol 2).
   /// An update named an expected version that is not the current one; nothing changed.
   version_conflict = 10,
   /// No such item (e.g. an unknown key) or no such service on that node.
@@ -38,8 +38,8 @@ enum class errc : uint8_t {
 
 /// Describes the error codes of a domain module: specialize it for the module's enum (a
 /// `uint8_t` enum class) with
-///   static constexpr caf::atom_value category; // unique, starting "sv": caf::atom("svsession")
-///   static const char* name(E code);           // e.g. "unknown_session"
+///   static constexpr caf::atom_value category; // unique, starting "sv": caf::atom("svorders")
+///   static const char* name(E code);           // e.g. "unknown_order"
 /// and register it with `add_error_domain<E>(cfg, prefix)` in the module's type
 /// registration, so that `actor_system::render` prints its codes by name. Then
 /// `make_error(code, context)` and `is(err, code)` work for the enum as for `errc`, and its
