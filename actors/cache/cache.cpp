@@ -1,5 +1,6 @@
 #include "actors/cache/cache.hpp"
 #include "actors/cache/cache_settings.hpp"
+#include "runtime/util/worker_pool.hpp"
 
 #include <algorithm>
 #include <array>
@@ -842,59 +843,6 @@ caf::behavior service_behavior(service_actor* self, std::string node_name,
   };
 }
 
-// A pool of worker threads for blocking_loader.
-class worker_pool {
-public:
-  explicit worker_pool(size_t threads) {
-    for (size_t i = 0; i < std::max<size_t>(1, threads); ++i) {
-      workers_.emplace_back([this] { run(); });
-    }
-  }
-  ~worker_pool() {
-    {
-      std::lock_guard<std::mutex> guard{mutex_};
-      stopping_ = true;
-    }
-    ready_.notify_all();
-    for (auto& w : workers_) {
-      w.join();
-    }
-  }
-  worker_pool(const worker_pool&) = delete;
-  worker_pool& operator=(const worker_pool&) = delete;
-
-  void post(std::function<void()> job) {
-    {
-      std::lock_guard<std::mutex> guard{mutex_};
-      jobs_.push_back(std::move(job));
-    }
-    ready_.notify_one();
-  }
-
-private:
-  void run() {
-    for (;;) {
-      std::function<void()> job;
-      {
-        std::unique_lock<std::mutex> lock{mutex_};
-        ready_.wait(lock, [this] { return stopping_ || !jobs_.empty(); });
-        if (jobs_.empty()) {
-          return; // stopping and nothing left
-        }
-        job = std::move(jobs_.front());
-        jobs_.pop_front();
-      }
-      job();
-    }
-  }
-
-  std::mutex mutex_;
-  std::condition_variable ready_;
-  std::deque<std::function<void()>> jobs_;
-  bool stopping_ = false;
-  std::vector<std::thread> workers_;
-};
-
 } // namespace
 
 loader blocking_loader(std::function<caf::expected<loaded>(const std::string& key)> fetch,
@@ -978,7 +926,8 @@ void export_metrics(metrics::registry& reg, const std::shared_ptr<near_cache>& l
 
 cache::cache(node& n)
     : sys_(n.system()),
-      timeout_(std::chrono::milliseconds{n.settings().section<config::cache_node_settings>().load_timeout_ms + 2000}) {
+      timeout_(std::chrono::milliseconds{
+          n.settings().section<config::cache_node_settings>().load_timeout_ms + 2000}) {
   auto& cfg = n.settings().section<config::cache_node_settings>();
   store_settings l1s;
   l1s.max_bytes = static_cast<size_t>(cfg.l1_bytes);

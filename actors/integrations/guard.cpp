@@ -2,7 +2,6 @@
 
 #include <atomic>
 #include <condition_variable>
-#include <deque>
 #include <exception>
 #include <mutex>
 #include <queue>
@@ -10,6 +9,7 @@
 #include <vector>
 
 #include "runtime/metrics/registry.hpp"
+#include "runtime/util/worker_pool.hpp"
 #include "spdlog/spdlog.h"
 
 namespace sv::integrations {
@@ -136,13 +136,11 @@ struct hook_guard::impl {
   std::atomic<uint64_t> late{0};
 
   mutable std::mutex mx;
-  std::condition_variable work_cv;
   std::condition_variable timer_cv;
-  std::deque<std::shared_ptr<pending_call>> queue;
   std::priority_queue<deadline_entry, std::vector<deadline_entry>, std::greater<>> deadlines;
   circuit_breaker breaker;
   bool stopping = false;
-  std::vector<std::thread> workers;
+  std::unique_ptr<worker_pool> pool; // the calls that went out, in order
   std::thread timer;
 
   impl(guard_settings s, metrics::registry* reg)
@@ -199,24 +197,22 @@ struct hook_guard::impl {
     }
   }
 
-  void run_worker() {
-    for (;;) {
-      std::shared_ptr<pending_call> c;
-      {
-        std::unique_lock<std::mutex> lock{mx};
-        work_cv.wait(lock, [this] { return stopping || !queue.empty(); });
-        if (queue.empty()) {
-          return;
-        }
-        c = std::move(queue.front());
-        queue.pop_front();
-        queued_gauge->set(static_cast<double>(queue.size()));
-      }
-      if (c->answered.load()) {
-        continue; // timed out while it waited
-      }
-      run(*c);
+  // On a pool thread: runs `c` unless its timeout came first or the guard is stopping.
+  void take(const std::shared_ptr<pending_call>& c) {
+    queued_gauge->set(static_cast<double>(pool->queued()));
+    if (c->answered.load()) {
+      return; // timed out while it waited
     }
+    bool stop_now = false;
+    {
+      std::lock_guard<std::mutex> guard{mx};
+      stop_now = stopping;
+    }
+    if (stop_now) {
+      answer(*c, call_status::failed, "stopping", false);
+      return;
+    }
+    run(*c);
   }
 
   // Runs the work of `c` on this thread and answers it (unless its timeout came first).
@@ -265,30 +261,20 @@ struct hook_guard::impl {
 
 hook_guard::hook_guard(guard_settings settings, metrics::registry* metrics)
     : impl_(std::make_unique<impl>(std::move(settings), metrics)) {
-  auto n = std::max<uint32_t>(1, impl_->settings.threads);
-  for (uint32_t i = 0; i < n; ++i) {
-    impl_->workers.emplace_back([this] { impl_->run_worker(); });
-  }
+  impl_->pool = std::make_unique<worker_pool>(std::max<uint32_t>(1, impl_->settings.threads));
   impl_->timer = std::thread{[this] {
     impl_->run_timer();
   }};
 }
 
 hook_guard::~hook_guard() {
-  std::deque<std::shared_ptr<pending_call>> left;
   {
     std::lock_guard<std::mutex> guard{impl_->mx};
     impl_->stopping = true;
-    left.swap(impl_->queue);
   }
-  impl_->work_cv.notify_all();
   impl_->timer_cv.notify_all();
-  for (auto& c : left) {
-    impl_->answer(*c, call_status::failed, "stopping", false);
-  }
-  for (auto& t : impl_->workers) {
-    t.join();
-  }
+  // Queued calls are answered failed ("stopping") by the pool's threads, without going out.
+  impl_->pool->stop();
   impl_->timer.join();
   // Calls whose deadline had not come: answered failed, so every caller hears once.
   while (!impl_->deadlines.empty()) {
@@ -311,14 +297,15 @@ void hook_guard::call(work w, done_fn done, bool immediate) {
       if (!impl_->breaker.allow(c->start)) {
         refused = call_status::breaker_open;
       }
-    } else if (impl_->queue.size() >= impl_->settings.max_queued) {
+    } else if (impl_->pool->queued() >= impl_->settings.max_queued) {
       refused = call_status::queue_full;
     } else if (!impl_->breaker.allow(c->start)) {
       refused = call_status::breaker_open;
     } else {
       impl_->state_gauge->set(static_cast<double>(impl_->breaker.state()));
-      impl_->queue.push_back(c);
-      impl_->queued_gauge->set(static_cast<double>(impl_->queue.size()));
+      auto* im = impl_.get();
+      im->pool->post([im, c] { im->take(c); });
+      im->queued_gauge->set(static_cast<double>(im->pool->queued()));
       impl_->deadlines.push({c->start + impl_->settings.timeout, c});
     }
   }
@@ -331,7 +318,6 @@ void hook_guard::call(work w, done_fn done, bool immediate) {
     impl_->run(*c);
     return;
   }
-  impl_->work_cv.notify_one();
   impl_->timer_cv.notify_one();
 }
 
