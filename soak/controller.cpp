@@ -29,6 +29,7 @@
 #include "runtime/cluster/client.hpp"
 #include "runtime/cluster/membership.hpp"
 #include "runtime/node/node.hpp"
+#include "runtime/util/process.hpp"
 #include "runtime/wire/message_types.hpp"
 #include "soak/report.hpp"
 
@@ -62,44 +63,16 @@ struct child {
   bool stopped = false; // SIGSTOPped
 };
 
-pid_t spawn(const std::vector<std::string>& args, const std::string& log, int stdin_fd = -1,
-            int stdout_fd = -1) {
-  auto pid = ::fork();
-  if (pid == 0) {
-    auto fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-    if (fd >= 0) {
-      ::dup2(fd, STDERR_FILENO);
-      ::dup2(stdout_fd >= 0 ? stdout_fd : fd, STDOUT_FILENO);
-    }
-    if (stdin_fd >= 0) {
-      ::dup2(stdin_fd, STDIN_FILENO);
-    }
-    for (int i = 3; i < 1024; ++i) {
-      ::close(i);
-    }
-    std::vector<char*> argv;
-    for (auto& a : args) {
-      argv.push_back(const_cast<char*>(a.c_str()));
-    }
-    argv.push_back(nullptr);
-    ::execv(argv[0], argv.data());
-    ::_exit(127);
-  }
-  return pid;
+// The options of a child whose output goes to `log` (appended), with optional pipes.
+process::spawn_options logged_to(std::string log, int stdin_fd = -1, int stdout_fd = -1) {
+  process::spawn_options o;
+  o.log = std::move(log);
+  o.stdin_fd = stdin_fd;
+  o.stdout_fd = stdout_fd;
+  return o;
 }
 
-// Waits for `pid` at most `limit`; true when it exited (status in `status`).
-bool wait_for(pid_t pid, std::chrono::milliseconds limit, int& status) {
-  auto end = steady::now() + limit;
-  while (steady::now() < end) {
-    auto r = ::waitpid(pid, &status, WNOHANG);
-    if (r == pid || r < 0) {
-      return true;
-    }
-    std::this_thread::sleep_for(20ms);
-  }
-  return false;
-}
+using process::wait_for;
 
 // Where the nodes run: all on 127.0.0.1, or (for partition and wan phases, as root) each
 // in a network namespace of its own, on a bridge in the root namespace where the driver
@@ -305,8 +278,8 @@ struct cluster_procs {
   }
 
   void start(uint32_t i) {
-    nodes[i].pid = spawn(net.wrap(i, {node_bin, "--config", config_path(i)}),
-                         dir + "/nodes/" + node_name(i) + ".log");
+    nodes[i].pid = process::spawn(net.wrap(i, {node_bin, "--config", config_path(i)}),
+                                  logged_to(dir + "/nodes/" + node_name(i) + ".log"));
     nodes[i].stopped = false;
   }
 
@@ -404,7 +377,7 @@ struct driver_proc {
       args.push_back("--viewers");
       args.push_back(std::to_string(viewers));
     }
-    pid = spawn(args, dir + "/driver.log", in[0], out[1]);
+    pid = process::spawn(args, logged_to(dir + "/driver.log", in[0], out[1]));
     ::close(in[0]);
     ::close(out[1]);
     to = in[1];

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "bench/support/flags.hpp"
+#include "runtime/util/process.hpp"
 
 namespace sv::bench {
 
@@ -31,19 +32,9 @@ inline child_result run_child(std::vector<std::string> args, double limit_s) {
   if (pipe(fds) != 0) {
     return result;
   }
-  auto pid = fork();
-  if (pid == 0) {
-    dup2(fds[1], STDOUT_FILENO);
-    close(fds[0]);
-    close(fds[1]);
-    std::vector<char*> argv;
-    for (auto& a : args) {
-      argv.push_back(a.data());
-    }
-    argv.push_back(nullptr);
-    execv(argv[0], argv.data());
-    _exit(127);
-  }
+  process::spawn_options o;
+  o.stdout_fd = fds[1];
+  auto pid = process::spawn(args, o);
   close(fds[1]);
   std::string out;
   auto deadline =

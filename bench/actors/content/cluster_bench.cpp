@@ -17,7 +17,6 @@
 
 #include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -43,10 +42,9 @@
 #include "caf/io/all.hpp"
 #include "runtime/cluster/client.hpp"
 #include "runtime/cluster/endpoint.hpp"
+#include "runtime/util/process.hpp"
 #include "runtime/wire/message_types.hpp"
 #include "runtime/wire/protobuf.hpp"
-
-extern char** environ;
 
 namespace {
 
@@ -78,36 +76,20 @@ struct config : caf::actor_system_config {
   }
 };
 
+// A node process, its standard output discarded (its errors still show).
 pid_t spawn_process(const std::vector<std::string>& args) {
-  std::vector<char*> argv;
-  for (auto& a : args) {
-    argv.push_back(const_cast<char*>(a.c_str()));
+  auto null = ::open("/dev/null", O_WRONLY);
+  sv::process::spawn_options o;
+  o.stdout_fd = null;
+  auto pid = sv::process::spawn(args, o);
+  if (null >= 0) {
+    ::close(null);
   }
-  argv.push_back(nullptr);
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-  pid_t pid = -1;
-  if (posix_spawn(&pid, argv[0], &fa, nullptr, argv.data(), environ) != 0) {
-    pid = -1;
-  }
-  posix_spawn_file_actions_destroy(&fa);
   return pid;
 }
 
 void stop_process(pid_t pid, int sig = SIGTERM) {
-  if (pid <= 0) {
-    return;
-  }
-  kill(pid, sig);
-  for (int i = 0; i < 100; ++i) { // 10 s at most, then SIGKILL
-    if (waitpid(pid, nullptr, WNOHANG) == pid) {
-      return;
-    }
-    std::this_thread::sleep_for(milliseconds(100));
-  }
-  kill(pid, SIGKILL);
-  waitpid(pid, nullptr, 0);
+  sv::process::stop(pid, std::chrono::seconds{10}, sig);
 }
 
 // -1: no sample (nothing became visible).

@@ -52,6 +52,7 @@
 #include "caf/stateful_actor.hpp"
 #include "runtime/cluster/client.hpp"
 #include "runtime/node/node.hpp"
+#include "runtime/util/process.hpp"
 #include "runtime/wire/errc.hpp"
 #include "runtime/wire/message_types.hpp"
 
@@ -132,38 +133,20 @@ double metric(const std::string& text, const std::string& name) {
 }
 
 pid_t spawn(const std::vector<std::string>& args, const std::string& log) {
-  auto pid = fork();
-  if (pid == 0) {
-    auto fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd >= 0) {
-      dup2(fd, STDOUT_FILENO);
-      dup2(fd, STDERR_FILENO);
-    }
-    std::vector<char*> argv;
-    for (auto& a : args) {
-      argv.push_back(const_cast<char*>(a.c_str()));
-    }
-    argv.push_back(nullptr);
-    execv(argv[0], argv.data());
-    _exit(127);
-  }
-  return pid;
+  sv::process::spawn_options o;
+  o.log = log;
+  o.truncate_log = true;
+  return sv::process::spawn(args, o);
 }
 
 void stop(std::vector<pid_t>& pids) {
   for (auto p : pids) {
-    kill(p, SIGTERM);
+    kill(p, SIGTERM); // all at once; then each gets what is left of 20 s
   }
   auto end = clock_type::now() + 20s;
   for (auto p : pids) {
-    while (waitpid(p, nullptr, WNOHANG) == 0) {
-      if (clock_type::now() > end) {
-        kill(p, SIGKILL);
-        waitpid(p, nullptr, 0);
-        break;
-      }
-      std::this_thread::sleep_for(20ms);
-    }
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(end - clock_type::now());
+    sv::process::stop(p, std::max(left, std::chrono::milliseconds{0}));
   }
   pids.clear();
 }
@@ -249,16 +232,10 @@ baseline_figures run_baseline(const options& opt, const char* self_path) {
   if (pipe(to_child) != 0 || pipe(from_child) != 0) {
     return out;
   }
-  auto pid = fork();
-  if (pid == 0) {
-    dup2(to_child[0], STDIN_FILENO);
-    dup2(from_child[1], STDOUT_FILENO);
-    close(to_child[1]);
-    close(from_child[0]);
-    std::string p = std::to_string(port);
-    execl(self_path, self_path, "--mode", "echo", "--port", p.c_str(), nullptr);
-    _exit(127);
-  }
+  sv::process::spawn_options o;
+  o.stdin_fd = to_child[0];
+  o.stdout_fd = from_child[1];
+  auto pid = sv::process::spawn({self_path, "--mode", "echo", "--port", std::to_string(port)}, o);
   close(to_child[0]);
   close(from_child[1]);
   char buf[16] = {};
