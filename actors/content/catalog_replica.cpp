@@ -1,0 +1,296 @@
+// The catalog actor of a node: its replica of every title (stored, watched, served), the
+// routing of updates to each title's owner (cluster::owner_router), and its handlers.
+
+#include "actors/content/catalog_actor.hpp"
+
+#include <algorithm>
+#include <set>
+#include <vector>
+
+#include <google/protobuf/util/json_util.h>
+#include <spdlog/spdlog.h>
+
+#include "caf/actor_system.hpp"
+#include "caf/event_based_actor.hpp"
+#include "caf/send.hpp"
+#include "runtime/cluster/endpoint.hpp"
+#include "runtime/wire/message_types.hpp"
+#include "runtime/wire/protobuf.hpp"
+
+namespace sv::content::detail {
+
+// What a replica does once its store took a version: memory, digest, view fences, watchers.
+void stored(catalog_actor* self, const stored_version& v) {
+  auto& st = self->state;
+  auto& m = v.value;
+  auto& slot = st.replica[m.id()];
+  auto& bucket = st.digest[bucket_of(m.id())];
+  if (!slot.value.id().empty()) {
+    bucket ^= entry_hash(slot);
+  }
+  bucket ^= entry_hash(v);
+  slot = v;
+  st.views.invalidate(m.id(), m.version());
+  if (!st.watchers.empty()) {
+    auto note = to_changed(v, st.router.self_name()); // owner field: the replica that stored it
+    for (auto& w : st.watchers) {
+      self->send(w, note);
+    }
+  }
+  ++st.stats.changes_applied;
+  st.applied->inc();
+  if (m.updated_at_ms() > 0) {
+    st.propagation->observe(static_cast<double>(std::max<int64_t>(0, wall_ms() - m.updated_at_ms()))
+                            / 1000.0);
+  }
+}
+
+// Applies a version from anti-entropy to the replica (store first: durable before
+// visible). Returns true when it superseded what the replica had.
+bool apply(catalog_actor* self, const stored_version& v) {
+  auto& st = self->state;
+  auto r = st.store->apply(v.value, v.accepted);
+  if (!r) {
+    spdlog::error("catalog: cannot store {} v{}: {}", v.value.id(), v.value.version(),
+                  st.store->error());
+    return false;
+  }
+  if (*r == apply_result::stale) {
+    ++st.stats.changes_stale;
+    st.stale->inc();
+    return false;
+  }
+  stored(self, v);
+  return true;
+}
+
+// Runs `f` in this actor after `d`.
+void later(catalog_actor* self, std::chrono::milliseconds d, std::function<void()> f) {
+  auto id = self->state.next_delayed++;
+  self->state.delayed.emplace(id, std::move(f));
+  self->delayed_send(self, d, retry_atom::value, id);
+}
+
+namespace {
+
+// Handles an update here when this node owns the title, else forwards it to the owner.
+// While the owner cannot be reached (it just died and the view has not caught up, or it
+// joined and is not connected yet), tries again every retry_pause with a fresh view until
+// `deadline`: a caller sees a bounded delay, not an error, when ownership moves.
+void route_update(catalog_actor* self, const update_msg& u, caf::response_promise rp,
+                  std::chrono::steady_clock::time_point deadline) {
+  auto& st = self->state;
+  auto& id = u.metadata().id();
+  auto here = [=]() mutable {
+    auto& st = self->state;
+    if (auto why = validate(u.metadata()); !why.empty()) {
+      ++st.stats.updates_refused;
+      st.refused->inc();
+      rp.deliver(make_error(errc::invalid_argument, why));
+      return;
+    }
+    // One proposal per title at a time; they queue behind each other here.
+    auto& q = st.queued[id];
+    q.push_back(pending_update{u, std::move(rp), deadline, std::nullopt});
+    if (q.size() == 1) {
+      attempt(self, id);
+    }
+  };
+  auto again = [=](const caf::error& err, const std::string& owner) mutable {
+    if (std::chrono::steady_clock::now() + retry_pause < deadline) {
+      later(self, retry_pause, [=] { route_update(self, u, rp, deadline); });
+      return;
+    }
+    rp.deliver(make_error(errc::unavailable, "owner " + owner + " of " + u.metadata().id()
+                                                 + " unreachable: " + self->system().render(err)));
+  };
+  st.router.route(
+      self, id, st.timeout, here,
+      [=](const caf::actor& cat, const std::string& owner) mutable {
+        ++self->state.stats.forwarded;
+        self->request(cat, caf::duration{self->state.timeout}, u)
+            .then([=](uint64_t v) mutable { rp.deliver(v); },
+                  [=](caf::error& err) mutable {
+                    // The owner's own refusals are final; a lost owner is retried.
+                    if (is_refusal(err)) {
+                      rp.deliver(err);
+                    } else {
+                      again(err, owner);
+                    }
+                  });
+      },
+      again);
+}
+
+caf::behavior catalog_behavior(catalog_actor* self, std::string node_name,
+                               std::shared_ptr<catalog_store> store, caf::actor endpoint,
+                               std::function<std::vector<cluster::member>()> members,
+                               std::chrono::milliseconds timeout, metrics::registry* reg) {
+  auto& st = self->state;
+  st.router.bind(std::move(node_name), std::move(endpoint), std::move(members));
+  st.store = std::move(store);
+  st.voters = st.store->voters();
+  st.jitter.seed(
+      static_cast<std::minstd_rand::result_type>(cluster::stable_hash(st.router.self_name())));
+  st.timeout = timeout;
+  for (auto& v : st.store->load_all()) {
+    st.digest[bucket_of(v.value.id())] ^= entry_hash(v);
+    st.replica[v.value.id()] = v;
+  }
+  st.repaired = &reg->counter_metric("sv_catalog_repaired_total",
+                                     "Versions this replica got from anti-entropy");
+  st.accepted = &reg->counter_metric("sv_catalog_updates_total", "Metadata updates as owner",
+                                     {{"result", "accepted"}});
+  st.refused = &reg->counter_metric("sv_catalog_updates_total", "Metadata updates as owner",
+                                    {{"result", "refused"}});
+  st.no_majority = &reg->counter_metric(
+      "sv_catalog_no_majority_total",
+      "Updates refused as unavailable because no majority of the voters answered (also "
+      "counted as refused)");
+  st.applied =
+      &reg->counter_metric("sv_catalog_changes_total", "Metadata versions received by the replica",
+                           {{"result", "applied"}});
+  st.stale =
+      &reg->counter_metric("sv_catalog_changes_total", "Metadata versions received by the replica",
+                           {{"result", "stale"}});
+  st.propagation = &reg->histogram_metric(
+      "sv_catalog_propagation_seconds",
+      "From the owner accepting a version to this replica storing it", metrics::latency_buckets());
+  self->set_down_handler([self](caf::down_msg& dm) {
+    auto& ws = self->state.watchers;
+    ws.erase(std::remove_if(ws.begin(), ws.end(),
+                            [&](const caf::actor& w) { return w.address() == dm.source; }),
+             ws.end());
+    self->state.router.forget(dm.source);
+  });
+  spdlog::info("catalog: {} titles loaded", st.replica.size());
+  self->delayed_send(self, st.repair_interval, repair_atom::value);
+  return {
+      [self](const update_msg& u) -> caf::result<uint64_t> {
+        auto rp = self->make_response_promise<uint64_t>();
+        route_update(self, u, rp, std::chrono::steady_clock::now() + self->state.timeout / 2);
+        return rp;
+      },
+      [self](const changed_msg& c) {
+        apply(self, from_msg(c));
+        return caf::ok_atom::value; // stored, or already had it
+      },
+      [self](const prepare_msg& p) {
+        auto r = consensus::prepare(*self->state.store, p.id(), from_msg(p.ballot()));
+        promise_msg out;
+        out.set_ok(r.ok);
+        to_msg(r.promised, out.mutable_promised());
+        if (r.accepted) {
+          *out.mutable_accepted() = to_changed(*r.accepted, self->state.router.self_name());
+        }
+        return out;
+      },
+      [self](const accept_msg& a) {
+        auto v = from_msg(a.change());
+        auto r = consensus::accept(*self->state.store, v.value, v.accepted);
+        if (r.stored) {
+          stored(self, v);
+        }
+        accepted_msg out;
+        out.set_ok(r.ok);
+        to_msg(r.promised, out.mutable_promised());
+        return out;
+      },
+      [self](fetch_atom, const std::string& id) -> caf::result<changed_msg> {
+        auto& r = self->state.replica;
+        auto i = r.find(id);
+        if (i == r.end()) {
+          return make_error(errc::not_found, "no content " + id);
+        }
+        return to_changed(i->second, self->state.router.self_name());
+      },
+      [](caf::ok_atom) {
+        // A replica's answer to an anti-entropy push: nothing to do.
+      },
+      [self](repair_atom) { repair_round(self); },
+      [self](watch_atom, const caf::actor& watcher) {
+        self->monitor(watcher);
+        self->state.watchers.push_back(watcher);
+        return caf::ok_atom::value;
+      },
+      [self](const digest_msg& theirs) {
+        // Our entries in every bucket whose digest differs from theirs (all buckets when
+        // their digest is malformed).
+        auto& st = self->state;
+        std::vector<bool> differs(digest_buckets, true);
+        if (static_cast<size_t>(theirs.buckets_size()) == digest_buckets) {
+          for (size_t i = 0; i < digest_buckets; ++i) {
+            differs[i] = theirs.buckets(static_cast<int>(i)) != st.digest[i];
+          }
+        }
+        entries_msg out;
+        for (size_t i = 0; i < digest_buckets; ++i) {
+          if (differs[i]) {
+            out.add_buckets(static_cast<uint32_t>(i));
+          }
+        }
+        for (auto& [id, m] : st.replica) {
+          if (differs[bucket_of(id)]) {
+            auto* e = out.add_entries();
+            e->set_id(id);
+            e->set_version(m.value.version());
+            e->set_fingerprint(fingerprint(m));
+          }
+        }
+        return out;
+      },
+      [self](retry_atom, uint64_t id) {
+        auto& d = self->state.delayed;
+        if (auto i = d.find(id); i != d.end()) {
+          auto f = std::move(i->second);
+          d.erase(i);
+          f();
+        }
+      },
+      [self](caf::get_atom, const std::string& id) -> caf::result<metadata> {
+        auto& r = self->state.replica;
+        auto i = r.find(id);
+        if (i == r.end()) {
+          return make_error(errc::not_found, "no content " + id);
+        }
+        return i->second.value;
+      },
+      [self](view_atom, const std::string& id) -> caf::result<std::string> {
+        auto& st = self->state;
+        if (auto* e = st.views.get(id)) {
+          return e->value;
+        }
+        auto i = st.replica.find(id);
+        if (i == st.replica.end()) {
+          return make_error(errc::not_found, "no content " + id);
+        }
+        std::string json;
+        google::protobuf::util::JsonPrintOptions opts;
+        opts.preserve_proto_field_names = true;
+        if (!google::protobuf::util::MessageToJsonString(i->second.value, &json, opts).ok()) {
+          return make_error(errc::invalid_argument, "cannot render " + id);
+        }
+        st.views.fill(id, json, i->second.value.version());
+        return json;
+      },
+      [self](size_atom) { return static_cast<uint64_t>(self->state.replica.size()); },
+      [self](stats_atom) {
+        auto& s = self->state.stats;
+        return std::vector<uint64_t>{s.updates_accepted, s.updates_refused, s.changes_applied,
+                                     s.changes_stale, s.forwarded};
+      },
+      []() -> caf::error { return wire::undecodable("catalog"); },
+  };
+}
+
+} // namespace
+
+caf::actor spawn_catalog(caf::actor_system& sys, std::string node_name,
+                         std::shared_ptr<catalog_store> store, caf::actor endpoint,
+                         std::function<std::vector<cluster::member>()> members,
+                         std::chrono::milliseconds timeout, metrics::registry* reg) {
+  return sys.spawn(catalog_behavior, std::move(node_name), std::move(store), std::move(endpoint),
+                   std::move(members), timeout, reg);
+}
+
+} // namespace sv::content::detail
