@@ -1,6 +1,6 @@
 #include "actors/media/watch_state.hpp"
-#include "actors/session/session_settings.hpp"
 #include "actors/media/media_errc.hpp"
+#include "actors/session/session_settings.hpp"
 
 #include <atomic>
 #include <filesystem>
@@ -406,7 +406,8 @@ std::function<void(session::position_block&&)> watch_state::session_positions() 
 
 watch_settings watch_settings_from(const config::node_settings& cfg) {
   watch_settings s;
-  s.sync_interval = std::chrono::milliseconds{cfg.section<config::watch_node_settings>().sync_interval_ms};
+  s.sync_interval =
+      std::chrono::milliseconds{cfg.section<config::watch_node_settings>().sync_interval_ms};
   return s;
 }
 

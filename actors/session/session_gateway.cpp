@@ -1,6 +1,6 @@
 #include "actors/session/session_gateway.hpp"
-#include "actors/session/session_settings.hpp"
 #include "actors/session/session_errc.hpp"
+#include "actors/session/session_settings.hpp"
 
 #include <algorithm>
 #include <unordered_map>

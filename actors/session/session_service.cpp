@@ -125,8 +125,10 @@ service::service(node& n, service_settings settings)
 service_settings service_settings_from(const config::node_settings& cfg) {
   service_settings s;
   s.hosts = cfg.section<config::session_node_settings>().hosts;
-  s.host.idle_timeout = std::chrono::milliseconds{cfg.section<config::session_node_settings>().idle_timeout_ms};
-  s.host.outputs.checkpoint_interval = std::chrono::milliseconds{cfg.section<config::watch_node_settings>().checkpoint_ms};
+  s.host.idle_timeout =
+      std::chrono::milliseconds{cfg.section<config::session_node_settings>().idle_timeout_ms};
+  s.host.outputs.checkpoint_interval =
+      std::chrono::milliseconds{cfg.section<config::watch_node_settings>().checkpoint_ms};
   // Unique per node lifetime: a restarted node's events never share ids with its past.
   s.host.source_prefix = cfg.name + "#" + std::to_string(sv::clock::wall_ms());
   return s;

@@ -338,7 +338,8 @@ TEST_SUITE("actors.analytics") {
   TEST_CASE("emit refuses with overloaded once max_pending events await acknowledgement") {
     cluster c{"analytics_test_data/backpressure", 1, [](sv::config::node_settings& s) {
                 s.section<sv::config::analytics_node_settings>().max_pending = 100;
-                s.section<sv::config::analytics_node_settings>().max_batch = 1'000'000; // nothing leaves until drain()
+                s.section<sv::config::analytics_node_settings>().max_batch =
+                    1'000'000; // nothing leaves until drain()
                 s.section<sv::config::analytics_node_settings>().linger_ms = 60'000;
               }};
     auto& a = *c.services[0];

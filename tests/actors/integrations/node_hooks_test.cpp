@@ -2,8 +2,8 @@
 // (in-process tier rule, then a webhook partner on loopback), CDN purges for a metadata
 // update, CMS items into the catalog. One node in-process; every wait is bounded.
 
-#include "actors/integrations/node_hooks.hpp"
 #include "actors/integrations/hooks_settings.hpp"
+#include "actors/integrations/node_hooks.hpp"
 
 #include <filesystem>
 #include <mutex>
