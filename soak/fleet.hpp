@@ -1,0 +1,493 @@
+#pragma once
+
+// Internal to soak/ (not an interface): the processes and network of one soak run. The node
+// processes from generated configs, the driver process and its line protocol, network
+// namespaces for partitions, the CPU thief, and the wait for a cluster to form. Every
+// process started here is stopped by its owner's destructor.
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <csignal>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <sstream>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "actors/analytics/events.hpp"
+#include "actors/analytics/history_store.hpp"
+#include "caf/actor_system.hpp"
+#include "caf/actor_system_config.hpp"
+#include "caf/io/middleman.hpp"
+#include "runtime/cluster/client.hpp"
+#include "runtime/cluster/membership.hpp"
+#include "runtime/node/node.hpp"
+#include "runtime/util/process.hpp"
+#include "runtime/wire/message_types.hpp"
+#include "soak/report.hpp"
+
+#include "soak/scenario.hpp"
+
+namespace sv::soak {
+
+using namespace std::chrono_literals;
+using steady = std::chrono::steady_clock;
+namespace fs = std::filesystem;
+
+/// Set by SIGINT/SIGTERM: every wait of a run ends early.
+extern std::atomic<bool> interrupted;
+
+// A child process with its output in a log file (or a pipe).
+struct child {
+  pid_t pid = -1;
+  bool stopped = false; // SIGSTOPped
+};
+
+// The options of a child whose output goes to `log` (appended), with optional pipes.
+inline process::spawn_options logged_to(std::string log, int stdin_fd = -1, int stdout_fd = -1) {
+  process::spawn_options o;
+  o.log = std::move(log);
+  o.stdin_fd = stdin_fd;
+  o.stdout_fd = stdout_fd;
+  return o;
+}
+
+using process::wait_for;
+
+// Where the nodes run: all on 127.0.0.1, or (for partition and wan phases, as root) each
+// in a network namespace of its own, on a bridge in the root namespace where the driver
+// and this process stay. A partition is a set of blackhole routes inside the namespaces
+// (both directions); WAN latency is tc netem on each namespace's interface.
+class network {
+public:
+  network() = default;
+  network(const network&) = delete;
+  network& operator=(const network&) = delete;
+  ~network() {
+    teardown();
+  }
+
+  // Namespaces for `nodes` nodes when `wanted`; otherwise (or when that fails) loopback,
+  // with the reason in why().
+  void setup(uint32_t nodes, bool wanted, const std::string& log) {
+    log_ = log;
+    if (!wanted) {
+      return;
+    }
+    if (::geteuid() != 0) {
+      why_ = "network namespaces need root";
+      return;
+    }
+    for (auto* p : {"/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip", "/bin/ip"}) {
+      if (::access(p, X_OK) == 0) {
+        ip_ = p;
+        break;
+      }
+    }
+    if (ip_.empty()) {
+      why_ = "the ip command (iproute2) is missing";
+      return;
+    }
+    auto tag = std::to_string(::getpid() % 100000);
+    subnet_ = "10.231." + std::to_string(::getpid() % 250) + ".";
+    bridge_ = "svbr" + tag;
+    bool ok = run(ip_ + " link add " + bridge_ + " type bridge")
+              && run(ip_ + " addr add " + subnet_ + "1/24 dev " + bridge_)
+              && run(ip_ + " link set " + bridge_ + " up");
+    for (uint32_t i = 0; ok && i < nodes; ++i) {
+      auto ns = "svsoak" + tag + "-" + std::to_string(i);
+      auto veth = "svv" + tag + "-" + std::to_string(i);
+      namespaces_.push_back(ns);
+      ok = run(ip_ + " netns add " + ns)
+           && run(ip_ + " link add " + veth + " type veth peer name eth0 netns " + ns)
+           && run(ip_ + " link set " + veth + " master " + bridge_ + " up")
+           && run(ip_ + " -n " + ns + " addr add " + host(i) + "/24 dev eth0")
+           && run(ip_ + " -n " + ns + " link set eth0 up")
+           && run(ip_ + " -n " + ns + " link set lo up");
+    }
+    if (!ok) {
+      why_ = "setting up network namespaces failed (see network.log)";
+      teardown();
+      subnet_.clear();
+    }
+  }
+
+  bool namespaces() const {
+    return !namespaces_.empty();
+  }
+  const std::string& why() const {
+    return why_;
+  }
+
+  std::string host(uint32_t i) const {
+    return subnet_.empty() ? std::string{"127.0.0.1"} : subnet_ + std::to_string(10 + i);
+  }
+
+  // `args` run inside node i's namespace.
+  std::vector<std::string> wrap(uint32_t i, std::vector<std::string> args) const {
+    if (!namespaces()) {
+      return args;
+    }
+    std::vector<std::string> out{ip_, "netns", "exec", namespaces_[i]};
+    out.insert(out.end(), args.begin(), args.end());
+    return out;
+  }
+
+  // Cuts every node of one group off from every node of the others. False on a failure.
+  bool partition(const std::vector<std::vector<uint32_t>>& groups) {
+    bool ok = true;
+    for (size_t g = 0; g < groups.size(); ++g) {
+      for (size_t h = 0; h < groups.size(); ++h) {
+        if (g == h) {
+          continue;
+        }
+        for (auto a : groups[g]) {
+          for (auto b : groups[h]) {
+            auto route = "blackhole " + host(b) + "/32";
+            ok = run(ip_ + " -n " + namespaces_[a] + " route add " + route) && ok;
+            routes_.emplace_back(a, route);
+          }
+        }
+      }
+    }
+    return ok;
+  }
+
+  void heal() {
+    for (auto& [a, route] : routes_) {
+      run(ip_ + " -n " + namespaces_[a] + " route del " + route);
+    }
+    routes_.clear();
+  }
+
+  // Adds `ms` of latency to everything each node sends; the reason when that fails.
+  std::string delay(uint32_t ms) {
+    for (auto& ns : namespaces_) {
+      if (!run(ip_ + " netns exec " + ns + " tc qdisc add dev eth0 root netem delay "
+               + std::to_string(ms) + "ms")) {
+        undelay();
+        return "tc netem failed (this kernel may lack sch_netem; see network.log)";
+      }
+      delayed_.push_back(ns);
+    }
+    return {};
+  }
+
+  void undelay() {
+    for (auto& ns : delayed_) {
+      run(ip_ + " netns exec " + ns + " tc qdisc del dev eth0 root");
+    }
+    delayed_.clear();
+  }
+
+private:
+  bool run(const std::string& cmd) {
+    std::ofstream{log_, std::ios::app} << "$ " << cmd << "\n";
+    return std::system((cmd + " >>'" + log_ + "' 2>&1").c_str()) == 0;
+  }
+
+  void teardown() {
+    undelay();
+    heal();
+    for (auto& ns : namespaces_) {
+      run(ip_ + " netns del " + ns);
+    }
+    namespaces_.clear();
+    if (!bridge_.empty()) {
+      run(ip_ + " link del " + bridge_);
+      bridge_.clear();
+    }
+  }
+
+  std::string ip_, subnet_, bridge_, log_, why_;
+  std::vector<std::string> namespaces_, delayed_;
+  std::vector<std::pair<uint32_t, std::string>> routes_;
+};
+
+struct cluster_procs {
+  const scenario& sc;
+  const network& net;
+  std::string dir, node_bin;
+  std::vector<child> nodes;
+
+  cluster_procs(const scenario& s, const network& n, std::string d, std::string bin)
+      : sc(s), net(n), dir(std::move(d)), node_bin(std::move(bin)), nodes(s.nodes) {}
+
+  ~cluster_procs() {
+    for (auto& n : nodes) {
+      if (n.pid > 0) {
+        ::kill(n.pid, SIGCONT);
+        ::kill(n.pid, SIGKILL);
+        int st = 0;
+        ::waitpid(n.pid, &st, 0);
+      }
+    }
+  }
+
+  // Prometheus can scrape the nodes during a run: HOST:(base_port + 100 + i)/metrics.
+  uint16_t metrics_port(uint32_t i) const {
+    return static_cast<uint16_t>(sc.base_port + 100 + i);
+  }
+
+  std::string config_path(uint32_t i) const {
+    return dir + "/nodes/" + node_name(i) + ".toml";
+  }
+
+  void write_configs() const {
+    fs::create_directories(dir + "/nodes");
+    for (uint32_t i = 0; i < sc.nodes; ++i) {
+      std::ofstream f{config_path(i)};
+      f << "# generated by streamverse-soak for scenario \"" << sc.name << "\"\n"
+        << "[node]\nname = \"" << node_name(i) << "\"\ndata_dir = \"" << dir << "/nodes/"
+        << node_name(i) << "\"\nscheduler_threads = " << sc.scheduler_threads << "\n\n"
+        << "[cluster]\nbind = \"" << net.host(i) << "\"\nport = " << sc.base_port + i
+        << "\nseeds = [";
+      bool first = true;
+      for (uint32_t j = 0; j < sc.nodes; ++j) {
+        if (j != i) {
+          f << (first ? "" : ", ") << "\"" << net.host(j) << ":" << sc.base_port + j << "\"";
+          first = false;
+        }
+      }
+      f << "]\nheartbeat_interval_ms = 500\nconnection_timeout_ms = 3000\nseed_retry_ms = 200\n\n"
+        << "[metrics]\nbind = \"" << net.host(i) << "\"\nport = " << metrics_port(i)
+        << "\n\n[sessions]\nidle_timeout_ms = " << 3 * sc.heartbeat_ms + 10'000
+        << "\n\n[analytics]\npartitions = " << sc.partitions << "\n\n"
+        << "[log]\nlevel = \"warn\"\nstatus_interval_ms = 0\n";
+    }
+  }
+
+  void start(uint32_t i) {
+    nodes[i].pid = process::spawn(net.wrap(i, {node_bin, "--config", config_path(i)}),
+                                  logged_to(dir + "/nodes/" + node_name(i) + ".log"));
+    nodes[i].stopped = false;
+  }
+
+  void kill_node(uint32_t i) {
+    if (nodes[i].pid > 0) {
+      ::kill(nodes[i].pid, SIGKILL);
+      int st = 0;
+      ::waitpid(nodes[i].pid, &st, 0);
+      nodes[i].pid = -1;
+    }
+  }
+
+  void stall(uint32_t i, bool on) {
+    if (nodes[i].pid > 0) {
+      ::kill(nodes[i].pid, on ? SIGSTOP : SIGCONT);
+      nodes[i].stopped = on;
+    }
+  }
+
+  // SIGTERM to all, then waits (SIGKILL after 20 s). False when one had to be killed or
+  // exited with an error.
+  bool stop_all() {
+    bool clean = true;
+    for (auto& n : nodes) {
+      if (n.pid > 0) {
+        ::kill(n.pid, SIGCONT);
+        ::kill(n.pid, SIGTERM);
+      }
+    }
+    for (auto& n : nodes) {
+      if (n.pid <= 0) {
+        continue;
+      }
+      int st = 0;
+      if (!wait_for(n.pid, 20s, st)) {
+        ::kill(n.pid, SIGKILL);
+        ::waitpid(n.pid, &st, 0);
+        clean = false;
+      } else if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+        clean = false;
+      }
+      n.pid = -1;
+    }
+    return clean;
+  }
+
+  // Started, not killed, not stopped.
+  bool running(uint32_t i) const {
+    return nodes[i].pid > 0 && !nodes[i].stopped;
+  }
+
+  // Exited on its own (a crash)?
+  bool died(uint32_t i) {
+    if (nodes[i].pid <= 0) {
+      return false;
+    }
+    int st = 0;
+    if (::waitpid(nodes[i].pid, &st, WNOHANG) == nodes[i].pid) {
+      nodes[i].pid = -1;
+      return true;
+    }
+    return false;
+  }
+};
+
+struct driver_proc {
+  pid_t pid = -1;
+  int to = -1;   // its stdin
+  int from = -1; // its stdout
+  std::string buffer;
+
+  ~driver_proc() {
+    if (pid > 0) {
+      ::kill(pid, SIGKILL);
+      int st = 0;
+      ::waitpid(pid, &st, 0);
+    }
+    if (to >= 0) {
+      ::close(to);
+    }
+    if (from >= 0) {
+      ::close(from);
+    }
+  }
+
+  bool start(const std::string& bin, const std::string& scenario_file, const std::string& dir,
+             uint64_t viewers, const std::string& hosts) {
+    int in[2], out[2];
+    if (::pipe(in) != 0 || ::pipe(out) != 0) {
+      return false;
+    }
+    std::vector<std::string> args{bin,        "drive", "--scenario", scenario_file,
+                                  "--report", dir,     "--hosts",    hosts};
+    if (viewers > 0) {
+      args.push_back("--viewers");
+      args.push_back(std::to_string(viewers));
+    }
+    pid = process::spawn(args, logged_to(dir + "/driver.log", in[0], out[1]));
+    ::close(in[0]);
+    ::close(out[1]);
+    to = in[1];
+    from = out[0];
+    ::fcntl(from, F_SETFL, O_NONBLOCK);
+    return pid > 0;
+  }
+
+  void send(const std::string& line) {
+    auto s = line + "\n";
+    if (to >= 0 && ::write(to, s.data(), s.size()) < 0) {
+      std::cerr << "streamverse-soak: the driver is gone\n";
+    }
+  }
+
+  // Complete lines available now.
+  std::vector<std::string> lines() {
+    char buf[8192];
+    ssize_t n = 0;
+    while ((n = ::read(from, buf, sizeof(buf))) > 0) {
+      buffer.append(buf, static_cast<size_t>(n));
+    }
+    std::vector<std::string> out;
+    size_t start = 0;
+    for (auto i = buffer.find('\n'); i != std::string::npos; i = buffer.find('\n', start)) {
+      out.push_back(buffer.substr(start, i - start));
+      start = i + 1;
+    }
+    buffer.erase(0, start);
+    return out;
+  }
+};
+
+inline std::string read_file(const std::string& path) {
+  std::ifstream f{path};
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+// Every node of the scenario sees all of them up (bounded).
+inline bool wait_formed(caf::actor_system& sys, const scenario& sc, const network& net,
+                        std::chrono::seconds within) {
+  auto end = steady::now() + within;
+  while (steady::now() < end && !interrupted) {
+    bool all = true;
+    for (uint32_t i = 0; i < sc.nodes && all; ++i) {
+      auto ms =
+          cluster::fetch_members(sys, net.host(i), static_cast<uint16_t>(sc.base_port + i), 500ms);
+      size_t up = 0;
+      if (ms) {
+        for (auto& m : *ms) {
+          up += m.state == cluster::member_state::up ? 1 : 0;
+        }
+      }
+      all = ms && up == sc.nodes;
+    }
+    if (all) {
+      return true;
+    }
+    std::this_thread::sleep_for(200ms);
+  }
+  return false;
+}
+
+// The noisy neighbour: processes that burn `share` of the machine's CPU (each busy for
+// part of every 10 ms), until stopped. Children of the controller, killed with it.
+class cpu_thief {
+public:
+  void start(double share) {
+    stop();
+    auto cores = std::max(1L, sysconf(_SC_NPROCESSORS_ONLN));
+    auto want = share * static_cast<double>(cores); // cores' worth of work
+    auto procs = static_cast<int>(std::ceil(want));
+    auto duty = want / procs;
+    for (int i = 0; i < procs; ++i) {
+      auto pid = fork();
+      if (pid == 0) {
+        // Only async-signal-safe calls from here on (the parent has threads).
+        const long period_ns = 10'000'000;
+        auto busy_ns = static_cast<long>(duty * static_cast<double>(period_ns));
+        for (;;) {
+          timespec t0{};
+          clock_gettime(CLOCK_MONOTONIC, &t0);
+          for (;;) {
+            timespec t{};
+            clock_gettime(CLOCK_MONOTONIC, &t);
+            auto spent = (t.tv_sec - t0.tv_sec) * 1'000'000'000L + (t.tv_nsec - t0.tv_nsec);
+            if (spent >= busy_ns) {
+              break;
+            }
+          }
+          if (busy_ns < period_ns) {
+            timespec rest{0, period_ns - busy_ns};
+            nanosleep(&rest, nullptr);
+          }
+        }
+      }
+      if (pid > 0) {
+        pids_.push_back(pid);
+      }
+    }
+  }
+
+  void stop() {
+    for (auto p : pids_) {
+      ::kill(p, SIGKILL);
+      waitpid(p, nullptr, 0);
+    }
+    pids_.clear();
+  }
+
+  ~cpu_thief() {
+    stop();
+  }
+
+private:
+  std::vector<pid_t> pids_;
+};
+
+} // namespace sv::soak
