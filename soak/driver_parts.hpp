@@ -1,0 +1,149 @@
+#pragma once
+
+// Internal to soak/ (not an interface): what the soak driver's parts share. driver.cpp runs
+// the driver process (connections, the controller's commands on stdin, the final files),
+// viewer_load.cpp the actor that plays the viewers (sessions through the edge client,
+// analytics batches), metadata_load.cpp the metadata workload (titles, traced updates,
+// storms, the final convergence check) on threads of its own.
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <random>
+#include <set>
+#include <sstream>
+#include <thread>
+#include <vector>
+
+#include "actors/analytics/analytics.hpp"
+#include "actors/analytics/analytics.pb.h"
+#include "actors/cache/cache.hpp"
+#include "actors/content/catalog_client.hpp"
+#include "actors/content/content_types.hpp"
+#include "actors/session/edge_client.hpp"
+#include "actors/session/session_errc.hpp"
+#include "actors/session/session_gateway.hpp"
+#include "actors/session/session_types.hpp"
+#include "caf/actor_system.hpp"
+#include "caf/actor_system_config.hpp"
+#include "caf/event_based_actor.hpp"
+#include "caf/io/middleman.hpp"
+#include "caf/scoped_actor.hpp"
+#include "caf/send.hpp"
+#include "caf/stateful_actor.hpp"
+#include "runtime/util/clock.hpp"
+#include "runtime/wire/errc.hpp"
+#include "runtime/wire/message_types.hpp"
+#include "runtime/wire/protobuf.hpp"
+
+#include "soak/report.hpp"
+#include "soak/scenario.hpp"
+
+namespace sv::soak {
+
+using namespace std::chrono_literals;
+using steady = std::chrono::steady_clock;
+
+inline int64_t now_ns() {
+  return sv::clock::steady_ns();
+}
+
+using sv::clock::wall_ms;
+
+struct driver_config : caf::actor_system_config {
+  driver_config() {
+    load<caf::io::middleman>();
+    wire::register_message_types(*this);
+    content::register_message_types(*this);
+    cache::register_message_types(*this);
+    analytics::register_message_types(*this);
+    session::register_message_types(*this);
+    set("scheduler.max-threads", size_t{2});
+    set("work-stealing.moderate-poll-attempts", size_t{10}); // little idle polling
+    set("logger.console-verbosity", caf::atom("quiet"));
+  }
+};
+
+// Node states the stdin reader, the metadata threads and the actor share.
+struct node_flags {
+  std::string name;
+  std::string host;
+  uint16_t port = 0;
+  std::atomic<bool> down{false};
+  std::atomic<bool> stalled{false};
+  bool usable() const {
+    return !down.load() && !stalled.load();
+  }
+};
+
+// What the metadata threads measured, read by the actor once a second.
+struct meta_shared {
+  std::mutex mtx;
+  std::vector<double> second_meta_ms, second_inval_ms; // completed this second
+  std::vector<double> all_meta_ms, all_inval_ms;
+  uint64_t updates = 0, traced = 0, refused = 0, not_propagated = 0, stale_reads = 0;
+  std::map<std::string, uint64_t> refusals; // by reason
+  std::set<std::string> titles;             // updated at least once
+  std::atomic<double> storm_rate{0};
+  std::atomic<bool> stop{false};
+};
+
+struct node_link {
+  bool reachable = false; // connected at start (the edge client keeps the sessions' links)
+  caf::actor analytics;
+  uint64_t epoch = 0; // raised on every fault: answers across a fault are not latency samples
+};
+
+// What the edge client answered, drained by the driver actor every tick.
+struct result_queue {
+  std::mutex mtx;
+  std::vector<session::edge_result> items;
+};
+
+using command_atom = caf::atom_constant<caf::atom("command")>;
+using link_atom = caf::atom_constant<caf::atom("link")>;
+using finish_atom = caf::atom_constant<caf::atom("finish")>;
+
+inline std::string json_num(double x) {
+  if (!std::isfinite(x)) {
+    return "0";
+  }
+  std::ostringstream os;
+  os.precision(6);
+  os << x;
+  return os.str();
+}
+
+/// Spawns the viewer actor: it plays `sc`'s viewers through `client` on the nodes in
+/// `flags`, and sends analytics batches to each node's `links`.
+caf::actor spawn_viewer_load(caf::actor_system& sys, const scenario* sc,
+                             std::vector<node_flags>* flags, meta_shared* meta,
+                             std::vector<node_link> links, std::string report_dir,
+                             session::edge_client* client, result_queue* results);
+
+struct convergence {
+  uint64_t titles = 0, diverged = 0;
+  std::vector<std::string> samples;
+};
+
+/// Every title updated: the same version on every node (retried until that holds or 30 s).
+convergence check_convergence(caf::actor_system& sys, std::vector<node_flags>& flags,
+                              const std::set<std::string>& titles);
+
+/// Stores the scenario's titles in the catalog; false when one could not be stored.
+bool seed_titles(caf::actor_system& sys, const scenario& sc, std::vector<node_flags>& flags);
+
+/// Traced updates, each read back through every node, until `meta.stop`.
+void trace_loop(caf::actor_system& sys, const scenario& sc, std::vector<node_flags>& flags,
+                meta_shared& meta);
+
+/// Updates at `meta.storm_rate` per second, until `meta.stop`.
+void storm_loop(caf::actor_system& sys, const scenario& sc, std::vector<node_flags>& flags,
+                meta_shared& meta);
+
+} // namespace sv::soak
