@@ -48,7 +48,7 @@ catalog::catalog(node& n, std::chrono::milliseconds timeout) : sys_(n.system()),
   actor_ =
       spawn_catalog(sys_, n.settings().name, store, n.cluster_endpoint(),
                     std::function<std::vector<cluster::member>()>{members}, timeout, &n.metrics());
-  cluster::register_service(sys_, service_name, actor_);
+  cluster::register_service(sys_, service_name, caf::actor_cast<caf::actor>(actor_));
 }
 
 catalog::~catalog() {

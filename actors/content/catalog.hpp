@@ -21,11 +21,14 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "actors/content/metadata.hpp"
 #include "caf/actor.hpp"
 #include "caf/atom.hpp"
 #include "caf/expected.hpp"
+#include "caf/replies_to.hpp"
+#include "caf/typed_actor.hpp"
 
 namespace sv {
 class node;
@@ -37,6 +40,43 @@ namespace sv::content {
 /// MetadataChanged (owner field: the node that stored it) for every version the replica
 /// stores, until `w` terminates. Answers ok_atom.
 using watch_atom = caf::atom_constant<caf::atom("sv_watch")>;
+
+/// Messages of the catalog's protocol (protobuf, content.proto).
+using update_msg = streamverse::v1::MetadataUpdate;
+using changed_msg = streamverse::v1::MetadataChanged;
+using digest_msg = streamverse::v1::CatalogDigest;
+using entries_msg = streamverse::v1::CatalogEntries;
+using prepare_msg = streamverse::v1::CatalogPrepare;
+using promise_msg = streamverse::v1::CatalogPromise;
+using accept_msg = streamverse::v1::CatalogAccept;
+using accepted_msg = streamverse::v1::CatalogAccepted;
+
+/// `(view_atom, id)`: the cached rendered view (JSON) of a title.
+using view_atom = caf::atom_constant<caf::atom("sv_view")>;
+/// `(size_atom)`: titles in the replica.
+using size_atom = caf::atom_constant<caf::atom("sv_size")>;
+/// `(stats_atom)`: catalog_stats as five numbers, in its field order.
+using stats_atom = caf::atom_constant<caf::atom("sv_stats")>;
+/// `(fetch_atom, id)` between replicas: the replica's stored version of a title.
+using fetch_atom = caf::atom_constant<caf::atom("sv_fetch")>;
+
+/// The catalog actor's interface: what host code and the other nodes' catalogs send it.
+/// Errors travel as CAF errors (sv::errc: not_found, invalid_argument, version_conflict,
+/// unavailable).
+using catalog_actor = caf::typed_actor<
+    // host code and any node
+    caf::replies_to<update_msg>::with<uint64_t>,                 // -> the version assigned
+    caf::replies_to<caf::get_atom, std::string>::with<metadata>, // this replica's version
+    caf::replies_to<view_atom, std::string>::with<std::string>,
+    caf::replies_to<size_atom>::with<uint64_t>,
+    caf::replies_to<stats_atom>::with<std::vector<uint64_t>>,
+    caf::replies_to<watch_atom, caf::actor>::with<caf::ok_atom>,
+    // between replicas: a stored version, consensus phases, anti-entropy
+    caf::replies_to<changed_msg>::with<caf::ok_atom>,
+    caf::replies_to<prepare_msg>::with<promise_msg>,
+    caf::replies_to<accept_msg>::with<accepted_msg>,
+    caf::replies_to<fetch_atom, std::string>::with<changed_msg>,
+    caf::replies_to<digest_msg>::with<entries_msg>, caf::reacts_to<caf::ok_atom>>;
 
 /// Counters of one catalog (also exported as metrics).
 struct catalog_stats {
@@ -76,14 +116,14 @@ public:
   size_t size();
 
   /// The catalog actor (for actors that send MetadataUpdate or get requests directly).
-  const caf::actor& handle() const noexcept {
+  const catalog_actor& handle() const noexcept {
     return actor_;
   }
 
 private:
   caf::actor_system& sys_;
   std::chrono::milliseconds timeout_;
-  caf::actor actor_;
+  catalog_actor actor_;
 };
 
 } // namespace sv::content

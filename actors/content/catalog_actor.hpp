@@ -28,6 +28,7 @@
 #include "caf/event_based_actor.hpp"
 #include "caf/response_promise.hpp"
 #include "caf/stateful_actor.hpp"
+#include "caf/typed_event_based_actor.hpp"
 #include "runtime/cluster/membership.hpp"
 #include "runtime/cluster/owner_router.hpp"
 #include "runtime/cluster/placement.hpp"
@@ -37,20 +38,8 @@
 
 namespace sv::content::detail {
 
-using update_msg = streamverse::v1::MetadataUpdate;
-using changed_msg = streamverse::v1::MetadataChanged;
-using view_atom = caf::atom_constant<caf::atom("sv_view")>;
-using size_atom = caf::atom_constant<caf::atom("sv_size")>;
-using stats_atom = caf::atom_constant<caf::atom("sv_stats")>;
 using retry_atom = caf::atom_constant<caf::atom("sv_retry")>;
 using repair_atom = caf::atom_constant<caf::atom("sv_repair")>;
-using fetch_atom = caf::atom_constant<caf::atom("sv_fetch")>;
-using digest_msg = streamverse::v1::CatalogDigest;
-using entries_msg = streamverse::v1::CatalogEntries;
-using prepare_msg = streamverse::v1::CatalogPrepare;
-using promise_msg = streamverse::v1::CatalogPromise;
-using accept_msg = streamverse::v1::CatalogAccept;
-using accepted_msg = streamverse::v1::CatalogAccepted;
 using ballot_msg = streamverse::v1::Ballot;
 
 // Anti-entropy buckets: a title's bucket is its id's hash modulo this.
@@ -115,6 +104,10 @@ inline constexpr auto service_name = caf::atom("sv_catalog");
 
 using sv::clock::wall_ms;
 
+// The interface plus what the actor sends itself (repair rounds, delayed continuations).
+using catalog_private =
+    catalog_actor::extend<caf::reacts_to<repair_atom>, caf::reacts_to<retry_atom, uint64_t>>;
+
 struct catalog_state {
   std::shared_ptr<catalog_store> store;
   std::map<std::string, stored_version> replica;
@@ -131,7 +124,8 @@ struct catalog_state {
   std::minstd_rand jitter;
   std::chrono::milliseconds timeout{5000};
   // Title owners (this node's name, endpoint and member view) and the peers' catalogs.
-  cluster::owner_router<caf::stateful_actor<catalog_state>> router{service_name};
+  cluster::owner_router<caf::stateful_actor<catalog_state, catalog_private::base>> router{
+      service_name};
   // Actors told about every version this replica stores (watch_atom).
   std::vector<caf::actor> watchers;
   // Continuations waiting for retry_pause (see later()).
@@ -152,31 +146,34 @@ struct catalog_state {
   static inline const char* name = "sv.content.catalog";
 };
 
-using catalog_actor = caf::stateful_actor<catalog_state>;
+using catalog_self = caf::stateful_actor<catalog_state, catalog_private::base>;
 
 // -- shared between the catalog's files -------------------------------------------------
 
 // catalog_replica.cpp
-void stored(catalog_actor* self, const stored_version& v);
-bool apply(catalog_actor* self, const stored_version& v);
-void later(catalog_actor* self, std::chrono::milliseconds d, std::function<void()> f);
+void stored(catalog_self* self, const stored_version& v);
+bool apply_version(catalog_self* self, const stored_version& v);
+void later(catalog_self* self, std::chrono::milliseconds d, std::function<void()> f);
 
 // catalog_consensus.cpp
-void refresh_voters(catalog_actor* self);
-void attempt(catalog_actor* self, const std::string& id);
+void refresh_voters(catalog_self* self);
+void attempt(catalog_self* self, const std::string& id);
 
 // catalog_repair.cpp
-void repair_round(catalog_actor* self);
+void repair_round(catalog_self* self);
 
-// Calls `then(handle)` with the catalog of peer `name` (looked up once, then cached), or
+// Calls `then(handle)` with the catalog of peer `name` (typed: looked up once, then cached), or
 // `failed(err)`. A peer that is not connected yet (it joined a moment ago, or a connection
 // is being re-established) is tried again every retry_pause until `deadline`. Calls for one
 // peer are answered in the order they were made.
 template <class Then, class Failed>
-void with_peer_catalog(catalog_actor* self, const std::string& name, Then then, Failed failed,
+void with_peer_catalog(catalog_self* self, const std::string& name, Then then, Failed failed,
                        std::chrono::steady_clock::time_point deadline) {
   auto& st = self->state;
-  st.router.with_peer(self, name, st.timeout, then, [=](const caf::error& err) mutable {
+  auto typed = [then](const caf::actor& h) mutable {
+    then(caf::actor_cast<catalog_actor>(h));
+  };
+  st.router.with_peer(self, name, st.timeout, typed, [=](const caf::error& err) mutable {
     if (is(err, errc::unavailable) && std::chrono::steady_clock::now() + retry_pause < deadline) {
       later(self, retry_pause, [=] { with_peer_catalog(self, name, then, failed, deadline); });
     } else {
@@ -186,9 +183,9 @@ void with_peer_catalog(catalog_actor* self, const std::string& name, Then then, 
 }
 
 /// Spawns the catalog actor of a node.
-caf::actor spawn_catalog(caf::actor_system& sys, std::string node_name,
-                         std::shared_ptr<catalog_store> store, caf::actor endpoint,
-                         std::function<std::vector<cluster::member>()> members,
-                         std::chrono::milliseconds timeout, metrics::registry* reg);
+catalog_actor spawn_catalog(caf::actor_system& sys, std::string node_name,
+                            std::shared_ptr<catalog_store> store, caf::actor endpoint,
+                            std::function<std::vector<cluster::member>()> members,
+                            std::chrono::milliseconds timeout, metrics::registry* reg);
 
 } // namespace sv::content::detail

@@ -7,24 +7,23 @@
 
 namespace sv::content {
 
-namespace {
-
-// The catalog registered on the node at host:port.
-caf::expected<caf::actor> catalog_of(caf::actor_system& sys, const std::string& host, uint16_t port,
-                                     std::chrono::milliseconds timeout) {
-  return cluster::lookup_service(sys, host, port, caf::atom("sv_catalog"), timeout);
+caf::expected<catalog_actor> connect_catalog(caf::actor_system& sys, const std::string& host,
+                                             uint16_t port, std::chrono::milliseconds timeout) {
+  auto a = cluster::lookup_service(sys, host, port, caf::atom("sv_catalog"), timeout);
+  if (!a) {
+    return a.error();
+  }
+  return caf::actor_cast<catalog_actor>(*a);
 }
-
-} // namespace
 
 caf::expected<uint64_t> remote_update(caf::actor_system& sys, const std::string& host,
                                       uint16_t port, metadata m, uint64_t expected_version,
                                       std::chrono::milliseconds timeout) {
-  auto cat = catalog_of(sys, host, port, timeout);
+  auto cat = connect_catalog(sys, host, port, timeout);
   if (!cat) {
     return cat.error();
   }
-  streamverse::v1::MetadataUpdate u;
+  update_msg u;
   *u.mutable_metadata() = std::move(m);
   u.set_expected_version(expected_version);
   u.set_origin("streamverse-ctl");
@@ -33,7 +32,7 @@ caf::expected<uint64_t> remote_update(caf::actor_system& sys, const std::string&
 
 caf::expected<metadata> remote_get(caf::actor_system& sys, const std::string& host, uint16_t port,
                                    const std::string& id, std::chrono::milliseconds timeout) {
-  auto cat = catalog_of(sys, host, port, timeout);
+  auto cat = connect_catalog(sys, host, port, timeout);
   if (!cat) {
     return cat.error();
   }

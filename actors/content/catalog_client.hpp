@@ -6,11 +6,18 @@
 #include <cstdint>
 #include <string>
 
+#include "actors/content/catalog.hpp"
 #include "actors/content/metadata.hpp"
 #include "caf/expected.hpp"
 #include "caf/fwd.hpp"
 
 namespace sv::content {
+
+/// The catalog of the node whose cluster endpoint is host:port, as a typed handle (its
+/// interface is catalog_actor in catalog.hpp). `sys` needs the middleman, the runtime's and
+/// the content message types.
+caf::expected<catalog_actor> connect_catalog(caf::actor_system& sys, const std::string& host,
+                                             uint16_t port, std::chrono::milliseconds timeout);
 
 /// Sends an update to the catalog of the node whose cluster endpoint is host:port (it
 /// forwards to the owner); returns the version assigned. `sys` needs the middleman, the

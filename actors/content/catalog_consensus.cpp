@@ -22,7 +22,7 @@ namespace {
 // Sends `msg` to the catalog of each of `names` and calls `answer` with each reply, or
 // with nullptr for a peer that did not answer by `deadline` (at least retry_pause).
 template <class Reply, class Msg, class Answer>
-void ask_each(catalog_actor* self, const std::vector<std::string>& names, const Msg& msg,
+void ask_each(catalog_self* self, const std::vector<std::string>& names, const Msg& msg,
               std::chrono::steady_clock::time_point deadline, Answer answer) {
   auto now = std::chrono::steady_clock::now();
   auto wait = std::max<std::chrono::steady_clock::duration>(retry_pause, deadline - now);
@@ -30,7 +30,7 @@ void ask_each(catalog_actor* self, const std::vector<std::string>& names, const 
   for (auto& n : names) {
     with_peer_catalog(
         self, n,
-        [=](const caf::actor& cat) {
+        [=](const catalog_actor& cat) {
           self->request(cat, timeout, msg)
               .then([=](const Reply& r) { answer(&r); },
                     [=](caf::error&) { answer(static_cast<const Reply*>(nullptr)); });
@@ -40,7 +40,7 @@ void ask_each(catalog_actor* self, const std::vector<std::string>& names, const 
 }
 
 // Answers the update at the front of `id`'s queue and starts the next one.
-void finish(catalog_actor* self, const std::string& id, caf::expected<uint64_t> result) {
+void finish(catalog_self* self, const std::string& id, caf::expected<uint64_t> result) {
   auto& queued = self->state.queued;
   auto q = queued.find(id);
   if (q == queued.end() || q->second.empty()) {
@@ -60,7 +60,7 @@ void finish(catalog_actor* self, const std::string& id, caf::expected<uint64_t> 
   }
 }
 
-void refuse(catalog_actor* self, const std::string& id, caf::error err) {
+void refuse(catalog_self* self, const std::string& id, caf::error err) {
   auto& st = self->state;
   ++st.stats.updates_refused;
   st.refused->inc();
@@ -87,12 +87,12 @@ struct phase_state {
 
 // Gives up on a phase that is still undecided at `deadline` (a peer whose connection is
 // gone but not yet noticed may take longer than that to fail).
-void expire_at(catalog_actor* self, const std::string& id, std::shared_ptr<phase_state> ph,
+void expire_at(catalog_self* self, const std::string& id, std::shared_ptr<phase_state> ph,
                std::chrono::steady_clock::time_point deadline);
 
 // An attempt was interrupted (a higher ballot) or did not reach a majority: again after a
 // short random pause while the update's deadline allows, else unavailable.
-void retry_or_fail(catalog_actor* self, const std::string& id, const ballot& refusal,
+void retry_or_fail(catalog_self* self, const std::string& id, const ballot& refusal,
                    const std::string& why) {
   auto& st = self->state;
   auto& round = st.rounds[id];
@@ -109,7 +109,7 @@ void retry_or_fail(catalog_actor* self, const std::string& id, const ballot& ref
 
 // Phase 2: the update applied to the highest version a majority reported, accepted under
 // the attempt's ballot by every reachable voter; answered once a majority stored it.
-void propose(catalog_actor* self, const std::string& id, const phase_state& prepared) {
+void propose(catalog_self* self, const std::string& id, const phase_state& prepared) {
   auto& st = self->state;
   auto& p = st.queued[id].front();
   auto& base = prepared.proposal.highest();
@@ -191,7 +191,7 @@ void propose(catalog_actor* self, const std::string& id, const phase_state& prep
   answer(&mine);
 }
 
-void expire_at(catalog_actor* self, const std::string& id, std::shared_ptr<phase_state> ph,
+void expire_at(catalog_self* self, const std::string& id, std::shared_ptr<phase_state> ph,
                std::chrono::steady_clock::time_point deadline) {
   auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
       deadline - std::chrono::steady_clock::now());
@@ -213,7 +213,7 @@ void expire_at(catalog_actor* self, const std::string& id, std::shared_ptr<phase
 // crashed stays a voter while it is listed down, and is dropped once the membership forgot
 // it only by a node that sees a majority of the voters up. So the minority side of a
 // partition never shrinks the set into a majority of its own.
-void refresh_voters(catalog_actor* self) {
+void refresh_voters(catalog_self* self) {
   auto& st = self->state;
   std::set<std::string> voters(st.voters.begin(), st.voters.end());
   voters.insert(st.router.self_name());
@@ -252,7 +252,7 @@ void refresh_voters(catalog_actor* self) {
 
 // Phase 1 of the update at the front of `id`'s queue: a ballot above every one seen for the
 // title, promised by a majority of the voters.
-void attempt(catalog_actor* self, const std::string& id) {
+void attempt(catalog_self* self, const std::string& id) {
   auto& st = self->state;
   auto q = st.queued.find(id);
   if (q == st.queued.end() || q->second.empty()) {

@@ -23,7 +23,7 @@ namespace {
 // Anti-entropy, one round: the digest to every connected peer's catalog; the peer answers
 // with (id, version) of the titles in the buckets that differ; each side then gets what it
 // lacks: newer versions are pushed as MetadataChanged, missing or older ones fetched.
-void reconcile(catalog_actor* self, const caf::actor& peer, const entries_msg& theirs) {
+void reconcile(catalog_self* self, const catalog_actor& peer, const entries_msg& theirs) {
   auto& st = self->state;
   // id -> (version, fingerprint) on the peer.
   std::map<std::string, std::pair<uint64_t, uint64_t>> remote;
@@ -49,7 +49,7 @@ void reconcile(catalog_actor* self, const caf::actor& peer, const entries_msg& t
       self->request(peer, caf::duration{st.timeout}, fetch_atom::value, id)
           .then(
               [self](const changed_msg& c) {
-                if (apply(self, from_msg(c))) {
+                if (apply_version(self, from_msg(c))) {
                   self->state.repaired->inc();
                 }
               },
@@ -71,7 +71,7 @@ void reconcile(catalog_actor* self, const caf::actor& peer, const entries_msg& t
 
 } // namespace
 
-void repair_round(catalog_actor* self) {
+void repair_round(catalog_self* self) {
   auto& st = self->state;
   refresh_voters(self);
   digest_msg d;
@@ -85,7 +85,7 @@ void repair_round(catalog_actor* self) {
             for (auto& n : names) {
               with_peer_catalog(
                   self, n,
-                  [=](const caf::actor& cat) {
+                  [=](const catalog_actor& cat) {
                     self->request(cat, caf::duration{self->state.timeout}, d)
                         .then([=](const entries_msg& e) { reconcile(self, cat, e); },
                               [](caf::error&) {});

@@ -20,7 +20,7 @@
 namespace sv::content::detail {
 
 // What a replica does once its store took a version: memory, digest, view fences, watchers.
-void stored(catalog_actor* self, const stored_version& v) {
+void stored(catalog_self* self, const stored_version& v) {
   auto& st = self->state;
   auto& m = v.value;
   auto& slot = st.replica[m.id()];
@@ -34,7 +34,7 @@ void stored(catalog_actor* self, const stored_version& v) {
   if (!st.watchers.empty()) {
     auto note = to_changed(v, st.router.self_name()); // owner field: the replica that stored it
     for (auto& w : st.watchers) {
-      self->send(w, note);
+      caf::anon_send(w, note);
     }
   }
   ++st.stats.changes_applied;
@@ -47,7 +47,7 @@ void stored(catalog_actor* self, const stored_version& v) {
 
 // Applies a version from anti-entropy to the replica (store first: durable before
 // visible). Returns true when it superseded what the replica had.
-bool apply(catalog_actor* self, const stored_version& v) {
+bool apply_version(catalog_self* self, const stored_version& v) {
   auto& st = self->state;
   auto r = st.store->apply(v.value, v.accepted);
   if (!r) {
@@ -65,7 +65,7 @@ bool apply(catalog_actor* self, const stored_version& v) {
 }
 
 // Runs `f` in this actor after `d`.
-void later(catalog_actor* self, std::chrono::milliseconds d, std::function<void()> f) {
+void later(catalog_self* self, std::chrono::milliseconds d, std::function<void()> f) {
   auto id = self->state.next_delayed++;
   self->state.delayed.emplace(id, std::move(f));
   self->delayed_send(self, d, retry_atom::value, id);
@@ -77,7 +77,7 @@ namespace {
 // While the owner cannot be reached (it just died and the view has not caught up, or it
 // joined and is not connected yet), tries again every retry_pause with a fresh view until
 // `deadline`: a caller sees a bounded delay, not an error, when ownership moves.
-void route_update(catalog_actor* self, const update_msg& u, caf::response_promise rp,
+void route_update(catalog_self* self, const update_msg& u, caf::response_promise rp,
                   std::chrono::steady_clock::time_point deadline) {
   auto& st = self->state;
   auto& id = u.metadata().id();
@@ -106,7 +106,8 @@ void route_update(catalog_actor* self, const update_msg& u, caf::response_promis
   };
   st.router.route(
       self, id, st.timeout, here,
-      [=](const caf::actor& cat, const std::string& owner) mutable {
+      [=](const caf::actor& owner_catalog, const std::string& owner) mutable {
+        auto cat = caf::actor_cast<catalog_actor>(owner_catalog);
         ++self->state.stats.forwarded;
         self->request(cat, caf::duration{self->state.timeout}, u)
             .then([=](uint64_t v) mutable { rp.deliver(v); },
@@ -122,10 +123,10 @@ void route_update(catalog_actor* self, const update_msg& u, caf::response_promis
       again);
 }
 
-caf::behavior catalog_behavior(catalog_actor* self, std::string node_name,
-                               std::shared_ptr<catalog_store> store, caf::actor endpoint,
-                               std::function<std::vector<cluster::member>()> members,
-                               std::chrono::milliseconds timeout, metrics::registry* reg) {
+catalog_private::behavior_type
+catalog_behavior(catalog_self* self, std::string node_name, std::shared_ptr<catalog_store> store,
+                 caf::actor endpoint, std::function<std::vector<cluster::member>()> members,
+                 std::chrono::milliseconds timeout, metrics::registry* reg) {
   auto& st = self->state;
   st.router.bind(std::move(node_name), std::move(endpoint), std::move(members));
   st.store = std::move(store);
@@ -163,6 +164,14 @@ caf::behavior catalog_behavior(catalog_actor* self, std::string node_name,
              ws.end());
     self->state.router.forget(dm.source);
   });
+  // A payload that failed to decode arrives as an empty message: answer it clearly.
+  self->set_default_handler(
+      [](caf::scheduled_actor*, caf::message_view& x) -> caf::result<caf::message> {
+        if (x.content().empty()) {
+          return wire::undecodable("catalog");
+        }
+        return caf::sec::unexpected_message;
+      });
   spdlog::info("catalog: {} titles loaded", st.replica.size());
   self->delayed_send(self, st.repair_interval, repair_atom::value);
   return {
@@ -172,7 +181,7 @@ caf::behavior catalog_behavior(catalog_actor* self, std::string node_name,
         return rp;
       },
       [self](const changed_msg& c) {
-        apply(self, from_msg(c));
+        apply_version(self, from_msg(c));
         return caf::ok_atom::value; // stored, or already had it
       },
       [self](const prepare_msg& p) {
@@ -279,16 +288,15 @@ caf::behavior catalog_behavior(catalog_actor* self, std::string node_name,
         return std::vector<uint64_t>{s.updates_accepted, s.updates_refused, s.changes_applied,
                                      s.changes_stale, s.forwarded};
       },
-      []() -> caf::error { return wire::undecodable("catalog"); },
   };
 }
 
 } // namespace
 
-caf::actor spawn_catalog(caf::actor_system& sys, std::string node_name,
-                         std::shared_ptr<catalog_store> store, caf::actor endpoint,
-                         std::function<std::vector<cluster::member>()> members,
-                         std::chrono::milliseconds timeout, metrics::registry* reg) {
+catalog_actor spawn_catalog(caf::actor_system& sys, std::string node_name,
+                            std::shared_ptr<catalog_store> store, caf::actor endpoint,
+                            std::function<std::vector<cluster::member>()> members,
+                            std::chrono::milliseconds timeout, metrics::registry* reg) {
   return sys.spawn(catalog_behavior, std::move(node_name), std::move(store), std::move(endpoint),
                    std::move(members), timeout, reg);
 }

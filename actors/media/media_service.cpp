@@ -63,7 +63,7 @@ using ent_atom = caf::atom_constant<caf::atom("sv_entres")>;
 using verdict_fn = std::function<void(caf::error)>;
 
 struct verifier_state {
-  caf::actor catalog;
+  content::catalog_actor catalog;
   std::shared_ptr<integrations::entitlements> entitlement; // null: no entitlement check
   uint64_t next_id = 0;
   std::unordered_map<uint64_t, std::pair<verdict_fn, std::string>> waiting;
@@ -164,7 +164,7 @@ void verify(verifier_actor* self, const session::open_request& r, verdict_fn don
           });
 }
 
-caf::behavior verifier_behavior(verifier_actor* self, caf::actor catalog,
+caf::behavior verifier_behavior(verifier_actor* self, content::catalog_actor catalog,
                                 std::shared_ptr<integrations::entitlements> entitlement) {
   self->state.catalog = catalog;
   self->state.entitlement = std::move(entitlement);

@@ -15,8 +15,8 @@
 
 namespace sv {
 
-template <class T, class... Ts>
-caf::expected<T> ask(caf::actor_system& sys, const caf::actor& receiver,
+template <class T, class Handle, class... Ts>
+caf::expected<T> ask(caf::actor_system& sys, const Handle& receiver,
                      std::chrono::milliseconds timeout, Ts&&... xs) {
   caf::scoped_actor self{sys};
   caf::expected<T> result = caf::make_error(caf::sec::request_timeout);
