@@ -67,7 +67,9 @@ bool membership::hello(const member& m, std::chrono::nanoseconds now) {
   }
   // A handshake is the member itself speaking: it is up, whatever was rumoured.
   auto before = e->info;
-  e->info.address = m.address;
+  if (!m.address.empty()) {
+    e->info.address = m.address;
+  }
   e->info.version = m.version;
   e->info.incarnation = std::max(e->info.incarnation, m.incarnation);
   e->last_heard = now;
@@ -103,8 +105,15 @@ bool membership::merge(const member& m, std::chrono::nanoseconds now) {
     members_.push_back(entry{m, now, now});
     return true;
   }
+  // A member whose first hello came while it was still starting (before it knew its own
+  // address) is listed without one: take the address from the first news that has it.
+  auto learned =
+      e->info.address.empty() && !m.address.empty() && m.incarnation >= e->info.incarnation;
+  if (learned) {
+    e->info.address = m.address;
+  }
   if (!supersedes(m, e->info)) {
-    return false;
+    return learned;
   }
   auto was = e->info.state;
   e->info.incarnation = m.incarnation;

@@ -33,6 +33,18 @@ member_state state_of(const membership& m, const std::string& name) {
 } // namespace
 
 TEST_SUITE("runtime.cluster") {
+  TEST_CASE("a member first heard of without an address takes it from later gossip") {
+    membership m{node("a")};
+    auto early = node("b");
+    early.address.clear(); // its hello came before it knew its own address
+    CHECK(m.hello(early, 0ms));
+    CHECK(m.find("b")->address.empty());
+    CHECK(m.merge(node("b"), 10ms)); // the same incarnation, now with the address
+    CHECK(m.find("b")->address == node("b").address);
+    CHECK(m.find("b")->state == member_state::up);
+    CHECK_FALSE(m.merge(node("b"), 20ms)); // nothing new any more
+  }
+
   TEST_CASE("a node lists itself as up and learns peers by hello and by gossip") {
     membership m{node("a", 1, member_state::joining)};
     CHECK(m.self().state == member_state::up);
