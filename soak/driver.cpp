@@ -10,7 +10,7 @@ caf::actor connect(caf::actor_system& sys, const std::string& host, uint16_t por
   auto deadline = steady::now() + within;
   while (steady::now() < deadline) {
     if (auto an = analytics::connect_service(sys, host, port, 1s)) {
-      return *an;
+      return caf::actor_cast<caf::actor>(*an);
     }
     std::this_thread::sleep_for(200ms);
   }

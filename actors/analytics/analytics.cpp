@@ -103,8 +103,9 @@ analytics::analytics(node& n) : sys_(n.system()), shared_(std::make_shared<analy
                              return np->members();
                            }},
                            &n.flow(), n.settings().data_dir, freshness);
-  batcher_ = spawn_batcher(sys_, producer, cfg, shared_, &n.flow(), ack, service_);
-  cluster::register_service(sys_, service_name, service_);
+  batcher_ = spawn_batcher(sys_, producer, cfg, shared_, &n.flow(), ack,
+                           caf::actor_cast<caf::actor>(service_));
+  cluster::register_service(sys_, service_name, caf::actor_cast<caf::actor>(service_));
 }
 
 analytics::~analytics() {
@@ -194,9 +195,9 @@ caf::expected<window_stats> from_msg(caf::expected<window_msg> r) {
 
 } // namespace
 
-caf::expected<caf::actor> connect_service(caf::actor_system& sys, const std::string& host,
-                                          uint16_t port, std::chrono::milliseconds timeout) {
-  return cluster::lookup_service(sys, host, port, service_name, timeout);
+caf::expected<analytics_actor> connect_service(caf::actor_system& sys, const std::string& host,
+                                               uint16_t port, std::chrono::milliseconds timeout) {
+  return cluster::lookup_service_as<analytics_actor>(sys, host, port, service_name, timeout);
 }
 
 caf::message ingest_request(event_batch b) {
@@ -207,7 +208,7 @@ caf::expected<window_stats> remote_window(caf::actor_system& sys, const std::str
                                           uint16_t port, const std::string& content,
                                           const std::string& region, std::chrono::seconds w,
                                           std::chrono::milliseconds timeout) {
-  auto svc = cluster::lookup_service(sys, host, port, service_name, timeout);
+  auto svc = connect_service(sys, host, port, timeout);
   if (!svc) {
     return svc.error();
   }

@@ -29,6 +29,7 @@
 #include <string>
 #include <vector>
 
+#include "actors/analytics/analytics_protocol.hpp"
 #include "actors/analytics/events.hpp"
 #include "actors/analytics/realtime.hpp"
 #include "actors/session/session_host.hpp"
@@ -63,17 +64,6 @@ struct analytics_stats {
 };
 
 struct analytics_shared;
-
-/// For producers outside the cluster (edge collectors, load drivers): the analytics service
-/// of the node whose cluster endpoint is host:port. Send it `ingest_request(batch)` as a
-/// request: the answer (a streamverse::v1::BatchAck) comes once every event of the batch is
-/// durable at its partition's owner. Number batches per producer (producer_id + sequence)
-/// and resend a batch until it is acknowledged: a batch stored before is recognised (its
-/// events are split by partition, each part keyed by producer/partition and sequence) and
-/// stored once.
-caf::expected<caf::actor> connect_service(caf::actor_system& sys, const std::string& host,
-                                          uint16_t port, std::chrono::milliseconds timeout);
-caf::message ingest_request(event_batch b);
 
 /// From outside the cluster (streamverse-ctl): the real-time window of `content` in
 /// `region` through the analytics service of the node at host:port.
@@ -118,14 +108,15 @@ public:
 
   analytics_stats stats();
 
-  const caf::actor& handle() const noexcept {
+  /// The service actor (its interface: analytics_protocol.hpp).
+  const analytics_actor& handle() const noexcept {
     return service_;
   }
 
 private:
   caf::actor_system& sys_;
   std::shared_ptr<analytics_shared> shared_;
-  caf::actor service_;
+  analytics_actor service_;
   caf::actor batcher_; // detached, known only on this node
 };
 

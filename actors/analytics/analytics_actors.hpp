@@ -47,21 +47,18 @@ struct analytics_shared {
 
 namespace detail {
 
-using ack_msg = streamverse::v1::BatchAck;
-using query_msg = streamverse::v1::AnalyticsQuery;
-using window_msg = streamverse::v1::AnalyticsWindow;
-using handoff_page = streamverse::v1::HandoffPage;
-
-using partition_atom = caf::atom_constant<caf::atom("sv_apart")>;
 using linger_atom = caf::atom_constant<caf::atom("sv_alinger")>;
 using resend_atom = caf::atom_constant<caf::atom("sv_aresend")>;
 using flush_atom = caf::atom_constant<caf::atom("sv_aflush")>;
 using tick_atom = caf::atom_constant<caf::atom("sv_atick")>;
 using route_atom = caf::atom_constant<caf::atom("sv_aroute")>;
-using handoff_atom = caf::atom_constant<caf::atom("sv_ahand")>;
 using adopt_atom = caf::atom_constant<caf::atom("sv_aadopt")>;
-using release_atom = caf::atom_constant<caf::atom("sv_arel")>;
-using ingest_atom = caf::atom_constant<caf::atom("sv_aingest")>;
+
+// The interface plus what the service is sent on its own node: batches from the batcher
+// (the message `(partition_atom, p, event_block)` travels whole, never copied) and ticks.
+using analytics_private =
+    analytics_actor::extend<caf::replies_to<route_atom, uint32_t, caf::message>::with<ack_msg>,
+                            caf::reacts_to<tick_atom>>;
 
 // A handoff page carries at most this many batches and stops after this many bytes.
 inline constexpr size_t handoff_batches = 256;
@@ -86,12 +83,12 @@ caf::actor spawn_partition(caf::local_actor* service, uint32_t p, std::string pa
                            metrics::histogram* freshness);
 
 /// Spawns the node's analytics service.
-caf::actor spawn_service(caf::actor_system& sys, std::string node_name,
-                         config::analytics_node_settings cfg,
-                         std::shared_ptr<analytics_shared> shared, caf::actor endpoint,
-                         std::function<std::vector<cluster::member>()> members,
-                         flow::flow_context* flow, std::string data_dir,
-                         metrics::histogram* freshness);
+analytics_actor spawn_service(caf::actor_system& sys, std::string node_name,
+                              config::analytics_node_settings cfg,
+                              std::shared_ptr<analytics_shared> shared, caf::actor endpoint,
+                              std::function<std::vector<cluster::member>()> members,
+                              flow::flow_context* flow, std::string data_dir,
+                              metrics::histogram* freshness);
 
 /// Spawns the node's batcher (detached, at a lower OS priority), sending to `service`.
 caf::actor spawn_batcher(caf::actor_system& sys, std::string producer_id,

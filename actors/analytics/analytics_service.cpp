@@ -18,6 +18,7 @@
 #include "caf/local_actor.hpp"
 #include "caf/send.hpp"
 #include "caf/stateful_actor.hpp"
+#include "caf/typed_event_based_actor.hpp"
 #include "caf/typed_response_promise.hpp"
 #include "runtime/cluster/endpoint.hpp"
 #include "runtime/cluster/owner_router.hpp"
@@ -26,6 +27,7 @@
 #include "runtime/node/background.hpp"
 #include "runtime/wire/errc.hpp"
 #include "runtime/wire/protobuf.hpp"
+#include "runtime/wire/undecodable.hpp"
 
 namespace sv::analytics::detail {
 
@@ -38,7 +40,8 @@ struct service_state {
   std::string data_dir;
   metrics::histogram* freshness = nullptr;
   // Partition owners and the other nodes' analytics services.
-  cluster::owner_router<caf::stateful_actor<service_state>> router{service_name};
+  cluster::owner_router<caf::stateful_actor<service_state, analytics_private::base>> router{
+      service_name};
   std::map<uint32_t, caf::actor> partitions; // on this node
   // Partitions this node does not own and holds no batches of (nothing to hand over).
   empty_marks empty_here;
@@ -48,7 +51,11 @@ struct service_state {
   static inline const char* name = "sv.analytics.service";
 };
 
-using service_actor = caf::stateful_actor<service_state>;
+using service_actor = caf::stateful_actor<service_state, analytics_private::base>;
+
+analytics_actor peer(const caf::actor& svc) {
+  return caf::actor_cast<analytics_actor>(svc);
+}
 
 std::string partition_key(uint32_t p) {
   return "analytics-partition-" + std::to_string(p);
@@ -87,7 +94,7 @@ void to_partition(service_actor* self, uint32_t p, const Msg& msg,
             .then([=](const Reply& r) { done(r); }, [=](caf::error& err) { fail(err); });
       },
       [=](const caf::actor& svc, const std::string&) {
-        self->request(svc, timeout, partition_atom::value, p, msg)
+        self->request(peer(svc), timeout, partition_atom::value, p, msg)
             .then([=](const Reply& r) { done(r); }, [=](caf::error& err) { fail(err); });
       },
       [=](const caf::error& err, const std::string&) { fail(err); });
@@ -133,7 +140,7 @@ void pull(service_actor* self, uint32_t p, const std::string& giver) {
   st.router.with_peer(
       self, giver, std::chrono::seconds{2},
       [=](const caf::actor& svc) {
-        self->request(svc, timeout, handoff_atom::value, p)
+        self->request(peer(svc), timeout, handoff_atom::value, p)
             .then(
                 [=](const handoff_page& page) {
                   if ((page.blocks_size() == 0 && page.batches_size() == 0)
@@ -145,7 +152,7 @@ void pull(service_actor* self, uint32_t p, const std::string& giver) {
                   self->request(local_partition(self, p), timeout, adopt_atom::value, page)
                       .then(
                           [=](uint64_t) {
-                            self->request(svc, timeout, release_atom::value, p, page.up_to())
+                            self->request(peer(svc), timeout, release_atom::value, p, page.up_to())
                                 .then(
                                     [=](uint64_t) {
                                       self->state.pulling.erase(key);
@@ -219,12 +226,11 @@ void ingest(service_actor* self, const event_batch& b, caf::typed_response_promi
   }
 }
 
-caf::behavior service_behavior(service_actor* self, std::string node_name,
-                               config::analytics_node_settings cfg,
-                               std::shared_ptr<analytics_shared> shared, caf::actor endpoint,
-                               std::function<std::vector<cluster::member>()> members,
-                               flow::flow_context* flow, std::string data_dir,
-                               metrics::histogram* freshness) {
+analytics_private::behavior_type
+service_behavior(service_actor* self, std::string node_name, config::analytics_node_settings cfg,
+                 std::shared_ptr<analytics_shared> shared, caf::actor endpoint,
+                 std::function<std::vector<cluster::member>()> members, flow::flow_context* flow,
+                 std::string data_dir, metrics::histogram* freshness) {
   auto& st = self->state;
   st.router.bind(std::move(node_name), std::move(endpoint), std::move(members));
   st.cfg = cfg;
@@ -233,6 +239,7 @@ caf::behavior service_behavior(service_actor* self, std::string node_name,
   st.data_dir = std::move(data_dir);
   st.freshness = freshness;
   self->set_down_handler([self](caf::down_msg& dm) { self->state.router.forget(dm.source); });
+  wire::answer_undecodable(self, "analytics service");
   self->delayed_send(self, std::chrono::seconds{1}, tick_atom::value);
   return {
       // From the batcher on this node.
@@ -374,12 +381,12 @@ caf::behavior service_behavior(service_actor* self, std::string node_name,
 
 } // namespace
 
-caf::actor spawn_service(caf::actor_system& sys, std::string node_name,
-                         config::analytics_node_settings cfg,
-                         std::shared_ptr<analytics_shared> shared, caf::actor endpoint,
-                         std::function<std::vector<cluster::member>()> members,
-                         flow::flow_context* flow, std::string data_dir,
-                         metrics::histogram* freshness) {
+analytics_actor spawn_service(caf::actor_system& sys, std::string node_name,
+                              config::analytics_node_settings cfg,
+                              std::shared_ptr<analytics_shared> shared, caf::actor endpoint,
+                              std::function<std::vector<cluster::member>()> members,
+                              flow::flow_context* flow, std::string data_dir,
+                              metrics::histogram* freshness) {
   return sys.spawn(service_behavior, std::move(node_name), cfg, std::move(shared),
                    std::move(endpoint), std::move(members), flow, std::move(data_dir), freshness);
 }

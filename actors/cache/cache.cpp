@@ -139,7 +139,7 @@ cache::cache(node& n)
                              return np->members();
                            }});
   count_ = count;
-  cluster::register_service(sys_, service_name, service_);
+  cluster::register_service(sys_, service_name, caf::actor_cast<caf::actor>(service_));
 }
 
 cache::~cache() {
@@ -176,7 +176,8 @@ void cache::follow(content::catalog& c) {
               [done](caf::error& err) { done(std::move(err)); });
     });
   });
-  sv::ask<caf::ok_atom>(sys_, cat, timeout_, content::watch_atom::value, service_);
+  sv::ask<caf::ok_atom>(sys_, cat, timeout_, content::watch_atom::value,
+                        caf::actor_cast<caf::actor>(service_));
 }
 
 namespace {
@@ -194,9 +195,14 @@ caf::expected<cached> to_cached(caf::expected<value_msg> v, const std::string& k
 
 } // namespace
 
+caf::expected<cache_actor> connect_cache(caf::actor_system& sys, const std::string& host,
+                                         uint16_t port, std::chrono::milliseconds timeout) {
+  return cluster::lookup_service_as<cache_actor>(sys, host, port, service_name, timeout);
+}
+
 caf::expected<cached> remote_get(caf::actor_system& sys, const std::string& host, uint16_t port,
                                  const std::string& key, std::chrono::milliseconds timeout) {
-  auto svc = cluster::lookup_service(sys, host, port, service_name, timeout);
+  auto svc = connect_cache(sys, host, port, timeout);
   if (!svc) {
     return svc.error();
   }

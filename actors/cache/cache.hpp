@@ -31,6 +31,7 @@
 #include <string>
 #include <vector>
 
+#include "actors/cache/cache_protocol.hpp"
 #include "actors/cache/near_cache.hpp"
 #include "caf/actor.hpp"
 #include "caf/expected.hpp"
@@ -142,9 +143,8 @@ public:
     return *l1_;
   }
 
-  /// The service actor: actors send it CacheGet (answer: CacheValue), CachePut,
-  /// CacheInvalidate.
-  const caf::actor& handle() const noexcept {
+  /// The service actor (its interface: cache_protocol.hpp).
+  const cache_actor& handle() const noexcept {
     return service_;
   }
 
@@ -154,7 +154,7 @@ private:
   std::shared_ptr<near_cache> l1_;
   std::shared_ptr<loader_table> loaders_;
   std::shared_ptr<cache_counters> count_;
-  caf::actor service_;
+  cache_actor service_;
 };
 
 } // namespace sv::cache

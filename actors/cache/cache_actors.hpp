@@ -16,7 +16,7 @@
 #include <vector>
 
 #include "actors/cache/cache.hpp"
-#include "actors/cache/cache.pb.h"
+#include "actors/cache/cache_protocol.hpp"
 #include "actors/cache/cache_settings.hpp"
 #include "actors/cache/near_cache.hpp"
 #include "actors/cache/store.hpp"
@@ -56,24 +56,19 @@ struct loader_table {
 
 namespace detail {
 
-using get_msg = streamverse::v1::CacheGet;
-using value_msg = streamverse::v1::CacheValue;
-using put_msg = streamverse::v1::CachePut;
-using put_result_msg = streamverse::v1::CachePutResult;
-using invalidate_msg = streamverse::v1::CacheInvalidate;
-using hot_msg = streamverse::v1::CacheHot;
-using changed_msg = streamverse::v1::MetadataChanged;
+using changed_msg = metadata_changed_msg;
 
-using shard_atom = caf::atom_constant<caf::atom("sv_cshard")>;
-using apply_atom = caf::atom_constant<caf::atom("sv_capply")>;
 using loaded_atom = caf::atom_constant<caf::atom("sv_loaded")>;
 using load_timeout_atom = caf::atom_constant<caf::atom("sv_ldtmo")>;
-using hot_atom = caf::atom_constant<caf::atom("sv_chot")>;
 using flush_atom = caf::atom_constant<caf::atom("sv_cflush")>;
 using view_tick_atom = caf::atom_constant<caf::atom("sv_cview")>;
 using cool_tick_atom = caf::atom_constant<caf::atom("sv_ccool")>;
-using stats_atom = caf::atom_constant<caf::atom("sv_cstats")>;
 using retry_atom = caf::atom_constant<caf::atom("sv_cretry")>;
+
+// The interface plus what the service sends itself.
+using cache_private =
+    cache_actor::extend<caf::reacts_to<retry_atom, get_msg>, caf::reacts_to<view_tick_atom>,
+                        caf::reacts_to<cool_tick_atom>>;
 
 inline constexpr auto service_name = caf::atom("sv_cache");
 // How often the service looks at the membership (ownership moves, members coming back).
@@ -103,17 +98,17 @@ inline std::vector<std::string> tags_of(const google::protobuf::RepeatedPtrField
 }
 
 /// Spawns an L2 shard linked to `service` (the node's cache service, which it reports hot
-/// keys and loads to).
+/// keys to).
 caf::actor spawn_shard(caf::local_actor* service, store_settings s, config::cache_node_settings cfg,
                        std::shared_ptr<loader_table> loaders,
                        std::shared_ptr<cache_counters> count);
 
 /// Spawns the node's cache service.
-caf::actor spawn_service(caf::actor_system& sys, std::string node_name,
-                         config::cache_node_settings cfg, std::shared_ptr<near_cache> l1,
-                         std::shared_ptr<loader_table> loaders,
-                         std::shared_ptr<cache_counters> count, caf::actor endpoint,
-                         std::function<std::vector<cluster::member>()> members);
+cache_actor spawn_service(caf::actor_system& sys, std::string node_name,
+                          config::cache_node_settings cfg, std::shared_ptr<near_cache> l1,
+                          std::shared_ptr<loader_table> loaders,
+                          std::shared_ptr<cache_counters> count, caf::actor endpoint,
+                          std::function<std::vector<cluster::member>()> members);
 
 } // namespace detail
 

@@ -17,10 +17,12 @@
 #include "caf/local_actor.hpp"
 #include "caf/send.hpp"
 #include "caf/stateful_actor.hpp"
+#include "caf/typed_event_based_actor.hpp"
 #include "runtime/cluster/endpoint.hpp"
 #include "runtime/cluster/owner_router.hpp"
 #include "runtime/wire/errc.hpp"
 #include "runtime/wire/protobuf.hpp"
+#include "runtime/wire/undecodable.hpp"
 
 namespace sv::cache::detail {
 
@@ -33,7 +35,8 @@ struct service_state {
   std::shared_ptr<cache_counters> count;
   std::map<uint32_t, caf::actor> shards; // the shard actors on this node
   // Shard owners and the other nodes' cache services.
-  cluster::owner_router<caf::stateful_actor<service_state>> router{service_name};
+  cluster::owner_router<caf::stateful_actor<service_state, cache_private::base>> router{
+      service_name};
   struct waiting {
     std::vector<caf::response_promise> rps;
     time_ns started = 0;
@@ -47,7 +50,11 @@ struct service_state {
   static inline const char* name = "sv.cache.service";
 };
 
-using service_actor = caf::stateful_actor<service_state>;
+using service_actor = caf::stateful_actor<service_state, cache_private::base>;
+
+cache_actor peer(const caf::actor& svc) {
+  return caf::actor_cast<cache_actor>(svc);
+}
 
 std::vector<std::string> up_members(service_actor* self) {
   return self->state.router.up();
@@ -102,7 +109,7 @@ void to_shard(service_actor* self, const std::string& key, const Msg& msg,
   st.router.route(
       self, shard_key(shard), st.timeout, local,
       [=](const caf::actor& svc, const std::string&) {
-        self->request(svc, timeout, shard_atom::value, shard, msg)
+        self->request(peer(svc), timeout, shard_atom::value, shard, msg)
             .then([=](const Reply& r) { done(r); },
                   [=](caf::error& err) {
                     // The owner's answer is final unless the owner itself is gone.
@@ -127,7 +134,7 @@ void via_owner(service_actor* self, const std::string& key, const Msg& msg,
   st.router.route(
       self, shard_key(shard), st.timeout, [=] { here(shard); },
       [=](const caf::actor& svc, const std::string&) {
-        self->request(svc, caf::duration{self->state.timeout}, shard_atom::value, shard, msg)
+        self->request(peer(svc), caf::duration{self->state.timeout}, shard_atom::value, shard, msg)
             .then([=](const Reply& r) { done(r); }, [=](caf::error& err) { fail(err); });
       },
       [=](const caf::error&, const std::string&) { here(shard); });
@@ -189,7 +196,7 @@ void broadcast(service_actor* self, const invalidate_msg& inv, std::function<voi
     with_peer(
         self, n,
         [=](const caf::actor& svc) {
-          self->request(svc, caf::duration{self->state.timeout}, apply_atom::value, inv)
+          self->request(peer(svc), caf::duration{self->state.timeout}, apply_atom::value, inv)
               .then([=](caf::ok_atom) { one(true); }, [=](caf::error&) { one(false); });
         },
         [=] { one(false); });
@@ -248,7 +255,7 @@ void view_tick(service_actor* self) {
   if (returned) {
     st.l1->clear();
     for (auto& [shard, a] : st.shards) {
-      self->send(a, flush_atom::value);
+      caf::anon_send(a, flush_atom::value);
     }
     ++st.count->flushes;
   }
@@ -324,11 +331,11 @@ void fetch(service_actor* self, const get_msg& g) {
       [self, g](const caf::error& err) { finish_get(self, g, err); });
 }
 
-caf::behavior service_behavior(service_actor* self, std::string node_name,
-                               config::cache_node_settings cfg, std::shared_ptr<near_cache> l1,
-                               std::shared_ptr<loader_table> loaders,
-                               std::shared_ptr<cache_counters> count, caf::actor endpoint,
-                               std::function<std::vector<cluster::member>()> members) {
+cache_private::behavior_type
+service_behavior(service_actor* self, std::string node_name, config::cache_node_settings cfg,
+                 std::shared_ptr<near_cache> l1, std::shared_ptr<loader_table> loaders,
+                 std::shared_ptr<cache_counters> count, caf::actor endpoint,
+                 std::function<std::vector<cluster::member>()> members) {
   auto& st = self->state;
   st.router.bind(std::move(node_name), std::move(endpoint), std::move(members));
   st.cfg = cfg;
@@ -337,6 +344,7 @@ caf::behavior service_behavior(service_actor* self, std::string node_name,
   st.count = std::move(count);
   st.timeout = std::chrono::milliseconds{cfg.load_timeout_ms + 1000};
   self->set_down_handler([self](caf::down_msg& dm) { self->state.router.forget(dm.source); });
+  wire::answer_undecodable(self, "cache service");
   self->send(self, view_tick_atom::value);
   self->delayed_send(self, std::chrono::milliseconds{cfg.cool_interval_ms}, cool_tick_atom::value);
   return {
@@ -375,8 +383,9 @@ caf::behavior service_behavior(service_actor* self, std::string node_name,
       },
       [self](retry_atom, const get_msg& g) { fetch(self, g); },
       // From another node's service: this node's shard answers.
-      [self](shard_atom, uint32_t shard, const get_msg& g) {
+      [self](shard_atom, uint32_t shard, const get_msg& g) -> caf::result<value_msg> {
         self->delegate(local_shard(self, shard), g);
+        return caf::delegated<value_msg>{};
       },
       [self](shard_atom, uint32_t shard, const put_msg& p) -> caf::result<put_result_msg> {
         auto rp = self->make_response_promise<put_result_msg>();
@@ -439,7 +448,7 @@ caf::behavior service_behavior(service_actor* self, std::string node_name,
             continue;
           }
           with_peer(
-              self, n, [self, h](const caf::actor& svc) { self->send(svc, h); }, [] {});
+              self, n, [self, h](const caf::actor& svc) { self->send(peer(svc), h); }, [] {});
         }
       },
       [self](const hot_msg& h) {
@@ -492,11 +501,11 @@ caf::behavior service_behavior(service_actor* self, std::string node_name,
 
 } // namespace
 
-caf::actor spawn_service(caf::actor_system& sys, std::string node_name,
-                         config::cache_node_settings cfg, std::shared_ptr<near_cache> l1,
-                         std::shared_ptr<loader_table> loaders,
-                         std::shared_ptr<cache_counters> count, caf::actor endpoint,
-                         std::function<std::vector<cluster::member>()> members) {
+cache_actor spawn_service(caf::actor_system& sys, std::string node_name,
+                          config::cache_node_settings cfg, std::shared_ptr<near_cache> l1,
+                          std::shared_ptr<loader_table> loaders,
+                          std::shared_ptr<cache_counters> count, caf::actor endpoint,
+                          std::function<std::vector<cluster::member>()> members) {
   return sys.spawn(service_behavior, std::move(node_name), cfg, std::move(l1), std::move(loaders),
                    std::move(count), std::move(endpoint), std::move(members));
 }

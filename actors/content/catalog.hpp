@@ -29,6 +29,7 @@
 #include "caf/expected.hpp"
 #include "caf/replies_to.hpp"
 #include "caf/typed_actor.hpp"
+#include "runtime/wire/protobuf.hpp" // makes the protobuf messages CAF message types
 
 namespace sv {
 class node;

@@ -9,11 +9,8 @@ namespace sv::content {
 
 caf::expected<catalog_actor> connect_catalog(caf::actor_system& sys, const std::string& host,
                                              uint16_t port, std::chrono::milliseconds timeout) {
-  auto a = cluster::lookup_service(sys, host, port, caf::atom("sv_catalog"), timeout);
-  if (!a) {
-    return a.error();
-  }
-  return caf::actor_cast<catalog_actor>(*a);
+  return cluster::lookup_service_as<catalog_actor>(sys, host, port, caf::atom("sv_catalog"),
+                                                   timeout);
 }
 
 caf::expected<uint64_t> remote_update(caf::actor_system& sys, const std::string& host,

@@ -14,8 +14,8 @@
 #include "caf/event_based_actor.hpp"
 #include "caf/send.hpp"
 #include "runtime/cluster/endpoint.hpp"
-#include "runtime/wire/message_types.hpp"
 #include "runtime/wire/protobuf.hpp"
+#include "runtime/wire/undecodable.hpp"
 
 namespace sv::content::detail {
 
@@ -164,14 +164,7 @@ catalog_behavior(catalog_self* self, std::string node_name, std::shared_ptr<cata
              ws.end());
     self->state.router.forget(dm.source);
   });
-  // A payload that failed to decode arrives as an empty message: answer it clearly.
-  self->set_default_handler(
-      [](caf::scheduled_actor*, caf::message_view& x) -> caf::result<caf::message> {
-        if (x.content().empty()) {
-          return wire::undecodable("catalog");
-        }
-        return caf::sec::unexpected_message;
-      });
+  wire::answer_undecodable(self, "catalog");
   spdlog::info("catalog: {} titles loaded", st.replica.size());
   self->delayed_send(self, st.repair_interval, repair_atom::value);
   return {

@@ -16,7 +16,9 @@
 #include "caf/scoped_actor.hpp"
 #include "caf/send.hpp"
 #include "caf/stateful_actor.hpp"
+#include "caf/typed_event_based_actor.hpp"
 #include "caf/typed_response_promise.hpp"
+#include "runtime/cluster/client.hpp"
 #include "runtime/cluster/endpoint.hpp"
 #include "runtime/cluster/membership.hpp"
 #include "runtime/cluster/owner_router.hpp"
@@ -28,19 +30,23 @@
 #include "runtime/node/node.hpp"
 #include "runtime/wire/errc.hpp"
 #include "runtime/wire/protobuf.hpp"
+#include "runtime/wire/undecodable.hpp"
 
 namespace sv::media {
 
 namespace {
 
-using position_msg = streamverse::v1::WatchPosition;
-using batch_msg = streamverse::v1::WatchBatch;
-using query_msg = streamverse::v1::WatchQuery;
+using position_msg = watch_position_msg;
+using batch_msg = watch_batch_msg;
+using query_msg = watch_query_msg;
 
-using sync_atom = caf::atom_constant<caf::atom("sv_wsync")>;
+using sync_atom = watch_sync_atom;
+using local_atom = watch_local_atom;
 using more_atom = caf::atom_constant<caf::atom("sv_wmore")>;
 using compact_atom = caf::atom_constant<caf::atom("sv_wcomp")>;
-using local_atom = caf::atom_constant<caf::atom("sv_wlocal")>;
+
+// The interface plus what the service sends itself (sync rounds).
+using watch_private = watch_actor::extend<caf::reacts_to<sync_atom>, caf::reacts_to<more_atom>>;
 
 constexpr auto service_name = caf::atom("sv_wstate");
 
@@ -110,7 +116,8 @@ struct watch_service_state {
   caf::actor writer; // detached, local only
   watch_settings cfg;
   // The users' owners and replicas, and the other nodes' watch services.
-  cluster::owner_router<caf::stateful_actor<watch_service_state>> router{service_name};
+  cluster::owner_router<caf::stateful_actor<watch_service_state, watch_private::base>> router{
+      service_name};
   std::map<key, watch_entry> outgoing;    // recorded here, for the owners
   std::map<key, watch_entry> for_replica; // stored here as owner, for the replicas
   bool more_due = false;                  // a round of sync is under way
@@ -118,10 +125,14 @@ struct watch_service_state {
   static inline const char* name = "sv.media.watch_state";
 };
 
-using watch_actor = caf::stateful_actor<watch_service_state>;
+using watch_self = caf::stateful_actor<watch_service_state, watch_private::base>;
+
+watch_actor peer(const caf::actor& svc) {
+  return caf::actor_cast<watch_actor>(svc);
+}
 
 // The up members (this node when it sees none): read once per sync, not per entry.
-std::vector<std::string> up_members(watch_actor* self) {
+std::vector<std::string> up_members(watch_self* self) {
   auto up = self->state.router.up();
   if (up.empty()) {
     up.push_back(self->state.router.self_name());
@@ -131,7 +142,7 @@ std::vector<std::string> up_members(watch_actor* self) {
 
 // The user's owner and replica, best first.
 std::vector<std::string> holders(const std::vector<std::string>& up, const std::string& user) {
-  return cluster::owner_router<watch_actor>::owners("watch-" + user, up, 2);
+  return cluster::owner_router<watch_self>::owners("watch-" + user, up, 2);
 }
 
 void keep_newer(std::map<key, watch_entry>& m, const watch_entry& e) {
@@ -144,9 +155,9 @@ void keep_newer(std::map<key, watch_entry>& m, const watch_entry& e) {
 // Stores positions at this node; as the owner, keeps what changed for the replica.
 // To the store (one transaction per batch); as the owner, for the replica too (it applies
 // the same rule, so passing on entries that lost here is harmless).
-void apply(watch_actor* self, const batch_msg& b) {
+void apply(watch_self* self, const batch_msg& b) {
   auto& st = self->state;
-  self->send(st.writer, b);
+  caf::anon_send(st.writer, b); // a dynamically typed, local actor
   if (!b.replica()) {
     for (auto& p : b.positions()) {
       keep_newer(st.for_replica, from_msg(p));
@@ -157,7 +168,7 @@ void apply(watch_actor* self, const batch_msg& b) {
 // Sends `entries` grouped by destination (`pick` chooses it per user); this node's own
 // share is applied here.
 template <class Pick>
-void send_grouped(watch_actor* self, std::map<key, watch_entry>& entries, bool replica, Pick pick) {
+void send_grouped(watch_self* self, std::map<key, watch_entry>& entries, bool replica, Pick pick) {
   auto& st = self->state;
   // Batches of at most 256 positions: the receivers' work interleaves with playback's.
   std::vector<std::pair<std::string, batch_msg>> batches;
@@ -184,7 +195,7 @@ void send_grouped(watch_actor* self, std::map<key, watch_entry>& entries, bool r
     }
     st.router.with_peer(
         self, dest, std::chrono::seconds{2},
-        [self, b](const caf::actor& svc) { self->send(svc, b); },
+        [self, b](const caf::actor& svc) { self->send(peer(svc), b); },
         [self, b, replica](const caf::error&) {
           // The destination is unreachable: kept for the next sync (as the owner's
           // replica data; records are re-routed to whoever owns the user then).
@@ -214,7 +225,7 @@ std::map<key, watch_entry> take_some(std::map<key, watch_entry>& from, size_t n)
 
 // Sends (at most `limit` of each kind; 0: all) what is coalesced here; true when some is
 // left for another round.
-bool sync(watch_actor* self, size_t limit) {
+bool sync(watch_self* self, size_t limit) {
   auto& st = self->state;
   if (st.outgoing.empty() && st.for_replica.empty()) {
     return false;
@@ -231,16 +242,18 @@ bool sync(watch_actor* self, size_t limit) {
   return !st.outgoing.empty() || !st.for_replica.empty();
 }
 
-caf::behavior watch_behavior(watch_actor* self, std::string node_name,
-                             std::function<std::vector<cluster::member>()> members,
-                             caf::actor endpoint, std::string path, watch_settings cfg,
-                             std::shared_ptr<std::atomic<uint64_t>> stored) {
+watch_private::behavior_type watch_behavior(watch_self* self, std::string node_name,
+                                            std::function<std::vector<cluster::member>()> members,
+                                            caf::actor endpoint, std::string path,
+                                            watch_settings cfg,
+                                            std::shared_ptr<std::atomic<uint64_t>> stored) {
   auto& st = self->state;
   st.router.bind(std::move(node_name), std::move(endpoint), std::move(members));
   st.cfg = cfg;
   st.writer =
       self->spawn<caf::linked + caf::detached>(writer_behavior, std::move(path), std::move(stored));
   self->set_down_handler([self](caf::down_msg& dm) { self->state.router.forget(dm.source); });
+  wire::answer_undecodable(self, "watch state");
   self->delayed_send(self, cfg.sync_interval, sync_atom::value);
   return {
       // From the host API on this node.
@@ -326,7 +339,8 @@ caf::behavior watch_behavior(watch_actor* self, std::string node_name,
           st.router.with_peer(
               self, h, std::chrono::seconds{1},
               [self, q, take, skip](const caf::actor& svc) {
-                self->request(svc, caf::duration{std::chrono::seconds{1}}, local_atom::value, q)
+                self->request(peer(svc), caf::duration{std::chrono::seconds{1}}, local_atom::value,
+                              q)
                     .then([take](const position_msg& p) { take(p); },
                           [skip](caf::error& err) { skip(err); });
               },
@@ -338,6 +352,11 @@ caf::behavior watch_behavior(watch_actor* self, std::string node_name,
 }
 
 } // namespace
+
+caf::expected<watch_actor> connect_watch_state(caf::actor_system& sys, const std::string& host,
+                                               uint16_t port, std::chrono::milliseconds timeout) {
+  return cluster::lookup_service_as<watch_actor>(sys, host, port, service_name, timeout);
+}
 
 void register_watch_types(caf::actor_system_config& cfg) {
   add_error_domain(cfg);
@@ -361,7 +380,7 @@ watch_state::watch_state(node& n, watch_settings s) : sys_(n.system()) {
                                "Positions this node stored as their users' owner (replica copies "
                                "not counted)",
                                [stored] { return static_cast<double>(stored->load()); });
-  cluster::register_service(sys_, service_name, actor_);
+  cluster::register_service(sys_, service_name, caf::actor_cast<caf::actor>(actor_));
 }
 
 watch_state::~watch_state() {

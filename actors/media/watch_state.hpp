@@ -23,6 +23,7 @@
 #include <memory>
 #include <string>
 
+#include "actors/media/watch_protocol.hpp"
 #include "actors/media/watch_store.hpp"
 #include "actors/session/session_host.hpp"
 #include "caf/actor.hpp"
@@ -72,13 +73,14 @@ public:
   /// Sends what is coalesced now (tests; a graceful stop does it too).
   void sync();
 
-  const caf::actor& handle() const noexcept {
+  /// The service actor (its interface: watch_protocol.hpp).
+  const watch_actor& handle() const noexcept {
     return actor_;
   }
 
 private:
   caf::actor_system& sys_;
-  caf::actor actor_;
+  watch_actor actor_;
 };
 
 } // namespace sv::media

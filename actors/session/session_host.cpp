@@ -15,6 +15,7 @@
 #include "caf/actor_system.hpp"
 #include "caf/stateful_actor.hpp"
 #include "caf/typed_event_based_actor.hpp"
+#include "runtime/entity/activation_table.hpp"
 #include "runtime/flow/flow_context.hpp"
 #include "runtime/flow/load_cell.hpp"
 #include "runtime/util/clock.hpp"
@@ -131,10 +132,10 @@ private:
   std::unordered_map<std::string_view, uint32_t> ids_;
 };
 
-// One session's state (104 bytes; the user name is inline up to 15 bytes).
+// One session's state (96 bytes, 104 with its slot's last-use time; the user name is
+// inline up to 15 bytes).
 struct record {
   std::string user;
-  int64_t last_seen_ns = 0;
   int64_t last_event_ns = 0; // for the play time of the next event
   int64_t checkpoint_ns = 0; // when its position was last recorded
   int64_t position_ms = 0;
@@ -188,7 +189,9 @@ struct host_state {
   host_settings cfg;
   std::shared_ptr<flow::load_cell> cell;
   flow::flow_context* flow = nullptr;
-  std::unordered_map<uint64_t, record> sessions;
+  // The open sessions: virtual actors activated by their open, passivated (closed) when
+  // idle, on the runtime's entity table.
+  entity::activation_table<record> sessions;
   interner contents;
   interner devices;
   interner regions;
@@ -310,11 +313,12 @@ void record_latency(host_state& st, int64_t sent_at_ns, const flow::serving& ser
   }
 }
 
+using session_slot = entity::activation_table<record>::slot;
+
 // The session `id`, or the error for a request to it.
-caf::expected<record*> find(host_state& st, uint64_t id) {
-  auto i = st.sessions.find(id);
-  if (i != st.sessions.end()) {
-    return &i->second;
+caf::expected<session_slot*> find(host_state& st, uint64_t id) {
+  if (auto* slot = st.sessions.find(id)) {
+    return slot;
   }
   if (st.closed.count(id) != 0) {
     return make_error(sv::session::session_errc::session_closed,
@@ -331,7 +335,7 @@ caf::expected<uint64_t> do_open(host_pointer self, const open_request& r, int64_
   if (auto why = validate(r, st.cfg.limits); !why.empty()) {
     return make_error(errc::invalid_argument, why);
   }
-  if (st.sessions.count(r.session_id) != 0) {
+  if (st.sessions.contains(r.session_id)) {
     return make_error(sv::session::session_errc::session_exists,
                       "session " + std::to_string(r.session_id) + " is already open");
   }
@@ -346,7 +350,6 @@ caf::expected<uint64_t> do_open(host_pointer self, const open_request& r, int64_
   rec.device = st.devices.id(r.device);
   rec.region = st.regions.id(r.region);
   rec.subscription = r.subscription;
-  rec.last_seen_ns = now;
   rec.last_event_ns = now;
   // The first checkpoint comes at a point of the interval that depends on the session, so
   // that sessions opened together (a viral release) do not all checkpoint together later.
@@ -355,7 +358,7 @@ caf::expected<uint64_t> do_open(host_pointer self, const open_request& r, int64_
                                                     % static_cast<uint64_t>(interval))
                              : 0;
   rec.checkpoint_ns = now - spread;
-  auto& stored = st.sessions.emplace(r.session_id, std::move(rec)).first->second;
+  auto& stored = st.sessions.insert(r.session_id, std::move(rec), now).entity;
   st.closed.erase(r.session_id); // an id may be reused after close
   report(self, session_event::opened, r.session_id, stored, now);
   return r.session_id;
@@ -370,13 +373,13 @@ caf::error do_heartbeat(host_pointer self, const heartbeat_report& h, int64_t no
   if (auto why = validate(h, st.cfg.limits); !why.empty()) {
     return make_error(errc::invalid_argument, why);
   }
-  auto& s = **rec;
+  (*rec)->last_used_ns = now;
+  auto& s = (*rec)->entity;
   s.position_ms = h.position_ms;
   s.bitrate_kbps = static_cast<uint32_t>(h.bitrate_kbps);
   s.buffer_ms = static_cast<uint32_t>(h.buffer_ms);
   s.dropped_frames = static_cast<uint32_t>(h.dropped_frames);
   ++s.heartbeats;
-  s.last_seen_ns = now;
   report(self, session_event::heartbeat, h.session_id, s, now);
   auto interval = std::chrono::nanoseconds{st.cfg.outputs.checkpoint_interval}.count();
   if (now - s.checkpoint_ns >= interval) {
@@ -394,8 +397,8 @@ caf::error do_command(host_pointer self, const command& c, int64_t now) {
   if (auto why = validate(c, st.cfg.limits); !why.empty()) {
     return make_error(errc::invalid_argument, why);
   }
-  auto& s = **rec;
-  s.last_seen_ns = now;
+  (*rec)->last_used_ns = now;
+  auto& s = (*rec)->entity;
   switch (c.kind) {
   case command_kind::pause:
     s.paused = true;
@@ -470,7 +473,7 @@ void do_work(host_pointer self, host_work& w) {
 }
 
 void schedule_sweep(host_pointer self) {
-  auto every = std::max(self->state.cfg.idle_timeout / 10, std::chrono::milliseconds{10});
+  auto every = entity::activation_table<record>::sweep_interval(self->state.cfg.idle_timeout);
   self->delayed_send(self, every, sweep_atom::value);
 }
 
@@ -478,15 +481,10 @@ void sweep(host_pointer self) {
   auto& st = self->state;
   auto now = now_ns(self);
   auto cutoff = now - std::chrono::nanoseconds{st.cfg.idle_timeout}.count();
-  for (auto i = st.sessions.begin(); i != st.sessions.end();) {
-    if (i->second.last_seen_ns <= cutoff) {
-      report(self, session_event::closed, i->first, i->second, now);
-      remember_closed(st, i->first);
-      i = st.sessions.erase(i);
-    } else {
-      ++i;
-    }
-  }
+  st.sessions.sweep(cutoff, [self, &st, now](uint64_t id, record& r) {
+    report(self, session_event::closed, id, r, now);
+    remember_closed(st, id);
+  });
 }
 
 host_actor::behavior_type session_host(host_pointer self, host_settings cfg,
@@ -549,7 +547,7 @@ host_actor::behavior_type session_host(host_pointer self, host_settings cfg,
         if (!rec) {
           return std::move(rec.error());
         }
-        auto& s = **rec;
+        auto& s = (*rec)->entity;
         session_info info;
         info.session_id = id;
         info.user = s.user;

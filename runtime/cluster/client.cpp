@@ -16,8 +16,8 @@
 
 namespace sv::cluster {
 
-caf::expected<caf::actor> connect_endpoint(caf::actor_system& sys, const std::string& host,
-                                           uint16_t port, std::chrono::milliseconds timeout) {
+caf::expected<caf::actor> connect_published(caf::actor_system& sys, const std::string& host,
+                                            uint16_t port, std::chrono::milliseconds timeout) {
   caf::scoped_actor self{sys};
   caf::expected<caf::actor> result = caf::make_error(caf::sec::request_timeout);
   // A system that loaded caf_openssl talks TLS (clusters with cluster.tls_* set).
@@ -40,6 +40,15 @@ caf::expected<caf::actor> connect_endpoint(caf::actor_system& sys, const std::st
           },
           [&](caf::error& err) { result = std::move(err); });
   return result;
+}
+
+caf::expected<endpoint_actor> connect_endpoint(caf::actor_system& sys, const std::string& host,
+                                               uint16_t port, std::chrono::milliseconds timeout) {
+  auto a = connect_published(sys, host, port, timeout);
+  if (!a) {
+    return a.error();
+  }
+  return caf::actor_cast<endpoint_actor>(std::move(*a));
 }
 
 caf::expected<caf::actor> lookup_service(caf::actor_system& sys, const std::string& host,

@@ -16,24 +16,24 @@
 #include "caf/scoped_actor.hpp"
 #include "caf/send.hpp"
 #include "caf/stateful_actor.hpp"
+#include "caf/typed_event_based_actor.hpp"
 #include "runtime/cluster/cluster.pb.h"
 #include "runtime/cluster/member_codec.hpp"
 #include "runtime/metrics/registry.hpp"
 #include "runtime/util/clock.hpp"
-#include "runtime/wire/message_types.hpp"
 #include "runtime/wire/protobuf.hpp"
+#include "runtime/wire/undecodable.hpp"
 
 namespace sv::cluster {
 
 namespace {
 
 using dial_atom = caf::atom_constant<caf::atom("sv_dial")>;
-using start_atom = caf::atom_constant<caf::atom("sv_start")>;
 using gossip_atom = caf::atom_constant<caf::atom("sv_gossip")>;
-using leave_atom = caf::atom_constant<caf::atom("sv_leave")>;
-using hello_msg = streamverse::v1::Hello;
-using gossip_msg = streamverse::v1::Gossip;
-using members_request = streamverse::v1::MembersRequest;
+
+// The interface plus what the endpoint sends itself (gossip rounds, seed dials).
+using endpoint_private =
+    endpoint_actor::extend<caf::reacts_to<gossip_atom>, caf::reacts_to<dial_atom, uint64_t>>;
 
 // Retries of an unreachable seed back off exponentially up to this pause (or the
 // configured retry interval, if that is longer).
@@ -73,9 +73,9 @@ struct endpoint_state {
   static inline const char* name = "sv.cluster.endpoint";
 };
 
-using endpoint_actor = caf::stateful_actor<endpoint_state>;
+using endpoint_self = caf::stateful_actor<endpoint_state, endpoint_private::base>;
 
-std::chrono::nanoseconds now(endpoint_actor* self) {
+std::chrono::nanoseconds now(endpoint_self* self) {
   return std::chrono::nanoseconds{sv::clock::actor_ns(self)};
 }
 
@@ -113,7 +113,7 @@ hello_msg make_hello(const endpoint_state& st) {
 }
 
 // Records `h` as a live peer reached through `handle`, or says why not.
-caf::error accept_peer(endpoint_actor* self, const hello_msg& h, const caf::actor& handle) {
+caf::error accept_peer(endpoint_self* self, const hello_msg& h, const caf::actor& handle) {
   auto& st = self->state;
   if (h.protocol() != protocol_version) {
     st.refusals->inc();
@@ -157,7 +157,7 @@ caf::error accept_peer(endpoint_actor* self, const hello_msg& h, const caf::acto
   return caf::none;
 }
 
-void schedule_dial(endpoint_actor* self, size_t i) {
+void schedule_dial(endpoint_self* self, size_t i) {
   auto& slot = self->state.seeds[i];
   auto& retry = self->state.cfg.retry_interval;
   slot.backoff =
@@ -165,7 +165,7 @@ void schedule_dial(endpoint_actor* self, size_t i) {
   self->delayed_send(self, slot.backoff, dial_atom::value, static_cast<uint64_t>(i));
 }
 
-void dial_failed(endpoint_actor* self, size_t i, const std::string& why) {
+void dial_failed(endpoint_self* self, size_t i, const std::string& why) {
   auto& slot = self->state.seeds[i];
   slot.dialing = false;
   self->state.dial_failures->inc();
@@ -173,7 +173,7 @@ void dial_failed(endpoint_actor* self, size_t i, const std::string& why) {
   schedule_dial(self, i);
 }
 
-void dial(endpoint_actor* self, size_t i) {
+void dial(endpoint_self* self, size_t i) {
   auto& slot = self->state.seeds[i];
   if (slot.dialing || slot.is_self || slot.retired || !slot.peer_name.empty()) {
     return;
@@ -231,7 +231,7 @@ std::optional<seed> parse_address(const std::string& address) {
 // Dials members that gossip reports alive and this node is not connected to (at most one
 // dial per member at a time), and gives up on learned addresses whose member is down or
 // forgotten.
-void dial_learned(endpoint_actor* self) {
+void dial_learned(endpoint_self* self) {
   auto& st = self->state;
   if (st.advertised_address.empty()) {
     return; // not started yet
@@ -278,7 +278,7 @@ void dial_learned(endpoint_actor* self) {
 }
 
 // Sends the member list to every connected peer.
-void spread(endpoint_actor* self) {
+void spread(endpoint_self* self) {
   auto& st = self->state;
   if (st.live.empty()) {
     return;
@@ -287,12 +287,12 @@ void spread(endpoint_actor* self) {
   for (auto& p : st.live) {
     // Urgent: the member list is the failure detector's heartbeat; a peer busy with a
     // spike must not take it for silence.
-    self->send<caf::message_priority::high>(p.handle, g);
+    self->send<caf::message_priority::high>(caf::actor_cast<endpoint_actor>(p.handle), g);
   }
 }
 
 // One gossip round: the failure detector's timeouts, the list to every peer, new dials.
-void gossip_round(endpoint_actor* self) {
+void gossip_round(endpoint_self* self) {
   auto& st = self->state;
   for (auto& m : st.members->tick(now(self))) {
     log_change(st, m, "failure detector");
@@ -303,7 +303,7 @@ void gossip_round(endpoint_actor* self) {
   self->delayed_send(self, st.cfg.gossip_interval, gossip_atom::value);
 }
 
-void on_gossip(endpoint_actor* self, const gossip_msg& g) {
+void on_gossip(endpoint_self* self, const gossip_msg& g) {
   auto& st = self->state;
   st.gossip_in->inc();
   auto t = now(self);
@@ -328,8 +328,9 @@ void on_gossip(endpoint_actor* self, const gossip_msg& g) {
   dial_learned(self);
 }
 
-caf::behavior endpoint(endpoint_actor* self, endpoint_settings cfg,
-                       std::shared_ptr<peer_table> peers, metrics::registry* reg) {
+endpoint_private::behavior_type endpoint(endpoint_self* self, endpoint_settings cfg,
+                                         std::shared_ptr<peer_table> peers,
+                                         metrics::registry* reg) {
   auto& st = self->state;
   st.cfg = std::move(cfg);
   st.peers = std::move(peers);
@@ -363,6 +364,7 @@ caf::behavior endpoint(endpoint_actor* self, endpoint_settings cfg,
   for (auto& s : st.cfg.seeds) {
     st.seeds.push_back(seed_slot{s, {}, false, false, std::chrono::milliseconds{0}, false, false});
   }
+  wire::answer_undecodable(self, "cluster endpoint");
   self->set_down_handler([self](caf::down_msg& dm) {
     auto& st = self->state;
     auto i = std::find_if(st.live.begin(), st.live.end(),
@@ -437,32 +439,31 @@ caf::behavior endpoint(endpoint_actor* self, endpoint_settings cfg,
         }
         return caf::actor_cast<caf::actor>(found);
       },
-      [self](peers_atom) {
+      [self](peers_atom) -> caf::result<std::vector<std::string>, std::vector<caf::actor>> {
         std::vector<std::string> names;
         std::vector<caf::actor> handles;
         for (auto& p : self->state.live) {
           names.push_back(p.name);
           handles.push_back(p.handle);
         }
-        return caf::make_message(std::move(names), std::move(handles));
+        return {std::move(names), std::move(handles)};
       },
       [self](dial_atom, uint64_t i) {
         if (i < self->state.seeds.size()) {
           dial(self, static_cast<size_t>(i));
         }
       },
-      []() -> caf::error { return wire::undecodable("cluster endpoint"); },
   };
 }
 
 } // namespace
 
-caf::actor spawn_endpoint(caf::actor_system& sys, endpoint_settings settings,
-                          std::shared_ptr<peer_table> peers, metrics::registry& metrics) {
+endpoint_actor spawn_endpoint(caf::actor_system& sys, endpoint_settings settings,
+                              std::shared_ptr<peer_table> peers, metrics::registry& metrics) {
   return sys.spawn(endpoint, std::move(settings), std::move(peers), &metrics);
 }
 
-void start_endpoint(const caf::actor& endpoint, std::string advertised_address) {
+void start_endpoint(const endpoint_actor& endpoint, std::string advertised_address) {
   caf::anon_send(endpoint, start_atom::value, std::move(advertised_address));
 }
 
@@ -470,7 +471,7 @@ void register_service(caf::actor_system& sys, caf::atom_value service, const caf
   sys.registry().put(service, caf::actor_cast<caf::strong_actor_ptr>(a));
 }
 
-bool leave_cluster(caf::actor_system& sys, const caf::actor& endpoint,
+bool leave_cluster(caf::actor_system& sys, const endpoint_actor& endpoint,
                    std::chrono::milliseconds timeout) {
   caf::scoped_actor self{sys};
   bool done = false;

@@ -8,6 +8,7 @@
 
 #include "caf/atom.hpp"
 #include "caf/fwd.hpp"
+#include "runtime/cluster/endpoint_protocol.hpp"
 #include "runtime/cluster/peer_table.hpp"
 
 namespace sv::metrics {
@@ -15,13 +16,6 @@ class registry;
 } // namespace sv::metrics
 
 namespace sv::cluster {
-
-/// `(lookup_atom, atom_value service)` to a node's endpoint, from any node: the actor
-/// registered there as `service` (register_service), or errc::not_found.
-using lookup_atom = caf::atom_constant<caf::atom("sv_lookup")>;
-/// `(peers_atom)` to the local endpoint: the connected peers as two vectors, names
-/// (std::vector<std::string>) and their endpoints (std::vector<caf::actor>).
-using peers_atom = caf::atom_constant<caf::atom("sv_peers")>;
 
 /// Wire protocol generation carried in every Hello. Bump on incompatible changes.
 /// 2: domain error codes moved to categories of their own.
@@ -71,12 +65,12 @@ struct endpoint_settings {
 /// MembersRequest with its list (streamverse-ctl members).
 ///
 /// On exit (any exit message) it simply stops; pending timers die with it.
-caf::actor spawn_endpoint(caf::actor_system& sys, endpoint_settings settings,
-                          std::shared_ptr<peer_table> peers, metrics::registry& metrics);
+endpoint_actor spawn_endpoint(caf::actor_system& sys, endpoint_settings settings,
+                              std::shared_ptr<peer_table> peers, metrics::registry& metrics);
 
 /// Tells the endpoint the host:port under which it is published (sent in every Hello)
 /// and lets it start dialing its seeds.
-void start_endpoint(const caf::actor& endpoint, std::string advertised_address);
+void start_endpoint(const endpoint_actor& endpoint, std::string advertised_address);
 
 /// Makes `a` reachable from other nodes as `service`: they ask this node's endpoint with
 /// `(lookup_atom, service)` and get a handle they can send to.
@@ -85,7 +79,7 @@ void register_service(caf::actor_system& sys, caf::atom_value service, const caf
 /// Graceful leave: the endpoint marks this node leaving and gossips that to every
 /// connected peer at once; blocks until it did (at most `timeout`). Returns false when
 /// the endpoint did not answer in time.
-bool leave_cluster(caf::actor_system& sys, const caf::actor& endpoint,
+bool leave_cluster(caf::actor_system& sys, const endpoint_actor& endpoint,
                    std::chrono::milliseconds timeout);
 
 } // namespace sv::cluster

@@ -16,15 +16,15 @@
 //   auto counters = sv::entity::entities<view_counter>(node, "view_counter");
 //   counters->request(42, sv::flow::service_class::interactive, view_event{...});
 //
-// Each key maps to one shard actor (key % shards); a shard processes the messages of
-// its entities one at a time, so an entity sees its requests in order and alone. The
-// first message for a key default-constructs its entity; an entity that received
-// nothing for `idle_timeout` is passivated (on_passivate, then destroyed). Every send
-// asks the node's gate first: a refused request is answered `overloaded` with a
-// retry-after hint and never enqueued; critical requests use CAF's urgent queue, and
-// how long they waited feeds the node's critical-latency histogram (the degrader's
-// signal). Actors that send to a shard directly send (entity_atom, key, send time from
-// flow::steady_now_ns(), request) after flow::admit().
+// Each key maps to one shard actor (key % shards), which keeps its active entities in an
+// activation_table (activation_table.hpp, shared with the domain's sharded hosts); a shard
+// processes the messages of its entities one at a time, so an entity sees its requests in order and
+// alone. The first message for a key default-constructs its entity; an entity that received nothing
+// for `idle_timeout` is passivated (on_passivate, then destroyed). Every send asks the node's gate
+// first: a refused request is answered `overloaded` with a retry-after hint and never enqueued;
+// critical requests use CAF's urgent queue, and how long they waited feeds the node's
+// critical-latency histogram (the degrader's signal). Actors that send to a shard directly send
+// (entity_atom, key, send time from flow::steady_now_ns(), request) after flow::admit().
 //
 // This header includes CAF's actor templates; include it only where a type is
 // registered or used.
@@ -34,7 +34,6 @@
 #include <memory>
 #include <string>
 #include <type_traits>
-#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -43,6 +42,7 @@
 #include "caf/exit_reason.hpp"
 #include "caf/scoped_actor.hpp"
 #include "caf/stateful_actor.hpp"
+#include "runtime/entity/activation_table.hpp"
 #include "runtime/flow/flow_context.hpp"
 #include "runtime/flow/send.hpp"
 #include "runtime/node/node.hpp"
@@ -81,11 +81,7 @@ struct has_on_passivate<T, std::void_t<decltype(std::declval<T&>().on_passivate(
 
 template <class Entity>
 struct shard_state {
-  struct slot {
-    Entity entity;
-    int64_t last_used_ns = 0;
-  };
-  std::unordered_map<uint64_t, slot> active;
+  activation_table<Entity> active;
   std::shared_ptr<flow::load_cell> cell;
   /// Where the waiting time of critical requests is reported (may be null).
   flow::flow_context* flow = nullptr;
@@ -106,19 +102,18 @@ int64_t now_ns(caf::stateful_actor<shard_state<Entity>>* self) {
 }
 
 template <class Entity>
-void passivate(shard_state<Entity>& st,
-               typename decltype(shard_state<Entity>::active)::iterator i) {
+void passivate(uint64_t key, Entity& e) {
   if constexpr (has_on_passivate<Entity>::value) {
-    i->second.entity.on_passivate(i->first);
+    e.on_passivate(key);
+  } else {
+    static_cast<void>(key);
+    static_cast<void>(e);
   }
-  st.active.erase(i);
 }
 
 template <class Entity>
 shard_state<Entity>::~shard_state() {
-  while (!active.empty()) {
-    passivate(*this, active.begin());
-  }
+  active.clear(passivate<Entity>);
 }
 
 template <class Entity>
@@ -128,7 +123,7 @@ caf::behavior shard(caf::stateful_actor<shard_state<Entity>>* self,
   self->state.cell = std::move(cell);
   self->state.flow = flow;
   self->state.idle_timeout = idle;
-  auto sweep_every = std::max(idle / 10, std::chrono::milliseconds{10});
+  auto sweep_every = activation_table<Entity>::sweep_interval(idle);
   self->delayed_send(self, sweep_every, passivate_atom::value);
   return {
       [self](entity_atom, uint64_t key, int64_t sent_at_ns,
@@ -138,15 +133,13 @@ caf::behavior shard(caf::stateful_actor<shard_state<Entity>>* self,
         if (served.urgent() && st.flow != nullptr && sent_at_ns > 0) {
           st.flow->record_critical_latency(served.waited_since(sent_at_ns));
         }
-        auto [pos, activated] = st.active.try_emplace(key);
-        auto& slot = pos->second;
+        auto [slot, activated] = st.active.activate(key, now_ns(self));
         if constexpr (has_on_activate<Entity>::value) {
           if (activated) {
-            slot.entity.on_activate(key); // e.g. load what on_passivate stored
+            slot->entity.on_activate(key); // e.g. load what on_passivate stored
           }
         }
-        slot.last_used_ns = now_ns(self);
-        auto res = slot.entity.handle(key, r);
+        auto res = slot->entity.handle(key, r);
         if (!res) {
           return std::move(res.error());
         }
@@ -161,13 +154,7 @@ caf::behavior shard(caf::stateful_actor<shard_state<Entity>>* self,
         auto cutoff =
             now_ns(self)
             - std::chrono::duration_cast<std::chrono::nanoseconds>(st.idle_timeout).count();
-        for (auto i = st.active.begin(); i != st.active.end();) {
-          auto next = std::next(i);
-          if (i->second.last_used_ns <= cutoff) {
-            passivate(st, i);
-          }
-          i = next;
-        }
+        st.active.sweep(cutoff, passivate<Entity>);
         self->delayed_send(self, sweep_every, passivate_atom::value);
       },
   };

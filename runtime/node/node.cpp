@@ -76,7 +76,8 @@ flow::flow_settings to_flow_settings(const config::node_settings& s) {
 }
 
 // Sends an exit to `a` and waits until it has terminated; clears the handle.
-void stop_actor(caf::actor_system& sys, caf::actor& a) {
+template <class Handle>
+void stop_actor(caf::actor_system& sys, Handle& a) {
   if (!a) {
     return;
   }
@@ -97,7 +98,7 @@ struct node::impl {
   caf::actor monitor;
   caf::actor_system_config cfg;
   std::unique_ptr<caf::actor_system> sys;
-  caf::actor endpoint;
+  cluster::endpoint_actor endpoint;
   uint16_t cluster_port = 0;
   metrics::http_server http;
   std::atomic<bool> ready{false};
@@ -303,7 +304,7 @@ std::vector<cluster::peer_info> node::peers() const {
 }
 
 caf::actor node::cluster_endpoint() const {
-  return impl_->endpoint;
+  return caf::actor_cast<caf::actor>(impl_->endpoint);
 }
 
 std::vector<cluster::member> node::members() const {

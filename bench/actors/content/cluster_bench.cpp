@@ -396,7 +396,7 @@ int main(int argc, char** argv) {
   }
   for (size_t i = 0; i < opt.nodes; ++i) {
     for (int k = 0; k < 100; ++k) {
-      auto a = sv::cluster::connect_endpoint(
+      auto a = sv::cluster::connect_published(
           sys, "127.0.0.1", static_cast<uint16_t>(raw_base + static_cast<int64_t>(i)),
           milliseconds(500));
       if (a) {

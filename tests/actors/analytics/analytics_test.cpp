@@ -161,7 +161,7 @@ TEST_SUITE("actors.analytics") {
       caf::scoped_actor self{c.nodes[0]->system()};
       streamverse::v1::BatchAck ack;
       self->request(c.services[0]->handle(), std::chrono::seconds{5},
-                    caf::atom_constant<caf::atom("sv_apart")>::value, uint32_t{3}, b)
+                    sv::analytics::partition_atom::value, uint32_t{3}, b)
           .receive([&](const streamverse::v1::BatchAck& a) { ack = a; },
                    [](caf::error&) { FAIL("no acknowledgement"); });
       return ack;
@@ -202,7 +202,7 @@ TEST_SUITE("actors.analytics") {
       caf::scoped_actor self{c.nodes[node]->system()};
       bool ok = false;
       self->request(c.services[node]->handle(), std::chrono::seconds{5},
-                    caf::atom_constant<caf::atom("sv_apart")>::value, p, b)
+                    sv::analytics::partition_atom::value, p, b)
           .receive([&](const streamverse::v1::BatchAck&) { ok = true; },
                    [](caf::error&) { FAIL("no acknowledgement"); });
       return ok;
@@ -285,7 +285,7 @@ TEST_SUITE("actors.analytics") {
     }
     auto ingest = [&] {
       streamverse::v1::BatchAck ack;
-      self->request(*svc, std::chrono::seconds{5}, sv::analytics::ingest_request(b))
+      self->request(*svc, std::chrono::seconds{5}, sv::analytics::ingest_atom::value, b)
           .receive([&](const streamverse::v1::BatchAck& a) { ack = a; },
                    [](caf::error&) { FAIL("no acknowledgement"); });
       return ack;

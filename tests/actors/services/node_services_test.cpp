@@ -4,6 +4,7 @@
 
 #include "actors/services/node_services.hpp"
 
+#include <chrono>
 #include <filesystem>
 #include <stdexcept>
 #include <string>
@@ -15,11 +16,17 @@
 #include "tests/support/test_nodes.hpp"
 #include "tests/support/titles.hpp"
 
+#include "actors/analytics/analytics_protocol.hpp"
+#include "actors/cache/cache_protocol.hpp"
 #include "actors/content/catalog.hpp"
+#include "actors/content/catalog_client.hpp"
 #include "actors/media/media_errc.hpp"
+#include "actors/media/watch_protocol.hpp"
 #include "actors/session/session_gateway.hpp"
 #include "actors/session/session_service.hpp"
 #include "caf/scoped_actor.hpp"
+#include "runtime/cluster/client.hpp"
+#include "runtime/node/ask.hpp"
 #include "runtime/node/node.hpp"
 #include "runtime/wire/errc.hpp"
 
@@ -105,6 +112,79 @@ TEST_SUITE("actors.services") {
     CHECK(events == std::vector<std::string>{"host started", "host stopped"});
     CHECK_THROWS_AS(services.sessions(), std::logic_error);
     services.stop(); // a second stop does nothing
+    n.stop();
+    std::filesystem::remove_all(dir);
+  }
+
+  TEST_CASE("each service is reached typed through its connect function and answers a payload "
+            "it cannot decode with undecodable_payload") {
+    using namespace std::chrono_literals;
+    auto dir = std::string{"services_typed_test_data"};
+    std::filesystem::remove_all(dir);
+    auto s = sv::test::fast_node_settings("node-a", dir + "/node-a");
+    sv::node n{s, sv::node_services::message_types()};
+    REQUIRE(n.start().empty());
+    {
+      sv::node_services services{n, sv::services_options{}};
+      REQUIRE(services.catalog().update(playable_title("t-1")));
+      auto& sys = n.system();
+      auto port = n.cluster_port();
+      // Through the cluster port, as another process would (the connect functions).
+      auto ep = sv::cluster::connect_endpoint(sys, "127.0.0.1", port, 3s);
+      auto cat = sv::content::connect_catalog(sys, "127.0.0.1", port, 3s);
+      auto cache = sv::cache::connect_cache(sys, "127.0.0.1", port, 3s);
+      auto an = sv::analytics::connect_service(sys, "127.0.0.1", port, 3s);
+      auto watch = sv::media::connect_watch_state(sys, "127.0.0.1", port, 3s);
+      REQUIRE(ep);
+      REQUIRE(cat);
+      REQUIRE(cache);
+      REQUIRE(an);
+      REQUIRE(watch);
+
+      // One request of each interface, answered with its declared type.
+      streamverse::v1::MembersRequest mr;
+      mr.set_requester("test");
+      auto members = sv::ask<streamverse::v1::Gossip>(sys, *ep, 3s, mr);
+      REQUIRE(members);
+      CHECK(members->members_size() == 1);
+      auto meta =
+          sv::ask<sv::content::metadata>(sys, *cat, 3s, caf::get_atom::value, std::string{"t-1"});
+      REQUIRE(meta);
+      CHECK(meta->version() == 1);
+      sv::cache::get_msg g;
+      g.set_key("meta/t-1");
+      auto value = sv::ask<sv::cache::value_msg>(sys, *cache, 3s, g);
+      REQUIRE(value);
+      CHECK(value->found());
+      CHECK(value->version() == 1);
+      sv::analytics::query_msg q;
+      q.set_content_id("t-1");
+      q.set_region("eu-west");
+      q.set_window_s(10);
+      auto window = sv::ask<sv::analytics::window_msg>(sys, *an, 3s, q);
+      CHECK_MESSAGE(window, sys.render(window.error()));
+      sv::media::watch_query_msg wq;
+      wq.set_user("u-1");
+      wq.set_content("t-1");
+      auto position = sv::ask<sv::media::watch_position_msg>(sys, *watch, 3s, wq);
+      REQUIRE(position);
+      CHECK(position->event_ms() == 0); // never watched
+
+      // What arrives when a payload's type is unknown to the node: an empty message.
+      caf::scoped_actor self{sys};
+      std::vector<std::pair<std::string, caf::actor>> services_by_name{
+          {"endpoint", caf::actor_cast<caf::actor>(*ep)},
+          {"catalog", caf::actor_cast<caf::actor>(*cat)},
+          {"cache", caf::actor_cast<caf::actor>(*cache)},
+          {"analytics", caf::actor_cast<caf::actor>(*an)},
+          {"watch state", caf::actor_cast<caf::actor>(*watch)}};
+      for (auto& [name, a] : services_by_name) {
+        caf::error seen;
+        self->request(a, 3s, caf::make_message())
+            .receive([] {}, [&](caf::error& err) { seen = err; });
+        CHECK_MESSAGE(sv::is(seen, sv::errc::undecodable_payload), name, ": ", sys.render(seen));
+      }
+    }
     n.stop();
     std::filesystem::remove_all(dir);
   }

@@ -27,7 +27,7 @@ Hello hello_from(const std::string& name, uint64_t incarnation = 1,
 struct endpoint_fixture : sv::testkit::fixture {
   sv::metrics::registry reg;
   std::shared_ptr<sv::cluster::peer_table> peers = std::make_shared<sv::cluster::peer_table>();
-  caf::actor ep;
+  sv::cluster::endpoint_actor ep;
 
   endpoint_fixture() {
     sv::cluster::endpoint_settings es;
@@ -133,7 +133,7 @@ TEST_SUITE("runtime.cluster") {
   }
 
   TEST_CASE_FIXTURE(endpoint_fixture, "an undecodable message is answered with an error") {
-    self->send(ep, caf::make_message());
+    self->send(caf::actor_cast<caf::actor>(ep), caf::make_message());
     sched.run();
     caf::error seen;
     self->receive([&](caf::error& err) { seen = err; });
