@@ -121,10 +121,11 @@ struct host_settings {
 };
 
 /// Spawns one session host: a shard of the node's viewer sessions. Each session is a
-/// virtual actor whose compact state lives in its host; a host processes the requests of
-/// all its sessions one at a time, so each session sees its requests in order and alone
-/// (the shard design keeps a session near 130 bytes; a CAF actor per session costs about
-/// 1.5 KB before any state: sv-bench-sessions, docs/performance.md).
+/// virtual actor whose compact state lives in its host's entity::activation_table (the
+/// runtime's table under host entity types too: last use, idle sweep); a host processes
+/// the requests of all its sessions one at a time, so each session sees its requests in
+/// order and alone (the shard design keeps a session near 130 bytes; a CAF actor per session costs
+/// about 1.5 KB before any state: sv-bench-sessions, docs/performance.md).
 ///
 /// Messages (host_actor in session_protocol.hpp; every handler first takes its message,
 /// counted as its items, off `cell`):
