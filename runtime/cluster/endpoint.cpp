@@ -109,6 +109,8 @@ hello_msg make_hello(const endpoint_state& st) {
   h.set_protocol(protocol_version);
   h.set_cluster_address(st.advertised_address);
   h.set_incarnation(st.cfg.incarnation);
+  h.set_region(st.cfg.region);
+  h.set_zone(st.cfg.zone);
   return h;
 }
 
@@ -147,13 +149,14 @@ caf::error accept_peer(endpoint_self* self, const hello_msg& h, const caf::actor
   self->monitor(handle);
   st.live.push_back(live_peer{h.node_name(), handle, h.incarnation()});
   st.peers->upsert(peer_info{h.node_name(), h.version(), h.cluster_address(), h.incarnation()});
-  member m{h.node_name(), h.cluster_address(), h.version(), h.incarnation(), member_state::up};
+  member m{h.node_name(),    h.cluster_address(), h.version(), h.incarnation(),
+           member_state::up, h.region(),          h.zone()};
   if (st.members->hello(m, now(self))) {
     log_change(st, m, "hello");
   }
   publish_members(st);
-  spdlog::info("peer {} connected (address {}, version {})", h.node_name(), h.cluster_address(),
-               h.version());
+  spdlog::info("peer {} connected (address {}, version {}, region {})", h.node_name(),
+               h.cluster_address(), h.version(), h.region().empty() ? "-" : h.region());
   return caf::none;
 }
 
@@ -357,9 +360,10 @@ endpoint_private::behavior_type endpoint(endpoint_self* self, endpoint_settings 
                         [table, s] { return static_cast<double>(table->count(s)); },
                         {{"state", std::string{to_string(s)}}});
   }
-  st.members = std::make_unique<membership>(
-      member{st.cfg.node_name, "", st.cfg.version, st.cfg.incarnation, member_state::up},
-      st.cfg.membership);
+  st.members =
+      std::make_unique<membership>(member{st.cfg.node_name, "", st.cfg.version, st.cfg.incarnation,
+                                          member_state::up, st.cfg.region, st.cfg.zone},
+                                   st.cfg.membership);
   publish_members(st);
   for (auto& s : st.cfg.seeds) {
     st.seeds.push_back(seed_slot{s, {}, false, false, std::chrono::milliseconds{0}, false, false});

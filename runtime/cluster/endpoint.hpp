@@ -30,6 +30,9 @@ struct seed {
 struct endpoint_settings {
   std::string node_name;
   std::string version;
+  /// This node's region and zone (Hello, member list); empty: not configured.
+  std::string region;
+  std::string zone;
   std::vector<seed> seeds;
   /// Deadline of one connection attempt and of the hello that follows it.
   std::chrono::milliseconds connect_timeout{3000};

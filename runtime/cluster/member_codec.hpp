@@ -17,6 +17,8 @@ inline void to_proto(const member& m, streamverse::v1::Member& out) {
   out.set_version(m.version);
   out.set_incarnation(m.incarnation);
   out.set_state(to_proto(m.state));
+  out.set_region(m.region);
+  out.set_zone(m.zone);
 }
 
 /// A state this build does not know (from a newer peer) reads as suspect: doubt, not a
@@ -25,7 +27,8 @@ inline member from_proto(const streamverse::v1::Member& m) {
   auto s = static_cast<int>(m.state());
   auto state = s >= 0 && s <= static_cast<int>(member_state::down) ? static_cast<member_state>(s)
                                                                    : member_state::suspect;
-  return member{m.node_name(), m.cluster_address(), m.version(), m.incarnation(), state};
+  return member{m.node_name(), m.cluster_address(), m.version(), m.incarnation(),
+                state,         m.region(),          m.zone()};
 }
 
 } // namespace sv::cluster

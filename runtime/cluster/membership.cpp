@@ -20,6 +20,10 @@ std::string_view to_string(member_state s) noexcept {
   return "unknown";
 }
 
+bool crosses_regions(const std::string& a, const std::string& b) noexcept {
+  return !a.empty() && !b.empty() && a != b;
+}
+
 bool supersedes(const member& a, const member& b) noexcept {
   return a.incarnation > b.incarnation || (a.incarnation == b.incarnation && a.state > b.state);
 }
@@ -33,6 +37,16 @@ membership::entry* membership::lookup(const std::string& name) {
   auto i = std::find_if(members_.begin(), members_.end(),
                         [&](const entry& e) { return e.info.name == name; });
   return i == members_.end() ? nullptr : &*i;
+}
+
+std::chrono::nanoseconds membership::suspect_after(const entry& e) const noexcept {
+  return crosses_regions(self().region, e.info.region) ? settings_.remote_suspect_after
+                                                       : settings_.suspect_after;
+}
+
+std::chrono::nanoseconds membership::down_after(const entry& e) const noexcept {
+  return crosses_regions(self().region, e.info.region) ? settings_.remote_down_after
+                                                       : settings_.down_after;
 }
 
 void membership::set_state(entry& e, member_state s, std::chrono::nanoseconds now) {
@@ -70,12 +84,16 @@ bool membership::hello(const member& m, std::chrono::nanoseconds now) {
   if (!m.address.empty()) {
     e->info.address = m.address;
   }
+  if (!m.region.empty()) {
+    e->info.region = m.region;
+    e->info.zone = m.zone;
+  }
   e->info.version = m.version;
   e->info.incarnation = std::max(e->info.incarnation, m.incarnation);
   e->last_heard = now;
   set_state(*e, member_state::up, now);
   return before.state != e->info.state || before.incarnation != e->info.incarnation
-         || before.address != e->info.address;
+         || before.address != e->info.address || before.region != e->info.region;
 }
 
 void membership::connection_lost(const std::string& name, std::chrono::nanoseconds now) {
@@ -112,13 +130,23 @@ bool membership::merge(const member& m, std::chrono::nanoseconds now) {
   if (learned) {
     e->info.address = m.address;
   }
+  // Likewise its region and zone (a member of an older build gossips none).
+  if (e->info.region.empty() && !m.region.empty() && m.incarnation >= e->info.incarnation) {
+    e->info.region = m.region;
+    e->info.zone = m.zone;
+    learned = true;
+  }
   if (!supersedes(m, e->info)) {
     return learned;
   }
   auto was = e->info.state;
   e->info.incarnation = m.incarnation;
-  e->info.address = m.address;
+  e->info.address = m.address.empty() ? e->info.address : m.address;
   e->info.version = m.version;
+  if (!m.region.empty()) {
+    e->info.region = m.region;
+    e->info.zone = m.zone;
+  }
   set_state(*e, m.state, now);
   if (was != m.state && m.state == member_state::up) {
     e->last_heard = now; // give it the full suspect_after before doubting it
@@ -134,13 +162,13 @@ std::vector<member> membership::tick(std::chrono::nanoseconds now) {
     switch (e.info.state) {
     case member_state::joining:
     case member_state::up:
-      if (now - e.last_heard >= settings_.suspect_after) {
+      if (now - e.last_heard >= suspect_after(e)) {
         set_state(e, member_state::suspect, now);
       }
       break;
     case member_state::suspect:
     case member_state::leaving:
-      if (now - e.state_since >= settings_.down_after) {
+      if (now - e.state_since >= down_after(e)) {
         set_state(e, member_state::down, now);
       }
       break;

@@ -33,7 +33,14 @@ struct member {
   /// itself to refute a suspicion: a higher incarnation always wins a merge.
   uint64_t incarnation = 0;
   member_state state = member_state::joining;
+  /// Where the member runs (node.region, node.zone; empty when not configured).
+  std::string region;
+  std::string zone;
 };
+
+/// Whether the link between members in regions `a` and `b` crosses regions (both set and
+/// different): such links use the remote thresholds of membership_settings.
+bool crosses_regions(const std::string& a, const std::string& b) noexcept;
 
 /// Names of the members in `ms` that are up, sorted: the view placement hashes over (for
 /// code that holds a member list, e.g. from `node::members()`).
@@ -46,6 +53,12 @@ struct membership_settings {
   std::chrono::milliseconds down_after{3000};
   /// How long a down or departed member stays listed (so its state gossips out).
   std::chrono::milliseconds forget_after{60'000};
+  /// The same two timeouts for members in another region than this node's: a WAN link
+  /// has more latency and jitter than a LAN, so it gets more slack before a suspicion, and
+  /// a dead region is still down within remote_suspect_after + remote_down_after (plus one
+  /// gossip interval: the detector runs once per interval).
+  std::chrono::milliseconds remote_suspect_after{2000};
+  std::chrono::milliseconds remote_down_after{3000};
 };
 
 /// Whether the state of `a` supersedes that of `b` (same member): higher incarnation,
@@ -108,6 +121,10 @@ public:
   }
 
 private:
+  struct entry;
+  std::chrono::nanoseconds suspect_after(const entry& e) const noexcept;
+  std::chrono::nanoseconds down_after(const entry& e) const noexcept;
+
   struct entry {
     member info;
     std::chrono::nanoseconds last_heard{0};

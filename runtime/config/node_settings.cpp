@@ -250,6 +250,20 @@ const std::vector<field>& schema() {
          s.name = v;
          return {};
        })},
+      {"node.region", string_value([](node_settings& s, const std::string& v) -> std::string {
+         if (!valid_node_name(v)) {
+           return "\"" + v + "\" is not a region name (1-64 of A-Z a-z 0-9 . _ -)";
+         }
+         s.region = v;
+         return {};
+       })},
+      {"node.zone", string_value([](node_settings& s, const std::string& v) -> std::string {
+         if (!valid_node_name(v)) {
+           return "\"" + v + "\" is not a zone name (1-64 of A-Z a-z 0-9 . _ -)";
+         }
+         s.zone = v;
+         return {};
+       })},
       {"node.data_dir", string_value([](node_settings& s, const std::string& v) -> std::string {
          if (v.empty()) {
            return "must not be empty";
@@ -281,6 +295,10 @@ const std::vector<field>& schema() {
       {"cluster.suspect_after_ms",
        integer_value(20, 600'000, &node_settings::suspect_after_ms, " ms")},
       {"cluster.down_after_ms", integer_value(0, 3'600'000, &node_settings::down_after_ms, " ms")},
+      {"cluster.remote_suspect_after_ms",
+       integer_value(20, 600'000, &node_settings::remote_suspect_after_ms, " ms")},
+      {"cluster.remote_down_after_ms",
+       integer_value(0, 3'600'000, &node_settings::remote_down_after_ms, " ms")},
       {"metrics.bind", string_value([](node_settings& s, const std::string& v) -> std::string {
          if (!valid_ipv4(v)) {
            return "\"" + v + "\" is not an IPv4 address";
@@ -584,6 +602,18 @@ struct loader {
            "suspect_after_ms (" + std::to_string(s.suspect_after_ms)
                + ") must be larger than gossip_interval_ms (" + std::to_string(s.gossip_interval_ms)
                + ")");
+    }
+    if (s.remote_suspect_after_ms <= s.gossip_interval_ms) {
+      auto key = lines.count("cluster.remote_suspect_after_ms") != 0
+                     ? "cluster.remote_suspect_after_ms"
+                     : "cluster.gossip_interval_ms";
+      fail(line_of(key), key,
+           "remote_suspect_after_ms (" + std::to_string(s.remote_suspect_after_ms)
+               + ") must be larger than gossip_interval_ms (" + std::to_string(s.gossip_interval_ms)
+               + ")");
+    }
+    if (!s.zone.empty() && s.region.empty()) {
+      fail(line_of("node.zone"), "node.zone", "a zone needs node.region");
     }
     if (s.metrics_port != 0 && s.metrics_port == s.cluster_port) {
       fail(line_of("metrics.port"), "metrics.port",

@@ -67,6 +67,10 @@ std::string check_http_url(const std::string& url);
 struct node_settings {
   // [node]
   std::string name = "streamverse";
+  /// Where the node runs (optional): members of different regions are told apart by the
+  /// failure detector (remote thresholds) and shown by `streamverse-ctl members`.
+  std::string region;
+  std::string zone;
   std::string data_dir = "data";
   uint32_t scheduler_threads = 2;
   /// Messages an actor handles before it yields its worker (CAF scheduler.max-throughput;
@@ -83,6 +87,9 @@ struct node_settings {
   uint32_t gossip_interval_ms = 500;
   uint32_t suspect_after_ms = 1500;
   uint32_t down_after_ms = 3000;
+  /// The same for members in another region (WAN links: more latency and jitter).
+  uint32_t remote_suspect_after_ms = 2000;
+  uint32_t remote_down_after_ms = 3000;
   /// Mutual TLS between nodes (caf_openssl): PEM files; all three set, or none (plain TCP).
   std::string tls_certificate;
   std::string tls_key;

@@ -144,7 +144,10 @@ struct node::impl {
   void register_metrics() {
     registry
         .gauge_metric("sv_node_info", "Constant 1, labelled with the node's identity",
-                      {{"node", settings.name}, {"version", version()}})
+                      {{"node", settings.name},
+                       {"version", version()},
+                       {"region", settings.region},
+                       {"zone", settings.zone}})
         .set(1);
     registry.gauge_callback(
         "sv_actors_running", "Actors running in this node's actor system",
@@ -249,6 +252,11 @@ std::string node::start() {
   es.gossip_interval = std::chrono::milliseconds{d.settings.gossip_interval_ms};
   es.membership.suspect_after = std::chrono::milliseconds{d.settings.suspect_after_ms};
   es.membership.down_after = std::chrono::milliseconds{d.settings.down_after_ms};
+  es.membership.remote_suspect_after =
+      std::chrono::milliseconds{d.settings.remote_suspect_after_ms};
+  es.membership.remote_down_after = std::chrono::milliseconds{d.settings.remote_down_after_ms};
+  es.region = d.settings.region;
+  es.zone = d.settings.zone;
   d.endpoint = cluster::spawn_endpoint(*d.sys, std::move(es), d.peers, d.registry);
   // reuse = true: a restarted node must re-bind at once despite TIME_WAIT sockets.
   auto port = d.tls() ? caf::openssl::publish(d.endpoint, d.settings.cluster_port,

@@ -16,6 +16,14 @@ namespace sv {
 
 namespace {
 
+// "eu-west/a", "eu-west", or "-" when the node has no region.
+std::string region_label(const config::node_settings& s) {
+  if (s.region.empty()) {
+    return "-";
+  }
+  return s.zone.empty() ? s.region : s.region + "/" + s.zone;
+}
+
 // %* in the JSON pattern: the message, escaped as a JSON string body.
 class json_escaped_message : public spdlog::custom_flag_formatter {
 public:
@@ -100,8 +108,8 @@ int run_until_signal(const config::node_settings& settings, const run_options& o
       return 1;
     }
   }
-  spdlog::info("node {} {} up: cluster {}:{}, metrics {}, {} seed(s)", settings.name, version(),
-               settings.bind_address, n.cluster_port(),
+  spdlog::info("node {} {} up: region {}, cluster {}:{}, metrics {}, {} seed(s)", settings.name,
+               version(), region_label(settings), settings.bind_address, n.cluster_port(),
                n.metrics_port() != 0
                    ? settings.metrics_bind_address + ":" + std::to_string(n.metrics_port())
                    : std::string{"off"},
@@ -114,8 +122,9 @@ int run_until_signal(const config::node_settings& settings, const run_options& o
     sig = sigtimedwait(&stop_signals, nullptr, &wait);
     if (sig < 0 && settings.status_interval_ms != 0) {
       auto st = n.status();
-      spdlog::info("status node={} peers={} members_up={}/{} actors={} load=L{}", st.name, st.peers,
-                   st.members_up, st.members, st.actors, st.load_level);
+      spdlog::info("status node={} peers={} members_up={}/{} actors={} load=L{} region={}", st.name,
+                   st.peers, st.members_up, st.members, st.actors, st.load_level,
+                   region_label(settings));
     }
   }
   spdlog::info("node {} stopping on {}", settings.name, sig == SIGINT ? "SIGINT" : "SIGTERM");

@@ -2,7 +2,8 @@
 # Membership across real processes, watched with streamverse-ctl members:
 # three nodes that each know only node-a form one cluster; a stalled node (SIGSTOP) turns
 # suspect, then down, and comes back up when it runs again (SIGCONT);
-# SIGTERM is a graceful leave; SIGKILL is found by the failure detector.
+# SIGTERM is a graceful leave; SIGKILL is found by the failure detector. node-a and node-b
+# are in region eu-west, node-c in us-east (watched with the remote thresholds).
 # Ports 17201-17203. Every wait is bounded. Usage: membership_test.sh NODE_BIN CTL_BIN
 set -uo pipefail
 node=$1
@@ -11,10 +12,19 @@ source "$(dirname "$0")/node_processes.sh"
 fast_detector="heartbeat_interval_ms = 100
 connection_timeout_ms = 1000
 suspect_after_ms = 600
-down_after_ms = 800"
+down_after_ms = 800
+remote_suspect_after_ms = 900
+remote_down_after_ms = 1200"
 write_config node-a 17201 '' "$fast_detector"
 write_config node-b 17202 '"127.0.0.1:17201"' "$fast_detector"
 write_config node-c 17203 '"127.0.0.1:17201"' "$fast_detector"
+in_region() { # NAME REGION: sets node.region in NAME's config
+  sed -i "s|^\[node\]\$|[node]\nregion = \"$2\"|" "$tmp/$1.toml"
+}
+in_region node-a eu-west
+in_region node-b eu-west
+in_region node-c us-east
+sed -i 's|^\[node\]$|[node]\nzone = "b"|' "$tmp/node-b.toml"
 for n in node-a node-b node-c; do
   start $n
 done
@@ -45,6 +55,14 @@ for port in 17201 17202 17203; do
 done
 echo "three nodes up as seen from each (node-b and node-c seeded only with node-a)"
 members 17202
+# Each member's region, learned from its hello or from gossip, on every node.
+for port in 17201 17202 17203; do
+  t=$(members $port)
+  echo "$t" | grep -Eq '^node-a +.* eu-west$' || fail "node on $port lacks node-a's region: $t"
+  echo "$t" | grep -Eq '^node-b +.* eu-west/b$' || fail "node on $port lacks node-b's region: $t"
+  echo "$t" | grep -Eq '^node-c +.* us-east$' || fail "node on $port lacks node-c's region: $t"
+done
+echo "regions listed on every node: node-a eu-west, node-b eu-west/b, node-c us-east"
 
 # 2. A stall: node-c is suspect, then down; after SIGCONT it refutes and is up again.
 inc_before=$(members 17201 | awk '$1 == "node-c" {print $4}')

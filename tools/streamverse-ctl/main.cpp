@@ -67,7 +67,8 @@ const char* usage =
     "                            [--seconds S] [--content C] [--region R]\n"
     "  --timeout-ms  how long to wait for the node (default 3000; 6000 for metadata put)\n"
     "  members       the member list as that node sees it: name, address, state,\n"
-    "                incarnation, version (states: joining, up, suspect, leaving, down)\n"
+    "                incarnation, version, region[/zone] (states: joining, up, suspect,\n"
+    "                leaving, down)\n"
     "  metadata get  that node's replica of a title, as JSON (ContentMetadata)\n"
     "  metadata put  a ContentMetadata JSON object to the title's owner, through that node;\n"
     "                prints the version assigned (--expect V: refuse unless at version V)\n"
@@ -251,15 +252,17 @@ int members(caf::actor_system& sys, const args& a) {
     addr_w = std::max(addr_w, m.address.size());
   }
   auto row = [&](const std::string& name, const std::string& addr, const std::string& state,
-                 const std::string& inc, const std::string& version) {
+                 const std::string& inc, const std::string& version, const std::string& region) {
     std::cout << std::left << std::setw(static_cast<int>(name_w + 2)) << name
               << std::setw(static_cast<int>(addr_w + 2)) << addr << std::setw(9) << state
-              << std::setw(15) << inc << version << "\n";
+              << std::setw(15) << inc << std::setw(9) << version << region << "\n";
   };
-  row("NAME", "ADDRESS", "STATE", "INCARNATION", "VERSION");
+  row("NAME", "ADDRESS", "STATE", "INCARNATION", "VERSION", "REGION");
   for (auto& m : *list) {
+    auto region =
+        m.region.empty() ? std::string{"-"} : (m.zone.empty() ? m.region : m.region + "/" + m.zone);
     row(m.name, m.address, std::string{sv::cluster::to_string(m.state)},
-        std::to_string(m.incarnation), m.version);
+        std::to_string(m.incarnation), m.version, region);
   }
   return 0;
 }

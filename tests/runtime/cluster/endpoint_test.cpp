@@ -2,6 +2,7 @@
 
 #include "runtime/cluster/endpoint.hpp"
 
+#include <map>
 #include <variant>
 
 #include "runtime/cluster/cluster.pb.h"
@@ -34,6 +35,8 @@ struct endpoint_fixture : sv::testkit::fixture {
     es.node_name = "node-a";
     es.version = "1.2.3";
     es.incarnation = 100;
+    es.region = "eu-west";
+    es.zone = "1a";
     ep = sv::cluster::spawn_endpoint(sys, es, peers, reg);
     sv::cluster::start_endpoint(ep, "127.0.0.1:7101");
     sched.run();
@@ -73,10 +76,24 @@ TEST_SUITE("runtime.cluster") {
     CHECK(reply.protocol() == sv::cluster::protocol_version);
     CHECK(reply.cluster_address() == "127.0.0.1:7101");
     CHECK(reply.incarnation() == 100);
+    CHECK(reply.region() == "eu-west");
+    CHECK(reply.zone() == "1a");
     auto known = peers->snapshot();
     REQUIRE(known.size() == 1);
     CHECK(known[0].name == "node-b");
     CHECK(known[0].address == "127.0.0.1:1");
+  }
+
+  TEST_CASE_FIXTURE(endpoint_fixture, "a peer's region from its hello is in the member list") {
+    auto h = hello_from("node-b");
+    h.set_region("us-east");
+    REQUIRE(std::holds_alternative<Hello>(say_hello(self, h)));
+    std::map<std::string, std::string> region_of;
+    for (auto& m : peers->members()) {
+      region_of[m.name] = m.region;
+    }
+    CHECK(region_of["node-a"] == "eu-west");
+    CHECK(region_of["node-b"] == "us-east");
   }
 
   TEST_CASE_FIXTURE(endpoint_fixture, "a hello of another protocol generation is refused") {

@@ -21,7 +21,7 @@ namespace {
 
 member node(const std::string& name, uint64_t incarnation = 100,
             member_state state = member_state::up) {
-  return member{name, name + ":7100", "0.1.0", incarnation, state};
+  return member{name, name + ":7100", "0.1.0", incarnation, state, "", ""};
 }
 
 member_state state_of(const membership& m, const std::string& name) {
@@ -33,6 +33,58 @@ member_state state_of(const membership& m, const std::string& name) {
 } // namespace
 
 TEST_SUITE("runtime.cluster") {
+  TEST_CASE("members of another region get the remote thresholds, members of this one the "
+            "local ones") {
+    sv::cluster::membership_settings cfg;
+    cfg.suspect_after = 1500ms;
+    cfg.down_after = 3000ms;
+    cfg.remote_suspect_after = 2000ms;
+    cfg.remote_down_after = 3000ms;
+    auto in = [](member m, const std::string& region) {
+      m.region = region;
+      return m;
+    };
+    membership m{in(node("a"), "eu-west"), cfg};
+    m.hello(in(node("b"), "eu-west"), 0ms); // same region
+    m.hello(in(node("c"), "us-east"), 0ms); // across the WAN
+    m.hello(node("d"), 0ms);                // no region: treated as local
+    CHECK(m.find("c")->region == "us-east");
+    // 1.8 s of silence (e.g. 230 ms RTT with jitter and a slow gossip round): the local
+    // members are suspect, the remote one is not.
+    m.tick(1800ms);
+    CHECK(state_of(m, "b") == member_state::suspect);
+    CHECK(state_of(m, "d") == member_state::suspect);
+    CHECK(state_of(m, "c") == member_state::up);
+    m.tick(2000ms);
+    CHECK(state_of(m, "c") == member_state::suspect);
+    // Down: local after 1.5 + 3 s of silence, remote after 2 + 3 s: a dead region is down
+    // within remote_suspect_after + remote_down_after.
+    m.tick(4800ms);
+    CHECK(state_of(m, "b") == member_state::down);
+    CHECK(state_of(m, "c") == member_state::suspect);
+    m.tick(5000ms);
+    CHECK(state_of(m, "c") == member_state::down);
+  }
+
+  TEST_CASE("a member's region travels in gossip and is learned when first heard without one") {
+    membership m{node("a")};
+    m.hello(node("b"), 0ms); // an older build's hello: no region
+    CHECK(m.find("b")->region.empty());
+    auto b = node("b");
+    b.region = "ap-south";
+    b.zone = "1a";
+    CHECK(m.merge(b, 10ms)); // the same incarnation, now with its region
+    CHECK(m.find("b")->region == "ap-south");
+    CHECK(m.find("b")->zone == "1a");
+    CHECK_FALSE(m.merge(b, 20ms));
+    // A later hello without a region keeps the known one.
+    m.hello(node("b"), 30ms);
+    CHECK(m.find("b")->region == "ap-south");
+    CHECK(sv::cluster::crosses_regions("eu-west", "us-east"));
+    CHECK_FALSE(sv::cluster::crosses_regions("eu-west", "eu-west"));
+    CHECK_FALSE(sv::cluster::crosses_regions("", "us-east"));
+  }
+
   TEST_CASE("a member first heard of without an address takes it from later gossip") {
     membership m{node("a")};
     auto early = node("b");

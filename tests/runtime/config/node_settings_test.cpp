@@ -515,6 +515,30 @@ seeds = ["127.0.0.1:7100", "node-b.local:7101", "[::1]:7100"]
     CHECK(contains(err.message, "is not a node name"));
   }
 
+  TEST_CASE("node.region and node.zone are read, checked like names, and a zone needs a region") {
+    auto s = accepted("[node]\nregion = \"eu-west\"\nzone = \"1a\"\n");
+    CHECK(s.region == "eu-west");
+    CHECK(s.zone == "1a");
+    CHECK(accepted("").region.empty());
+    auto bad = refused("\n[node]\nregion = \"eu west\"\n", 3, "node.region");
+    CHECK(bad.message == "\"eu west\" is not a region name (1-64 of A-Z a-z 0-9 . _ -)");
+    auto lonely = refused("\n[node]\nzone = \"1a\"\n", 3, "node.zone");
+    CHECK(lonely.message == "a zone needs node.region");
+  }
+
+  TEST_CASE("the remote failure-detector thresholds have defaults and their own checks") {
+    auto d = accepted("");
+    CHECK(d.remote_suspect_after_ms == 2000);
+    CHECK(d.remote_down_after_ms == 3000);
+    auto s = accepted("[cluster]\nremote_suspect_after_ms = 4000\nremote_down_after_ms = 6000\n");
+    CHECK(s.remote_suspect_after_ms == 4000);
+    CHECK(s.remote_down_after_ms == 6000);
+    auto err = refused("\n[cluster]\ngossip_interval_ms = 500\nremote_suspect_after_ms = 500\n", 4,
+                       "cluster.remote_suspect_after_ms");
+    CHECK(err.message
+          == "remote_suspect_after_ms (500) must be larger than gossip_interval_ms (500)");
+  }
+
   TEST_CASE("an empty node.data_dir is refused") {
     auto err = refused(R"(
 [node]

@@ -123,11 +123,14 @@ TEST_SUITE("runtime.node") {
       CHECK(quiet.metrics_port() == 0);
     }
     s.metrics_port = sv::test::free_port();
+    s.region = "eu-west";
     sv::node n{s};
     REQUIRE(n.start().empty());
     auto metrics = sv::test::http_get(n.metrics_port(), "/metrics");
     CHECK(metrics.rfind("HTTP/1.1 200", 0) == 0);
-    CHECK(metrics.find("sv_node_info{node=\"node-m\",version=\"") != std::string::npos);
+    // The node's identity, its region included (labels in name order; no zone: empty).
+    CHECK(metrics.find("sv_node_info{node=\"node-m\",region=\"eu-west\",version=\"")
+          != std::string::npos);
     CHECK(metrics.find("sv_cluster_peers 0\n") != std::string::npos);
     CHECK(sv::test::http_get(n.metrics_port(), "/healthz").rfind("HTTP/1.1 200", 0) == 0);
     CHECK(sv::test::http_get(n.metrics_port(), "/readyz").rfind("HTTP/1.1 200", 0) == 0);
