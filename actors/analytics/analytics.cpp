@@ -34,6 +34,7 @@
 #include "runtime/node/ask.hpp"
 #include "runtime/node/background.hpp"
 #include "runtime/node/node.hpp"
+#include "runtime/node/stop.hpp"
 #include "runtime/util/clock.hpp"
 #include "runtime/wire/errc.hpp"
 #include "runtime/wire/protobuf.hpp"
@@ -110,13 +111,10 @@ analytics::analytics(node& n) : sys_(n.system()), shared_(std::make_shared<analy
 
 analytics::~analytics() {
   sys_.registry().erase(service_name);
-  caf::scoped_actor self{sys_};
   // The batcher first (a detached actor must end before its actor system), then the
-  // service and its partitions.
-  self->send_exit(batcher_, caf::exit_reason::user_shutdown);
-  self->wait_for(batcher_);
-  self->send_exit(service_, caf::exit_reason::user_shutdown);
-  self->wait_for(service_);
+  // service and its partitions (their stores closed when this returns).
+  stop_and_wait(sys_, batcher_);
+  stop_and_wait(sys_, service_, &shared_->partitions);
 }
 
 caf::expected<void> analytics::emit(viewer_event e) {

@@ -22,6 +22,7 @@
 #include "caf/fwd.hpp"
 #include "runtime/cluster/membership.hpp"
 #include "runtime/cluster/placement.hpp"
+#include "runtime/node/detached_children.hpp"
 #include "runtime/util/clock.hpp"
 
 namespace sv::flow {
@@ -43,6 +44,8 @@ struct analytics_shared {
   // partition after every change; the service sums those it does not own.
   std::unique_ptr<std::atomic<int64_t>[]> held;
   std::atomic<int64_t> unowned{0};
+  // The partitions (detached, each with its store open): stopping waits for them.
+  detached_children partitions;
 };
 
 namespace detail {

@@ -196,8 +196,11 @@ caf::actor spawn_partition(caf::local_actor* service, uint32_t p, std::string pa
                            config::analytics_node_settings cfg,
                            std::shared_ptr<analytics_shared> shared, flow::flow_context* flow,
                            metrics::histogram* freshness) {
-  return service->spawn<caf::linked + caf::detached>(partition_behavior, p, std::move(path), cfg,
-                                                     std::move(shared), flow, freshness);
+  auto* children = &shared->partitions;
+  auto a = service->spawn<caf::linked + caf::detached>(partition_behavior, p, std::move(path), cfg,
+                                                       std::move(shared), flow, freshness);
+  children->add(a);
+  return a;
 }
 
 } // namespace sv::analytics::detail

@@ -28,6 +28,7 @@
 #include "runtime/node/ask.hpp"
 #include "runtime/node/background.hpp"
 #include "runtime/node/node.hpp"
+#include "runtime/node/stop.hpp"
 #include "runtime/wire/errc.hpp"
 #include "runtime/wire/protobuf.hpp"
 #include "runtime/wire/undecodable.hpp"
@@ -246,12 +247,14 @@ watch_private::behavior_type watch_behavior(watch_self* self, std::string node_n
                                             std::function<std::vector<cluster::member>()> members,
                                             caf::actor endpoint, std::string path,
                                             watch_settings cfg,
-                                            std::shared_ptr<std::atomic<uint64_t>> stored) {
+                                            std::shared_ptr<std::atomic<uint64_t>> stored,
+                                            std::shared_ptr<detached_children> children) {
   auto& st = self->state;
   st.router.bind(std::move(node_name), std::move(endpoint), std::move(members));
   st.cfg = cfg;
   st.writer =
       self->spawn<caf::linked + caf::detached>(writer_behavior, std::move(path), std::move(stored));
+  children->add(st.writer);
   self->set_down_handler([self](caf::down_msg& dm) { self->state.router.forget(dm.source); });
   wire::answer_undecodable(self, "watch state");
   self->delayed_send(self, cfg.sync_interval, sync_atom::value);
@@ -375,7 +378,7 @@ watch_state::watch_state(node& n, watch_settings s) : sys_(n.system()) {
                       std::function<std::vector<cluster::member>()>{[np] {
                         return np->members();
                       }},
-                      n.cluster_endpoint(), path, s, stored);
+                      n.cluster_endpoint(), path, s, stored, children_);
   n.metrics().counter_callback("sv_watch_positions_stored_total",
                                "Positions this node stored as their users' owner (replica copies "
                                "not counted)",
@@ -389,8 +392,8 @@ watch_state::~watch_state() {
   // Best effort: what is coalesced here leaves before the service stops.
   self->request(actor_, std::chrono::seconds{1}, sync_atom::value, true)
       .receive([](caf::ok_atom) {}, [](caf::error&) {});
-  self->send_exit(actor_, caf::exit_reason::user_shutdown);
-  self->wait_for(actor_);
+  // Returns once the store is closed: the host may remove or reopen its file right after.
+  stop_and_wait(sys_, actor_, children_.get());
 }
 
 void watch_state::record(const std::string& user, const std::string& content, int64_t position_ms,

@@ -29,6 +29,7 @@
 #include "caf/actor.hpp"
 #include "caf/expected.hpp"
 #include "caf/fwd.hpp"
+#include "runtime/node/detached_children.hpp"
 
 namespace sv {
 class node;
@@ -80,6 +81,7 @@ public:
 
 private:
   caf::actor_system& sys_;
+  std::shared_ptr<detached_children> children_ = std::make_shared<detached_children>();
   watch_actor actor_;
 };
 

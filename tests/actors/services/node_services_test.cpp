@@ -110,6 +110,16 @@ TEST_SUITE("actors.services") {
 
     services.stop();
     CHECK(events == std::vector<std::string>{"host started", "host stopped"});
+    // Every store is closed when stop returns (SQLite removes a WAL file at the last close):
+    // the host may remove or reopen the data directory right away.
+    std::vector<std::string> open_logs;
+    for (auto& f : std::filesystem::recursive_directory_iterator{dir}) {
+      if (f.path().string().size() > 4
+          && f.path().string().substr(f.path().string().size() - 4) == "-wal") {
+        open_logs.push_back(f.path().string());
+      }
+    }
+    CHECK(open_logs.empty());
     CHECK_THROWS_AS(services.sessions(), std::logic_error);
     services.stop(); // a second stop does nothing
     n.stop();
