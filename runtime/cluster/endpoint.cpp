@@ -185,7 +185,12 @@ void dial(endpoint_self* self, size_t i) {
   auto timeout = self->state.cfg.connect_timeout;
   auto mm = self->state.cfg.tls ? self->system().openssl_manager().actor_handle()
                                 : self->system().middleman().actor_handle();
-  self->request(mm, timeout, caf::connect_atom::value, slot.where.host, slot.where.port)
+  auto target = slot.where;
+  auto via = self->state.cfg.dial_via.find(slot.where.host + ":" + std::to_string(slot.where.port));
+  if (via != self->state.cfg.dial_via.end()) {
+    target = via->second;
+  }
+  self->request(mm, timeout, caf::connect_atom::value, target.host, target.port)
       .then(
           [=](const caf::node_id&, caf::strong_actor_ptr& ptr, const std::set<std::string>&) {
             if (!ptr) {

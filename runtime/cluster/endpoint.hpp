@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -34,6 +35,9 @@ struct endpoint_settings {
   std::string region;
   std::string zone;
   std::vector<seed> seeds;
+  /// A connection to the address "host:port" (as members advertise it) goes to the seed
+  /// mapped to it instead: a relay or proxy in between. The member keeps its own address.
+  std::map<std::string, seed> dial_via;
   /// Deadline of one connection attempt and of the hello that follows it.
   std::chrono::milliseconds connect_timeout{3000};
   /// Pause between attempts to reach a seed that is down or not up yet.

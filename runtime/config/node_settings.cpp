@@ -241,6 +241,32 @@ std::string seeds_value(const toml::node& n, node_settings& s) {
   return {};
 }
 
+std::string dial_via_value(const toml::node& n, node_settings& s) {
+  auto* tbl = n.as_table();
+  if (tbl == nullptr) {
+    return std::string{"expected a table of \"host:port\" = \"host:port\", got "}
+           + type_name(n.type());
+  }
+  s.dial_via.clear();
+  for (auto&& [k, v] : *tbl) {
+    auto name = std::string{k.str()};
+    std::string why;
+    auto from = parse_host_port(name, why);
+    if (!from) {
+      return "key " + why;
+    }
+    if (!v.is_string()) {
+      return "\"" + name + "\": expected a \"host:port\" string, got " + type_name(v.type());
+    }
+    auto to = parse_host_port(v.as_string()->get(), why);
+    if (!to) {
+      return "\"" + name + "\": " + why;
+    }
+    s.dial_via.emplace_back(*from, *to);
+  }
+  return {};
+}
+
 const std::vector<field>& schema() {
   static const std::vector<field> fields = {
       {"node.name", string_value([](node_settings& s, const std::string& v) -> std::string {
@@ -282,6 +308,7 @@ const std::vector<field>& schema() {
        })},
       {"cluster.port", integer_value(0, 65535, &node_settings::cluster_port)},
       {"cluster.seeds", seeds_value},
+      {"cluster.dial_via", dial_via_value},
       {"cluster.heartbeat_interval_ms",
        integer_value(10, 60'000, &node_settings::heartbeat_interval_ms, " ms")},
       {"cluster.connection_timeout_ms",

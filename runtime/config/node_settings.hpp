@@ -8,6 +8,7 @@
 #include <string>
 #include <string_view>
 #include <typeindex>
+#include <utility>
 #include <vector>
 
 namespace sv::config {
@@ -80,6 +81,10 @@ struct node_settings {
   std::string bind_address = "127.0.0.1";
   uint16_t cluster_port = 7100;
   std::vector<seed_address> seeds;
+  /// Dial a node's address through another one (a relay, a proxy, a NAT): a connection to
+  /// `first` goes to `second`. Seeds and addresses learned from gossip alike; the member
+  /// list still shows each node's own address. Empty: every address is dialed as it is.
+  std::vector<std::pair<seed_address, seed_address>> dial_via;
   uint32_t heartbeat_interval_ms = 500;
   uint32_t connection_timeout_ms = 3000;
   uint32_t seed_retry_ms = 500;

@@ -245,6 +245,9 @@ std::string node::start() {
   for (auto& s : d.settings.seeds) {
     es.seeds.push_back(cluster::seed{s.host, s.port});
   }
+  for (auto& [from, to] : d.settings.dial_via) {
+    es.dial_via[from.host + ":" + std::to_string(from.port)] = cluster::seed{to.host, to.port};
+  }
   es.connect_timeout = std::chrono::milliseconds{d.settings.connection_timeout_ms};
   es.retry_interval = std::chrono::milliseconds{d.settings.seed_retry_ms};
   es.incarnation = now_ms();

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <string>
 
 #include <unistd.h>
@@ -419,6 +420,34 @@ seeds = "127.0.0.1:7102"
                        3, "cluster.seeds");
     CHECK(contains(err.message, "expected an array"));
     CHECK(contains(err.message, "got a string"));
+  }
+
+  TEST_CASE("cluster.dial_via maps addresses to the ones dialed instead") {
+    auto s = accepted(R"(
+[cluster]
+seeds = ["127.0.0.1:7102"]
+dial_via = { "127.0.0.1:7102" = "127.0.0.1:27102", "10.0.0.3:7103" = "relay.local:9000" }
+)");
+    REQUIRE(s.dial_via.size() == 2);
+    std::map<std::string, std::string> got;
+    for (auto& [from, to] : s.dial_via) {
+      got[from.to_string()] = to.to_string();
+    }
+    CHECK(got
+          == std::map<std::string, std::string>{{"127.0.0.1:7102", "127.0.0.1:27102"},
+                                                {"10.0.0.3:7103", "relay.local:9000"}});
+    CHECK(accepted("[cluster]\nport = 7101\n").dial_via.empty());
+  }
+
+  TEST_CASE("a bad cluster.dial_via is refused with the entry at fault") {
+    CHECK(contains(refused("[cluster]\ndial_via = [\"a:1\"]\n", 2, "cluster.dial_via").message,
+                   "expected a table"));
+    CHECK(refused("[cluster]\ndial_via = { \"a:1\" = \"b:\" }\n", 2, "cluster.dial_via").message
+          == "\"a:1\": \"b:\" has no valid port");
+    CHECK(refused("[cluster]\ndial_via = { \"nohost\" = \"b:1\" }\n", 2, "cluster.dial_via").message
+          == "key \"nohost\" is not host:port");
+    CHECK(refused("[cluster]\ndial_via = { \"a:1\" = 2 }\n", 2, "cluster.dial_via").message
+          == "\"a:1\": expected a \"host:port\" string, got an integer");
   }
 
   TEST_CASE("IPv4, host name and bracketed IPv6 seeds are accepted in order") {
