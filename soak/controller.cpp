@@ -105,18 +105,32 @@ private:
         return 2;
       }
     }
-    // Network namespaces only when a phase needs them (partition, wan).
+    // Nodes linked through WAN relays when the scenario has regions, links or a wan phase
+    // (partitions then cut relays); else network namespaces only for a partition phase.
     bool wanted = false;
     for (auto& p : sc.phases) {
-      wanted = wanted || p.kind == phase_kind::partition || p.kind == phase_kind::wan;
+      wanted = wanted || (p.kind == phase_kind::partition && !sc.relayed());
     }
     net.setup(sc.nodes, wanted, dir + "/network.log");
-    cluster.emplace(sc, net, dir, node_bin);
+    try {
+      wan.setup(sc, net.host(0));
+    } catch (const std::exception& e) {
+      std::cerr << "streamverse-soak: cannot start the WAN relays: " << e.what() << "\n";
+      return 2;
+    }
+    cluster.emplace(sc, net, wan, dir, node_bin);
     cluster->write_configs();
     std::cout << "soak: scenario \"" << sc.name << "\": " << sc.nodes << " nodes on " << net.host(0)
               << ":" << sc.base_port << ".."
-              << (net.namespaces() ? " (a network namespace each)" : "") << ", " << sc.viewers
-              << " viewers, " << sc.total_seconds() << " s of phases; report in " << dir << "\n";
+              << (net.namespaces() ? " (a network namespace each)" : "")
+              << (wan.active() ? " (linked through " + std::to_string(wan.size()) + " WAN relays)"
+                               : std::string{})
+              << ", " << sc.viewers << " viewers, " << sc.total_seconds()
+              << " s of phases; report in " << dir << "\n";
+    for (auto& l : sc.links) {
+      std::cout << "soak: link " << l.a << " - " << l.b << ": RTT " << l.rtt_ms << " ms, jitter "
+                << l.jitter_ms << " ms each way\n";
+    }
     for (uint32_t i = 0; i < sc.nodes; ++i) {
       cluster->start(i);
     }
@@ -292,7 +306,7 @@ private:
       break;
     }
     case phase_kind::partition: {
-      if (!net.namespaces()) {
+      if (!wan.active() && !net.namespaces()) {
         note = "skipped: " + net.why();
         skipped.push_back(p.name + " (" + net.why() + ")");
         break;
@@ -304,11 +318,17 @@ private:
           groups.back().push_back(index_of(name));
         }
       }
-      if (!net.partition(groups)) {
+      if (wan.active()) {
+        wan.partition(groups);
+      } else if (!net.partition(groups)) {
         note = "partition incomplete (see network.log) ";
       }
       steps.push_back({p.seconds - 0.01, [this] {
-                         net.heal();
+                         if (wan.active()) {
+                           wan.heal();
+                         } else {
+                           net.heal();
+                         }
                        }});
       for (size_t g = 0; g < p.groups.size(); ++g) {
         for (size_t k = 0; k < p.groups[g].size(); ++k) {
@@ -318,16 +338,13 @@ private:
       break;
     }
     case phase_kind::wan: {
-      auto why = net.namespaces() ? net.delay(p.delay_ms) : net.why();
-      if (!why.empty()) {
-        note = "skipped: " + why;
-        skipped.push_back(p.name + " (" + why + ")");
-        break;
-      }
+      // relayed() holds for any scenario with a wan phase: the relays are there.
+      wan.add({std::chrono::milliseconds{p.delay_ms}, std::chrono::milliseconds{p.jitter_ms}});
       steps.push_back({p.seconds - 0.01, [this] {
-                         net.undelay();
+                         wan.restore();
                        }});
-      note = std::to_string(p.delay_ms) + " ms added to every packet a node sends";
+      note = std::to_string(p.delay_ms) + " ms + up to " + std::to_string(p.jitter_ms)
+             + " ms of jitter added each way on every link between nodes";
       break;
     }
     case phase_kind::storm:
@@ -488,6 +505,15 @@ private:
     for (auto& name : skipped) {
       rep.notes.push_back("phase " + name + " skipped");
     }
+    if (wan.active()) {
+      auto t = wan.totals();
+      rep.notes.push_back("WAN relays: " + std::to_string(wan.size())
+                          + " (one per ordered pair of "
+                            "nodes), "
+                          + std::to_string(t.connections) + " connections relayed, "
+                          + std::to_string(t.refused) + " refused while cut, "
+                          + std::to_string(t.bytes / 1024) + " KiB passed");
+    }
     for (auto& note : write_report(rep, dir)) {
       std::cerr << "streamverse-soak: " << note << "\n";
     }
@@ -505,6 +531,7 @@ private:
   controller_config cfg;
   caf::actor_system sys{cfg};
   network net;
+  wan_mesh wan; // outlives the node processes (declared before them)
   std::optional<cluster_procs> cluster;
   driver_proc driver;
   report rep;

@@ -2,6 +2,8 @@
 
 #include <toml++/toml.h>
 
+#include <algorithm>
+#include <cctype>
 #include <set>
 #include <sstream>
 
@@ -21,6 +23,12 @@ constexpr kind_name kinds[] = {
     {phase_kind::wan, "wan"},           {phase_kind::storm, "storm"},
     {phase_kind::recovery, "recovery"}, {phase_kind::cpu_thief, "cpu_thief"},
 };
+
+bool valid_region(const std::string& name) {
+  return !name.empty() && name.size() <= 64 && std::all_of(name.begin(), name.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '.' || c == '_' || c == '-';
+  });
+}
 
 std::string where(const toml::node& n) {
   auto& src = n.source();
@@ -66,6 +74,32 @@ double scenario::total_seconds() const {
     t += p.seconds;
   }
   return t;
+}
+
+bool scenario::relayed() const {
+  if (!links.empty() || !node_regions.empty()) {
+    return true;
+  }
+  return std::any_of(phases.begin(), phases.end(),
+                     [](const phase& p) { return p.kind == phase_kind::wan; });
+}
+
+std::string scenario::region_of(uint32_t i) const {
+  return i < node_regions.size() ? node_regions[i] : std::string{};
+}
+
+link_spec scenario::link_between(uint32_t i, uint32_t j) const {
+  auto ra = region_of(i);
+  auto rb = region_of(j);
+  if (ra == rb) {
+    return {ra, rb, 0, 0};
+  }
+  for (auto& l : links) {
+    if ((l.a == ra && l.b == rb) || (l.a == rb && l.b == ra)) {
+      return l;
+    }
+  }
+  return {ra, rb, 0, 0};
 }
 
 std::string node_name(uint32_t index) {
@@ -126,6 +160,60 @@ std::optional<scenario> load_scenario(const std::string& path, std::string& erro
   for (uint32_t i = 0; i < s.nodes; ++i) {
     names.insert(node_name(i));
   }
+  if (auto* node = doc["cluster"]["regions"].node()) {
+    auto* regions = node->as_array();
+    if (regions == nullptr) {
+      return fail("cluster.regions" + where(*node) + " wants an array of region names");
+    }
+    for (auto& r : *regions) {
+      auto name = r.value<std::string>();
+      if (!name || !valid_region(*name)) {
+        return fail("cluster.regions" + where(r)
+                    + ": entries are region names (1-64 of A-Z a-z 0-9 . _ -)");
+      }
+      s.node_regions.push_back(*name);
+    }
+    if (s.node_regions.size() != s.nodes) {
+      return fail("cluster.regions" + where(*node) + " names "
+                  + std::to_string(s.node_regions.size()) + " regions for "
+                  + std::to_string(s.nodes) + " nodes (one per node)");
+    }
+  }
+  std::set<std::string> regions(s.node_regions.begin(), s.node_regions.end());
+  if (auto* node = doc["link"].node()) {
+    auto* links = node->as_array();
+    if (links == nullptr) {
+      return fail("link" + where(*node) + " wants [[link]] tables");
+    }
+    for (auto& entry : *links) {
+      auto* t = entry.as_table();
+      auto* between = t != nullptr ? (*t)["between"].as_array() : nullptr;
+      if (between == nullptr || between->size() != 2) {
+        return fail("link" + where(entry)
+                    + ": between wants two regions, e.g. [\"eu-west\", \"us-east\"]");
+      }
+      link_spec l;
+      l.a = (*between)[0].value_or(std::string{});
+      l.b = (*between)[1].value_or(std::string{});
+      if (regions.count(l.a) == 0 || regions.count(l.b) == 0 || l.a == l.b) {
+        return fail("link" + where(entry) + ": between names \"" + l.a + "\" and \"" + l.b
+                    + "\": two different regions of cluster.regions");
+      }
+      auto rtt = (*t)["rtt_ms"].value_or(int64_t{0});
+      auto jitter = (*t)["jitter_ms"].value_or(int64_t{0});
+      if (rtt < 0 || rtt > 20'000 || jitter < 0 || jitter > 10'000) {
+        return fail("link" + where(entry) + ": rtt_ms wants 0..20000 and jitter_ms 0..10000");
+      }
+      l.rtt_ms = static_cast<uint32_t>(rtt);
+      l.jitter_ms = static_cast<uint32_t>(jitter);
+      for (auto& other : s.links) {
+        if ((other.a == l.a && other.b == l.b) || (other.a == l.b && other.b == l.a)) {
+          return fail("link" + where(entry) + ": " + l.a + " - " + l.b + " is given twice");
+        }
+      }
+      s.links.push_back(l);
+    }
+  }
   auto* phases = doc["phase"].as_array();
   if (phases == nullptr || phases->empty()) {
     return fail("no [[phase]]");
@@ -165,12 +253,22 @@ std::optional<scenario> load_scenario(const std::string& path, std::string& erro
     p.stall_s = pt["stall_s"].value_or(p.stall_s);
     p.updates_per_s = pt["updates_per_s"].value_or(p.updates_per_s);
     p.delay_ms = pt["delay_ms"].value_or(p.delay_ms);
+    p.jitter_ms = pt["jitter_ms"].value_or(p.jitter_ms);
     if (auto* groups = pt["groups"].as_array()) {
       for (auto& g : *groups) {
         std::vector<std::string> group;
         if (auto* members = g.as_array()) {
           for (auto& m : *members) {
-            group.push_back(m.value_or(std::string{}));
+            auto name = m.value_or(std::string{});
+            if (names.count(name) == 0 && regions.count(name) != 0) {
+              for (uint32_t i = 0; i < s.nodes; ++i) { // a region: its nodes
+                if (s.node_regions[i] == name) {
+                  group.push_back(node_name(i));
+                }
+              }
+              continue;
+            }
+            group.push_back(name);
           }
         }
         p.groups.push_back(group);
@@ -189,7 +287,7 @@ std::optional<scenario> load_scenario(const std::string& path, std::string& erro
         for (auto& m : g) {
           if (names.count(m) == 0 || !seen.insert(m).second) {
             return fail("phase " + p.name + where(entry) + ": groups name \"" + m
-                        + "\", not a node of the cluster or named twice");
+                        + "\", not a node or region of the cluster, or named twice");
           }
         }
       }
@@ -199,8 +297,10 @@ std::optional<scenario> load_scenario(const std::string& path, std::string& erro
                       "[\"node-b\", \"node-c\"]]");
       }
     }
-    if (p.kind == phase_kind::wan && (p.delay_ms < 1 || p.delay_ms > 10'000)) {
-      return fail("phase " + p.name + where(entry) + ": delay_ms wants 1..10000");
+    if (p.kind == phase_kind::wan
+        && (p.delay_ms > 10'000 || p.jitter_ms > 10'000 || p.delay_ms + p.jitter_ms == 0)) {
+      return fail("phase " + p.name + where(entry)
+                  + ": delay_ms and jitter_ms want 0..10000, not both 0");
     }
     if (p.kind == phase_kind::spike && (p.factor < 1 || p.factor > 100)) {
       return fail("phase " + p.name + where(entry) + ": factor wants 1..100");

@@ -18,8 +18,8 @@ enum class phase_kind {
   spike,     ///< `factor` x the scenario's viewers, joining over `ramp_s`
   kill,      ///< SIGKILL `node`, start it again after `restart_after_s`
   stall,     ///< SIGSTOP `node` for `stall_s`, then SIGCONT
-  partition, ///< cut `groups` apart (needs network namespaces: reported as skipped)
-  wan,       ///< `delay_ms` between regions (needs network namespaces: reported as skipped)
+  partition, ///< cut `groups` apart (WAN relays, or network namespaces when no relays)
+  wan,       ///< `delay_ms` and `jitter_ms` more on every link between nodes (WAN relays)
   storm,     ///< metadata updates at `updates_per_s`
   recovery,  ///< back to the scenario's viewers, no faults
   cpu_thief, ///< a process burns `share` of the machine's CPU (a noisy neighbour, a profiler);
@@ -41,8 +41,19 @@ struct phase {
   double stall_s = 3;
   double updates_per_s = 0; ///< storm
   double share = 0.25;      ///< cpu_thief: of all cores (0.25 on 2 cores: half a core)
-  uint32_t delay_ms = 0;    ///< wan
+  uint32_t delay_ms = 0;    ///< wan: one way, on top of the link's own
+  uint32_t jitter_ms = 0;   ///< wan: each chunk's extra delay is uniform in [0, jitter_ms]
+  /// partition: node names (a region's name stands for its nodes), resolved at load.
   std::vector<std::vector<std::string>> groups;
+};
+
+/// The emulated WAN link between two regions ([[link]]): a relay on every connection
+/// between a node of one and a node of the other holds each chunk rtt_ms / 2 plus a
+/// uniform [0, jitter_ms] in each direction.
+struct link_spec {
+  std::string a, b;
+  uint32_t rtt_ms = 0;
+  uint32_t jitter_ms = 0;
 };
 
 struct scenario {
@@ -52,7 +63,9 @@ struct scenario {
   uint16_t base_port = 7301; ///< node i listens on base_port + i
   uint32_t scheduler_threads = 1;
   uint32_t partitions = 8;
-  // [viewers]
+  /// cluster.regions: node i's region (node.region), one per node; empty: none.
+  std::vector<std::string> node_regions;
+  std::vector<link_spec> links;
   uint64_t viewers = 1000;
   uint32_t heartbeat_ms = 10'000;
   std::vector<std::pair<std::string, double>> devices{{"tv", 0.4}, {"mobile", 0.4}, {"web", 0.2}};
@@ -72,6 +85,17 @@ struct scenario {
   std::vector<phase> phases;
 
   double total_seconds() const;
+
+  /// Whether nodes reach each other through WAN relays (a [[link]], cluster.regions or a
+  /// wan phase): then partitions cut relays instead of using network namespaces.
+  bool relayed() const;
+
+  /// Node i's region ("" without cluster.regions).
+  std::string region_of(uint32_t i) const;
+
+  /// The link between nodes i and j: none within a region, else their regions' [[link]]
+  /// (a pair without one: no added delay).
+  link_spec link_between(uint32_t i, uint32_t j) const;
 };
 
 /// Reads and checks a scenario; nullopt with the reason (file:line where known) in `error`.
