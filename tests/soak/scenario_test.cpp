@@ -1,0 +1,97 @@
+// Scenario files with regions and WAN links: what loads, what is refused with its reason,
+// and the links the relays get.
+
+#include "soak/scenario.hpp"
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include <doctest/doctest.h>
+#include <unistd.h>
+
+namespace {
+
+// Loads `text` as a scenario file; the error (empty when it loaded) in `error`.
+std::optional<sv::soak::scenario> load(const std::string& text, std::string& error) {
+  // One file per process and call: ctest runs the test cases in parallel processes.
+  static int calls = 0;
+  auto path = std::filesystem::temp_directory_path()
+              / ("sv_scenario_test_" + std::to_string(::getpid()) + "_" + std::to_string(++calls)
+                 + ".toml");
+  std::ofstream{path} << text;
+  error.clear();
+  auto sc = sv::soak::load_scenario(path.string(), error);
+  std::filesystem::remove(path);
+  return sc;
+}
+
+const std::string regions = R"(
+[cluster]
+nodes = 4
+regions = ["eu-west", "eu-west", "us-east", "ap-south"]
+
+[[link]]
+between = ["eu-west", "us-east"]
+rtt_ms = 80
+jitter_ms = 10
+)";
+
+} // namespace
+
+TEST_SUITE("soak.scenario") {
+  TEST_CASE("regions and links give each pair of nodes its link, and a region names its "
+            "nodes in a partition") {
+    std::string error;
+    auto sc = load(regions + R"(
+[[phase]]
+kind = "partition"
+groups = [["eu-west"], ["node-c", "node-d"]]
+seconds = 5
+)",
+                   error);
+    REQUIRE_MESSAGE(sc, error);
+    CHECK(sc->relayed());
+    CHECK(sc->region_of(2) == "us-east");
+    CHECK(sc->link_between(0, 2).rtt_ms == 80);
+    CHECK(sc->link_between(2, 1).jitter_ms == 10);
+    CHECK(sc->link_between(0, 1).rtt_ms == 0); // one region
+    CHECK(sc->link_between(0, 3).rtt_ms == 0); // no [[link]] for eu-west - ap-south
+    REQUIRE(sc->phases.size() == 1);
+    CHECK(sc->phases[0].groups
+          == std::vector<std::vector<std::string>>{{"node-a", "node-b"}, {"node-c", "node-d"}});
+  }
+
+  TEST_CASE("a scenario without regions, links or a wan phase is not relayed") {
+    std::string error;
+    auto sc = load("[cluster]\nnodes = 2\n[[phase]]\nkind = \"steady\"\nseconds = 1\n", error);
+    REQUIRE_MESSAGE(sc, error);
+    CHECK_FALSE(sc->relayed());
+    auto wan = load("[[phase]]\nkind = \"wan\"\ndelay_ms = 20\nseconds = 1\n", error);
+    REQUIRE_MESSAGE(wan, error);
+    CHECK(wan->relayed());
+  }
+
+  TEST_CASE("bad regions, links and wan phases are refused with the reason") {
+    std::string error;
+    CHECK_FALSE(load("[cluster]\nnodes = 2\nregions = [\"eu-west\"]\n[[phase]]\nkind = "
+                     "\"steady\"\n",
+                     error));
+    CHECK(error.find("names 1 regions for 2 nodes") != std::string::npos);
+    CHECK_FALSE(load(regions
+                         + "[[link]]\nbetween = [\"us-east\", \"eu-west\"]\n[[phase]]\nkind "
+                           "= \"steady\"\n",
+                     error));
+    CHECK(error.find("is given twice") != std::string::npos);
+    CHECK_FALSE(load(regions
+                         + "[[link]]\nbetween = [\"eu-west\", \"mars\"]\n[[phase]]\nkind = "
+                           "\"steady\"\n",
+                     error));
+    CHECK(error.find("two different regions of cluster.regions") != std::string::npos);
+    CHECK_FALSE(load(regions + "[[phase]]\nkind = \"wan\"\nseconds = 1\n", error));
+    CHECK(error.find("not both 0") != std::string::npos);
+    CHECK_FALSE(load(
+        regions + "[[phase]]\nkind = \"partition\"\ngroups = [[\"mars\"], [\"node-a\"]]\n", error));
+    CHECK(error.find("not a node or region") != std::string::npos);
+  }
+}
