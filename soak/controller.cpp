@@ -283,24 +283,30 @@ private:
       break;
     }
     case phase_kind::kill: {
-      auto i = index_of(p.node);
-      driver.send("down " + p.node);
-      cluster->kill_node(i);
-      steps.push_back({p.restart_after_s, [&, i, p] {
-                         cluster->start(i);
-                         driver.send("up " + p.node);
+      for (auto& name : p.nodes) {
+        driver.send("down " + name);
+        cluster->kill_node(index_of(name));
+      }
+      steps.push_back({p.restart_after_s, [this, p] {
+                         for (auto& name : p.nodes) {
+                           cluster->start(index_of(name));
+                           driver.send("up " + name);
+                         }
                        }});
       note = p.node + " SIGKILL, restarted after " + std::to_string(p.restart_after_s).substr(0, 4)
              + " s";
       break;
     }
     case phase_kind::stall: {
-      auto i = index_of(p.node);
-      driver.send("stall " + p.node);
-      cluster->stall(i, true);
-      steps.push_back({p.stall_s, [&, i, p] {
-                         cluster->stall(i, false);
-                         driver.send("resume " + p.node);
+      for (auto& name : p.nodes) {
+        driver.send("stall " + name);
+        cluster->stall(index_of(name), true);
+      }
+      steps.push_back({p.stall_s, [this, p] {
+                         for (auto& name : p.nodes) {
+                           cluster->stall(index_of(name), false);
+                           driver.send("resume " + name);
+                         }
                        }});
       note = p.node + " SIGSTOP for " + std::to_string(p.stall_s).substr(0, 4) + " s";
       break;

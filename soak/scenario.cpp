@@ -277,9 +277,23 @@ std::optional<scenario> load_scenario(const std::string& path, std::string& erro
     if (p.seconds <= 0 || p.seconds > 3600) {
       return fail("phase " + p.name + where(entry) + ": seconds wants (0, 3600]");
     }
-    if ((p.kind == phase_kind::kill || p.kind == phase_kind::stall) && names.count(p.node) == 0) {
-      return fail("phase " + p.name + where(entry) + ": node \"" + p.node
-                  + "\" is not one of the cluster's (node-a ...)");
+    if (p.kind == phase_kind::kill || p.kind == phase_kind::stall) {
+      if (names.count(p.node) != 0) {
+        p.nodes = {p.node};
+      } else if (regions.count(p.node) != 0) {
+        for (uint32_t i = 0; i < s.nodes; ++i) {
+          if (s.node_regions[i] == p.node) {
+            p.nodes.push_back(node_name(i));
+          }
+        }
+      } else {
+        return fail("phase " + p.name + where(entry) + ": node \"" + p.node
+                    + "\" is not one of the cluster's nodes (node-a ...) or regions");
+      }
+      if (p.nodes.size() == s.nodes) {
+        return fail("phase " + p.name + where(entry) + ": \"" + p.node
+                    + "\" is every node: the viewers would have nowhere to go");
+      }
     }
     if (p.kind == phase_kind::partition) {
       std::set<std::string> seen;

@@ -32,11 +32,12 @@ struct phase {
   std::string name;
   phase_kind kind = phase_kind::steady;
   double seconds = 10;
-  uint64_t viewers = 0; ///< ramp: the count to reach (0: the scenario's)
-  double factor = 3;    ///< spike
-  double ramp_s = 3;    ///< spike: how fast the extra viewers join
-  double leave_s = -1;  ///< spike: how fast they leave at the phase's end (< 0: ramp_s)
-  std::string node;     ///< kill, stall
+  uint64_t viewers = 0;           ///< ramp: the count to reach (0: the scenario's)
+  double factor = 3;              ///< spike
+  double ramp_s = 3;              ///< spike: how fast the extra viewers join
+  double leave_s = -1;            ///< spike: how fast they leave at the phase's end (< 0: ramp_s)
+  std::string node;               ///< kill, stall: a node, or a region (all its nodes)
+  std::vector<std::string> nodes; ///< kill, stall: `node` resolved to node names at load
   double restart_after_s = 5;
   double stall_s = 3;
   double updates_per_s = 0; ///< storm
