@@ -56,6 +56,7 @@ cache_actor peer(const caf::actor& svc) {
   return caf::actor_cast<cache_actor>(svc);
 }
 
+// Every up member, in every region: whom invalidations reach.
 std::vector<std::string> up_members(service_actor* self) {
   return self->state.router.up();
 }
@@ -73,8 +74,8 @@ caf::actor local_shard(service_actor* self, uint32_t shard) {
   if (auto i = st.shards.find(shard); i != st.shards.end()) {
     return i->second;
   }
-  // This node's L2 budget over the shards it is expected to own.
-  auto nodes = std::max<size_t>(1, up_members(self).size());
+  // This node's L2 budget over the shards it is expected to own (among its region's nodes).
+  auto nodes = std::max<size_t>(1, st.router.placement().size());
   auto owned = std::max<size_t>(1, (st.cfg.shards + nodes - 1) / nodes);
   store_settings s;
   s.max_bytes = std::max<size_t>(1, static_cast<size_t>(st.cfg.l2_bytes / owned));
@@ -259,8 +260,9 @@ void view_tick(service_actor* self) {
     }
     ++st.count->flushes;
   }
+  auto placed = st.router.placement();
   for (auto i = st.shards.begin(); i != st.shards.end();) {
-    if (!st.router.is_local(st.router.owner(shard_key(i->first), up))) {
+    if (!st.router.is_local(st.router.owner(shard_key(i->first), placed))) {
       self->send_exit(i->second, caf::exit_reason::user_shutdown);
       i = st.shards.erase(i);
     } else {
@@ -337,7 +339,9 @@ service_behavior(service_actor* self, std::string node_name, config::cache_node_
                  std::shared_ptr<cache_counters> count, caf::actor endpoint,
                  std::function<std::vector<cluster::member>()> members) {
   auto& st = self->state;
-  st.router.bind(std::move(node_name), std::move(endpoint), std::move(members));
+  // Each region has its own L2 shard set: a miss never crosses the WAN but to the origin.
+  st.router.bind(std::move(node_name), std::move(endpoint), std::move(members),
+                 cluster::placement_scope::region);
   st.cfg = cfg;
   st.l1 = std::move(l1);
   st.loaders = std::move(loaders);
@@ -440,9 +444,10 @@ service_behavior(service_actor* self, std::string node_name, config::cache_node_
         by_tag.set_tag("content:" + id);
         apply_local(self, by_tag);
       },
-      // From a shard here: push a hot key into every node's L1 (this one included).
+      // From a shard here: push a hot key into the L1 of every node of this region (this one
+      // included), the nodes its shard serves; each region's shards push their own.
       [self](hot_atom, const hot_msg& h) {
-        for (auto& n : up_members(self)) {
+        for (auto& n : self->state.router.placement()) {
           if (n == self->state.router.self_name()) {
             self->send(self, h);
             continue;

@@ -211,6 +211,17 @@ std::vector<std::string> up_names(const std::vector<member>& ms) {
   return out;
 }
 
+std::vector<std::string> up_names_in(const std::vector<member>& ms, const std::string& region) {
+  std::vector<std::string> out;
+  for (auto& m : ms) {
+    if (m.state == member_state::up && (region.empty() || m.region == region)) {
+      out.push_back(m.name);
+    }
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
 std::vector<std::string> membership::up_members() const {
   std::vector<std::string> out;
   for (auto& e : members_) {

@@ -2,7 +2,8 @@
 
 // The placement primitive every service that spreads keys over the cluster uses (a
 // replicated store's records, a cache's shards, a log's partitions, per-user state): the
-// owner of a key is the rendezvous winner among the members that are up right now, and a
+// owner of a key is the rendezvous winner among the members that are up right now (in this
+// node's region, for a service placed per region), and a
 // request for the key is handled here when this node owns it, or relayed to the owner's
 // instance of the same service. Peer handles are looked up once through the peer's cluster
 // endpoint and cached until they go down (`forget`); callers asking while a lookup is under
@@ -30,6 +31,15 @@
 
 namespace sv::cluster {
 
+/// Which members a service's keys are placed on.
+enum class placement_scope {
+  cluster, ///< every up member
+  /// The up members of this node's region (node.region): each region holds its own copy of
+  /// the service's keys, and a key's owner is never across the WAN. A node without a
+  /// region places over every up member, as with `cluster`.
+  region,
+};
+
 template <class Self>
 class owner_router {
 public:
@@ -41,11 +51,14 @@ public:
   /// `service`: the name the peers' endpoints know this service by.
   explicit owner_router(caf::atom_value service) : peers_(service) {}
 
-  /// Where this router lives: this node's name, its cluster endpoint and its member view.
-  void bind(std::string self_name, caf::actor endpoint, members_fn members) {
+  /// Where this router lives: this node's name, its cluster endpoint and its member view,
+  /// and the members its keys are placed on.
+  void bind(std::string self_name, caf::actor endpoint, members_fn members,
+            placement_scope scope = placement_scope::cluster) {
     self_ = std::move(self_name);
     endpoint_ = std::move(endpoint);
     members_ = std::move(members);
+    scope_ = scope;
   }
 
   const std::string& self_name() const noexcept {
@@ -61,10 +74,26 @@ public:
     return members_ ? members_() : std::vector<member>{};
   }
 
-  /// The names of the members that are up, sorted. A caller that decides many keys at once
-  /// reads this once and passes it to `owner`/`owners`.
+  /// The names of the members that are up, sorted, in every region (whom a change must
+  /// reach: an invalidation, a broadcast).
   std::vector<std::string> up() const {
     return up_names(members());
+  }
+
+  /// The members keys are placed on now, sorted: up() for the cluster scope; for the
+  /// region scope, the up members of this node's region (read from the member list). A
+  /// caller that decides many keys at once reads this once and passes it to
+  /// `owner`/`owners`.
+  std::vector<std::string> placement() const {
+    auto ms = members();
+    if (scope_ == placement_scope::region) {
+      for (auto& m : ms) {
+        if (m.name == self_) {
+          return up_names_in(ms, m.region);
+        }
+      }
+    }
+    return up_names(ms);
   }
 
   /// The owner of `key` among `up` ("" when `up` is empty).
@@ -72,9 +101,9 @@ public:
     return owner_of(key, up);
   }
 
-  /// The owner of `key` among the members up now.
+  /// The owner of `key` among the members it is placed on now (placement()).
   std::string owner(std::string_view key) const {
-    return owner_of(key, up());
+    return owner_of(key, placement());
   }
 
   /// The `n` best-placed members for `key` among `up`, owner first (for replicas).
@@ -132,6 +161,7 @@ private:
   std::string self_;
   caf::actor endpoint_;
   members_fn members_;
+  placement_scope scope_ = placement_scope::cluster;
   peer_directory<Self> peers_;
 };
 

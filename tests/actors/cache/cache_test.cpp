@@ -86,10 +86,14 @@ struct three_caches {
   std::vector<std::unique_ptr<sv::cache::cache>> caches;
   gated_origin origin;
 
-  explicit three_caches(const std::string& dir) {
+  // Nodes named by `regions` (node -> node.region, "" for none).
+  explicit three_caches(const std::string& dir,
+                        std::vector<std::pair<std::string, std::string>> regions = {
+                            {"node-a", ""}, {"node-b", ""}, {"node-c", ""}}) {
     std::filesystem::remove_all(dir);
-    for (auto name : {"node-a", "node-b", "node-c"}) {
+    for (auto& [name, region] : regions) {
       auto s = sv::test::fast_node_settings(name, dir + "/" + name);
+      s.region = region;
       s.section<sv::config::cache_node_settings>().hot_threshold = 5;
       s.section<sv::config::cache_node_settings>().cool_interval_ms = 300;
       s.section<sv::config::cache_node_settings>().cool_below_hits = 5;
@@ -150,6 +154,46 @@ TEST_SUITE("actors.cache") {
       CHECK(again->source == "l2");
     }
     CHECK(c.origin.calls == 1);
+  }
+
+  TEST_CASE("with regions, each region has its own shard set: a miss is loaded once per "
+            "region and served in-region, and an invalidation reaches both regions") {
+    three_caches c{"cache_test_data/regions",
+                   {{"node-a", "eu-west"},
+                    {"node-b", "eu-west"},
+                    {"node-c", "us-east"},
+                    {"node-d", "us-east"}}};
+    // What the shards of nodes [from, to) hold and dropped.
+    auto l2_bytes = [&](size_t from, size_t to) {
+      uint64_t n = 0;
+      for (size_t i = from; i < to; ++i) {
+        n += c.caches[i]->stats().l2_bytes;
+      }
+      return n;
+    };
+    auto l2_invalidated = [&](size_t from, size_t to) {
+      uint64_t n = 0;
+      for (size_t i = from; i < to; ++i) {
+        n += c.caches[i]->stats().l2.invalidated;
+      }
+      return n;
+    };
+    for (size_t n = 0; n < 4; ++n) {
+      auto got = c.caches[n]->get("t/1");
+      REQUIRE(got);
+      // The first get in each region misses to the origin; the other node of the region
+      // is served by the region's shard.
+      CHECK(got->source == (n % 2 == 0 ? "origin" : "l2"));
+    }
+    CHECK(c.origin.calls == 2);
+    CHECK(l2_bytes(0, 2) > 0); // a copy in eu-west's shards
+    CHECK(l2_bytes(2, 4) > 0); // and one in us-east's
+    // Invalidated through eu-west: both regions' shards drop it.
+    REQUIRE(c.caches[1]->invalidate("t/1") == uint64_t{4});
+    CHECK(l2_invalidated(0, 2) == 1);
+    CHECK(l2_invalidated(2, 4) == 1);
+    CHECK(c.caches[3]->get("t/1")->source == "origin");
+    CHECK(c.origin.calls == 3);
   }
 
   TEST_CASE("concurrent misses for one key become one origin fetch") {

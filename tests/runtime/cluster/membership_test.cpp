@@ -66,6 +66,29 @@ TEST_SUITE("runtime.cluster") {
     CHECK(state_of(m, "c") == member_state::down);
   }
 
+  TEST_CASE("a service placed per region places a node's keys on the up members of its region") {
+    using sv::cluster::member;
+    using sv::cluster::member_state;
+    std::vector<member> ms = {
+        {"node-a", "", "", 1, member_state::up, "eu-west", ""},
+        {"node-c", "", "", 1, member_state::up, "us-east", ""},
+        {"node-b", "", "", 1, member_state::up, "eu-west", ""},
+        {"node-d", "", "", 1, member_state::suspect, "us-east", ""},
+        {"node-e", "", "", 1, member_state::down, "eu-west", ""},
+    };
+    CHECK(sv::cluster::up_names_in(ms, "eu-west") == std::vector<std::string>{"node-a", "node-b"});
+    CHECK(sv::cluster::up_names_in(ms, "us-east") == std::vector<std::string>{"node-c"});
+    CHECK(sv::cluster::up_names_in(ms, "")
+          == std::vector<std::string>{"node-a", "node-b", "node-c"});
+    CHECK(sv::cluster::up_names_in(ms, "ap-south").empty());
+    // Every key of eu-west's nodes is owned in eu-west.
+    for (int k = 0; k < 50; ++k) {
+      auto owner = sv::cluster::owner_of("key-" + std::to_string(k),
+                                         sv::cluster::up_names_in(ms, "eu-west"));
+      CHECK((owner == "node-a" || owner == "node-b"));
+    }
+  }
+
   TEST_CASE("a member's region travels in gossip and is learned when first heard without one") {
     membership m{node("a")};
     m.hello(node("b"), 0ms); // an older build's hello: no region
