@@ -272,6 +272,7 @@ void add_checks(report& rep, const run_outcome& out, const scenario& sc,
   rep.figures["analytics_events_from_node_sessions"] = static_cast<double>(ac.other_events);
   rep.figures["heartbeats_sent"] = json_number(load, "hb_sent");
   rep.figures["sessions_reopened_elsewhere"] = json_number(load, "reopened");
+  rep.figures["sessions_opened_outside_their_region"] = json_number(load, "opens_away");
   double peak_events = 0, peak_sessions = 0;
   for (auto& s : rep.timeline) {
     peak_events = std::max(peak_events, s.events_per_s);

@@ -22,7 +22,8 @@ struct viewer {
 
 struct counters {
   uint64_t hb_sent = 0, hb_ok = 0, overloaded = 0, to_down = 0, gone = 0, unaccounted = 0,
-           straddled = 0, opens = 0, opens_ok = 0, open_refused = 0, reopened = 0, closes = 0;
+           straddled = 0, opens = 0, opens_ok = 0, open_refused = 0, reopened = 0, closes = 0,
+           opens_away = 0; // opened on a node outside the viewer's region (failover)
   void add(const counters& o) {
     hb_sent += o.hb_sent;
     hb_ok += o.hb_ok;
@@ -36,6 +37,7 @@ struct counters {
     open_refused += o.open_refused;
     reopened += o.reopened;
     closes += o.closes;
+    opens_away += o.opens_away;
   }
 };
 
@@ -67,6 +69,10 @@ struct driver_state {
   std::mt19937_64 rng{42};
   std::vector<double> title_cdf;
   std::vector<double> device_cdf, region_cdf;
+  // Per viewer region (index in sc->regions): the nodes to open on, in tiers of
+  // preference: the region's own nodes, then each other region's by the link's RTT. Empty
+  // when the nodes have no regions (every node alike).
+  std::vector<std::vector<std::vector<uint32_t>>> node_tiers;
   counters second, total;
   std::map<std::string, counters> phase_counts;
   std::vector<double> second_lat;
@@ -117,18 +123,73 @@ bool node_ok(driver_actor* self, uint32_t n) {
   return (*st.flags)[n].usable() && st.links[n].reachable;
 }
 
-// The next usable node, round robin; nullopt when none is.
-std::optional<uint32_t> next_usable(driver_actor* self) {
+// The next usable node, round robin; nullopt when none is. For a viewer of `region` (an
+// index in sc->regions) when the nodes have regions: of the nearest region that has one,
+// its own first, as an edge client with a region preference list does.
+std::optional<uint32_t> next_usable(driver_actor* self, std::optional<size_t> region = {}) {
   auto& st = self->state;
   auto n = static_cast<uint32_t>(st.links.size());
-  for (uint32_t k = 0; k < n; ++k) {
-    auto i = (st.next_node + k) % n;
-    if (node_ok(self, i)) {
-      st.next_node = (i + 1) % n;
-      return i;
+  auto in_turn = [&](const std::vector<uint32_t>* among) -> std::optional<uint32_t> {
+    for (uint32_t k = 0; k < n; ++k) {
+      auto i = (st.next_node + k) % n;
+      if (node_ok(self, i)
+          && (among == nullptr || std::find(among->begin(), among->end(), i) != among->end())) {
+        st.next_node = (i + 1) % n;
+        return i;
+      }
+    }
+    return std::nullopt;
+  };
+  if (region && *region < st.node_tiers.size() && !st.node_tiers[*region].empty()) {
+    for (auto& tier : st.node_tiers[*region]) {
+      if (auto i = in_turn(&tier)) {
+        return i;
+      }
+    }
+    return std::nullopt;
+  }
+  return in_turn(nullptr);
+}
+
+// node_tiers (see driver_state) from the scenario's node regions and links.
+std::vector<std::vector<std::vector<uint32_t>>> make_node_tiers(const scenario& sc) {
+  std::vector<std::vector<std::vector<uint32_t>>> out(sc.regions.size());
+  if (sc.node_regions.empty()) {
+    return out;
+  }
+  std::vector<std::string> names(sc.node_regions.begin(), sc.node_regions.end());
+  std::sort(names.begin(), names.end());
+  names.erase(std::unique(names.begin(), names.end()), names.end());
+  for (size_t v = 0; v < sc.regions.size(); ++v) {
+    auto& own = sc.regions[v].first;
+    if (std::find(names.begin(), names.end(), own) == names.end()) {
+      continue; // no node in the viewer's region: every node alike
+    }
+    auto rtt = [&](const std::string& r) -> uint32_t {
+      if (r == own) {
+        return 0;
+      }
+      for (auto& l : sc.links) {
+        if ((l.a == own && l.b == r) || (l.a == r && l.b == own)) {
+          return l.rtt_ms;
+        }
+      }
+      return 1; // no link given: no added delay, after the own region
+    };
+    auto order = names;
+    std::stable_sort(order.begin(), order.end(),
+                     [&](const std::string& x, const std::string& y) { return rtt(x) < rtt(y); });
+    for (auto& r : order) {
+      std::vector<uint32_t> tier;
+      for (uint32_t i = 0; i < sc.node_regions.size(); ++i) {
+        if (sc.node_regions[i] == r) {
+          tier.push_back(i);
+        }
+      }
+      out[v].push_back(std::move(tier));
     }
   }
-  return std::nullopt;
+  return out;
 }
 
 uint64_t session_id(size_t index, const viewer& v) {
@@ -248,9 +309,15 @@ constexpr uint64_t close_bit = uint64_t{1} << 63;
 void open_viewer(driver_actor* self, size_t index, bool reopen) {
   auto& st = self->state;
   auto& v = st.viewers[index];
-  auto n = next_usable(self);
+  auto n = next_usable(self, v.region);
   if (!n) {
     return;
+  }
+  if (v.region < st.node_tiers.size() && !st.node_tiers[v.region].empty()) {
+    auto& own = st.node_tiers[v.region].front();
+    if (std::find(own.begin(), own.end(), *n) == own.end()) {
+      ++st.second.opens_away;
+    }
   }
   v.node = *n;
   ++v.gen;
@@ -471,7 +538,8 @@ void write_counters(std::ostream& out, const counters& c) {
       << ",\"gone\":" << c.gone << ",\"unaccounted\":" << c.unaccounted
       << ",\"straddled\":" << c.straddled << ",\"opens\":" << c.opens
       << ",\"opens_ok\":" << c.opens_ok << ",\"open_refused\":" << c.open_refused
-      << ",\"reopened\":" << c.reopened << ",\"closes\":" << c.closes << "}";
+      << ",\"reopened\":" << c.reopened << ",\"closes\":" << c.closes
+      << ",\"opens_away\":" << c.opens_away << "}";
 }
 
 // What the load saw, for the controller: DIR/driver-load.json and the acknowledged
@@ -557,6 +625,7 @@ caf::behavior driver_behavior(driver_actor* self, const scenario* sc,
     w.push_back(r.second);
   }
   st.region_cdf = make_cdf(w);
+  st.node_tiers = make_node_tiers(*sc);
   self->send(self, tick_atom::value);
   self->delayed_send(self, 1s, second_atom::value);
   return {

@@ -222,16 +222,40 @@ struct edge_client::shared {
     return out;
   }
 
-  // The node for an open: `want` if connected, else the next connected one (mtx held).
+  // Why an open found no node.
+  std::string no_node_reason() const {
+    if (cfg.regions.empty()) {
+      return "no node of the cluster is reachable";
+    }
+    std::string rs;
+    for (auto& r : cfg.regions) {
+      rs += (rs.empty() ? "" : ", ") + r;
+    }
+    return "no node of the preferred regions (" + rs + ") is reachable";
+  }
+
+  // The node for an open: `want` if connected, else the next connected one, of the first
+  // preferred region that has one (mtx held).
   std::optional<uint32_t> pick(std::optional<uint32_t> want) {
     auto n = static_cast<uint32_t>(cfg.nodes.size());
     if (want && *want < n && health[*want]->connected.load()) {
       return want;
     }
-    for (uint32_t k = 0; k < n; ++k) {
-      auto i = (next_node + k) % n;
-      if (health[i]->connected.load()) {
-        next_node = (i + 1) % n;
+    auto next_in = [&](const std::string* region) -> std::optional<uint32_t> {
+      for (uint32_t k = 0; k < n; ++k) {
+        auto i = (next_node + k) % n;
+        if (health[i]->connected.load() && (region == nullptr || cfg.nodes[i].region == *region)) {
+          next_node = (i + 1) % n;
+          return i;
+        }
+      }
+      return std::nullopt;
+    };
+    if (cfg.regions.empty()) {
+      return next_in(nullptr);
+    }
+    for (auto& r : cfg.regions) {
+      if (auto i = next_in(&r)) {
         return i;
       }
     }
@@ -511,7 +535,7 @@ void restage(client_actor* self, retry_item& x) {
       n = i->second;
     }
     if (!n) {
-      refused = unreachable("no node of the cluster is reachable");
+      refused = unreachable(sh.no_node_reason());
     } else {
       node = static_cast<int32_t>(*n);
       refused = sh.stage(
@@ -740,7 +764,7 @@ void edge_client::open(open_request r, uint64_t cookie, std::optional<uint32_t> 
       [&](std::optional<item_result>& refused) -> std::optional<uint32_t> {
         auto n = sh.pick(node);
         if (!n) {
-          refused = unreachable("no node of the cluster is reachable");
+          refused = unreachable(sh.no_node_reason());
           return std::nullopt;
         }
         sh.where[session] = *n;

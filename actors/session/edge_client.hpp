@@ -17,7 +17,9 @@
 //   `linger`, as one request (session_protocol.hpp) with one answer carrying each item's
 //   result; the node's gateways take the batches in turn.
 // - Affinity: a session stays on the node that opened it; heartbeats and commands go
-//   there. An open goes to the node asked for, else the next connected node in turn.
+//   there. An open goes to the node asked for, else the next connected node in turn (of
+//   the first region in `regions` that has one connected: a viewer's live state stays in
+//   its region, and moves to the next region only while its own has no node up).
 // - Every item gets exactly one result, by its deadline (`deadline` after the call): ok,
 //   `overloaded` with a retry hint (refused by the node, or here: too many items in flight,
 //   or the node refuses most of what it gets), the item's own error (`unknown_session`,
@@ -58,10 +60,16 @@ struct edge_node {
   std::string name; ///< for messages and metrics
   std::string host;
   uint16_t port = 0;
+  std::string region{}; ///< the node's node.region ("" when not known)
 };
 
 struct edge_settings {
   std::vector<edge_node> nodes;
+  /// Where opens go, in order of preference: the client's own region first, then the
+  /// regions to fail over to. An open goes to a connected node of the first region in the
+  /// list that has one (in turn among them); nodes of regions not listed are never used.
+  /// Empty: every node alike.
+  std::vector<std::string> regions;
   /// Items per batch to one node.
   size_t max_batch = 256;
   /// The longest a partial batch waits for more items.

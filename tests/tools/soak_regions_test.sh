@@ -4,7 +4,8 @@
 # burst, a region cut off, a region killed. Every invariant passes; the nodes were started
 # with their regions and relays; the cut was real (relays refused connections, node-a saw
 # both ap-south nodes down) and WAN latency with jitter marked no healthy node down before
-# it. Bounded: about 50 s of phases, the test's limit 300 s.
+# it; viewers open in their own region and fail over to another only while theirs is down.
+# Bounded: about 50 s of phases, the test's limit 300 s.
 set -uo pipefail
 soak=$1
 repo=$(cd "$(dirname "$0")/../.." && pwd)
@@ -39,6 +40,15 @@ esac
 for n in node-e node-f; do
   grep -q "member $n is down" "$nodes/node-a.log" || fail "node-a never saw $n down during the cut"
 done
+# Viewers open on nodes of their own region; only while us-east is down do its viewers
+# fail over to another region.
+away=$(grep -o '"name":"[a-z0-9-]*","samples[^}]*}' "$tmp/report/driver-load.json" \
+  | sed -n 's/"name":"\([^"]*\)".*"opens_away":\([0-9]*\).*/\1 \2/p')
+echo "opens outside the viewer's region, per phase:" $away
+echo "$away" | grep -q '^ramp 0$' || fail "viewers opened outside their region in the ramp: $away"
+echo "$away" | grep -q '^us-east-killed [1-9]' || fail "no viewer failed over while us-east was down: $away"
+echo "$away" | awk '$1 != "us-east-killed" && $2 != 0 { bad = 1 } END { exit bad }' \
+  || fail "viewers opened outside their region outside the region kill: $away"
 if pgrep -f "$nodes" > /dev/null; then
   fail "a node process was left behind"
 fi

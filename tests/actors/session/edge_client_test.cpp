@@ -311,6 +311,37 @@ TEST_SUITE("actors.session") {
     CHECK(b.sessions->info(9)->position_ms == 2000);
   }
 
+  TEST_CASE("opens stay in the client's region and fail over to the next preferred region "
+            "only while its own has no node") {
+    session_node a{"node-a", "edge_test_data/region-a"};
+    session_node b{"node-b", "edge_test_data/region-b"};
+    session_node c{"node-c", "edge_test_data/region-c"};
+    client_config cfg;
+    caf::actor_system sys{cfg};
+    edge_settings es;
+    es.nodes = {a.address(), b.address(), c.address()};
+    es.nodes[0].region = "us-east";
+    es.nodes[1].region = "eu-west";
+    es.nodes[2].region = "ap-south";
+    es.regions = {"eu-west", "us-east"}; // ap-south is never used
+    edge_client client{sys, es, {}};
+    REQUIRE(client.wait_connected(5s) == 3);
+    for (uint64_t id = 1; id <= 4; ++id) {
+      REQUIRE_FALSE(client.open_sync(viewer(id)));
+      CHECK(client.node_of(id) == 1u); // eu-west
+    }
+    b.stop();
+    REQUIRE(eventually([&] { return !client.connected(1); }));
+    REQUIRE_FALSE(client.open_sync(viewer(5)));
+    CHECK(client.node_of(5) == 0u); // the next region: us-east
+    a.stop();
+    REQUIRE(eventually([&] { return !client.connected(0); }));
+    auto err = client.open_sync(viewer(6));
+    CHECK(sv::is(err, sv::errc::unavailable));
+    CHECK(client.node_of(6) != 2u); // not ap-south, though it is connected
+    CHECK(client.connected(2));
+  }
+
   TEST_CASE("a node that does not answer: every item is answered unavailable at its deadline") {
     fake_node f{"edge_test_data/silent", fake_mode::silent};
     client_config cfg;
