@@ -79,16 +79,17 @@ caf::actor local_partition(service_actor* self, uint32_t p) {
   return a;
 }
 
-// Sends `msg` to partition `p` on its owner; `done` with the answer, `fail` on an error.
+// Sends `msg` to partition `p` on `owner` (of this node's region or another's); `done` with
+// the answer, `fail` on an error.
 template <class Msg, class Reply>
-void to_partition(service_actor* self, uint32_t p, const Msg& msg,
+void to_partition(service_actor* self, uint32_t p, const std::string& owner, const Msg& msg,
                   std::function<void(const Reply&)> done,
                   std::function<void(const caf::error&)> fail) {
   auto& st = self->state;
   auto wait = std::chrono::milliseconds{st.cfg.resend_ms};
   auto timeout = caf::duration{wait};
-  st.router.route(
-      self, partition_key(p), wait,
+  st.router.relay(
+      self, owner, wait,
       [=] {
         self->request(local_partition(self, p), timeout, msg)
             .then([=](const Reply& r) { done(r); }, [=](caf::error& err) { fail(err); });
@@ -232,7 +233,10 @@ service_behavior(service_actor* self, std::string node_name, config::analytics_n
                  std::function<std::vector<cluster::member>()> members, flow::flow_context* flow,
                  std::string data_dir, metrics::histogram* freshness) {
   auto& st = self->state;
-  st.router.bind(std::move(node_name), std::move(endpoint), std::move(members));
+  // Events are stored in the region where they happened: each region's nodes own every
+  // partition among themselves, and a batch never crosses the WAN.
+  st.router.bind(std::move(node_name), std::move(endpoint), std::move(members),
+                 cluster::placement_scope::region);
   st.cfg = cfg;
   st.shared = std::move(shared);
   st.flow = flow;
@@ -280,11 +284,12 @@ service_behavior(service_actor* self, std::string node_name, config::analytics_n
           }
         }
         st.shared->unowned = unowned;
-        // The partitions this node owns take over what other nodes stored of them.
+        // The partitions this node owns take over what other nodes of its region stored of
+        // them (another region's copies of a partition stay there).
         std::vector<std::string> others;
-        for (auto& m : st.router.members()) {
-          if (m.state == cluster::member_state::up && m.name != st.router.self_name()) {
-            others.push_back(m.name);
+        for (auto& name : st.router.placement()) {
+          if (name != st.router.self_name()) {
+            others.push_back(name);
           }
         }
         for (uint32_t p = 0; p < st.cfg.partitions && !others.empty(); ++p) {
@@ -342,8 +347,11 @@ service_behavior(service_actor* self, std::string node_name, config::analytics_n
       },
       [self](const query_msg& q) -> caf::result<window_msg> {
         auto rp = self->make_response_promise<window_msg>();
+        // A region's window is where its events are: at the partition's owner among that
+        // region's nodes (this node's region when the query's has no node up).
+        auto p = partition_of(self->state.cfg, q.content_id());
         to_partition<query_msg, window_msg>(
-            self, partition_of(self->state.cfg, q.content_id()), q,
+            self, p, self->state.router.owner_in(partition_key(p), q.region()), q,
             [rp](const window_msg& w) mutable { rp.deliver(w); },
             [rp](const caf::error& err) mutable { rp.deliver(err); });
         return rp;

@@ -101,6 +101,18 @@ public:
     return owner_of(key, up);
   }
 
+  /// The owner of `key` among the up members of `region`, for a request about another
+  /// region's keys (a service placed per region); placement()'s owner when that region has
+  /// no member up or `region` is empty.
+  std::string owner_in(std::string_view key, const std::string& region) const {
+    if (!region.empty()) {
+      if (auto in = up_names_in(members(), region); !in.empty()) {
+        return owner_of(key, in);
+      }
+    }
+    return owner(key);
+  }
+
   /// The owner of `key` among the members it is placed on now (placement()).
   std::string owner(std::string_view key) const {
     return owner_of(key, placement());

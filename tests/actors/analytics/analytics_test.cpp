@@ -149,6 +149,48 @@ TEST_SUITE("actors.analytics") {
     }
   }
 
+  TEST_CASE("with regions, events are stored in the region where they happened and a "
+            "region's window is answered there, from any node") {
+    // node-a, node-b in eu-west; node-c, node-d in us-east.
+    cluster c{"analytics_test_data/regions", 4, [](sv::config::node_settings& s) {
+                s.region = s.name < "node-c" ? "eu-west" : "us-east";
+              }};
+    auto with_region = [](viewer_event e, const std::string& region) {
+      e.set_region(region);
+      return e;
+    };
+    // eu-west viewers on eu-west nodes, us-east viewers on us-east nodes.
+    for (size_t i = 0; i < 384; ++i) { // 48 events per title, 12 from each node
+      auto title = "title-" + std::to_string(i % 8);
+      auto node = (i / 8) % 4;
+      auto region = node < 2 ? "eu-west" : "us-east";
+      REQUIRE(
+          c.services[node]->emit(with_region(heartbeat("e" + std::to_string(i), title), region)));
+    }
+    for (auto& s : c.services) {
+      REQUIRE(s->drain(std::chrono::seconds{10}));
+    }
+    auto stored = [&](size_t from, size_t to) {
+      uint64_t n = 0;
+      for (size_t i = from; i < to; ++i) {
+        n += c.services[i]->stats().stored;
+      }
+      return n;
+    };
+    CHECK(stored(0, 2) == 192); // eu-west's events on eu-west's nodes
+    CHECK(stored(2, 4) == 192); // us-east's on us-east's
+    // Each region's window, asked through a node of the other region, is its own events.
+    for (size_t t = 0; t < 8; ++t) {
+      auto title = "title-" + std::to_string(t);
+      auto eu = c.services[3]->window(title, "eu-west", std::chrono::seconds{60});
+      auto us = c.services[0]->window(title, "us-east", std::chrono::seconds{60});
+      REQUIRE(eu);
+      REQUIRE(us);
+      CHECK(eu->events == 24.0);
+      CHECK(us->events == 24.0);
+    }
+  }
+
   TEST_CASE("a resent batch is stored once, also after its partition's node restarted") {
     auto dir = std::string{"analytics_test_data/resend"};
     streamverse::v1::EventBatch b;

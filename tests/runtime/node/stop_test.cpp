@@ -8,6 +8,7 @@
 #include <chrono>
 #include <memory>
 #include <thread>
+#include <vector>
 
 #include <doctest/doctest.h>
 
@@ -39,9 +40,13 @@ caf::behavior slow_store(caf::stateful_actor<slow_store_state>* self,
 
 caf::behavior service(caf::event_based_actor* self, std::shared_ptr<std::atomic<bool>> closed,
                       std::shared_ptr<sv::detached_children> children) {
-  children->add(self->spawn<caf::linked + caf::detached>(slow_store, std::move(closed)));
-  return {[](int x) {
-    return x;
+  auto store = self->spawn<caf::linked + caf::detached>(slow_store, std::move(closed));
+  children->add(store);
+  // The store's handle, for the test: as in a real service, something else holds the
+  // store too (without any other reference, CAF would end it on the thread that drops the
+  // service's, before the service's end is reported).
+  return {[store](int) {
+    return store;
   }};
 }
 
@@ -54,6 +59,17 @@ TEST_SUITE("runtime.node") {
     auto closed = std::make_shared<std::atomic<bool>>(false);
     auto children = std::make_shared<sv::detached_children>();
     auto svc = sys.spawn(service, closed, children);
+    caf::actor store;
+    {
+      caf::scoped_actor self{sys};
+      self->request(svc, caf::infinite, 7)
+          .receive([&](caf::actor& a) { store = std::move(a); }, [](caf::error&) {});
+      REQUIRE(store);
+      int answer = 0;
+      self->request(store, caf::infinite, 8)
+          .receive([&](int x) { answer = x; }, [](caf::error&) {});
+      REQUIRE(answer == 8); // the store is open
+    }
     sv::stop_and_wait(sys, svc, children.get());
     CHECK(closed->load());
     // A second stop finds nothing left to wait for.
@@ -75,7 +91,14 @@ TEST_SUITE("runtime.node") {
       self->send_exit(first, caf::exit_reason::user_shutdown);
       self->wait_for(first);
     }
+    auto first_addr = first.address();
     first = nullptr;
+    // The ended child's last reference goes a moment after its end (the scheduler lets go
+    // of it after its last run): polled, at most 2 s.
+    for (int k = 0; k < 200 && caf::actor_cast<caf::actor>(first_addr) != nullptr; ++k) {
+      std::this_thread::sleep_for(std::chrono::milliseconds{10});
+    }
+    REQUIRE(caf::actor_cast<caf::actor>(first_addr) == nullptr);
     auto second = sys.spawn([] {
       return caf::behavior{[](int x) {
         return x;
