@@ -165,16 +165,18 @@ std::vector<std::vector<std::vector<uint32_t>>> make_node_tiers(const scenario& 
     if (std::find(names.begin(), names.end(), own) == names.end()) {
       continue; // no node in the viewer's region: every node alike
     }
-    auto rtt = [&](const std::string& r) -> uint32_t {
+    // The own region first, then the others by RTT (a link of 0 ms, or none, still after
+    // the own region).
+    auto rtt = [&](const std::string& r) -> uint64_t {
       if (r == own) {
         return 0;
       }
       for (auto& l : sc.links) {
         if ((l.a == own && l.b == r) || (l.a == r && l.b == own)) {
-          return l.rtt_ms;
+          return uint64_t{l.rtt_ms} + 1;
         }
       }
-      return 1; // no link given: no added delay, after the own region
+      return 1;
     };
     auto order = names;
     std::stable_sort(order.begin(), order.end(),
