@@ -104,6 +104,7 @@ struct wan_relay::state {
   relay_stats stats;
   std::mt19937_64 rng;
   std::list<connection> conns;
+  std::vector<char> scratch = std::vector<char>(read_size);
 
   void wake() const {
     uint64_t one = 1;
@@ -121,12 +122,13 @@ struct wan_relay::state {
   // Reads what `d.from` has (up to the hold limit); false when the connection broke.
   bool read_side(direction& d) {
     while (!d.eof && d.held_bytes < max_held) {
-      std::string buf(read_size, '\0');
-      auto n = ::read(d.from, buf.data(), buf.size());
+      auto n = ::read(d.from, scratch.data(), scratch.size());
       if (n > 0) {
-        buf.resize(static_cast<size_t>(n));
-        d.held_bytes += buf.size();
-        d.held.push_back(chunk{due_from(now_ns(), d), std::move(buf), 0});
+        // A chunk holds exactly what was read (a small message does not pin a whole read
+        // buffer while it waits out its delay or a partition).
+        d.held_bytes += static_cast<size_t>(n);
+        d.held.push_back(
+            chunk{due_from(now_ns(), d), std::string(scratch.data(), static_cast<size_t>(n)), 0});
         continue;
       }
       if (n == 0) {
