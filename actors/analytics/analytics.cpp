@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <future>
 #include <map>
 #include <set>
 #include <thread>
@@ -54,7 +55,17 @@ void register_message_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<handoff_page>(handoff_page::descriptor()->full_name());
 }
 
-analytics::analytics(node& n) : sys_(n.system()), shared_(std::make_shared<analytics_shared>()) {
+analytics::analytics(node& n)
+    : sys_(n.system()), regions_([np = &n] {
+        std::set<std::string> rs;
+        for (auto& m : np->members()) {
+          if (m.state == cluster::member_state::up && !m.region.empty()) {
+            rs.insert(m.region);
+          }
+        }
+        return std::vector<std::string>(rs.begin(), rs.end());
+      }),
+      shared_(std::make_shared<analytics_shared>()) {
   auto& cfg = n.settings().section<config::analytics_node_settings>();
   shared_->max_pending = cfg.max_pending;
   shared_->held = std::make_unique<std::atomic<int64_t>[]>(cfg.partitions);
@@ -217,6 +228,20 @@ caf::expected<window_stats> analytics::window(const std::string& content, const 
                                               std::chrono::seconds w) {
   return from_msg(
       sv::ask<window_msg>(sys_, service_, std::chrono::seconds{5}, make_query(content, region, w)));
+}
+
+std::map<std::string, caf::expected<window_stats>> analytics::windows(const std::string& content,
+                                                                      std::chrono::seconds w) {
+  std::vector<std::pair<std::string, std::future<caf::expected<window_stats>>>> asked;
+  for (auto& r : regions_()) {
+    asked.emplace_back(
+        r, std::async(std::launch::async, [this, content, r, w] { return window(content, r, w); }));
+  }
+  std::map<std::string, caf::expected<window_stats>> out;
+  for (auto& [r, f] : asked) {
+    out.emplace(r, f.get());
+  }
+  return out;
 }
 
 bool analytics::drain(std::chrono::milliseconds timeout) {

@@ -25,6 +25,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -98,9 +99,17 @@ public:
   /// work, playback does not wait for it. Keep this object alive as long as the hosts.
   std::function<void(session::session_event_block&&)> session_events();
 
-  /// The real-time window of `content` in `region` from its partition.
+  /// The real-time window of `content` in `region` from its partition (with regions: at
+  /// the partition's owner among that region's nodes, where its events are stored).
   caf::expected<window_stats> window(const std::string& content, const std::string& region,
                                      std::chrono::seconds w);
+
+  /// The window of `content` in every region that has a node up, asked of all regions at
+  /// once: each region's answer, or its error (a region cut off answers request_timeout
+  /// or unavailable), so the caller sees which regions answered. Empty when the nodes have
+  /// no regions (`node.region`): ask `window` for the viewers' regions instead.
+  std::map<std::string, caf::expected<window_stats>> windows(const std::string& content,
+                                                             std::chrono::seconds w);
 
   /// Sends every open batch now and waits until every accepted event is acknowledged (or
   /// `timeout`). True when nothing is pending.
@@ -115,6 +124,7 @@ public:
 
 private:
   caf::actor_system& sys_;
+  std::function<std::vector<std::string>()> regions_; // of the up members, sorted
   std::shared_ptr<analytics_shared> shared_;
   analytics_actor service_;
   caf::actor batcher_; // detached, known only on this node

@@ -189,6 +189,25 @@ TEST_SUITE("actors.analytics") {
       CHECK(eu->events == 24.0);
       CHECK(us->events == 24.0);
     }
+    // Every region at once: each region's own answer, named.
+    auto all = c.services[1]->windows("title-3", std::chrono::seconds{60});
+    REQUIRE(all.size() == 2);
+    REQUIRE(all.count("eu-west") == 1);
+    REQUIRE(all.count("us-east") == 1);
+    REQUIRE(all.at("eu-west"));
+    REQUIRE(all.at("us-east"));
+    CHECK(all.at("eu-west")->events == 24.0);
+    CHECK(all.at("us-east")->events == 24.0);
+    // us-east gone: eu-west still answers, and no us-east answer is made up.
+    c.services[3].reset();
+    c.services[2].reset();
+    c.nodes[3]->stop();
+    c.nodes[2]->stop();
+    REQUIRE(eventually([&] { return c.nodes[0]->status().members_up == 2; }));
+    auto left = c.services[0]->windows("title-3", std::chrono::seconds{60});
+    REQUIRE(left.size() == 1);
+    REQUIRE(left.count("eu-west") == 1);
+    CHECK(left.at("eu-west")->events == 24.0);
   }
 
   TEST_CASE("a resent batch is stored once, also after its partition's node restarted") {
