@@ -8,13 +8,10 @@
 #include <optional>
 #include <string>
 
-#include <arpa/inet.h>
 #include <doctest/doctest.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include "tests/support/eventually.hpp"
+#include "tests/support/loopback.hpp"
 #include "tests/support/test_nodes.hpp"
 
 #include "runtime/cluster/membership.hpp"
@@ -33,6 +30,7 @@ using namespace std::chrono_literals;
 using sv::cluster::member;
 using sv::cluster::member_state;
 using sv::test::eventually;
+using sv::test::free_port;
 
 std::optional<member> find(const sv::node& n, const std::string& name) {
   for (auto& m : n.members()) {
@@ -46,19 +44,6 @@ std::optional<member> find(const sv::node& n, const std::string& name) {
 bool sees(const sv::node& n, const std::string& name, member_state st) {
   auto m = find(n, name);
   return m && m->state == st;
-}
-
-// A port nothing listens on now (bound, read, closed).
-uint16_t free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  socklen_t len = sizeof addr;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
 }
 
 sv::config::node_settings in_region(const std::string& name, const std::string& region) {

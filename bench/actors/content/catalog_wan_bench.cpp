@@ -36,6 +36,7 @@
 #include "runtime/cluster/placement.hpp"
 #include "runtime/node/node.hpp"
 #include "soak/wan_relay.hpp"
+#include "tests/support/titles.hpp"
 
 namespace {
 
@@ -55,21 +56,6 @@ uint16_t free_port() {
   ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
   ::close(fd);
   return ntohs(a.sin_port);
-}
-
-sv::content::metadata title(const std::string& id) {
-  sv::content::metadata m;
-  m.set_id(id);
-  m.set_title("Title " + id);
-  auto* r = m.add_renditions();
-  r->set_id("720p");
-  r->set_codecs("avc1.640028,mp4a.40.2");
-  r->set_width(1280);
-  r->set_height(720);
-  r->set_bitrate_kbps(3000);
-  r->set_ready(true);
-  m.mutable_availability()->add_regions("eu-west");
-  return m;
 }
 
 std::vector<uint32_t> parse_list(const std::string& text) {
@@ -172,7 +158,7 @@ int main(int argc, char** argv) {
     for (int64_t k = 0; k < writes; ++k) {
       auto id = "wan-" + std::to_string(rtt) + "-" + std::to_string(k);
       auto local = sv::cluster::owner_of(id, names) == names[0];
-      sv::content::metadata m = title(id);
+      sv::content::metadata m = sv::test::playable_title(id);
       for (int round = 0; round < 2; ++round) {
         auto t0 = now_ns();
         auto v = catalogs[0]->update(m);
