@@ -119,6 +119,17 @@ inline std::string json_num(double x) {
   return os.str();
 }
 
+// `text` made safe inside a JSON string: quotes and backslashes become ', control
+// characters spaces.
+inline std::string json_clean(const std::string& text) {
+  std::string out;
+  out.reserve(text.size());
+  for (char ch : text) {
+    out += ch == '"' || ch == '\\' ? '\'' : static_cast<unsigned char>(ch) < 0x20 ? ' ' : ch;
+  }
+  return out;
+}
+
 /// Spawns the viewer actor: it plays `sc`'s viewers through `client` on the nodes in
 /// `flags`, and sends analytics batches to each node's `links`.
 caf::actor spawn_viewer_load(caf::actor_system& sys, const scenario* sc,

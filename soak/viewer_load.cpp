@@ -89,6 +89,8 @@ struct driver_state {
   uint64_t inflight_events = 0;
   std::vector<std::pair<uint64_t, uint32_t>> acked;
   uint64_t events_acked = 0, events_skipped = 0, batch_errors = 0;
+  // Batch errors by error category and code, each with the first message seen.
+  std::map<std::string, std::pair<uint64_t, std::string>> batch_error_kinds;
   bool finishing = false;
   caf::response_promise finish_rp;
   int64_t finish_deadline_ns = 0;
@@ -276,9 +278,14 @@ void send_batch(driver_actor* self, uint64_t seq) {
             st.inflight_events -= j->second.events;
             st.inflight.erase(j);
           },
-          [self, seq](caf::error&) {
+          [self, seq](caf::error& err) {
             auto& st = self->state;
             ++st.batch_errors;
+            auto& kind = st.batch_error_kinds[caf::to_string(err.category()) + ":"
+                                              + std::to_string(err.code())];
+            if (kind.first++ == 0) {
+              kind.second = caf::to_string(err);
+            }
             if (auto j = st.inflight.find(seq); j != st.inflight.end()) {
               j->second.sent_ns = 0;
             }
@@ -572,14 +579,17 @@ void write_results(driver_actor* self) {
   out << "],\"analytics\":{\"batches_acked\":" << st.acked.size()
       << ",\"events_acked\":" << st.events_acked << ",\"events_skipped\":" << st.events_skipped
       << ",\"unacked_batches\":" << st.inflight.size() << ",\"batch_errors\":" << st.batch_errors
-      << "},\"unaccounted_samples\":[";
+      << ",\"batch_error_kinds\":{";
+  first = true;
+  for (auto& [kind, seen] : st.batch_error_kinds) {
+    out << (first ? "" : ",") << "\"" << kind << "\":{\"count\":" << seen.first << ",\"first\":\""
+        << json_clean(seen.second) << "\"}";
+    first = false;
+  }
+  out << "}},\"unaccounted_samples\":[";
   first = true;
   for (auto& x : st.unaccounted_samples) {
-    std::string clean;
-    for (char ch : x) {
-      clean += ch == '"' || ch == '\\' ? '\'' : ch;
-    }
-    out << (first ? "" : ",") << "\"" << clean << "\"";
+    out << (first ? "" : ",") << "\"" << json_clean(x) << "\"";
     first = false;
   }
   out << "]}\n";
