@@ -2,6 +2,7 @@
 #include "actors/media/media_errc.hpp"
 #include "actors/session/session_settings.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <filesystem>
 #include <map>
@@ -52,7 +53,7 @@ using watch_private = watch_actor::extend<caf::reacts_to<sync_atom>, caf::reacts
 constexpr auto service_name = caf::atom("sv_wstate");
 
 watch_entry from_msg(const position_msg& m) {
-  return {m.user(), m.content(), m.device(), m.position_ms(), m.event_ms()};
+  return {m.user(), m.content(), m.device(), m.position_ms(), m.event_ms(), m.region()};
 }
 
 position_msg to_msg(const watch_entry& e) {
@@ -62,6 +63,7 @@ position_msg to_msg(const watch_entry& e) {
   m.set_position_ms(e.position_ms);
   m.set_event_ms(e.event_ms);
   m.set_device(e.device);
+  m.set_region(e.region);
   return m;
 }
 
@@ -132,18 +134,34 @@ watch_actor peer(const caf::actor& svc) {
   return caf::actor_cast<watch_actor>(svc);
 }
 
-// The up members (this node when it sees none): read once per sync, not per entry.
-std::vector<std::string> up_members(watch_self* self) {
-  auto up = self->state.router.up();
-  if (up.empty()) {
-    up.push_back(self->state.router.self_name());
+// The member view placement reads, taken once per sync (not per entry), and this node's
+// region in it: the home of positions recorded without one.
+struct view {
+  std::vector<cluster::member> members;
+  std::string self_name, region;
+};
+
+view current_view(watch_self* self) {
+  view v{self->state.router.members(), self->state.router.self_name(), {}};
+  for (auto& m : v.members) {
+    if (m.name == v.self_name) {
+      v.region = m.region;
+    }
   }
-  return up;
+  return v;
 }
 
-// The user's owner and replica, best first.
-std::vector<std::string> holders(const std::vector<std::string>& up, const std::string& user) {
-  return cluster::owner_router<watch_self>::owners("watch-" + user, up, 2);
+// The user's owner (in `home`, the user's region) and replica (in another region), best
+// first; this node alone while it sees no member up. A home no member belongs to (a
+// viewer's region without nodes, or none given) counts as this node's region.
+std::vector<std::string> holders(const view& v, const std::string& user, const std::string& home) {
+  auto known = std::any_of(v.members.begin(), v.members.end(),
+                           [&home](const cluster::member& m) { return m.region == home; });
+  auto h = cluster::holders_across_regions("watch-" + user, known ? home : v.region, v.members);
+  if (h.empty()) {
+    h.push_back(v.self_name);
+  }
+  return h;
 }
 
 void keep_newer(std::map<key, watch_entry>& m, const watch_entry& e) {
@@ -175,7 +193,7 @@ void send_grouped(watch_self* self, std::map<key, watch_entry>& entries, bool re
   std::vector<std::pair<std::string, batch_msg>> batches;
   std::map<std::string, size_t> open; // destination -> its batch being filled
   for (auto& [k, e] : entries) {
-    auto dest = pick(e.user);
+    auto dest = pick(e);
     if (dest.empty()) {
       continue;
     }
@@ -231,14 +249,20 @@ bool sync(watch_self* self, size_t limit) {
   if (st.outgoing.empty() && st.for_replica.empty()) {
     return false;
   }
-  auto up = up_members(self);
+  auto v = current_view(self);
   auto outgoing = take_some(st.outgoing, limit);
   auto for_replica = take_some(st.for_replica, limit);
+  // A position recorded without a home region belongs to this node's.
+  for (auto& [k, e] : outgoing) {
+    if (e.region.empty()) {
+      e.region = v.region;
+    }
+  }
   send_grouped(self, outgoing, false,
-               [&up](const std::string& user) { return holders(up, user).front(); });
-  send_grouped(self, for_replica, true, [self, &up](const std::string& user) {
-    auto h = holders(up, user);
-    return h.size() > 1 && h[1] != self->state.router.self_name() ? h[1] : std::string{};
+               [&v](const watch_entry& e) { return holders(v, e.user, e.region).front(); });
+  send_grouped(self, for_replica, true, [&v](const watch_entry& e) {
+    auto h = holders(v, e.user, e.region);
+    return h.size() > 1 && h[1] != v.self_name ? h[1] : std::string{};
   });
   return !st.outgoing.empty() || !st.for_replica.empty();
 }
@@ -264,8 +288,12 @@ watch_private::behavior_type watch_behavior(watch_self* self, std::string node_n
       // From the session hosts on this node.
       [self](const session::position_block& b) {
         for (auto& p : b.positions) {
-          watch_entry e{std::string{b.text.get(p.user)}, std::string{b.text.get(p.content)},
-                        std::string{b.text.get(p.device)}, p.position_ms, p.at_ms};
+          watch_entry e{std::string{b.text.get(p.user)},
+                        std::string{b.text.get(p.content)},
+                        std::string{b.text.get(p.device)},
+                        p.position_ms,
+                        p.at_ms,
+                        std::string{b.text.get(p.region)}};
           keep_newer(self->state.outgoing, e);
         }
       },
@@ -316,7 +344,7 @@ watch_private::behavior_type watch_behavior(watch_self* self, std::string node_n
         if (auto i = st.outgoing.find({q.user(), q.content()}); i != st.outgoing.end()) {
           g->best = i->second;
         }
-        auto hs = holders(up_members(self), q.user());
+        auto hs = holders(current_view(self), q.user(), q.region());
         g->left = hs.size();
         auto take = [g](const position_msg& p) {
           auto e = from_msg(p);
@@ -397,15 +425,17 @@ watch_state::~watch_state() {
 }
 
 void watch_state::record(const std::string& user, const std::string& content, int64_t position_ms,
-                         int64_t event_ms, const std::string& device) {
-  caf::anon_send(actor_, to_msg({user, content, device, position_ms, event_ms}));
+                         int64_t event_ms, const std::string& device, const std::string& region) {
+  caf::anon_send(actor_, to_msg({user, content, device, position_ms, event_ms, region}));
 }
 
 caf::expected<watch_entry> watch_state::position(const std::string& user,
-                                                 const std::string& content) {
+                                                 const std::string& content,
+                                                 const std::string& region) {
   query_msg q;
   q.set_user(user);
   q.set_content(content);
+  q.set_region(region);
   auto r = sv::ask<position_msg>(sys_, actor_, std::chrono::seconds{3}, q);
   if (!r) {
     return r.error();

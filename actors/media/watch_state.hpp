@@ -7,15 +7,21 @@
 //   watch.record("u-1", "premiere-1", 754'000, event_ms, "tv");   // or session_positions()
 //   auto p = watch.position("u-1", "premiere-1");    // from any node: p->position_ms
 //
-// Each user has an owner (rendezvous over the up members, key "watch-<user>") and a
-// replica (the runner-up, which becomes the owner when the owner goes). Records are
-// coalesced on the node where they happen (the latest per user and title) and sent to
-// the owner once per sync interval, as bulk work that never competes with playback; the
+// Each user has an owner and a replica (key "watch-<user>"): the owner is placed by
+// rendezvous among the up members of the user's home region (the region the session's open
+// named; the recording node's when none), the replica among those of another region
+// (cluster::holders_across_regions), so losing a whole region loses no position older than
+// one sync interval. While the home region has no member up, the replica's region owns
+// the user. Without regions, the owner and the replica are the two best-placed up members.
+// Records are coalesced on the node where they happen (the latest per user and title) and
+// sent to the owner once per sync interval, as bulk work that never competes with playback; the
 // owner stores them (SQLite, DATA_DIR/watch_state.db) and sends what changed to the
 // replica once per interval. So a node loss loses at most the last interval of
 // positions. Concurrent writers (two devices) resolve by event time, then device name:
 // the same answer on every node whatever the order of arrival. A read asks the owner and
-// the replica and takes the newer answer (a returning owner may have missed updates).
+// the replica and takes the newer answer (a returning owner may have missed updates), so
+// with regions a read waits one round trip to the replica's region; serving reads from
+// the home region alone needs a handoff to a returning owner first (issue #16).
 
 #include <chrono>
 #include <cstdint>
@@ -60,11 +66,14 @@ public:
 
   /// A position the player reported at `event_ms` (wall clock). Non-blocking; sent to the
   /// user's owner with the next sync.
+  /// `region`: the user's home region (empty: this node's).
   void record(const std::string& user, const std::string& content, int64_t position_ms,
-              int64_t event_ms, const std::string& device);
+              int64_t event_ms, const std::string& device, const std::string& region = {});
 
-  /// Where `user` stopped in `content` (position 0 and event_ms 0: never watched).
-  caf::expected<watch_entry> position(const std::string& user, const std::string& content);
+  /// Where `user` (whose home region is `region`; empty: this node's) stopped in `content`
+  /// (position 0 and event_ms 0: never watched).
+  caf::expected<watch_entry> position(const std::string& user, const std::string& content,
+                                      const std::string& region = {});
 
   /// For `host_settings.outputs.positions`: the hosts' position checkpoints (at most one
   /// per session every watch.checkpoint_ms, and at pause, seek and close) reach this

@@ -20,6 +20,8 @@ struct watch_entry {
   std::string user, content, device;
   int64_t position_ms = 0;
   int64_t event_ms = 0;
+  /// The user's home region (routing only: not stored; "" where not known).
+  std::string region{};
 };
 
 /// Whether `a` wins over `b` (both for the same user and content).

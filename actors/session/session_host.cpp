@@ -253,6 +253,7 @@ void checkpoint(host_pointer self, record& s, int64_t now) {
   p.user = f.block.text.add(s.user);
   p.content = f.name(f.contents, f.has_content, st.contents, s.content);
   p.device = f.name(f.devices, f.has_device, st.devices, s.device);
+  p.region = f.name(f.regions, f.has_region, st.regions, s.region);
   f.block.positions.push_back(p);
   if (f.block.positions.size() >= st.cfg.outputs.block_items) {
     flush_positions(st);

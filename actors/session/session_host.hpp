@@ -83,6 +83,7 @@ struct position_record {
   int64_t position_ms = 0;
   int64_t at_ms = 0; ///< wall clock of the report
   text_ref user, content, device;
+  text_ref region; ///< the viewer's region as the open named it (its positions' home)
 };
 
 struct position_block {

@@ -1,6 +1,9 @@
 #include "runtime/cluster/membership.hpp"
 
 #include <algorithm>
+#include <map>
+
+#include "runtime/cluster/placement.hpp"
 
 namespace sv::cluster {
 
@@ -220,6 +223,35 @@ std::vector<std::string> up_names_in(const std::vector<member>& ms, const std::s
   }
   std::sort(out.begin(), out.end());
   return out;
+}
+
+std::vector<std::string> holders_across_regions(std::string_view key, const std::string& home,
+                                                const std::vector<member>& ms) {
+  std::map<std::string, std::vector<std::string>> up_by_region;
+  for (auto& m : ms) {
+    if (m.state == member_state::up) {
+      up_by_region[m.region].push_back(m.name);
+    }
+  }
+  if (up_by_region.empty()) {
+    return {};
+  }
+  // The regions in the key's order: home first while it has a member up, then the others
+  // by rendezvous weight of (region, key).
+  std::vector<std::string> others;
+  for (auto& [region, names] : up_by_region) {
+    if (region != home) {
+      others.push_back(region);
+    }
+  }
+  auto order = owners_of(key, others, others.size());
+  if (up_by_region.count(home) != 0) {
+    order.insert(order.begin(), home);
+  }
+  if (order.size() == 1) {
+    return owners_of(key, up_by_region[order[0]], 2);
+  }
+  return {owner_of(key, up_by_region[order[0]]), owner_of(key, up_by_region[order[1]])};
 }
 
 std::vector<std::string> membership::up_members() const {

@@ -50,6 +50,15 @@ std::vector<std::string> up_names(const std::vector<member>& ms);
 /// when `region` is empty.
 std::vector<std::string> up_names_in(const std::vector<member>& ms, const std::string& region);
 
+/// Where a key that belongs to a region (a user's home region) is kept, owner first, at most
+/// two names: the owner among the up members of `home` (while `home` has none up, of the
+/// first region in the key's rendezvous order of regions), then a replica among the up
+/// members of the next region in that order, so the loss of one whole region loses no copy.
+/// With a single region up (or none configured) the replica is that region's runner-up.
+/// Every node with the same member view picks the same two.
+std::vector<std::string> holders_across_regions(std::string_view key, const std::string& home,
+                                                const std::vector<member>& ms);
+
 struct membership_settings {
   /// Silence after which a member becomes suspect.
   std::chrono::milliseconds suspect_after{1500};

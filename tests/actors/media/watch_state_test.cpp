@@ -21,6 +21,7 @@
 
 #include "actors/session/session_service.hpp"
 #include "runtime/cluster/placement.hpp"
+#include "runtime/node/ask.hpp"
 #include "runtime/node/node.hpp"
 
 extern "C" const char* __asan_default_options() {
@@ -42,10 +43,14 @@ struct cluster {
   std::vector<std::unique_ptr<sv::node>> nodes;
   std::vector<std::unique_ptr<sv::media::watch_state>> watch;
 
-  explicit cluster(const std::string& dir) {
+  // `names_regions`: each node's name and node.region.
+  explicit cluster(const std::string& dir,
+                   std::vector<std::pair<std::string, std::string>> names_regions = {
+                       {"node-a", ""}, {"node-b", ""}, {"node-c", ""}}) {
     std::filesystem::remove_all(dir);
-    for (auto name : {"node-a", "node-b", "node-c"}) {
+    for (auto& [name, region] : names_regions) {
       auto s = sv::test::fast_node_settings(name, dir + "/" + name);
+      s.region = region;
       s.flow.dispatch_lag_budget_ms = 60'000; // sessions' queries are never shed here
       s.flow.critical_budget_ms = 60'000;
       if (!nodes.empty()) {
@@ -77,9 +82,21 @@ struct cluster {
     return 0;
   }
 
-  int64_t position(size_t node, const std::string& user, const std::string& content) {
-    auto p = watch[node]->position(user, content);
+  int64_t position(size_t node, const std::string& user, const std::string& content,
+                   const std::string& region = {}) {
+    auto p = watch[node]->position(user, content, region);
     return p ? p->position_ms : -1;
+  }
+
+  // What node `node` itself stores for `user` in `content` (as owner or replica).
+  int64_t stored_at(size_t node, const std::string& user, const std::string& content) {
+    sv::media::watch_query_msg q;
+    q.set_user(user);
+    q.set_content(content);
+    auto p = sv::ask<sv::media::watch_position_msg>(nodes[node]->system(), watch[node]->handle(),
+                                                    std::chrono::seconds{2},
+                                                    sv::media::watch_local_atom::value, q);
+    return p ? p->position_ms() : -1;
   }
 };
 
@@ -197,5 +214,52 @@ TEST_SUITE("actors.media") {
     c.watch[writer]->record("u-4", "film-1", 3'700'000, wall_ms(), "phone");
     c.watch[writer]->sync();
     CHECK(eventually([&] { return c.position(reader, "u-4", "film-1") == 3'700'000; }));
+  }
+
+  TEST_CASE("a whole region's loss loses no position: the owner is in the user's home region, "
+            "the replica in another") {
+    cluster c{"watch_test_data/regions",
+              {{"eu-1", "eu-west"}, {"eu-2", "eu-west"}, {"us-1", "us-east"}, {"us-2", "us-east"}}};
+    REQUIRE(eventually([&] { return c.nodes[2]->status().members_up == 4; }));
+    constexpr int users = 24;
+    auto title = [](int u) {
+      return "film-" + std::to_string(u);
+    };
+    auto user = [](int u) {
+      return "u-" + std::to_string(u);
+    };
+    for (int u = 0; u < users; ++u) {
+      // Viewers of eu-west, recorded on an eu-west node.
+      c.watch[u % 2]->record(user(u), title(u), 1000 + u, wall_ms(), "tv", "eu-west");
+    }
+    c.watch[0]->sync();
+    c.watch[1]->sync();
+    // Each position is stored once in eu-west (its owner) and once in us-east (its replica).
+    auto copies_in = [&](size_t first, int u) {
+      return int{c.stored_at(first, user(u), title(u)) == 1000 + u}
+             + int{c.stored_at(first + 1, user(u), title(u)) == 1000 + u};
+    };
+    CHECK(eventually([&] {
+      for (int u = 0; u < users; ++u) {
+        if (copies_in(0, u) != 1 || copies_in(2, u) != 1) {
+          return false;
+        }
+      }
+      return true;
+    }));
+    // eu-west goes away whole: every position is still there, read from us-east.
+    for (size_t n : {0, 1}) {
+      c.watch[n].reset();
+      c.nodes[n]->stop();
+    }
+    REQUIRE(eventually([&] { return c.nodes[2]->status().members_up == 2; }));
+    for (int u = 0; u < users; ++u) {
+      CHECK(c.position(2, user(u), title(u), "eu-west") == 1000 + u);
+      CHECK(c.position(3, user(u), title(u)) == 1000 + u); // the reader's region asked
+    }
+    // The home region down, its users are owned in us-east: new records are kept and read.
+    c.watch[3]->record(user(0), title(0), 5000, wall_ms(), "phone", "eu-west");
+    c.watch[3]->sync();
+    CHECK(eventually([&] { return c.position(2, user(0), title(0), "eu-west") == 5000; }));
   }
 }

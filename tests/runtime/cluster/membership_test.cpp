@@ -3,6 +3,7 @@
 
 #include "runtime/cluster/membership.hpp"
 
+#include <algorithm>
 #include <map>
 #include <set>
 #include <string>
@@ -87,6 +88,61 @@ TEST_SUITE("runtime.cluster") {
                                          sv::cluster::up_names_in(ms, "eu-west"));
       CHECK((owner == "node-a" || owner == "node-b"));
     }
+  }
+
+  TEST_CASE("a key with a home region: owner at home, replica in another region, both move "
+            "only when their region has no member up") {
+    using sv::cluster::holders_across_regions;
+    std::vector<member> ms{
+        {"eu-1", "", "", 1, member_state::up, "eu-west", ""},
+        {"eu-2", "", "", 1, member_state::up, "eu-west", ""},
+        {"us-1", "", "", 1, member_state::up, "us-east", ""},
+        {"us-2", "", "", 1, member_state::up, "us-east", ""},
+        {"ap-1", "", "", 1, member_state::up, "ap-south", ""},
+    };
+    auto region_of = [&](const std::string& name) {
+      for (auto& m : ms) {
+        if (m.name == name) {
+          return m.region;
+        }
+      }
+      return std::string{"?"};
+    };
+    std::map<std::string, int> replica_regions;
+    for (int k = 0; k < 200; ++k) {
+      auto key = "watch-u-" + std::to_string(k);
+      auto h = holders_across_regions(key, "eu-west", ms);
+      REQUIRE(h.size() == 2);
+      CHECK(region_of(h[0]) == "eu-west");
+      CHECK(region_of(h[1]) != "eu-west");
+      ++replica_regions[region_of(h[1])];
+      // Every node with this view picks the same two, whatever the list's order.
+      auto reversed = ms;
+      std::reverse(reversed.begin(), reversed.end());
+      CHECK(holders_across_regions(key, "eu-west", reversed) == h);
+    }
+    // Replicas spread over the other regions.
+    CHECK(replica_regions["us-east"] > 40);
+    CHECK(replica_regions["ap-south"] > 40);
+    // The home region down: each key's owner is its former replica's region, and the new
+    // replica is in the third region; the home back: the same holders as before.
+    auto before = holders_across_regions("watch-u-7", "eu-west", ms);
+    auto down = ms;
+    down[0].state = member_state::down;
+    down[1].state = member_state::down;
+    auto during = holders_across_regions("watch-u-7", "eu-west", down);
+    REQUIRE(during.size() == 2);
+    CHECK(region_of(during[0]) == region_of(before[1]));
+    CHECK(region_of(during[1]) != region_of(during[0]));
+    CHECK(region_of(during[1]) != "eu-west");
+    // One region left: the replica is its runner-up; no region configured: the same.
+    std::vector<member> lan{{"a", "", "", 1, member_state::up, "", ""},
+                            {"b", "", "", 1, member_state::up, "", ""},
+                            {"c", "", "", 1, member_state::up, "", ""}};
+    CHECK(holders_across_regions("watch-u-7", "", lan)
+          == sv::cluster::owners_of("watch-u-7", {"a", "b", "c"}, 2));
+    CHECK(holders_across_regions("watch-u-7", "eu-west", lan).size() == 2);
+    CHECK(holders_across_regions("watch-u-7", "eu-west", {}).empty());
   }
 
   TEST_CASE("a member's region travels in gossip and is learned when first heard without one") {
