@@ -14,8 +14,8 @@
 #include "caf/actor_system.hpp"
 #include "caf/actor_system_config.hpp"
 #include "caf/io/middleman.hpp"
+#include "runtime/cluster/client.hpp"
 #include "runtime/node/node.hpp"
-#include "runtime/wire/message_types.hpp"
 #include "soak/checks.hpp"
 #include "soak/fleet.hpp"
 #include "soak/report.hpp"
@@ -32,8 +32,7 @@ extern "C" void on_signal(int) {
 
 struct controller_config : caf::actor_system_config {
   controller_config() {
-    load<caf::io::middleman>();
-    wire::register_message_types(*this);
+    cluster::configure_client(*this);
     set("scheduler.max-threads", size_t{1});
     set("work-stealing.moderate-poll-attempts", size_t{10}); // little idle polling
     set("logger.console-verbosity", caf::atom("quiet"));

@@ -36,9 +36,9 @@
 #include "caf/scoped_actor.hpp"
 #include "caf/send.hpp"
 #include "caf/stateful_actor.hpp"
+#include "runtime/cluster/client.hpp"
 #include "runtime/util/clock.hpp"
 #include "runtime/wire/errc.hpp"
-#include "runtime/wire/message_types.hpp"
 #include "runtime/wire/protobuf.hpp"
 
 #include "soak/report.hpp"
@@ -57,8 +57,7 @@ using sv::clock::wall_ms;
 
 struct driver_config : caf::actor_system_config {
   driver_config() {
-    load<caf::io::middleman>();
-    wire::register_message_types(*this);
+    cluster::configure_client(*this); // its links to the nodes may idle between phases
     content::register_message_types(*this);
     cache::register_message_types(*this);
     analytics::register_message_types(*this);

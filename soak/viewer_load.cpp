@@ -278,11 +278,15 @@ void send_batch(driver_actor* self, uint64_t seq) {
             st.inflight_events -= j->second.events;
             st.inflight.erase(j);
           },
-          [self, seq](caf::error& err) {
+          [self, seq, node = *n, sent = now_ns()](caf::error& err) {
             auto& st = self->state;
             ++st.batch_errors;
-            auto& kind = st.batch_error_kinds[caf::to_string(err.category()) + ":"
-                                              + std::to_string(err.code())];
+            // By node and error; a request_timeout of the driver's own deadline (no answer
+            // at all) apart from one the node answered with.
+            auto& kind =
+                st.batch_error_kinds[node_name(node) + " " + caf::to_string(err.category()) + ":"
+                                     + std::to_string(err.code())
+                                     + (now_ns() - sent >= 2'900'000'000 ? " no answer" : "")];
             if (kind.first++ == 0) {
               kind.second = caf::to_string(err);
             }

@@ -3,6 +3,7 @@
 #include <set>
 
 #include "caf/actor_system.hpp"
+#include "caf/actor_system_config.hpp"
 #include "caf/io/middleman.hpp"
 #include "caf/io/middleman_actor.hpp"
 #include "caf/openssl/manager.hpp"
@@ -12,9 +13,17 @@
 #include "runtime/cluster/member_codec.hpp"
 #include "runtime/cluster/tls_io.hpp"
 #include "runtime/wire/errc.hpp"
+#include "runtime/wire/message_types.hpp"
 #include "runtime/wire/protobuf.hpp"
 
 namespace sv::cluster {
+
+void configure_client(caf::actor_system_config& cfg, std::chrono::milliseconds heartbeat) {
+  cfg.load<caf::io::middleman>();
+  wire::register_message_types(cfg);
+  // A timespan: CAF 0.17 ignores (and so turns off) a heartbeat interval of another type.
+  cfg.set("middleman.heartbeat-interval", caf::timespan{heartbeat});
+}
 
 caf::expected<caf::actor> connect_published(caf::actor_system& sys, const std::string& host,
                                             uint16_t port, std::chrono::milliseconds timeout) {

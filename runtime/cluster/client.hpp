@@ -17,6 +17,17 @@
 
 namespace sv::cluster {
 
+/// Prepares the actor system of a process that talks to nodes from outside the cluster (a
+/// tool, an edge server, a load driver, a host application without a node of its own):
+/// loads CAF's middleman, registers the wire types, and has CAF send a heartbeat on every
+/// connection every `heartbeat`. A node closes a connection it has heard nothing on for its
+/// cluster.connection_timeout_ms (3 s by default), and CAF 0.17 then drops whatever is
+/// sent to that node's actors through handles looked up before, without an error (the
+/// requests time out): a client that can be idle for longer must keep its connections
+/// alive, with `heartbeat` well below the nodes' connection timeout.
+void configure_client(caf::actor_system_config& cfg,
+                      std::chrono::milliseconds heartbeat = std::chrono::milliseconds{500});
+
 /// The actor published at host:port (any actor, dynamically typed), reached within
 /// `timeout`; the primitive under connect_endpoint().
 caf::expected<caf::actor> connect_published(caf::actor_system& sys, const std::string& host,

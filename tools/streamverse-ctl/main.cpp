@@ -43,7 +43,6 @@
 #include "caf/io/middleman.hpp"
 #include "caf/openssl/manager.hpp"
 #include "runtime/cluster/client.hpp"
-#include "runtime/wire/message_types.hpp"
 
 namespace {
 
@@ -215,14 +214,13 @@ bool parse(int argc, char** argv, args& out) {
 
 struct ctl_config : caf::actor_system_config {
   explicit ctl_config(const args& a) {
-    load<caf::io::middleman>();
+    sv::cluster::configure_client(*this);
     if (a.flags.count("--tls-cert") != 0) {
       load<caf::openssl::manager>();
       set("openssl.certificate", a.flags.at("--tls-cert"));
       set("openssl.key", a.flags.at("--tls-key"));
       set("openssl.cafile", a.flags.at("--tls-ca"));
     }
-    sv::wire::register_message_types(*this);
     sv::content::register_message_types(*this);
     sv::cache::register_message_types(*this);
     sv::analytics::register_message_types(*this);

@@ -13,6 +13,11 @@
 
 #include "tests/support/eventually.hpp"
 
+#include "caf/actor_system.hpp"
+#include "caf/actor_system_config.hpp"
+#include "caf/scoped_actor.hpp"
+#include "runtime/cluster/client.hpp"
+#include "runtime/cluster/cluster.pb.h"
 #include "runtime/cluster/peer_table.hpp"
 #include "runtime/metrics/registry.hpp"
 #include "tests/support/loopback.hpp"
@@ -138,3 +143,42 @@ TEST_SUITE("runtime.node") {
   }
 
 } // TEST_SUITE
+
+namespace {
+
+// A process outside the cluster, prepared as the library says (configure_client).
+struct client_config : caf::actor_system_config {
+  client_config() {
+    sv::cluster::configure_client(*this, 100ms);
+  }
+};
+
+bool members_answer(caf::actor_system& sys, const sv::cluster::endpoint_actor& ep) {
+  streamverse::v1::MembersRequest req;
+  req.set_requester("test");
+  caf::scoped_actor self{sys};
+  bool ok = false;
+  self->request(ep, caf::duration{std::chrono::seconds{2}}, req)
+      .receive([&](const streamverse::v1::Gossip&) { ok = true; }, [&](caf::error&) {});
+  return ok;
+}
+
+} // namespace
+
+TEST_SUITE("runtime.node") {
+  TEST_CASE("a client idle for longer than the node's connection timeout keeps its handles") {
+    auto s = settings_for("node-idle");
+    s.connection_timeout_ms = 400;
+    sv::node a{s};
+    REQUIRE(a.start().empty());
+    client_config cfg;
+    caf::actor_system sys{cfg};
+    auto ep = sv::cluster::connect_endpoint(sys, "127.0.0.1", a.cluster_port(), 2s);
+    REQUIRE(ep);
+    CHECK(members_answer(sys, *ep));
+    // Idle for more than three connection timeouts: without the client's heartbeats the
+    // node closes the connection and CAF drops the next request without an error.
+    std::this_thread::sleep_for(1300ms);
+    CHECK(members_answer(sys, *ep));
+  }
+}
