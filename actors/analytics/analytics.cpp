@@ -253,6 +253,21 @@ bool analytics::drain(std::chrono::milliseconds timeout) {
   return shared_->pending.load() == 0;
 }
 
+bool analytics::hand_over(std::chrono::milliseconds timeout) {
+  auto end = std::chrono::steady_clock::now() + timeout;
+  drain(timeout);
+  // Two service ticks after the leave: the count of batches held for other owners is then
+  // computed from a view that knows this node is leaving.
+  auto seen = shared_->ticks.load();
+  auto fresh = [&] {
+    return shared_->ticks.load() >= seen + 2;
+  };
+  while ((!fresh() || shared_->unowned.load() != 0) && std::chrono::steady_clock::now() < end) {
+    std::this_thread::sleep_for(std::chrono::milliseconds{20});
+  }
+  return fresh() && shared_->unowned.load() == 0;
+}
+
 analytics_stats analytics::stats() {
   auto& s = *shared_;
   return {s.emitted, s.overloaded, s.batches_sent,      s.resends,    s.acked_events, s.pending,

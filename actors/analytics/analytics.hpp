@@ -115,6 +115,11 @@ public:
   /// `timeout`). True when nothing is pending.
   bool drain(std::chrono::milliseconds timeout);
 
+  /// For a graceful leave, after node::leave(): sends what is open (drain), then waits until
+  /// the nodes that now own this node's partitions (in its region) took over every batch it
+  /// holds of them, or `timeout`. True when this node holds none any more.
+  bool hand_over(std::chrono::milliseconds timeout);
+
   analytics_stats stats();
 
   /// The service actor (its interface: analytics_protocol.hpp).

@@ -44,6 +44,7 @@ struct analytics_shared {
   // partition after every change; the service sums those it does not own.
   std::unique_ptr<std::atomic<int64_t>[]> held;
   std::atomic<int64_t> unowned{0};
+  std::atomic<uint64_t> ticks{0}; // service ticks so far (unowned is fresh after one)
   // The partitions (detached, each with its store open): stopping waits for them.
   detached_children partitions;
 };

@@ -284,12 +284,23 @@ service_behavior(service_actor* self, std::string node_name, config::analytics_n
           }
         }
         st.shared->unowned = unowned;
+        st.shared->ticks.fetch_add(1);
         // The partitions this node owns take over what other nodes of its region stored of
-        // them (another region's copies of a partition stay there).
+        // them (another region's copies of a partition stay there), including a node that
+        // is leaving: it waits for that before it stops.
         std::vector<std::string> others;
-        for (auto& name : st.router.placement()) {
-          if (name != st.router.self_name()) {
-            others.push_back(name);
+        auto ms = st.router.members();
+        std::string region;
+        for (auto& m : ms) {
+          if (m.name == st.router.self_name()) {
+            region = m.region;
+          }
+        }
+        for (auto& m : ms) {
+          if (m.name != st.router.self_name() && m.region == region
+              && (m.state == cluster::member_state::up
+                  || m.state == cluster::member_state::leaving)) {
+            others.push_back(m.name);
           }
         }
         for (uint32_t p = 0; p < st.cfg.partitions && !others.empty(); ++p) {

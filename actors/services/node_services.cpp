@@ -100,6 +100,17 @@ void node_services::stop() {
   impl_->stop();
 }
 
+bool node_services::leave(node& n, std::chrono::milliseconds timeout) {
+  auto& s = *impl_;
+  if (!n.leave()) {
+    return false;
+  }
+  if (s.watch) {
+    s.watch->sync();
+  }
+  return !s.analytics || s.analytics->hand_over(timeout);
+}
+
 namespace {
 
 template <class T>

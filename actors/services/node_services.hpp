@@ -20,6 +20,7 @@
 // entitlement), gateway (for clients outside the cluster), then the metrics handle that
 // streamverse-soak reads, and last the host's own services. Stop: the exact reverse.
 
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <string>
@@ -87,6 +88,14 @@ public:
   /// Stops the host's services, then every node service in reverse start order, waiting
   /// for each. Safe to call more than once; the accessors must not be used afterwards.
   void stop();
+
+  /// A graceful leave (streamverse-node on SIGTERM), before stop(): tells the cluster that
+  /// node `n` is leaving (node::leave), so that the keys it owned move to other members,
+  /// sends the positions coalesced here, and waits up to `timeout` until the other nodes of
+  /// its region took over every analytics batch it holds (its acknowledged events are then
+  /// in their history, not stranded in this node's files). The services keep serving
+  /// meanwhile. True when everything was handed over in time.
+  bool leave(node& n, std::chrono::milliseconds timeout);
 
   content::catalog& catalog();
   cache::cache& cache();

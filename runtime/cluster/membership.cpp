@@ -170,8 +170,13 @@ std::vector<member> membership::tick(std::chrono::nanoseconds now) {
       }
       break;
     case member_state::suspect:
-    case member_state::leaving:
       if (now - e.state_since >= down_after(e)) {
+        set_state(e, member_state::down, now);
+      }
+      break;
+    case member_state::leaving:
+      // A leaving member still speaking is handing its keys over: down once it went quiet.
+      if (now - std::max(e.state_since, e.last_heard) >= down_after(e)) {
         set_state(e, member_state::down, now);
       }
       break;

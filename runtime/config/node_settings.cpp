@@ -314,6 +314,8 @@ const std::vector<field>& schema() {
       {"cluster.connection_timeout_ms",
        integer_value(20, 600'000, &node_settings::connection_timeout_ms, " ms")},
       {"cluster.seed_retry_ms", integer_value(10, 60'000, &node_settings::seed_retry_ms, " ms")},
+      {"cluster.leave_timeout_ms",
+       integer_value(0, 600'000, &node_settings::leave_timeout_ms, " ms")},
       {"cluster.tls_certificate", tls_file(&node_settings::tls_certificate)},
       {"cluster.tls_key", tls_file(&node_settings::tls_key)},
       {"cluster.tls_ca", tls_file(&node_settings::tls_ca)},

@@ -88,6 +88,9 @@ struct node_settings {
   uint32_t heartbeat_interval_ms = 500;
   uint32_t connection_timeout_ms = 3000;
   uint32_t seed_retry_ms = 500;
+  /// Graceful leave (SIGTERM): how long the node waits for the other nodes of its region to
+  /// take over what it holds before it stops anyway.
+  uint32_t leave_timeout_ms = 10'000;
   /// Membership: gossip period and the failure detector's timeouts.
   uint32_t gossip_interval_ms = 500;
   uint32_t suspect_after_ms = 1500;

@@ -297,6 +297,14 @@ void node::stop() {
   stop_actor(*d.sys, d.monitor);
 }
 
+bool node::leave(std::chrono::milliseconds timeout) {
+  auto& d = *impl_;
+  if (!d.endpoint || d.cluster_port == 0) {
+    return false;
+  }
+  return cluster::leave_cluster(*d.sys, d.endpoint, timeout);
+}
+
 node_status node::status() const {
   auto& d = *impl_;
   node_status st;

@@ -71,6 +71,12 @@ public:
   /// Stops everything started by start(). Idempotent.
   void stop();
 
+  /// The first half of a graceful leave: tells the cluster this node is leaving. Every
+  /// member (this one included) then places no key here, while this node still serves and
+  /// its services hand over what it holds (node_services::leave); stop() completes the
+  /// leave. True when the endpoint took it within `timeout`.
+  bool leave(std::chrono::milliseconds timeout = std::chrono::milliseconds{1000});
+
   node_status status() const;
   std::vector<cluster::peer_info> peers() const;
   /// The member list as this node sees it (this node first).
@@ -119,6 +125,10 @@ void setup_logging(const config::node_settings& settings);
 struct run_options {
   std::vector<node::type_registrar> types;
   std::function<std::shared_ptr<void>(node&)> start_services;
+  /// On SIGTERM, before the services stop: a graceful leave (node_services::leave), given
+  /// the node, what start_services returned and cluster.leave_timeout_ms; true when all was
+  /// handed over. Unset: node::leave() only.
+  std::function<bool(node&, const std::shared_ptr<void>&, std::chrono::milliseconds)> leave;
 };
 
 /// The body of `streamverse-node --config FILE`: runs a node until SIGINT or SIGTERM,

@@ -1,5 +1,6 @@
 // streamverse-node's main loop and the node's log setup.
 
+#include <chrono>
 #include <csignal>
 #include <ctime>
 #include <exception>
@@ -128,6 +129,21 @@ int run_until_signal(const config::node_settings& settings, const run_options& o
     }
   }
   spdlog::info("node {} stopping on {}", settings.name, sig == SIGINT ? "SIGINT" : "SIGTERM");
+  if (sig == SIGTERM && settings.leave_timeout_ms != 0) {
+    auto t0 = std::chrono::steady_clock::now();
+    auto timeout = std::chrono::milliseconds{settings.leave_timeout_ms};
+    auto done = options.leave ? options.leave(n, services, timeout) : n.leave();
+    auto ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)
+            .count();
+    if (done) {
+      spdlog::info("node {} left: everything handed over in {} ms", settings.name, ms);
+    } else {
+      spdlog::warn("node {} left without handing everything over within {} ms (what is left "
+                   "stays in its data directory until it starts again)",
+                   settings.name, ms);
+    }
+  }
   services.reset();
   n.stop();
   spdlog::info("node {} stopped", settings.name);

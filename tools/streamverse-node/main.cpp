@@ -52,5 +52,10 @@ int main(int argc, char** argv) {
     so.serve_metrics = true;
     return std::make_shared<sv::node_services>(n, std::move(so));
   };
+  options.leave = [](sv::node& n, const std::shared_ptr<void>& services,
+                     std::chrono::milliseconds timeout) {
+    auto* s = static_cast<sv::node_services*>(services.get());
+    return s != nullptr ? s->leave(n, timeout) : n.leave();
+  };
   return sv::run_until_signal(*loaded.settings, options);
 }

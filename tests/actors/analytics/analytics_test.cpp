@@ -325,6 +325,63 @@ TEST_SUITE("actors.analytics") {
     }
   }
 
+  TEST_CASE("a node that leaves hands its batches to the partitions' new owners first") {
+    auto dir = std::string{"analytics_test_data/leave"};
+    constexpr uint32_t p = 5;
+    auto owner_name = sv::cluster::owner_of("analytics-partition-" + std::to_string(p),
+                                            {"node-a", "node-b", "node-c"});
+    std::string heir_name;
+    size_t owner = 0;
+    {
+      cluster c{dir, 3};
+      while (c.nodes[owner]->settings().name != owner_name) {
+        ++owner;
+      }
+      std::vector<std::string> rest;
+      for (auto& n : c.nodes) {
+        if (n->settings().name != owner_name) {
+          rest.push_back(n->settings().name);
+        }
+      }
+      heir_name = sv::cluster::owner_of("analytics-partition-" + std::to_string(p), rest);
+      // Four acknowledged batches of p, stored at its owner.
+      for (uint64_t seq = 1; seq <= 4; ++seq) {
+        streamverse::v1::EventBatch b;
+        b.set_producer_id("producer-l");
+        b.set_sequence(seq);
+        b.set_partition(p);
+        for (int i = 0; i < 5; ++i) {
+          *b.add_events() =
+              heartbeat("l" + std::to_string(seq) + "-" + std::to_string(i), "title-l");
+        }
+        caf::scoped_actor self{c.nodes[owner]->system()};
+        bool acked = false;
+        self->request(c.services[owner]->handle(), std::chrono::seconds{5},
+                      sv::analytics::partition_atom::value, p, b)
+            .receive([&](const streamverse::v1::BatchAck&) { acked = true; }, [](caf::error&) {});
+        REQUIRE(acked);
+      }
+      // The owner leaves: the others place p on the heir, which takes the batches over
+      // while the owner waits, still serving.
+      REQUIRE(c.nodes[owner]->leave());
+      CHECK(c.services[owner]->hand_over(std::chrono::seconds{20}));
+      CHECK(c.services[owner]->stats().handed_off == 4);
+      c.services[owner].reset();
+      c.nodes[owner]->stop();
+    }
+    // Every batch is at the heir, none left with the node that left.
+    for (auto name : {"node-a", "node-b", "node-c"}) {
+      auto path = dir + "/" + name + "/analytics/partition-5.db";
+      if (!std::filesystem::exists(path)) {
+        CHECK(name != heir_name);
+        continue;
+      }
+      sv::analytics::history_store h{path};
+      REQUIRE(h.error().empty());
+      CHECK(h.batch_count() == (name == heir_name ? 4 : 0));
+    }
+  }
+
   TEST_CASE("clients outside the cluster: batches ingested once, sessions through the gateway") {
     cluster c{"analytics_test_data/clients", 2, [](sv::config::node_settings& s) {
                 s.section<sv::config::analytics_node_settings>().partitions = 4;

@@ -262,6 +262,19 @@ TEST_SUITE("runtime.cluster") {
     CHECK(m.find("b")->incarnation == 200);
   }
 
+  TEST_CASE("a leaving member stays leaving while it speaks (handing over), down once quiet") {
+    membership m{node("a"), {3s, 5s, 60s}};
+    m.hello(node("b", 100), 0ms);
+    CHECK(m.merge(node("b", 100, member_state::leaving), 1s));
+    for (auto t = 2s; t <= 20s; t += 2s) {
+      m.heard_from("b", t);
+      CHECK(m.tick(t).empty());
+      CHECK(state_of(m, "b") == member_state::leaving);
+    }
+    CHECK(m.tick(24900ms).empty());
+    CHECK(m.tick(25s).at(0).state == member_state::down);
+  }
+
   TEST_CASE("merges keep the later state of the same incarnation") {
     CHECK(
         sv::cluster::supersedes(node("b", 2, member_state::up), node("b", 1, member_state::down)));
