@@ -77,6 +77,7 @@ analytics_check check_analytics(const std::string& dir) {
         continue;
       }
       ++c.files;
+      c.batches_by_node[node.path().filename().string()] += h.batch_count();
       h.for_each([&](const analytics::event_view& e) {
         auto explicit_id = e.explicit_id();
         if (explicit_id.rfind("d:", 0) != 0) {

@@ -5,6 +5,7 @@
 // the nodes hold afterwards (their partition files), independently of the nodes' counters.
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -24,6 +25,7 @@ struct analytics_check {
   uint64_t acked_batches = 0, acked_events = 0, missing = 0, duplicates = 0, stored_driver = 0,
            unacked_present = 0, unacked_duplicates = 0, files = 0, other_events = 0,
            other_duplicates = 0;
+  std::map<std::string, uint64_t> batches_by_node; ///< batches in each node's files
   std::string error;
 };
 

@@ -131,7 +131,9 @@ private:
                 << l.jitter_ms << " ms each way\n";
     }
     for (uint32_t i = 0; i < sc.nodes; ++i) {
-      cluster->start(i);
+      if (sc.starts(i)) {
+        cluster->start(i); // the others start in a join phase
+      }
     }
     if (!wait_formed(sys, sc, net, 30s)) {
       std::cerr << "streamverse-soak: the cluster did not form within 30 s (logs in " << dir
@@ -296,6 +298,26 @@ private:
              + " s";
       break;
     }
+    case phase_kind::leave: {
+      // New viewers go elsewhere from now; the node hands over and exits (reaped in
+      // run_phase, which notes how long it took).
+      for (auto& name : p.nodes) {
+        driver.send("down " + name);
+        cluster->leave_node(index_of(name));
+      }
+      note = p.node + " SIGTERM (graceful leave)";
+      break;
+    }
+    case phase_kind::join: {
+      for (auto& name : p.nodes) {
+        cluster->start(index_of(name));
+      }
+      for (auto& name : p.nodes) {
+        driver.send("up " + name); // the driver links it once it answers
+      }
+      note = p.node + " started";
+      break;
+    }
     case phase_kind::stall: {
       for (auto& name : p.nodes) {
         driver.send("stall " + name);
@@ -396,6 +418,10 @@ private:
     case phase_kind::kill:
       triggers.push_back({p.name, start, start + p.restart_after_s});
       break;
+    case phase_kind::leave:
+    case phase_kind::join:
+      triggers.push_back({p.name, start, start});
+      break;
     case phase_kind::stall:
       triggers.push_back({p.name, start, start + p.stall_s});
       break;
@@ -436,8 +462,9 @@ private:
         sample_second(p.name);
         next_second += 1;
       }
+      reap_left();
       for (uint32_t i = 0; i < sc.nodes; ++i) {
-        if (cluster->running(i) && cluster->died(i)) {
+        if (cluster->running(i) && !cluster->leaving(i) && cluster->died(i)) {
           std::cerr << "\nstreamverse-soak: " << node_name(i) << " exited on its own (log: " << dir
                     << "/nodes/" << node_name(i) << ".log)\n";
           node_crashed = true;
@@ -453,12 +480,26 @@ private:
     }
   }
 
+  // Nodes that left (leave phases) and have exited: noted with the time they took.
+  void reap_left() {
+    for (auto& l : cluster->reap_leaving(60s)) {
+      left.push_back(l);
+      rep.notes.push_back(node_name(l.index) + " left in " + std::to_string(l.seconds).substr(0, 4)
+                          + " s" + (l.clean ? "" : " (not cleanly: SIGKILLed or exit status)"));
+    }
+  }
+
   // The driver's last acknowledgements and checks, the handoff of partitions, the stop.
   void finish() {
     // The end: the driver stops its load, has every analytics batch acknowledged and checks
     // the catalog replicas.
     std::cout << "soak: phases done; waiting for the driver's last acknowledgements and checks\n"
               << std::flush;
+    for (auto pending = left_pending(); std::count(pending.begin(), pending.end(), true) != 0;
+         pending = left_pending()) {
+      reap_left(); // a leave in the last phase (bounded: reap_leaving kills after 60 s)
+      std::this_thread::sleep_for(50ms);
+    }
     driver.send("finish");
     int status = 0;
     driver_done = wait_for(driver.pid, 150s, status);
@@ -475,6 +516,9 @@ private:
       double sum = 0;
       bool all = true;
       for (uint32_t i = 0; i < sc.nodes; ++i) {
+        if (!cluster->running(i)) {
+          continue; // left: what it held was handed over (checked from its files)
+        }
         auto text = fetch_metrics(sys, net.host(i), static_cast<uint16_t>(sc.base_port + i), 1s);
         all = all && text;
         sum += text ? metric_sum(*text, "sv_analytics_unowned_batches") : 0;
@@ -500,6 +544,25 @@ private:
     add_checks(rep, out, sc, triggers);
     if (!clean_stop) {
       rep.notes.push_back("a node did not stop cleanly on SIGTERM (see its log)");
+    }
+    // Nodes that left for good hold no analytics batch: they handed every one over before
+    // they exited (read from their files, not from what they said).
+    std::string gone, kept;
+    for (uint32_t i = 0; i < sc.nodes; ++i) {
+      if (sc.runs_at_end(i)) {
+        continue;
+      }
+      auto name = node_name(i);
+      auto held = out.analytics.batches_by_node[name];
+      gone += (gone.empty() ? "" : ", ") + name;
+      if (held != 0) {
+        kept += (kept.empty() ? "" : ", ") + name + " " + std::to_string(held);
+      }
+    }
+    if (!gone.empty()) {
+      rep.checks.push_back({"every node that left handed its analytics batches over", kept.empty(),
+                            "left for good: " + gone + "; batches still in their files: "
+                                + (kept.empty() ? std::string{"none"} : kept)});
     }
     if (node_crashed) {
       rep.checks.push_back({"no node crashed", false, "a node exited on its own: see nodes/*.log"});
@@ -550,6 +613,15 @@ private:
   std::vector<trigger> triggers;
   cpu_thief thief;
   bool node_crashed = false;
+  std::vector<cluster_procs::left_node> left; // nodes that left, in order
+
+  std::vector<bool> left_pending() const {
+    std::vector<bool> out;
+    for (uint32_t i = 0; i < sc.nodes; ++i) {
+      out.push_back(cluster->leaving(i));
+    }
+    return out;
+  }
   bool driver_done = false;
   bool handoff_done = false;
   bool clean_stop = false;

@@ -30,6 +30,11 @@ int run_driver(const scenario& s, const std::string& report_dir,
     flags[i].name = node_name(i);
     flags[i].port = static_cast<uint16_t>(s.base_port + i);
     flags[i].host = i < hosts.size() ? hosts[i] : "127.0.0.1";
+    es.nodes.push_back({flags[i].name, flags[i].host, flags[i].port});
+    if (!s.starts(i)) {
+      flags[i].down = true; // starts in a join phase: linked on its "up"
+      continue;
+    }
     auto an = connect(sys, flags[i].host, flags[i].port, 20s);
     if (!an) {
       std::cerr << "soak driver: cannot reach " << flags[i].name << " on " << flags[i].host << ":"
@@ -38,7 +43,6 @@ int run_driver(const scenario& s, const std::string& report_dir,
     }
     links[i].reachable = true;
     links[i].analytics = an;
-    es.nodes.push_back({flags[i].name, flags[i].host, flags[i].port});
   }
   // Viewer sessions through the edge client: batches per node, every answer by its
   // deadline: what a player waits at most (a timeout, unlike the p99 bound), 2 s or four
@@ -52,7 +56,18 @@ int run_driver(const scenario& s, const std::string& report_dir,
                                                      std::make_move_iterator(rs.begin()),
                                                      std::make_move_iterator(rs.end()));
                               }};
-  if (client.wait_connected(20s) != s.nodes) {
+  auto connected = [&] {
+    for (uint32_t i = 0; i < s.nodes; ++i) {
+      if (s.starts(i) && !client.connected(i)) {
+        return false;
+      }
+    }
+    return true;
+  };
+  for (auto until = steady::now() + 20s; !connected() && steady::now() < until;) {
+    std::this_thread::sleep_for(10ms);
+  }
+  if (!connected()) {
     std::cerr << "soak driver: the edge client could not connect to every node\n";
     return 1;
   }

@@ -54,6 +54,8 @@ extern std::atomic<bool> interrupted;
 struct child {
   pid_t pid = -1;
   bool stopped = false; // SIGSTOPped
+  bool leaving = false; // SIGTERMed by a leave phase, not exited yet
+  std::chrono::steady_clock::time_point leave_start{};
 };
 
 // The options of a child whose output goes to `log` (appended), with optional pipes.
@@ -284,6 +286,52 @@ struct cluster_procs {
     }
   }
 
+  // SIGTERM: a graceful leave. The node hands over what it holds, then exits by itself
+  // (reap_leaving).
+  void leave_node(uint32_t i) {
+    if (nodes[i].pid > 0) {
+      ::kill(nodes[i].pid, SIGTERM);
+      nodes[i].leaving = true;
+      nodes[i].leave_start = steady::now();
+    }
+  }
+
+  bool leaving(uint32_t i) const {
+    return nodes[i].leaving;
+  }
+
+  // Nodes that were leaving and are gone now, with how long they took and whether they
+  // exited by themselves with status 0 (one still there after `kill_after` is SIGKILLed).
+  struct left_node {
+    uint32_t index = 0;
+    double seconds = 0;
+    bool clean = false;
+  };
+  std::vector<left_node> reap_leaving(std::chrono::seconds kill_after) {
+    std::vector<left_node> out;
+    for (uint32_t i = 0; i < nodes.size(); ++i) {
+      auto& n = nodes[i];
+      if (!n.leaving || n.pid <= 0) {
+        continue;
+      }
+      int st = 0;
+      auto took = std::chrono::duration<double>(steady::now() - n.leave_start).count();
+      auto r = ::waitpid(n.pid, &st, WNOHANG);
+      if (r == n.pid) {
+        out.push_back({i, took, WIFEXITED(st) && WEXITSTATUS(st) == 0});
+      } else if (took > static_cast<double>(kill_after.count())) {
+        ::kill(n.pid, SIGKILL);
+        ::waitpid(n.pid, &st, 0);
+        out.push_back({i, took, false});
+      } else {
+        continue;
+      }
+      n.pid = -1;
+      n.leaving = false;
+    }
+    return out;
+  }
+
   void stall(uint32_t i, bool on) {
     if (nodes[i].pid > 0) {
       ::kill(nodes[i].pid, on ? SIGSTOP : SIGCONT);
@@ -414,9 +462,16 @@ inline std::string read_file(const std::string& path) {
 inline bool wait_formed(caf::actor_system& sys, const scenario& sc, const network& net,
                         std::chrono::seconds within) {
   auto end = steady::now() + within;
+  size_t starting = 0;
+  for (uint32_t i = 0; i < sc.nodes; ++i) {
+    starting += sc.starts(i) ? 1 : 0;
+  }
   while (steady::now() < end && !interrupted) {
     bool all = true;
     for (uint32_t i = 0; i < sc.nodes && all; ++i) {
+      if (!sc.starts(i)) {
+        continue; // joins later
+      }
       auto ms =
           cluster::fetch_members(sys, net.host(i), static_cast<uint16_t>(sc.base_port + i), 500ms);
       size_t up = 0;
@@ -425,7 +480,7 @@ inline bool wait_formed(caf::actor_system& sys, const scenario& sc, const networ
           up += m.state == cluster::member_state::up ? 1 : 0;
         }
       }
-      all = ms && up == sc.nodes;
+      all = ms && up == starting;
     }
     if (all) {
       return true;

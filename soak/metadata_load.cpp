@@ -163,6 +163,9 @@ convergence check_convergence(caf::actor_system& sys, std::vector<node_flags>& f
     for (auto& id : left) {
       std::set<uint64_t> versions;
       for (auto& f : flags) {
+        if (f.down) {
+          continue; // left (or never joined): not a replica any more
+        }
         auto m = content::remote_get(sys, f.host, f.port, id, 2s);
         versions.insert(m ? m->version() : 0);
       }
@@ -180,6 +183,9 @@ convergence check_convergence(caf::actor_system& sys, std::vector<node_flags>& f
     if (c.samples.size() < 10) {
       std::string line = id + ":";
       for (auto& f : flags) {
+        if (f.down) {
+          continue;
+        }
         auto m = content::remote_get(sys, f.host, f.port, id, 2s);
         line += " " + f.name + "=" + (m ? std::to_string(m->version()) : "none");
       }
@@ -198,8 +204,11 @@ bool seed_titles(caf::actor_system& sys, const scenario& sc, std::vector<node_fl
   auto work = [&](uint32_t offset) {
     for (auto t = next++; t < sc.titles; t = next++) {
       bool ok = false;
-      for (uint32_t attempt = 0; attempt < 5 && !ok; ++attempt) {
+      for (uint32_t attempt = 0; attempt < 5 + flags.size() && !ok; ++attempt) {
         auto& f = flags[(t + offset + attempt) % flags.size()];
+        if (f.down) {
+          continue; // joins later
+        }
         ok = static_cast<bool>(
             content::remote_update(sys, f.host, f.port, make_title(sc, t, 0), 0, 6s));
       }

@@ -20,6 +20,7 @@ constexpr kind_name kinds[] = {
     {phase_kind::ramp, "ramp"},         {phase_kind::steady, "steady"},
     {phase_kind::spike, "spike"},       {phase_kind::kill, "kill"},
     {phase_kind::stall, "stall"},       {phase_kind::partition, "partition"},
+    {phase_kind::leave, "leave"},       {phase_kind::join, "join"},
     {phase_kind::wan, "wan"},           {phase_kind::storm, "storm"},
     {phase_kind::recovery, "recovery"}, {phase_kind::cpu_thief, "cpu_thief"},
 };
@@ -239,7 +240,7 @@ std::optional<scenario> load_scenario(const std::string& path, std::string& erro
     if (!known) {
       return fail("phase" + where(entry) + ": unknown kind \"" + *kind
                   + "\" (ramp, steady, spike, kill, stall, partition, wan, storm, recovery, "
-                    "cpu_thief)");
+                    "cpu_thief, leave, join)");
     }
     p.name = pt["name"].value_or(*kind);
     p.seconds = pt["seconds"].value_or(p.seconds);
@@ -277,7 +278,8 @@ std::optional<scenario> load_scenario(const std::string& path, std::string& erro
     if (p.seconds <= 0 || p.seconds > 3600) {
       return fail("phase " + p.name + where(entry) + ": seconds wants (0, 3600]");
     }
-    if (p.kind == phase_kind::kill || p.kind == phase_kind::stall) {
+    if (p.kind == phase_kind::kill || p.kind == phase_kind::stall || p.kind == phase_kind::leave
+        || p.kind == phase_kind::join) {
       if (names.count(p.node) != 0) {
         p.nodes = {p.node};
       } else if (regions.count(p.node) != 0) {
@@ -290,7 +292,7 @@ std::optional<scenario> load_scenario(const std::string& path, std::string& erro
         return fail("phase " + p.name + where(entry) + ": node \"" + p.node
                     + "\" is not one of the cluster's nodes (node-a ...) or regions");
       }
-      if (p.nodes.size() == s.nodes) {
+      if (p.nodes.size() == s.nodes && p.kind != phase_kind::join) {
         return fail("phase " + p.name + where(entry) + ": \"" + p.node
                     + "\" is every node: the viewers would have nowhere to go");
       }
@@ -333,7 +335,64 @@ std::optional<scenario> load_scenario(const std::string& path, std::string& erro
     }
     s.phases.push_back(std::move(p));
   }
+  // Which nodes run when: every node from the start unless its first phase is a join; a
+  // leave needs the node running and another one left; a join needs it not running; a kill
+  // or stall needs it running.
+  std::vector<bool> running(s.nodes);
+  for (uint32_t i = 0; i < s.nodes; ++i) {
+    running[i] = s.starts(i);
+  }
+  if (std::count(running.begin(), running.end(), true) == 0) {
+    return fail("every node starts in a join phase: the viewers would have nowhere to go");
+  }
+  for (auto& p : s.phases) {
+    for (auto& name : p.nodes) {
+      uint32_t i = 0;
+      while (node_name(i) != name) {
+        ++i;
+      }
+      auto here = p.kind == phase_kind::join ? !running[i] : bool{running[i]};
+      if (!here) {
+        return fail("phase " + p.name + ": " + name
+                    + (p.kind == phase_kind::join ? " is running already (join starts a node "
+                                                    "that left or has not started)"
+                                                  : " is not running then (it left, or starts "
+                                                    "in a later join)"));
+      }
+      if (p.kind == phase_kind::join || p.kind == phase_kind::leave) {
+        running[i] = p.kind == phase_kind::join;
+      }
+    }
+    if (std::count(running.begin(), running.end(), true) == 0) {
+      return fail("phase " + p.name
+                  + " leaves no node running: the viewers would have nowhere "
+                    "to go");
+    }
+  }
   return s;
+}
+
+bool scenario::starts(uint32_t i) const {
+  auto name = node_name(i);
+  for (auto& p : phases) {
+    if (std::find(p.nodes.begin(), p.nodes.end(), name) != p.nodes.end()) {
+      return p.kind != phase_kind::join;
+    }
+  }
+  return true;
+}
+
+bool scenario::runs_at_end(uint32_t i) const {
+  auto name = node_name(i);
+  auto runs = starts(i);
+  for (auto& p : phases) {
+    if (std::find(p.nodes.begin(), p.nodes.end(), name) != p.nodes.end()) {
+      if (p.kind == phase_kind::join || p.kind == phase_kind::leave) {
+        runs = p.kind == phase_kind::join;
+      }
+    }
+  }
+  return runs;
 }
 
 } // namespace sv::soak

@@ -24,6 +24,9 @@ enum class phase_kind {
   recovery,  ///< back to the scenario's viewers, no faults
   cpu_thief, ///< a process burns `share` of the machine's CPU (a noisy neighbour, a profiler);
              ///< with `factor` > 0 the viewers go to factor x the scenario's meanwhile
+  leave,     ///< SIGTERM `node` (a graceful leave: it hands over, then exits); it stays away
+  join,      ///< start `node`: one that left, or one of the cluster's nodes that was not started
+             ///< at the beginning (a node whose first phase is a join starts there)
 };
 
 const char* to_string(phase_kind k);
@@ -36,8 +39,8 @@ struct phase {
   double factor = 3;              ///< spike
   double ramp_s = 3;              ///< spike: how fast the extra viewers join
   double leave_s = -1;            ///< spike: how fast they leave at the phase's end (< 0: ramp_s)
-  std::string node;               ///< kill, stall: a node, or a region (all its nodes)
-  std::vector<std::string> nodes; ///< kill, stall: `node` resolved to node names at load
+  std::string node;               ///< kill, stall, leave, join: a node, or a region (its nodes)
+  std::vector<std::string> nodes; ///< kill, stall, leave, join: `node` resolved at load
   double restart_after_s = 5;
   double stall_s = 3;
   double updates_per_s = 0; ///< storm
@@ -86,6 +89,12 @@ struct scenario {
   std::vector<phase> phases;
 
   double total_seconds() const;
+
+  /// Whether node i runs from the start (false: its first phase is a join).
+  bool starts(uint32_t i) const;
+
+  /// Whether node i runs once every phase is over (false: it left and did not join again).
+  bool runs_at_end(uint32_t i) const;
 
   /// Whether nodes reach each other through WAN relays (a [[link]], cluster.regions or a
   /// wan phase): then partitions cut relays instead of using network namespaces.

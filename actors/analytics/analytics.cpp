@@ -262,7 +262,12 @@ bool analytics::hand_over(std::chrono::milliseconds timeout) {
   auto fresh = [&] {
     return shared_->ticks.load() >= seen + 2;
   };
-  while ((!fresh() || shared_->unowned.load() != 0) && std::chrono::steady_clock::now() < end) {
+  // Done when nothing is left, or when no other node of the region is up to take it (all
+  // leaving at once: what is left stays in the files until a node starts on them again).
+  auto over = [&] {
+    return fresh() && (shared_->unowned.load() == 0 || shared_->heirs.load() == 0);
+  };
+  while (!over() && std::chrono::steady_clock::now() < end) {
     std::this_thread::sleep_for(std::chrono::milliseconds{20});
   }
   return fresh() && shared_->unowned.load() == 0;

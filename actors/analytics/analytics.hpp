@@ -117,7 +117,8 @@ public:
 
   /// For a graceful leave, after node::leave(): sends what is open (drain), then waits until
   /// the nodes that now own this node's partitions (in its region) took over every batch it
-  /// holds of them, or `timeout`. True when this node holds none any more.
+  /// holds of them, or `timeout`; at once when no other node of its region is up. True when
+  /// this node holds none any more.
   bool hand_over(std::chrono::milliseconds timeout);
 
   analytics_stats stats();

@@ -45,6 +45,7 @@ struct analytics_shared {
   std::unique_ptr<std::atomic<int64_t>[]> held;
   std::atomic<int64_t> unowned{0};
   std::atomic<uint64_t> ticks{0}; // service ticks so far (unowned is fresh after one)
+  std::atomic<int64_t> heirs{0};  // other members of this node's region that are up
   // The partitions (detached, each with its store open): stopping waits for them.
   detached_children partitions;
 };

@@ -296,13 +296,16 @@ service_behavior(service_actor* self, std::string node_name, config::analytics_n
             region = m.region;
           }
         }
+        int64_t heirs = 0;
         for (auto& m : ms) {
           if (m.name != st.router.self_name() && m.region == region
               && (m.state == cluster::member_state::up
                   || m.state == cluster::member_state::leaving)) {
             others.push_back(m.name);
+            heirs += m.state == cluster::member_state::up ? 1 : 0;
           }
         }
+        st.shared->heirs = heirs;
         for (uint32_t p = 0; p < st.cfg.partitions && !others.empty(); ++p) {
           if (owner_of_partition(self, p) == st.router.self_name()) {
             for (auto& giver : others) {

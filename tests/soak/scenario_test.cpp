@@ -94,4 +94,45 @@ seconds = 5
         regions + "[[phase]]\nkind = \"partition\"\ngroups = [[\"mars\"], [\"node-a\"]]\n", error));
     CHECK(error.find("not a node or region") != std::string::npos);
   }
+
+  TEST_CASE("join and leave phases: a node whose first phase is a join starts there, one that "
+            "left stays away, and impossible orders are refused") {
+    std::string error;
+    auto phases = [](const std::string& body) {
+      return "[cluster]\nnodes = 3\n" + body;
+    };
+    auto sc = load(phases("[[phase]]\nkind = \"steady\"\n"
+                          "[[phase]]\nkind = \"join\"\nnode = \"node-c\"\n"
+                          "[[phase]]\nkind = \"leave\"\nnode = \"node-a\"\n"),
+                   error);
+    REQUIRE_MESSAGE(sc, error);
+    CHECK(sc->starts(0));
+    CHECK(sc->starts(1));
+    CHECK_FALSE(sc->starts(2));
+    CHECK_FALSE(sc->runs_at_end(0));
+    CHECK(sc->runs_at_end(1));
+    CHECK(sc->runs_at_end(2));
+    CHECK(sc->phases[1].nodes == std::vector<std::string>{"node-c"});
+    // A node that left may join again.
+    REQUIRE(load(phases("[[phase]]\nkind = \"leave\"\nnode = \"node-a\"\n"
+                        "[[phase]]\nkind = \"join\"\nnode = \"node-a\"\n"),
+                 error));
+    CHECK(load(phases(""), error) == std::nullopt); // (no phases)
+    // Refused: joining a running node, leaving or killing one that is gone, nobody left.
+    CHECK_FALSE(load(phases("[[phase]]\nkind = \"leave\"\nnode = \"node-a\"\n"
+                            "[[phase]]\nkind = \"kill\"\nnode = \"node-a\"\n"),
+                     error));
+    CHECK(error.find("node-a is not running then") != std::string::npos);
+    CHECK_FALSE(load(phases("[[phase]]\nkind = \"stall\"\nnode = \"node-b\"\n"
+                            "[[phase]]\nkind = \"join\"\nnode = \"node-b\"\n"),
+                     error));
+    CHECK(error.find("node-b is running already") != std::string::npos);
+    CHECK_FALSE(load(phases("[[phase]]\nkind = \"leave\"\nnode = \"node-a\"\n"
+                            "[[phase]]\nkind = \"leave\"\nnode = \"node-b\"\n"
+                            "[[phase]]\nkind = \"leave\"\nnode = \"node-c\"\n"),
+                     error));
+    CHECK(error.find("leaves no node running") != std::string::npos);
+    CHECK_FALSE(load(phases("[[phase]]\nkind = \"join\"\nnode = \"node-z\"\n"), error));
+    CHECK(error.find("not one of the cluster's nodes") != std::string::npos);
+  }
 }

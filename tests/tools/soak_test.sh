@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# streamverse-soak as a user runs it: the short scenario (config/soak/short.toml: a spike,
-# a node killed and restarted, a node stopped, a metadata storm) passes every invariant and
+# streamverse-soak as a user runs it: the short scenario (config/soak/short.toml: a node
+# joining under load, a spike, a node killed and restarted, a node stopped, a metadata
+# storm, the joined node leaving by SIGTERM) passes every invariant and
 # leaves a report with its plots; a bad scenario is refused with exit code 2 and the reason;
-# no node process is left behind. Bounded: the scenario is about 60 s, the test's limit 300 s.
+# no node process is left behind. Bounded: the scenario is about 82 s, the test's limit 300 s.
 set -uo pipefail
 soak=$1
 repo=$(cd "$(dirname "$0")/../.." && pwd)
@@ -26,9 +27,13 @@ rc=$?
 cat "$tmp/out.txt"
 [ $rc -eq 0 ] || fail "the short soak did not pass (exit $rc)"
 grep -q '"passed": true' "$tmp/report/report.json" || fail "report.json does not say passed"
-for check in "exactly once" "converged" "older than its fence" "critical p99" "overloaded"; do
+for check in "exactly once" "converged" "older than its fence" "critical p99" "overloaded" \
+             "node that left handed"; do
   grep -q "| pass |" <(grep "$check" "$tmp/report/report.md") || fail "report.md: no passing row for '$check'"
 done
+# node-d joined under load and left again by SIGTERM.
+grep -q '^| node-d-joins | join |' "$tmp/report/report.md" || fail "report.md: no join phase row"
+grep -q -- '- node-d left in' "$tmp/report/report.md" || fail "report.md: node-d's leave not noted"
 rows=$(grep -c . "$tmp/report/timeline.tsv")
 [ "$rows" -ge 40 ] || fail "timeline.tsv has $rows rows, want one per second"
 if command -v gnuplot > /dev/null; then
