@@ -10,6 +10,7 @@
 #include "actors/integrations/hooks_settings.hpp"
 #include "actors/media/media_service.hpp"
 #include "actors/media/watch_state.hpp"
+#include "actors/services/scale_signal.hpp"
 #include "actors/session/session_gateway.hpp"
 #include "actors/session/session_service.hpp"
 #include "actors/session/session_settings.hpp"
@@ -27,10 +28,12 @@ struct node_services::impl {
   std::unique_ptr<media::media_service> media;
   std::unique_ptr<session::gateway> gateway;
   std::shared_ptr<void> metrics;
+  std::shared_ptr<void> scale; // sv_cluster_desired_nodes (reads the sessions service)
   std::shared_ptr<void> host;
 
   void stop() {
     host.reset();
+    scale.reset();
     metrics.reset();
     gateway.reset();
     media.reset();
@@ -54,6 +57,7 @@ void node_services::register_config() {
   cache::register_config();
   analytics::register_config();
   integrations::register_config();
+  register_scale_config();
 }
 
 config::load_result node_services::load_config(const std::string& path) {
@@ -83,6 +87,7 @@ node_services::node_services(node& n, services_options options) : impl_(std::mak
     if (options.serve_metrics) {
       s.metrics = serve_metrics(n);
     }
+    s.scale = export_scale_signal(n, *s.sessions);
     if (options.host_services) {
       s.host = options.host_services(n, *this);
     }

@@ -187,6 +187,7 @@ struct filling {
 
 struct host_state {
   host_settings cfg;
+  int64_t published = 0; // what this host added to cfg.outputs.open_count
   std::shared_ptr<flow::load_cell> cell;
   flow::flow_context* flow = nullptr;
   // The open sessions: virtual actors activated by their open, passivated (closed) when
@@ -331,6 +332,15 @@ caf::expected<session_slot*> find(host_state& st, uint64_t id) {
 
 // -- the requests, shared by single messages and batches ---------------------------------
 
+// The host's open sessions into the node's count (outputs.open_count).
+void publish_count(host_state& st) {
+  if (st.cfg.outputs.open_count) {
+    auto now = static_cast<int64_t>(st.sessions.size());
+    st.cfg.outputs.open_count->fetch_add(now - st.published, std::memory_order_relaxed);
+    st.published = now;
+  }
+}
+
 caf::expected<uint64_t> do_open(host_pointer self, const open_request& r, int64_t now) {
   auto& st = self->state;
   if (auto why = validate(r, st.cfg.limits); !why.empty()) {
@@ -360,6 +370,7 @@ caf::expected<uint64_t> do_open(host_pointer self, const open_request& r, int64_
                              : 0;
   rec.checkpoint_ns = now - spread;
   auto& stored = st.sessions.insert(r.session_id, std::move(rec), now).entity;
+  publish_count(st);
   st.closed.erase(r.session_id); // an id may be reused after close
   report(self, session_event::opened, r.session_id, stored, now);
   return r.session_id;
@@ -422,6 +433,7 @@ caf::error do_command(host_pointer self, const command& c, int64_t now) {
     report(self, session_event::closed, c.session_id, s, now);
     checkpoint(self, s, now);
     st.sessions.erase(c.session_id);
+    publish_count(st);
     remember_closed(st, c.session_id);
     break;
   }
@@ -486,6 +498,7 @@ void sweep(host_pointer self) {
     report(self, session_event::closed, id, r, now);
     remember_closed(st, id);
   });
+  publish_count(st);
 }
 
 host_actor::behavior_type session_host(host_pointer self, host_settings cfg,

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <functional>
@@ -104,6 +105,9 @@ struct host_outputs {
   std::function<void(position_block&&)> positions;
   std::chrono::milliseconds checkpoint_interval{60'000};
   size_t block_items = 1024;
+  /// Null, or a count every host adds its open sessions to (read without asking a host:
+  /// session::service::open_sessions_now()).
+  std::shared_ptr<std::atomic<int64_t>> open_count;
   std::chrono::milliseconds flush_interval{50};
 };
 

@@ -63,8 +63,11 @@ struct service::impl {
   std::vector<flow::target> hosts;
   critical_slots slots{settings.critical_limit};
 
+  std::shared_ptr<std::atomic<int64_t>> open_count = std::make_shared<std::atomic<int64_t>>(0);
+
   impl(caf::actor_system& s, flow::flow_context& f, service_settings cfg)
       : sys(s), flow(f), settings(std::move(cfg)) {
+    settings.host.outputs.open_count = open_count;
     auto n = std::max<size_t>(1, settings.hosts);
     for (size_t i = 0; i < n; ++i) {
       flow::target t;
@@ -193,6 +196,10 @@ caf::expected<uint64_t> service::open_sessions() {
     total += *n;
   }
   return total;
+}
+
+uint64_t service::open_sessions_now() const noexcept {
+  return static_cast<uint64_t>(std::max<int64_t>(0, impl_->open_count->load()));
 }
 
 caf::error service::heartbeat_async(heartbeat_report h) {

@@ -76,6 +76,9 @@ public:
   caf::expected<session_info> info(uint64_t session_id);
   /// Open sessions over all hosts.
   caf::expected<uint64_t> open_sessions();
+  /// The same without asking the hosts: what they published after their last open, close
+  /// or idle sweep (for metrics and the scaling signal; never blocks).
+  uint64_t open_sessions_now() const noexcept;
 
   // -- async ---------------------------------------------------------------------------
 

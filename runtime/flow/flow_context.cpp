@@ -104,6 +104,7 @@ reading flow_context::observe(std::chrono::nanoseconds dispatch_lag, std::chrono
                     * static_cast<double>(settings_.workers);
     r.utilization = static_cast<double>(busy.count()) / capacity;
     r.projected_utilization = static_cast<double>((busy + shed).count()) / capacity;
+    utilization_.store(r.projected_utilization, std::memory_order_relaxed);
   }
   last_reading_ = now;
   r.sample.utilization = r.utilization;

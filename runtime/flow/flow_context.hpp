@@ -82,6 +82,11 @@ public:
   /// publishes the new level. Only the load monitor calls this.
   reading observe(std::chrono::nanoseconds dispatch_lag, std::chrono::nanoseconds now);
 
+  /// The projected utilization of the last reading (0 before the second one).
+  double utilization() const noexcept {
+    return utilization_.load(std::memory_order_relaxed);
+  }
+
   uint64_t level_transitions() const noexcept {
     return transitions_.load(std::memory_order_relaxed);
   }
@@ -102,6 +107,7 @@ private:
   degrader degrader_;
   std::atomic<level> level_{level::l0};
   std::atomic<uint64_t> transitions_{0};
+  std::atomic<double> utilization_{0};
   // Critical latencies since the last reading, by bucket (the last one is overflow).
   std::array<std::atomic<uint64_t>, latency_bucket_count + 1> window_{};
   std::optional<std::chrono::nanoseconds> last_reading_;

@@ -3,6 +3,8 @@
 // loopback; every wait is bounded.
 
 #include "actors/services/node_services.hpp"
+#include "actors/services/scale_signal.hpp"
+#include "runtime/metrics/registry.hpp"
 
 #include <chrono>
 #include <filesystem>
@@ -122,6 +124,63 @@ TEST_SUITE("actors.services") {
     CHECK(open_logs.empty());
     CHECK_THROWS_AS(services.sessions(), std::logic_error);
     services.stop(); // a second stop does nothing
+    n.stop();
+    std::filesystem::remove_all(dir);
+  }
+
+  TEST_CASE("the scaling signal: sv_cluster_desired_nodes of the node's region follows its open "
+            "sessions up at once, and sv_sessions_open counts them") {
+    auto dir = std::string{"services_scale_data"};
+    std::filesystem::remove_all(dir);
+    auto s = sv::test::fast_node_settings("node-a", dir + "/node-a");
+    s.region = "eu-west";
+    auto& scale = s.section<sv::config::scale_node_settings>();
+    scale.sessions_per_node = 2;
+    scale.target_utilization_pct = 0; // sessions only: deterministic here
+    scale.min_nodes = 1;
+    scale.max_nodes = 5;
+    scale.down_stabilization_s = 600;
+    sv::node n{s, sv::node_services::message_types()};
+    REQUIRE(n.start().empty());
+    {
+      sv::node_services services{n};
+      auto desired = [&] {
+        auto text = n.metrics().render();
+        auto key = std::string{"sv_cluster_desired_nodes{region=\"eu-west\"} "};
+        auto at = text.find(key);
+        return at == std::string::npos ? -1.0 : std::stod(text.substr(at + key.size()));
+      };
+      CHECK(desired() == 1);
+      REQUIRE(services.catalog().update(playable_title("t-1")));
+      for (uint64_t id = 1; id <= 6; ++id) {
+        sv::session::open_request r;
+        r.session_id = id;
+        r.user = "u-" + std::to_string(id);
+        r.content = "t-1";
+        r.device = "tv";
+        r.region = "eu-west";
+        REQUIRE(services.sessions().open(r));
+      }
+      // Six sessions on one node, two per node wanted: three nodes, and five at most.
+      CHECK(n.metrics().render().find("sv_sessions_open 6\n") != std::string::npos);
+      CHECK(desired() == 3);
+      for (uint64_t id = 7; id <= 20; ++id) {
+        sv::session::open_request r;
+        r.session_id = id;
+        r.user = "u-" + std::to_string(id);
+        r.content = "t-1";
+        r.device = "tv";
+        r.region = "eu-west";
+        REQUIRE(services.sessions().open(r));
+      }
+      CHECK(desired() == 5);
+      // Down only after the stabilization window: closing them changes nothing yet.
+      for (uint64_t id = 1; id <= 20; ++id) {
+        REQUIRE_FALSE(services.sessions().apply({id, sv::session::command_kind::close, 0}));
+      }
+      CHECK(n.metrics().render().find("sv_sessions_open 0\n") != std::string::npos);
+      CHECK(desired() == 5);
+    }
     n.stop();
     std::filesystem::remove_all(dir);
   }
