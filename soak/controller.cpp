@@ -7,6 +7,7 @@
 #include <iostream>
 #include <map>
 #include <optional>
+#include <set>
 #include <sstream>
 #include <thread>
 #include <vector>
@@ -145,7 +146,7 @@ private:
     for (uint32_t i = 0; i < sc.nodes; ++i) {
       hosts += (i ? "," : "") + net.host(i);
     }
-    if (!driver.start(self_bin, scenario_abs, dir, o.viewers, hosts)) {
+    if (!driver.start(self_bin, scenario_abs, dir, o.viewers, hosts, sc.autoscale.on)) {
       std::cerr << "streamverse-soak: cannot start the driver\n";
       return 2;
     }
@@ -239,6 +240,7 @@ private:
         continue;
       }
       s.level = std::max(s.level, metric_sum(*text, "sv_load_level"));
+      desired[i] = metric_sum(*text, "sv_cluster_desired_nodes");
       auto stored = metric_sum(*text, "sv_analytics_stored_total");
       auto& [before, at] = last_stored[i];
       if (at > 0 && stored >= before && s.t > at) {
@@ -460,6 +462,9 @@ private:
       }
       if (elapsed() >= next_second) {
         sample_second(p.name);
+        if (sc.autoscale.on) {
+          orchestrate();
+        }
         next_second += 1;
       }
       reap_left();
@@ -477,6 +482,58 @@ private:
     }
     while (next_step < steps.size()) {
       steps[next_step++].run(); // a phase cut short still ends its faults
+    }
+  }
+
+  // --autoscale: per region, the highest sv_cluster_desired_nodes its running nodes gave
+  // this second against how many run; start a spare node of the region when it wants more,
+  // SIGTERM (a graceful leave) its last started one when it wants fewer, at most one
+  // action per region per cooldown_s, never below min_nodes.
+  void orchestrate() {
+    std::map<std::string, std::vector<uint32_t>> by_region;
+    for (uint32_t i = 0; i < sc.nodes; ++i) {
+      by_region[sc.region_of(i)].push_back(i);
+    }
+    for (auto& [region, members] : by_region) {
+      std::vector<uint32_t> up, spare;
+      double want = 0;
+      for (auto i : members) {
+        if (cluster->running(i) && !cluster->leaving(i)) {
+          up.push_back(i);
+          want = std::max(want, desired[i]);
+        } else if (!cluster->running(i) && !cluster->leaving(i)) {
+          spare.push_back(i);
+        }
+      }
+      auto& last = last_action[region];
+      if (want <= 0 || elapsed() - last < sc.autoscale.cooldown_s) {
+        continue;
+      }
+      auto label = region.empty() ? std::string{"cluster"} : region;
+      if (want > static_cast<double>(up.size()) && !spare.empty()) {
+        auto n = std::min(spare.size(), static_cast<size_t>(want) - up.size());
+        for (size_t k = 0; k < n; ++k) {
+          cluster->start(spare[k]);
+          driver.send("up " + node_name(spare[k]));
+          scale_events.push_back(
+              {elapsed(), label, "start " + node_name(spare[k]), want, up.size() + k + 1});
+        }
+        last = elapsed();
+      } else if (want < static_cast<double>(up.size()) && up.size() > sc.autoscale.min_nodes) {
+        auto i = up.back();
+        driver.send("down " + node_name(i));
+        cluster->leave_node(i);
+        scale_events.push_back({elapsed(), label, "leave " + node_name(i), want, up.size() - 1});
+        last = elapsed();
+      }
+    }
+    size_t running = 0;
+    for (uint32_t i = 0; i < sc.nodes; ++i) {
+      running += cluster->running(i) && !cluster->leaving(i) ? 1 : 0;
+    }
+    peak_running = std::max(peak_running, running);
+    if (running < peak_running) {
+      came_down = true;
     }
   }
 
@@ -529,6 +586,9 @@ private:
         std::this_thread::sleep_for(1s);
       }
     }
+    for (uint32_t i = 0; i < sc.nodes; ++i) {
+      running_at_end.push_back(cluster->running(i));
+    }
     clean_stop = cluster->stop_all();
     rep.seconds = elapsed();
   }
@@ -548,16 +608,39 @@ private:
     // Nodes that left for good hold no analytics batch: they handed every one over before
     // they exited (read from their files, not from what they said).
     std::string gone, kept;
-    for (uint32_t i = 0; i < sc.nodes; ++i) {
-      if (sc.runs_at_end(i)) {
-        continue;
+    std::set<uint32_t> away;
+    for (auto& l : left) {
+      if (l.index < running_at_end.size() && !running_at_end[l.index]) {
+        away.insert(l.index);
       }
+    }
+    for (auto i : away) {
       auto name = node_name(i);
       auto held = out.analytics.batches_by_node[name];
       gone += (gone.empty() ? "" : ", ") + name;
       if (held != 0) {
         kept += (kept.empty() ? "" : ", ") + name + " " + std::to_string(held);
       }
+    }
+    if (sc.autoscale.on) {
+      // The orchestrator followed the signal: more nodes under load, fewer after it.
+      std::string events;
+      for (auto& e : scale_events) {
+        std::ostringstream os;
+        os << e.region << " at " << static_cast<int>(e.t) << " s: " << e.action << " (desired "
+           << e.desired << ", " << e.nodes << " running)";
+        rep.notes.push_back("autoscale: " + os.str());
+      }
+      size_t starting = 0;
+      for (uint32_t i = 0; i < sc.nodes; ++i) {
+        starting += sc.starts(i) ? 1 : 0;
+      }
+      rep.checks.push_back(
+          {"autoscale: nodes started under load and stopped after it",
+           peak_running > starting && came_down,
+           std::to_string(starting) + " nodes at the start, " + std::to_string(peak_running)
+               + " at the peak, " + (came_down ? "fewer again after it" : "never fewer again")
+               + " (" + std::to_string(scale_events.size()) + " actions; notes list them)"});
     }
     if (!gone.empty()) {
       rep.checks.push_back({"every node that left handed its analytics batches over", kept.empty(),
@@ -614,6 +697,19 @@ private:
   cpu_thief thief;
   bool node_crashed = false;
   std::vector<cluster_procs::left_node> left; // nodes that left, in order
+  // --autoscale
+  struct scale_event {
+    double t;
+    std::string region, action;
+    double desired;
+    size_t nodes; // running in the region after it
+  };
+  std::map<uint32_t, double> desired; // sv_cluster_desired_nodes per node, last read
+  std::map<std::string, double> last_action;
+  std::vector<scale_event> scale_events;
+  size_t peak_running = 0;
+  bool came_down = false;
+  std::vector<bool> running_at_end;
 
   std::vector<bool> left_pending() const {
     std::vector<bool> out;
@@ -639,6 +735,12 @@ int run_soak(const run_options& o) {
   auto sc = *loaded;
   if (o.viewers > 0) {
     sc.viewers = o.viewers;
+  }
+  if (o.autoscale) {
+    if (auto why = sc.enable_autoscale(); !why.empty()) {
+      std::cerr << "streamverse-soak: " << o.scenario_file << ": " << why << "\n";
+      return 2;
+    }
   }
   soak_run r{o, std::move(sc)};
   return r.run();

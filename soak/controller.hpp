@@ -14,9 +14,10 @@ namespace sv::soak {
 struct run_options {
   std::string scenario_file;
   std::string report_dir;
-  std::string bin_dir;  ///< where streamverse-node and streamverse-soak are
-  uint64_t viewers = 0; ///< > 0: instead of the scenario's
-  bool live = true;     ///< a progress line each second
+  std::string bin_dir;    ///< where streamverse-node and streamverse-soak are
+  uint64_t viewers = 0;   ///< > 0: instead of the scenario's
+  bool live = true;       ///< a progress line each second
+  bool autoscale = false; ///< orchestrate: start and stop nodes on sv_cluster_desired_nodes
 };
 
 /// Runs the scenario; 0 when every invariant passed, 1 when one failed, 2 on a setup error

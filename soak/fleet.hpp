@@ -268,6 +268,14 @@ struct cluster_procs {
         << "\n\n[sessions]\nidle_timeout_ms = " << 3 * sc.heartbeat_ms + 10'000
         << "\n\n[analytics]\npartitions = " << sc.partitions << "\n\n"
         << "[log]\nlevel = \"warn\"\nstatus_interval_ms = 0\n";
+      if (sc.autoscale.present) { // the scaling signal's targets; max: the region's slots
+        auto& a = sc.autoscale;
+        f << "\n[scale]\nsessions_per_node = " << a.sessions_per_node
+          << "\ntarget_utilization_pct = " << a.target_utilization_pct
+          << "\ntolerance_pct = " << a.tolerance_pct << "\nmin_nodes = " << a.min_nodes
+          << "\nmax_nodes = " << sc.region_peers(i).size()
+          << "\ndown_stabilization_s = " << a.down_stabilization_s << "\n";
+      }
     }
   }
 
@@ -406,7 +414,7 @@ struct driver_proc {
   }
 
   bool start(const std::string& bin, const std::string& scenario_file, const std::string& dir,
-             uint64_t viewers, const std::string& hosts) {
+             uint64_t viewers, const std::string& hosts, bool autoscale) {
     int in[2], out[2];
     if (::pipe(in) != 0 || ::pipe(out) != 0) {
       return false;
@@ -416,6 +424,9 @@ struct driver_proc {
     if (viewers > 0) {
       args.push_back("--viewers");
       args.push_back(std::to_string(viewers));
+    }
+    if (autoscale) {
+      args.push_back("--autoscale"); // the same nodes run from the start
     }
     pid = process::spawn(args, logged_to(dir + "/driver.log", in[0], out[1]));
     ::close(in[0]);

@@ -137,6 +137,31 @@ std::optional<scenario> load_scenario(const std::string& path, std::string& erro
   s.titles = doc["catalog"]["titles"].value_or(s.titles);
   s.zipf = doc["catalog"]["zipf"].value_or(s.zipf);
   s.updates_per_s = doc["catalog"]["updates_per_s"].value_or(s.updates_per_s);
+  if (auto* a = doc["autoscale"].as_table()) {
+    auto& as = s.autoscale;
+    as.present = true;
+    auto get = [&](const char* key, uint32_t& into, int64_t lo, int64_t hi) {
+      auto v = (*a)[key].value_or(static_cast<int64_t>(into));
+      if (v < lo || v > hi) {
+        error = path + ": autoscale." + key + " wants " + std::to_string(lo) + ".."
+                + std::to_string(hi);
+        return false;
+      }
+      into = static_cast<uint32_t>(v);
+      return true;
+    };
+    if (!get("min_nodes", as.min_nodes, 1, 26)
+        || !get("sessions_per_node", as.sessions_per_node, 0, 100'000'000)
+        || !get("target_utilization_pct", as.target_utilization_pct, 0, 100)
+        || !get("tolerance_pct", as.tolerance_pct, 0, 100)
+        || !get("down_stabilization_s", as.down_stabilization_s, 0, 3600)) {
+      return std::nullopt;
+    }
+    as.cooldown_s = (*a)["cooldown_s"].value_or(as.cooldown_s);
+    if (as.cooldown_s < 0 || as.cooldown_s > 600) {
+      return fail("autoscale.cooldown_s wants 0..600");
+    }
+  }
   s.critical_p99_ms = doc["bounds"]["critical_p99_ms"].value_or(s.critical_p99_ms);
   s.metadata_p99_ms = doc["bounds"]["metadata_p99_ms"].value_or(s.metadata_p99_ms);
   s.invalidation_p99_ms = doc["bounds"]["invalidation_p99_ms"].value_or(s.invalidation_p99_ms);
@@ -372,7 +397,38 @@ std::optional<scenario> load_scenario(const std::string& path, std::string& erro
   return s;
 }
 
+std::vector<uint32_t> scenario::region_peers(uint32_t i) const {
+  std::vector<uint32_t> out;
+  for (uint32_t j = 0; j < nodes; ++j) {
+    if (region_of(j) == region_of(i)) {
+      out.push_back(j);
+    }
+  }
+  return out;
+}
+
+std::string scenario::enable_autoscale() {
+  if (!autoscale.present) {
+    return "--autoscale wants an [autoscale] section (its targets; config/soak/README.md)";
+  }
+  for (auto& p : phases) {
+    if (p.kind == phase_kind::join || p.kind == phase_kind::leave) {
+      return "phase " + p.name
+             + ": with --autoscale the controller starts and stops nodes, "
+               "not join or leave phases";
+    }
+  }
+  autoscale.on = true;
+  return {};
+}
+
 bool scenario::starts(uint32_t i) const {
+  if (autoscale.on) {
+    // Each region's first min_nodes nodes; the others are the orchestrator's to start.
+    auto peers = region_peers(i);
+    auto at = std::find(peers.begin(), peers.end(), i) - peers.begin();
+    return static_cast<uint32_t>(at) < autoscale.min_nodes;
+  }
   auto name = node_name(i);
   for (auto& p : phases) {
     if (std::find(p.nodes.begin(), p.nodes.end(), name) != p.nodes.end()) {

@@ -60,6 +60,19 @@ struct link_spec {
   uint32_t jitter_ms = 0;
 };
 
+/// [autoscale]: the nodes' [scale] targets, and what `streamverse-soak --autoscale` does as
+/// the orchestrator (start and stop node processes to follow sv_cluster_desired_nodes).
+struct autoscale_spec {
+  bool present = false;   ///< the scenario has an [autoscale] section
+  bool on = false;        ///< --autoscale: the controller orchestrates
+  uint32_t min_nodes = 1; ///< per region (each region's first nodes run from the start)
+  uint32_t sessions_per_node = 1000;
+  uint32_t target_utilization_pct = 0;
+  uint32_t tolerance_pct = 10;
+  uint32_t down_stabilization_s = 20;
+  double cooldown_s = 3; ///< between two actions in one region
+};
+
 struct scenario {
   std::string name = "soak";
   // [cluster]
@@ -87,8 +100,15 @@ struct scenario {
   double metadata_p99_ms = 5000;
   double invalidation_p99_ms = 2000;
   std::vector<phase> phases;
+  autoscale_spec autoscale;
 
   double total_seconds() const;
+
+  /// Turns on --autoscale: "" or why not (no [autoscale], or join/leave phases).
+  std::string enable_autoscale();
+
+  /// Node i's region's nodes (all nodes without regions), in index order.
+  std::vector<uint32_t> region_peers(uint32_t i) const;
 
   /// Whether node i runs from the start (false: its first phase is a join).
   bool starts(uint32_t i) const;

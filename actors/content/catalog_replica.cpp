@@ -250,12 +250,38 @@ catalog_behavior(catalog_self* self, std::string node_name, std::shared_ptr<cata
         }
       },
       [self](caf::get_atom, const std::string& id) -> caf::result<metadata> {
-        auto& r = self->state.replica;
-        auto i = r.find(id);
-        if (i == r.end()) {
-          return make_error(errc::not_found, "no content " + id);
+        auto& st = self->state;
+        if (auto i = st.replica.find(id); i != st.replica.end()) {
+          return i->second.value;
         }
-        return i->second.value;
+        // Not here: a replica that just joined has not caught up by anti-entropy yet (or the
+        // title does not exist). The owner's version answers, and is stored here too.
+        auto rp = self->make_response_promise<metadata>();
+        auto missing = [rp, id](const std::string& why) mutable {
+          rp.deliver(make_error(errc::not_found, "no content " + id + why));
+        };
+        st.router.route(
+            self, id, st.timeout, [missing]() mutable { missing(""); },
+            [self, rp, id, missing](const caf::actor& owner_catalog,
+                                    const std::string&) mutable {
+              self->request(caf::actor_cast<catalog_actor>(owner_catalog),
+                            caf::duration{self->state.timeout}, fetch_atom::value, id)
+                  .then(
+                      [self, rp, id, missing](const changed_msg& c) mutable {
+                        apply_version(self, from_msg(c));
+                        auto j = self->state.replica.find(id);
+                        if (j == self->state.replica.end()) {
+                          missing("");
+                        } else {
+                          rp.deliver(j->second.value);
+                        }
+                      },
+                      [missing](caf::error&) mutable { missing(""); });
+            },
+            [missing](const caf::error&, const std::string& owner) mutable {
+              missing(" (here; its owner " + owner + " is unreachable)");
+            });
+        return rp;
       },
       [self](view_atom, const std::string& id) -> caf::result<std::string> {
         auto& st = self->state;

@@ -1,6 +1,7 @@
 // streamverse-soak: cluster-wide soak tests (scenario format: config/soak/README.md).
 //
 //   streamverse-soak --scenario FILE --report DIR [--viewers N] [--find-max [RUNS]] [--quiet]
+//                    [--autoscale]
 //   streamverse-soak drive --scenario FILE --report DIR [--viewers N]   (the driver process)
 
 #include <unistd.h>
@@ -20,7 +21,7 @@ namespace {
 
 const char* usage =
     "usage: streamverse-soak --scenario FILE --report DIR [--viewers N] [--find-max [RUNS]]\n"
-    "                        [--quiet]\n"
+    "                        [--quiet] [--autoscale]\n"
     "  Starts the scenario's nodes on 127.0.0.1 (each in a network namespace of its own when\n"
     "  a phase is a partition or wan and this runs as root), a driver process with the\n"
     "  viewer load, runs the phases (ramp, steady, spike, kill, stall, partition, wan, storm,\n"
@@ -30,6 +31,9 @@ const char* usage =
     "  --find-max [R]   the largest viewer count that passes (at most R runs, default 6),\n"
     "                   each run in DIR/run-N, the summary in DIR/find-max.md\n"
     "  --quiet          no progress line\n"
+    "  --autoscale      the controller orchestrates: it starts and stops node processes\n"
+    "                   (SIGTERM: a graceful leave) to follow the nodes'\n"
+    "                   sv_cluster_desired_nodes; needs the scenario's [autoscale]\n"
     "       streamverse-soak --check --scenario FILE\n"
     "  validates FILE and exits.\n"
     "Exit codes: 0 every invariant passed, 1 one failed, 2 bad arguments or setup failure.\n";
@@ -49,7 +53,7 @@ std::string bin_dir() {
 int main(int argc, char** argv) {
   std::string scenario_file, report_dir;
   uint64_t viewers = 0;
-  bool drive = false, find_max = false, quiet = false, check = false;
+  bool drive = false, find_max = false, quiet = false, check = false, autoscale = false;
   int runs = 6;
   std::vector<std::string> hosts;
   for (int i = 1; i < argc; ++i) {
@@ -97,6 +101,8 @@ int main(int argc, char** argv) {
       check = true;
     } else if (a == "--quiet") {
       quiet = true;
+    } else if (a == "--autoscale") {
+      autoscale = true;
     } else {
       std::cerr << "streamverse-soak: unknown argument \"" << a << "\"\n" << usage;
       return 2;
@@ -127,6 +133,12 @@ int main(int argc, char** argv) {
     if (viewers > 0) {
       s->viewers = viewers;
     }
+    if (autoscale) {
+      if (auto why = s->enable_autoscale(); !why.empty()) {
+        std::cerr << "streamverse-soak drive: " << why << "\n";
+        return 2;
+      }
+    }
     return sv::soak::run_driver(*s, report_dir, hosts);
   }
   sv::soak::run_options o;
@@ -135,5 +147,6 @@ int main(int argc, char** argv) {
   o.bin_dir = bin_dir();
   o.viewers = viewers;
   o.live = !quiet;
+  o.autoscale = autoscale;
   return find_max ? sv::soak::find_max(o, runs) : sv::soak::run_soak(o);
 }
