@@ -262,8 +262,7 @@ catalog_behavior(catalog_self* self, std::string node_name, std::shared_ptr<cata
         };
         st.router.route(
             self, id, st.timeout, [missing]() mutable { missing(""); },
-            [self, rp, id, missing](const caf::actor& owner_catalog,
-                                    const std::string&) mutable {
+            [self, rp, id, missing](const caf::actor& owner_catalog, const std::string&) mutable {
               self->request(caf::actor_cast<catalog_actor>(owner_catalog),
                             caf::duration{self->state.timeout}, fetch_atom::value, id)
                   .then(
