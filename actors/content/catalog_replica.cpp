@@ -255,15 +255,26 @@ catalog_behavior(catalog_self* self, std::string node_name, std::shared_ptr<cata
           return i->second.value;
         }
         // Not here: a replica that just joined has not caught up by anti-entropy yet (or the
-        // title does not exist). The owner's version answers, and is stored here too.
+        // title does not exist). The best-placed other replica (the owner, or the one that
+        // owned it before this node joined) answers, and its version is stored here too.
         auto rp = self->make_response_promise<metadata>();
         auto missing = [rp, id](const std::string& why) mutable {
           rp.deliver(make_error(errc::not_found, "no content " + id + why));
         };
-        st.router.route(
-            self, id, st.timeout, [missing]() mutable { missing(""); },
-            [self, rp, id, missing](const caf::actor& owner_catalog, const std::string&) mutable {
-              self->request(caf::actor_cast<catalog_actor>(owner_catalog),
+        std::string ask;
+        for (auto& name : st.router.owners(id, st.router.up(), 2)) {
+          if (ask.empty() && name != st.router.self_name()) {
+            ask = name;
+          }
+        }
+        if (ask.empty()) {
+          missing("");
+          return rp;
+        }
+        st.router.with_peer(
+            self, ask, st.timeout,
+            [self, rp, id, missing](const caf::actor& other) mutable {
+              self->request(caf::actor_cast<catalog_actor>(other),
                             caf::duration{self->state.timeout}, fetch_atom::value, id)
                   .then(
                       [self, rp, id, missing](const changed_msg& c) mutable {
@@ -277,8 +288,8 @@ catalog_behavior(catalog_self* self, std::string node_name, std::shared_ptr<cata
                       },
                       [missing](caf::error&) mutable { missing(""); });
             },
-            [missing](const caf::error&, const std::string& owner) mutable {
-              missing(" (here; its owner " + owner + " is unreachable)");
+            [missing, ask](const caf::error&) mutable {
+              missing(" (here; " + ask + ", which would know, is unreachable)");
             });
         return rp;
       },
