@@ -29,7 +29,7 @@ struct signal_state {
 flow::scale_settings from(const config::scale_node_settings& c) {
   flow::scale_settings s;
   s.target_utilization = c.target_utilization_pct / 100.0;
-  s.sessions_per_node = c.sessions_per_node;
+  s.held_per_node = c.sessions_per_node; // the entities held: open sessions
   s.min_nodes = c.min_nodes;
   s.max_nodes = c.max_nodes;
   s.tolerance = c.tolerance_pct / 100.0;
@@ -69,7 +69,7 @@ std::shared_ptr<void> export_scale_signal(node& n, const session::service& sessi
         flow::scale_input in;
         in.nodes = static_cast<uint32_t>(cluster::up_names_in(st->n->members(), region).size());
         in.utilization = st->n->flow().utilization();
-        in.sessions = st->sessions->open_sessions_now();
+        in.held = st->sessions->open_sessions_now();
         in.level = static_cast<int>(st->n->flow().current_level());
         st->last = static_cast<double>(
             st->advisor.desired(in, std::chrono::steady_clock::now().time_since_epoch()));

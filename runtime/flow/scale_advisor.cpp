@@ -11,9 +11,8 @@ uint32_t scale_advisor::raw(const scale_input& in) const {
   if (s_.target_utilization > 0) {
     ratio = std::max(ratio, in.utilization / s_.target_utilization);
   }
-  if (s_.sessions_per_node > 0) {
-    ratio = std::max(ratio,
-                     static_cast<double>(in.sessions) / static_cast<double>(s_.sessions_per_node));
+  if (s_.held_per_node > 0) {
+    ratio = std::max(ratio, static_cast<double>(in.held) / static_cast<double>(s_.held_per_node));
   }
   double want = std::abs(ratio - 1) <= s_.tolerance ? nodes : std::ceil(nodes * ratio);
   if (in.level >= 2) {

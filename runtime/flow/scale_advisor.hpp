@@ -6,16 +6,17 @@
 // metric) starts or stops nodes to match it.
 //
 // The rule, each time it is asked (per scrape):
-//   ratio = max(utilization / target_utilization, sessions / sessions_per_node)
+//   ratio = max(utilization / target_utilization, held / held_per_node)
 //   raw   = nodes            when |ratio - 1| <= tolerance (no change near the target)
 //           ceil(nodes * ratio) otherwise
 //   raw   = max(raw, nodes + 1) while the degrader is at L2 or above (shedding already)
 //   raw   clamped to [min_nodes, max_nodes]
 //   desired = the highest raw of the last `down_stabilization`: up at once, down only when
 //             every recommendation of that window was lower (the HPA's downscale rule).
-// `nodes` is the region's members up now (this node included), `utilization` and
-// `sessions` this node's own: sessions are spread evenly over a region's nodes, so one
-// node's figures stand for each. An orchestrator takes the highest answer of the region.
+// `nodes` is the region's members up now (this node included), `utilization` and `held`
+// (the entities this node holds; the service exporting the signal chooses which) this
+// node's own: such load is spread evenly over a region's nodes, so one node's figures
+// stand for each. An orchestrator takes the highest answer of the region.
 
 #include <chrono>
 #include <cstdint>
@@ -25,8 +26,8 @@
 namespace sv::flow {
 
 struct scale_settings {
-  double target_utilization = 0.6;      ///< busy share of the workers to aim at (0: not used)
-  uint64_t sessions_per_node = 200'000; ///< open sessions per node to aim at (0: not used)
+  double target_utilization = 0.6;  ///< busy share of the workers to aim at (0: not used)
+  uint64_t held_per_node = 200'000; ///< entities held per node to aim at (0: not used)
   uint32_t min_nodes = 1;
   uint32_t max_nodes = 64;
   double tolerance = 0.1;
@@ -36,7 +37,7 @@ struct scale_settings {
 struct scale_input {
   uint32_t nodes = 1;     ///< up in this node's region, this node included
   double utilization = 0; ///< projected utilization of this node's workers (0..1+)
-  uint64_t sessions = 0;  ///< open sessions on this node
+  uint64_t held = 0;      ///< entities this node holds
   int level = 0;          ///< the degrader's level (0..4)
 };
 

@@ -16,7 +16,7 @@ namespace {
 scale_settings small() {
   scale_settings s;
   s.target_utilization = 0.5;
-  s.sessions_per_node = 1000;
+  s.held_per_node = 1000;
   s.min_nodes = 2;
   s.max_nodes = 8;
   s.tolerance = 0.1;
@@ -24,11 +24,11 @@ scale_settings small() {
   return s;
 }
 
-scale_input load(uint32_t nodes, double utilization, uint64_t sessions, int level = 0) {
+scale_input load(uint32_t nodes, double utilization, uint64_t held, int level = 0) {
   scale_input in;
   in.nodes = nodes;
   in.utilization = utilization;
-  in.sessions = sessions;
+  in.held = held;
   in.level = level;
   return in;
 }
@@ -39,7 +39,7 @@ TEST_SUITE("runtime.flow.scale") {
   TEST_CASE("the recommendation follows the busiest measure, holds near the target, and is "
             "clamped") {
     scale_advisor a{small()};
-    CHECK(a.raw(load(2, 0.2, 2000)) == 4);   // sessions: twice the target per node
+    CHECK(a.raw(load(2, 0.2, 2000)) == 4);   // held: twice the target per node
     CHECK(a.raw(load(2, 1.0, 500)) == 4);    // utilization: twice the target
     CHECK(a.raw(load(4, 0.1, 250)) == 2);    // a quarter of the target: half the nodes, min 2
     CHECK(a.raw(load(3, 0.5, 1050)) == 3);   // within 10%: no change
