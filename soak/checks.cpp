@@ -147,6 +147,19 @@ void add_checks(report& rep, const run_outcome& out, const scenario& sc,
     rep.checks.push_back(c);
   }
   {
+    // Resume positions: what a close acknowledged reads back from the cluster (through
+    // kills and region losses: the owner's region gone, its replica in another answers).
+    auto closed = json_number(meta, "positions_closed", -1);
+    auto checked = json_number(meta, "positions_checked", -1);
+    auto missing = json_number(meta, "positions_missing", -1);
+    auto wrong = json_number(meta, "positions_wrong", -1);
+    check c{"every resume position a close acknowledged reads back", false, ""};
+    c.passed = driver_done && checked > 0 && missing == 0 && wrong == 0;
+    c.detail = n(closed) + " closes acknowledged, " + n(checked) + " read back through the nodes: "
+               + n(missing) + " missing, " + n(wrong) + " outside the acknowledged position";
+    rep.checks.push_back(c);
+  }
+  {
     check c{"every catalog replica converged to the owners' versions", false, ""};
     auto titles = json_number(meta, "titles_checked");
     auto diverged = json_number(meta, "diverged", -1);

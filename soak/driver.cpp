@@ -17,6 +17,84 @@ caf::actor connect(caf::actor_system& sys, const std::string& host, uint16_t por
   return {};
 }
 
+// Every resume position a close acknowledged (at most 400 of them, spread) read back
+// through a usable node, with the viewer's region as the user's home: it must lie between
+// the last heartbeat answered ok and the last one sent before the close.
+struct positions_result {
+  uint64_t closed = 0, checked = 0, ok = 0, missing = 0, wrong = 0;
+  std::vector<std::string> samples;
+};
+
+positions_result check_positions(caf::actor_system& sys, std::vector<node_flags>& flags,
+                                 positions_shared& positions) {
+  positions_result r;
+  std::vector<std::pair<std::pair<std::string, std::string>, closed_position>> all;
+  {
+    std::lock_guard<std::mutex> g{positions.mtx};
+    all.assign(positions.closed.begin(), positions.closed.end());
+  }
+  r.closed = all.size();
+  if (all.empty()) {
+    return r;
+  }
+  // Two sync rounds: to the owner, and from the owner to its replica.
+  std::this_thread::sleep_for(3s);
+  auto step = std::max<size_t>(1, all.size() / 400);
+  size_t turn = 0;
+  caf::scoped_actor self{sys};
+  std::map<std::string, media::watch_actor> handles;
+  for (size_t k = 0; k < all.size(); k += step) {
+    auto& [key, want] = all[k];
+    node_flags* via = nullptr;
+    for (size_t t = 0; t < flags.size() && via == nullptr; ++t) {
+      auto& f = flags[(turn + t) % flags.size()];
+      via = f.usable() ? &f : nullptr;
+    }
+    ++turn;
+    if (via == nullptr) {
+      break;
+    }
+    auto& watch = handles[via->name];
+    if (!watch) {
+      if (auto h = media::connect_watch_state(sys, via->host, via->port, 2s)) {
+        watch = *h;
+      }
+    }
+    media::watch_query_msg q;
+    q.set_user(key.first);
+    q.set_content(key.second);
+    q.set_region(want.region);
+    int64_t got = -1, at = 0;
+    if (watch) {
+      self->request(watch, caf::duration{3s}, q)
+          .receive(
+              [&](const media::watch_position_msg& p) {
+                got = p.position_ms();
+                at = p.event_ms();
+              },
+              [](caf::error&) {});
+    }
+    ++r.checked;
+    std::string what;
+    if (got < 0 || at == 0) {
+      ++r.missing;
+      what = "missing";
+    } else if (got < want.acked_ms || got > want.sent_ms) {
+      ++r.wrong;
+      what = "at " + std::to_string(got);
+    } else {
+      ++r.ok;
+      continue;
+    }
+    if (r.samples.size() < 10) {
+      r.samples.push_back(key.first + "/" + key.second + " via " + via->name + ": " + what
+                          + ", acknowledged " + std::to_string(want.acked_ms) + ".."
+                          + std::to_string(want.sent_ms));
+    }
+  }
+  return r;
+}
+
 } // namespace
 
 int run_driver(const scenario& s, const std::string& report_dir,
@@ -80,7 +158,9 @@ int run_driver(const scenario& s, const std::string& report_dir,
             << std::chrono::duration<double>(steady::now() - seed_start).count() << " s\n";
   std::cout << "READY\n" << std::flush; // the controller starts the phases now
   meta_shared meta;
-  auto driver = spawn_viewer_load(sys, &s, &flags, &meta, links, report_dir, &client, &results);
+  positions_shared positions;
+  auto driver =
+      spawn_viewer_load(sys, &s, &flags, &meta, &positions, links, report_dir, &client, &results);
   std::thread tracer{[&] {
     trace_loop(sys, s, flags, meta);
   }};
@@ -149,6 +229,7 @@ int run_driver(const scenario& s, const std::string& report_dir,
         .receive([](caf::unit_t) {}, [](caf::error&) {});
   }
   auto conv = check_convergence(sys, flags, meta.titles);
+  auto pos = check_positions(sys, flags, positions);
   std::ofstream out{report_dir + "/driver-meta.json"};
   std::lock_guard<std::mutex> g{meta.mtx};
   out << "{\"updates\":" << meta.updates << ",\"traced\":" << meta.traced
@@ -171,7 +252,16 @@ int run_driver(const scenario& s, const std::string& report_dir,
     out << (first ? "" : ",") << "\"" << x << "\"";
     first = false;
   }
-  out << "]}\n";
+  out << "],\"positions\":{\"positions_closed\":" << pos.closed
+      << ",\"positions_checked\":" << pos.checked << ",\"positions_ok\":" << pos.ok
+      << ",\"positions_missing\":" << pos.missing << ",\"positions_wrong\":" << pos.wrong
+      << ",\"samples\":[";
+  first = true;
+  for (auto& x : pos.samples) {
+    out << (first ? "" : ",") << "\"" << json_clean(x) << "\"";
+    first = false;
+  }
+  out << "]}}\n";
   return 0;
 }
 

@@ -25,6 +25,8 @@
 #include "actors/cache/cache.hpp"
 #include "actors/content/catalog_client.hpp"
 #include "actors/content/content_types.hpp"
+#include "actors/media/watch_protocol.hpp"
+#include "actors/media/watch_state.hpp"
 #include "actors/session/edge_client.hpp"
 #include "actors/session/session_errc.hpp"
 #include "actors/session/session_gateway.hpp"
@@ -62,6 +64,7 @@ struct driver_config : caf::actor_system_config {
     cache::register_message_types(*this);
     analytics::register_message_types(*this);
     session::register_message_types(*this);
+    media::register_watch_types(*this);
     set("scheduler.max-threads", size_t{2});
     set("work-stealing.moderate-poll-attempts", size_t{10}); // little idle polling
     set("logger.console-verbosity", caf::atom("quiet"));
@@ -90,6 +93,22 @@ struct meta_shared {
   std::set<std::string> titles;             // updated at least once
   std::atomic<double> storm_rate{0};
   std::atomic<bool> stop{false};
+};
+
+// Resume positions the cluster acknowledged: a viewer's close answered ok makes its node
+// record where it stopped (the last heartbeat applied), which must then read back from any
+// node. Written by the actor, read by the driver's main thread at the end.
+struct closed_position {
+  int64_t acked_ms = 0; // the position of the last heartbeat answered ok
+  int64_t sent_ms = 0;  // of the last one sent (applied but its answer lost: at most this)
+  std::string region;   // the viewer's (the user's home region)
+};
+
+struct positions_shared {
+  std::mutex mtx;
+  // (user, title) -> what its last acknowledged close stopped at; a viewer that plays
+  // again is taken out (its position moves on).
+  std::map<std::pair<std::string, std::string>, closed_position> closed;
 };
 
 struct node_link {
@@ -133,8 +152,9 @@ inline std::string json_clean(const std::string& text) {
 /// `flags`, and sends analytics batches to each node's `links`.
 caf::actor spawn_viewer_load(caf::actor_system& sys, const scenario* sc,
                              std::vector<node_flags>* flags, meta_shared* meta,
-                             std::vector<node_link> links, std::string report_dir,
-                             session::edge_client* client, result_queue* results);
+                             positions_shared* positions, std::vector<node_link> links,
+                             std::string report_dir, session::edge_client* client,
+                             result_queue* results);
 
 struct convergence {
   uint64_t titles = 0, diverged = 0;

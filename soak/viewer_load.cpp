@@ -18,6 +18,7 @@ struct viewer {
   bool busy = false; // a request is under way
   uint32_t beats = 0;
   int64_t position_ms = 0;
+  int64_t acked_ms = 0; // the position of the last heartbeat answered ok
 };
 
 struct counters {
@@ -55,6 +56,9 @@ struct driver_state {
   std::string report_dir;
   std::vector<node_flags>* flags = nullptr;
   meta_shared* meta = nullptr;
+  positions_shared* positions = nullptr;
+  // Closes under way: session id -> what the close acknowledges.
+  std::map<uint64_t, std::pair<std::pair<std::string, std::string>, closed_position>> closing;
   std::vector<node_link> links;
   session::edge_client* client = nullptr;
   result_queue* results = nullptr;
@@ -317,7 +321,9 @@ void count_error(driver_actor* self, uint32_t node, uint64_t epoch, const caf::e
 
 // The cookie of a request: the epoch of the node it went to (answers across a fault are
 // not latency samples) and the request kind's own bit for closes.
-constexpr uint64_t close_bit = uint64_t{1} << 63;
+// (Bit 63 is the edge client's own: with it, closes' answers were taken for the client's
+// blocking calls and never came back.)
+constexpr uint64_t close_bit = uint64_t{1} << 62;
 
 void open_viewer(driver_actor* self, size_t index, bool reopen) {
   auto& st = self->state;
@@ -375,7 +381,15 @@ void heartbeat(driver_actor* self, size_t index) {
 void on_result(driver_actor* self, const session::edge_result& r) {
   auto& st = self->state;
   if ((r.cookie & close_bit) != 0) {
-    return; // a close: counted when sent
+    // A close (counted when sent): answered ok, the position it stopped at is acknowledged.
+    if (auto c = st.closing.find(r.session_id); c != st.closing.end()) {
+      if (!r.error) {
+        std::lock_guard<std::mutex> g{st.positions->mtx};
+        st.positions->closed[c->second.first] = c->second.second;
+      }
+      st.closing.erase(c);
+    }
+    return;
   }
   auto index = static_cast<size_t>(r.session_id >> 16);
   auto gen = static_cast<uint16_t>(r.session_id & 0xffff);
@@ -404,6 +418,9 @@ void on_result(driver_actor* self, const session::edge_result& r) {
   }
   if (!r.error) {
     ++st.second.hb_ok;
+    if (current) {
+      v.acked_ms = v.position_ms; // one request at a time per viewer: this one's position
+    }
     if ((*st.flags)[node].usable() && st.links[node].epoch == epoch) {
       st.second_lat.push_back(std::chrono::duration<double, std::milli>(r.latency).count());
     } else {
@@ -462,6 +479,16 @@ void tick(driver_actor* self) {
       v.region = static_cast<uint8_t>(pick(st.region_cdf, u(st.rng)));
       v.open = false;
       v.position_ms = 0;
+      v.acked_ms = 0;
+      {
+        // A new viewer in this slot (the same user): its earlier close no longer stands.
+        std::lock_guard<std::mutex> g{st.positions->mtx};
+        auto user = "u" + std::to_string(st.active);
+        for (auto it = st.positions->closed.lower_bound({user, ""});
+             it != st.positions->closed.end() && it->first.first == user;) {
+          it = st.positions->closed.erase(it);
+        }
+      }
       open_viewer(self, st.active, false);
       ++st.active;
     }
@@ -473,6 +500,10 @@ void tick(driver_actor* self) {
         session::command c;
         c.session_id = session_id(i, v);
         c.kind = session::command_kind::close;
+        if (!v.busy) { // no heartbeat in flight: the position it stops at is known
+          st.closing[c.session_id] = {{"u" + std::to_string(i), "title-" + std::to_string(v.title)},
+                                      {v.acked_ms, v.position_ms, st.sc->regions[v.region].first}};
+        }
         st.client->command(c, close_bit);
         ++st.second.closes;
         --st.open_now;
@@ -614,8 +645,9 @@ void maybe_finish(driver_actor* self) {
 
 caf::behavior driver_behavior(driver_actor* self, const scenario* sc,
                               std::vector<node_flags>* flags, meta_shared* meta,
-                              std::vector<node_link> links, std::string report_dir,
-                              session::edge_client* client, result_queue* results) {
+                              positions_shared* positions, std::vector<node_link> links,
+                              std::string report_dir, session::edge_client* client,
+                              result_queue* results) {
   auto& st = self->state;
   st.client = client;
   st.results = results;
@@ -623,6 +655,7 @@ caf::behavior driver_behavior(driver_actor* self, const scenario* sc,
   st.sc = sc;
   st.flags = flags;
   st.meta = meta;
+  st.positions = positions;
   st.links = std::move(links);
   st.slots = std::max<size_t>(1, sc->heartbeat_ms / 10);
   st.started_ns = now_ns();
@@ -689,10 +722,11 @@ caf::behavior driver_behavior(driver_actor* self, const scenario* sc,
 
 caf::actor spawn_viewer_load(caf::actor_system& sys, const scenario* sc,
                              std::vector<node_flags>* flags, meta_shared* meta,
-                             std::vector<node_link> links, std::string report_dir,
-                             session::edge_client* client, result_queue* results) {
-  return sys.spawn(driver_behavior, sc, flags, meta, std::move(links), std::move(report_dir),
-                   client, results);
+                             positions_shared* positions, std::vector<node_link> links,
+                             std::string report_dir, session::edge_client* client,
+                             result_queue* results) {
+  return sys.spawn(driver_behavior, sc, flags, meta, positions, std::move(links),
+                   std::move(report_dir), client, results);
 }
 
 } // namespace sv::soak

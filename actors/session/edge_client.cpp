@@ -203,6 +203,8 @@ struct edge_client::shared {
       if (auto i = waiters.find(r.cookie); i != waiters.end()) {
         i->second.set_value(std::move(r));
         waiters.erase(i);
+      } else {
+        rest.push_back(std::move(r)); // the caller's own, despite the reserved bit
       }
     }
     if (!rest.empty() && on_results) {

@@ -92,7 +92,9 @@ struct edge_settings {
 enum class item_kind : uint8_t { open, heartbeat, command };
 
 struct edge_result {
-  uint64_t cookie = 0; ///< the caller's, as given
+  /// The caller's, as given. The top bit is the client's own (its blocking calls): a
+  /// caller's cookie with it set still comes back, unless it equals one of those calls'.
+  uint64_t cookie = 0;
   uint64_t session_id = 0;
   item_kind kind = item_kind::heartbeat;
   /// The node (index in edge_settings::nodes) the item went to: for an open, where the

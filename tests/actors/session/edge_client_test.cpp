@@ -257,6 +257,30 @@ TEST_SUITE("actors.session") {
     CHECK(sv::is(client.open_sync(viewer(5)), sv::session::session_errc::session_exists));
   }
 
+  TEST_CASE("a caller's cookie with the top bit set comes back like any other") {
+    session_node a{"node-a", "edge_test_data/cookie"};
+    client_config cfg;
+    caf::actor_system sys{cfg};
+    edge_settings es;
+    es.nodes = {a.address()};
+    results got;
+    edge_client client{sys, es, got.sink()};
+    REQUIRE(client.wait_connected(5s) == 1);
+    constexpr uint64_t top = uint64_t{1} << 63;
+    client.open(viewer(11), top | 11);
+    REQUIRE(eventually([&] { return got.size() == 1; }));
+    client.command({11, sv::session::command_kind::close, 0}, top);
+    // A blocking call meanwhile (its own cookie has the top bit too) gets its own answer.
+    CHECK(sv::is(client.heartbeat_sync(beat(99, 0)), sv::session::session_errc::unknown_session));
+    REQUIRE(eventually([&] { return got.size() == 2; }));
+    auto all = got.take();
+    CHECK(all[0].cookie == (top | 11));
+    CHECK_FALSE(all[0].error);
+    CHECK(all[1].cookie == top);
+    CHECK(all[1].session_id == 11);
+    CHECK_FALSE(all[1].error);
+  }
+
   TEST_CASE("over the in-flight bound, items are refused overloaded at once") {
     session_node a{"node-a", "edge_test_data/bound"};
     client_config cfg;
