@@ -18,7 +18,7 @@ struct viewer {
   bool busy = false; // a request is under way
   uint32_t beats = 0;
   int64_t position_ms = 0;
-  int64_t acked_ms = 0; // the position of the last heartbeat answered ok
+  int64_t acked_ms = -1; // the position of this session's last heartbeat answered ok (-1: none)
 };
 
 struct counters {
@@ -340,6 +340,7 @@ void open_viewer(driver_actor* self, size_t index, bool reopen) {
   }
   v.node = *n;
   ++v.gen;
+  v.acked_ms = -1; // a new session: nothing of it acknowledged yet
   v.busy = true;
   session::open_request r;
   r.session_id = session_id(index, v);
@@ -384,8 +385,11 @@ void on_result(driver_actor* self, const session::edge_result& r) {
     // A close (counted when sent): answered ok, the position it stopped at is acknowledged.
     if (auto c = st.closing.find(r.session_id); c != st.closing.end()) {
       if (!r.error) {
+        auto acked = c->second.second;
+        acked.node = r.node >= 0 ? static_cast<uint32_t>(r.node) : 0;
+        acked.at_ns = now_ns();
         std::lock_guard<std::mutex> g{st.positions->mtx};
-        st.positions->closed[c->second.first] = c->second.second;
+        st.positions->closed[c->second.first] = acked;
       }
       st.closing.erase(c);
     }
@@ -479,7 +483,6 @@ void tick(driver_actor* self) {
       v.region = static_cast<uint8_t>(pick(st.region_cdf, u(st.rng)));
       v.open = false;
       v.position_ms = 0;
-      v.acked_ms = 0;
       {
         // A new viewer in this slot (the same user): its earlier close no longer stands.
         std::lock_guard<std::mutex> g{st.positions->mtx};
@@ -500,7 +503,8 @@ void tick(driver_actor* self) {
         session::command c;
         c.session_id = session_id(i, v);
         c.kind = session::command_kind::close;
-        if (!v.busy) { // no heartbeat in flight: the position it stops at is known
+        if (!v.busy && v.acked_ms >= 0) { // a position of this session acknowledged, none
+                                          // in flight: the position it stops at is known
           st.closing[c.session_id] = {{"u" + std::to_string(i), "title-" + std::to_string(v.title)},
                                       {v.acked_ms, v.position_ms, st.sc->regions[v.region].first}};
         }
@@ -702,6 +706,10 @@ caf::behavior driver_behavior(driver_actor* self, const scenario* sc,
       [self](link_atom, uint32_t n, const caf::actor& an) {
         auto& st = self->state;
         ++st.links[n].epoch;
+        if (!an && (*st.flags)[n].down.load()) {
+          std::lock_guard<std::mutex> g{st.positions->mtx};
+          st.positions->downs[n].push_back(now_ns());
+        }
         if (an) {
           st.links[n].reachable = true;
           st.links[n].analytics = an;

@@ -240,11 +240,14 @@ void schedule_flush(host_pointer self) {
   }
 }
 
-// Records where session `s` is (resume on any device).
+// Records where session `s` is (resume on any device). A session that has reported no
+// position yet (no heartbeat, no seek) records nothing: a player reopening after its node
+// failed, then closing before its first heartbeat, would otherwise store 0 over the
+// user's real progress (found by the soak's resume-position check).
 void checkpoint(host_pointer self, record& s, int64_t now) {
   auto& st = self->state;
   s.checkpoint_ns = now;
-  if (!st.cfg.outputs.positions) {
+  if (!st.cfg.outputs.positions || (s.heartbeats == 0 && s.seeks == 0)) {
     return;
   }
   auto& f = st.positions;

@@ -28,7 +28,7 @@ cat "$tmp/out.txt"
 [ $rc -eq 0 ] || fail "the short soak did not pass (exit $rc)"
 grep -q '"passed": true' "$tmp/report/report.json" || fail "report.json does not say passed"
 for check in "exactly once" "converged" "older than its fence" "critical p99" "overloaded" \
-             "node that left handed"; do
+             "node that left handed" "resume position a close acknowledged"; do
   grep -q "| pass |" <(grep "$check" "$tmp/report/report.md") || fail "report.md: no passing row for '$check'"
 done
 # node-d joined under load and left again by SIGTERM.

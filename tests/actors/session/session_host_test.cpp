@@ -275,14 +275,22 @@ TEST_SUITE("actors.session") {
     REQUIRE_FALSE(ask(command{7, command_kind::pause, 0}));
     REQUIRE_FALSE(ask(command{7, command_kind::close, 0}));
     CHECK(recorded() == std::vector<int64_t>{500'000, 500'000, 500'000});
+    // A session that reported no position (a player reopening after its node failed, and
+    // closing at once) records nothing: a 0 would overwrite the user's real progress.
+    REQUIRE_FALSE(ask(viewer(11, "dave")));
+    REQUIRE_FALSE(ask(command{11, command_kind::pause, 0}));
+    REQUIRE_FALSE(ask(command{11, command_kind::close, 0}));
+    CHECK(recorded().empty());
     // A position as the player reported it, with the names it needs for resume.
     REQUIRE_FALSE(ask(viewer(9, "carol")));
+    REQUIRE_FALSE(ask(beat(9, 1'000)));
     REQUIRE_FALSE(ask(command{9, command_kind::pause, 0}));
     advance_time(20ms);
     sched.run();
     REQUIRE(seen->positions.size() == 1);
     auto& b = seen->positions.front();
     REQUIRE(b.positions.size() == 1);
+    CHECK(b.positions[0].position_ms == 1'000);
     CHECK(b.text.get(b.positions[0].user) == "carol");
     CHECK(b.text.get(b.positions[0].content) == "title-42");
     CHECK(b.text.get(b.positions[0].device) == "tv");
