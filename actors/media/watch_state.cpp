@@ -154,14 +154,33 @@ view current_view(watch_self* self) {
 // The user's owner (in `home`, the user's region) and replica (in another region), best
 // first; this node alone while it sees no member up. A home no member belongs to (a
 // viewer's region without nodes, or none given) counts as this node's region.
-std::vector<std::string> holders(const view& v, const std::string& user, const std::string& home) {
+std::string home_of(const view& v, const std::string& home) {
   auto known = std::any_of(v.members.begin(), v.members.end(),
                            [&home](const cluster::member& m) { return m.region == home; });
-  auto h = cluster::holders_across_regions("watch-" + user, known ? home : v.region, v.members);
+  return known ? home : v.region;
+}
+
+std::vector<std::string> holders(const view& v, const std::string& user, const std::string& home) {
+  auto h = cluster::holders_across_regions("watch-" + user, home_of(v, home), v.members);
   if (h.empty()) {
     h.push_back(v.self_name);
   }
   return h;
+}
+
+// Whom a read asks: the owner and the replica, then the next best-placed up members of the
+// home region. Stored positions stay where they were written when the view changes, so
+// after nodes joined the owner of a position written before may be third or fourth now;
+// a read looks that far and hands what it found on to the current owner (read repair).
+std::vector<std::string> readers(const view& v, const std::string& user, const std::string& home) {
+  auto out = holders(v, user, home);
+  auto region = home_of(v, home);
+  for (auto& n : cluster::owners_of("watch-" + user, cluster::up_names_in(v.members, region), 4)) {
+    if (std::find(out.begin(), out.end(), n) == out.end()) {
+      out.push_back(n);
+    }
+  }
+  return out;
 }
 
 void keep_newer(std::map<key, watch_entry>& m, const watch_entry& e) {
@@ -332,6 +351,7 @@ watch_private::behavior_type watch_behavior(watch_self* self, std::string node_n
         auto rp = self->make_response_promise<position_msg>();
         struct gather {
           watch_entry best;
+          watch_entry owners; // what the current owner answered
           size_t left = 0;
           caf::typed_response_promise<position_msg> rp;
         };
@@ -344,35 +364,51 @@ watch_private::behavior_type watch_behavior(watch_self* self, std::string node_n
         if (auto i = st.outgoing.find({q.user(), q.content()}); i != st.outgoing.end()) {
           g->best = i->second;
         }
-        auto hs = holders(current_view(self), q.user(), q.region());
+        auto hs = readers(current_view(self), q.user(), q.region());
         g->left = hs.size();
-        auto take = [g](const position_msg& p) {
+        auto done = [self, g, region = q.region()] {
+          if (g->best.event_ms != 0 && newer(g->best, g->owners)) {
+            // The owner lacks it: it goes there with the next sync, as if recorded here.
+            auto e = g->best;
+            if (e.region.empty()) {
+              e.region = region;
+            }
+            keep_newer(self->state.outgoing, e);
+          }
+          g->rp.deliver(to_msg(g->best));
+        };
+        auto take = [g, done](const position_msg& p, bool owner) {
           auto e = from_msg(p);
           if (e.event_ms != 0 && newer(e, g->best)) {
             g->best = e;
           }
+          if (owner && e.event_ms != 0) {
+            g->owners = e;
+          }
           if (--g->left == 0) {
-            g->rp.deliver(to_msg(g->best));
+            done();
           }
         };
-        auto skip = [g](const caf::error&) {
+        auto skip = [g, done](const caf::error&) {
           if (--g->left == 0) {
-            g->rp.deliver(to_msg(g->best));
+            done();
           }
         };
-        for (auto& h : hs) {
+        for (size_t k = 0; k < hs.size(); ++k) {
+          auto& h = hs[k];
+          auto owner = k == 0;
           if (h == st.router.self_name()) {
             self->request(st.writer, caf::infinite, q)
-                .then([take](const position_msg& p) { take(p); },
+                .then([take, owner](const position_msg& p) { take(p, owner); },
                       [skip](caf::error& err) { skip(err); });
             continue;
           }
           st.router.with_peer(
               self, h, std::chrono::seconds{1},
-              [self, q, take, skip](const caf::actor& svc) {
+              [self, q, take, skip, owner](const caf::actor& svc) {
                 self->request(peer(svc), caf::duration{std::chrono::seconds{1}}, local_atom::value,
                               q)
-                    .then([take](const position_msg& p) { take(p); },
+                    .then([take, owner](const position_msg& p) { take(p, owner); },
                           [skip](caf::error& err) { skip(err); });
               },
               skip);
