@@ -46,9 +46,11 @@ using sync_atom = watch_sync_atom;
 using local_atom = watch_local_atom;
 using more_atom = caf::atom_constant<caf::atom("sv_wmore")>;
 using compact_atom = caf::atom_constant<caf::atom("sv_wcomp")>;
+using handover_atom = caf::atom_constant<caf::atom("sv_whand")>;
 
 // The interface plus what the service sends itself (sync rounds).
-using watch_private = watch_actor::extend<caf::reacts_to<sync_atom>, caf::reacts_to<more_atom>>;
+using watch_private = watch_actor::extend<caf::reacts_to<sync_atom>, caf::reacts_to<more_atom>,
+                                          caf::replies_to<handover_atom>::with<uint64_t>>;
 
 constexpr auto service_name = caf::atom("sv_wstate");
 
@@ -111,6 +113,18 @@ caf::behavior writer_behavior(writer_actor* self, std::string path,
       [self](const query_msg& q) {
         auto e = self->state.store->get(q.user(), q.content());
         return e ? to_msg(*e) : position_msg{};
+      },
+      // Every stored position, for a node that leaves.
+      [self](handover_atom) -> caf::result<batch_msg> {
+        auto all = self->state.store->all();
+        if (!all) {
+          return make_error(errc::unavailable, self->state.store->error());
+        }
+        batch_msg b;
+        for (auto& e : *all) {
+          *b.add_positions() = to_msg(e);
+        }
+        return b;
       },
   };
 }
@@ -335,6 +349,22 @@ watch_private::behavior_type watch_behavior(watch_self* self, std::string node_n
         sync(self, 0);
         return caf::ok_atom::value;
       },
+      // A graceful leave (after node::leave: this node is no holder any more): every
+      // position stored here goes to its users' holders now, as if recorded here.
+      [self](handover_atom) -> caf::result<uint64_t> {
+        auto rp = self->make_response_promise<uint64_t>();
+        self->request(self->state.writer, caf::infinite, handover_atom::value)
+            .then(
+                [self, rp](const batch_msg& b) mutable {
+                  for (auto& p : b.positions()) {
+                    keep_newer(self->state.outgoing, from_msg(p));
+                  }
+                  sync(self, 0);
+                  rp.deliver(static_cast<uint64_t>(b.positions_size()));
+                },
+                [rp](caf::error& err) mutable { rp.deliver(err); });
+        return rp;
+      },
       // From other nodes (or this one): records for users this node owns, or replicas.
       [self](const batch_msg& b) { apply(self, b); },
       // This node's stored entry only.
@@ -484,6 +514,11 @@ caf::expected<watch_entry> watch_state::position(const std::string& user,
 
 void watch_state::sync() {
   caf::anon_send(actor_, sync_atom::value, true);
+}
+
+caf::expected<uint64_t> watch_state::hand_over(std::chrono::milliseconds timeout) {
+  return sv::ask<uint64_t>(sys_, caf::actor_cast<caf::actor>(actor_), timeout,
+                           handover_atom::value);
 }
 
 std::function<void(session::position_block&&)> watch_state::session_positions() {

@@ -83,6 +83,11 @@ public:
   /// Sends what is coalesced now (tests; a graceful stop does it too).
   void sync();
 
+  /// For a graceful leave, after node::leave(): every position stored here is sent to its
+  /// users' holders in the view without this node (read from the store; they keep the
+  /// newer). How many, or the error.
+  caf::expected<uint64_t> hand_over(std::chrono::milliseconds timeout);
+
   /// The service actor (its interface: watch_protocol.hpp).
   const watch_actor& handle() const noexcept {
     return actor_;

@@ -213,6 +213,32 @@ bool watch_store::compact() {
   return true;
 }
 
+std::optional<std::vector<watch_entry>> watch_store::all() {
+  if (!compact()) {
+    return std::nullopt;
+  }
+  statement s{stmts_, db_, "SELECT user, content, position_ms, event_ms, device FROM positions"};
+  if (!s) {
+    return std::nullopt;
+  }
+  std::vector<watch_entry> out;
+  int rc = SQLITE_ROW;
+  while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) {
+    watch_entry e;
+    e.user = column_text(s.get(), 0);
+    e.content = column_text(s.get(), 1);
+    e.position_ms = sqlite3_column_int64(s.get(), 2);
+    e.event_ms = sqlite3_column_int64(s.get(), 3);
+    e.device = column_text(s.get(), 4);
+    out.push_back(std::move(e));
+  }
+  if (rc != SQLITE_DONE) {
+    error_ = std::string{"watch store: reading every position: "} + sqlite3_errmsg(db_);
+    return std::nullopt;
+  }
+  return out;
+}
+
 std::optional<watch_entry> watch_store::get(const std::string& user,
                                             const std::string& content) const {
   std::optional<watch_entry> mem;

@@ -61,6 +61,10 @@ public:
   /// failed write (nothing changed).
   bool compact();
 
+  /// Every stored position (the latest per user and title), after a compact(); nullopt on
+  /// a failed read. For a node that leaves: what it holds goes to the users' new holders.
+  std::optional<std::vector<watch_entry>> all();
+
   /// Positions in memory (logged, not compacted yet).
   size_t pending() const noexcept {
     return recent_.size();

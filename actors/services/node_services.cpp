@@ -111,7 +111,7 @@ bool node_services::leave(node& n, std::chrono::milliseconds timeout) {
     return false;
   }
   if (s.watch) {
-    s.watch->sync();
+    s.watch->hand_over(timeout); // positions it stores go to their new holders
   }
   return !s.analytics || s.analytics->hand_over(timeout);
 }

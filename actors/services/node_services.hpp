@@ -91,7 +91,8 @@ public:
 
   /// A graceful leave (streamverse-node on SIGTERM), before stop(): tells the cluster that
   /// node `n` is leaving (node::leave), so that the keys it owned move to other members,
-  /// sends the positions coalesced here, and waits up to `timeout` until the other nodes of
+  /// sends every position it stores to the users' new holders, and waits up to `timeout`
+  /// until the other nodes of
   /// its region took over every analytics batch it holds (its acknowledged events are then
   /// in their history, not stranded in this node's files). The services keep serving
   /// meanwhile. True when everything was handed over in time.

@@ -305,4 +305,47 @@ TEST_SUITE("actors.media") {
       CHECK(eventually([&] { return c.stored_at(owner, user(u), "film-j") == 100 + u; }));
     }
   }
+
+  TEST_CASE("nodes that leave hand the positions they hold to the users' new holders") {
+    cluster c{"watch_test_data/leave",
+              {{"node-a", ""}, {"node-b", ""}, {"node-c", ""}, {"node-d", ""}}};
+    REQUIRE(eventually([&] { return c.nodes[0]->status().members_up == 4; }));
+    std::vector<std::string> all{"node-a", "node-b", "node-c", "node-d"};
+    // Users whose owner and replica are both node-c and node-d, which will both leave.
+    std::vector<std::string> users;
+    for (int k = 0; users.size() < 5; ++k) {
+      auto u = "l-" + std::to_string(k);
+      auto h = sv::cluster::owners_of("watch-" + u, all, 2);
+      if ((h[0] == "node-c" || h[0] == "node-d") && (h[1] == "node-c" || h[1] == "node-d")) {
+        users.push_back(u);
+      }
+    }
+    for (size_t i = 0; i < users.size(); ++i) {
+      c.watch[0]->record(users[i], "film-l", 1000 + static_cast<int64_t>(i), wall_ms(), "tv");
+    }
+    c.watch[0]->sync();
+    REQUIRE(eventually([&] {
+      for (size_t i = 0; i < users.size(); ++i) {
+        if (c.stored_at(2, users[i], "film-l") != 1000 + static_cast<int64_t>(i)
+            || c.stored_at(3, users[i], "film-l") != 1000 + static_cast<int64_t>(i)) {
+          return false;
+        }
+      }
+      return true;
+    }));
+    // node-c, then node-d leave, each handing over first.
+    for (size_t n : {2, 3}) {
+      REQUIRE(c.nodes[n]->leave());
+      REQUIRE(eventually([&] { return c.nodes[0]->status().members_up == 5 - n; }));
+      auto moved = c.watch[n]->hand_over(std::chrono::seconds{5});
+      REQUIRE(moved);
+      CHECK(*moved >= users.size());
+      std::this_thread::sleep_for(std::chrono::milliseconds{300}); // delivered and stored
+      c.watch[n].reset();
+      c.nodes[n]->stop();
+    }
+    for (size_t i = 0; i < users.size(); ++i) {
+      CHECK(c.position(0, users[i], "film-l") == 1000 + static_cast<int64_t>(i));
+    }
+  }
 }
