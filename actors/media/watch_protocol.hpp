@@ -46,7 +46,8 @@ using watch_actor = caf::typed_actor<
     caf::replies_to<watch_query_msg>::with<watch_position_msg>, // owner's or replica's, newer
     caf::replies_to<watch_sync_atom, bool>::with<caf::ok_atom>,
     // between the nodes' services
-    caf::reacts_to<watch_batch_msg>, // positions for users the receiver owns, or replicas
+    // positions for users the receiver owns, or replicas; ok once stored
+    caf::replies_to<watch_batch_msg>::with<caf::ok_atom>,
     caf::replies_to<watch_local_atom, watch_query_msg>::with<watch_position_msg>>;
 
 /// The watch-state service of the node whose cluster endpoint is host:port. `sys` needs

@@ -97,7 +97,7 @@ caf::behavior writer_behavior(writer_actor* self, std::string path,
         }
         self->delayed_send(self, std::chrono::minutes{1}, compact_atom::value);
       },
-      [self, stored](const batch_msg& b) {
+      [self, stored](const batch_msg& b) -> caf::result<caf::ok_atom> {
         std::vector<watch_entry> es;
         es.reserve(static_cast<size_t>(b.positions_size()));
         for (auto& p : b.positions()) {
@@ -106,9 +106,12 @@ caf::behavior writer_behavior(writer_actor* self, std::string path,
         auto n = self->state.store->record_all(es);
         if (!n) {
           spdlog::error("watch_state: {}", self->state.store->error());
-        } else if (!b.replica()) {
+          return make_error(errc::unavailable, self->state.store->error());
+        }
+        if (!b.replica()) {
           stored->fetch_add(es.size(), std::memory_order_relaxed);
         }
+        return caf::ok_atom::value;
       },
       [self](const query_msg& q) {
         auto e = self->state.store->get(q.user(), q.content());
@@ -245,17 +248,22 @@ void send_grouped(watch_self* self, std::map<key, watch_entry>& entries, bool re
       apply(self, b);
       continue;
     }
+    // The destination is unreachable, or did not confirm it stored them: kept for the
+    // next sync (as the owner's replica data; records are re-routed to whoever owns the
+    // user then). A crash of the receiver before it stored them loses nothing.
+    auto keep = [self, b, replica](const caf::error&) {
+      auto& st = self->state;
+      for (auto& p : b.positions()) {
+        keep_newer(replica ? st.for_replica : st.outgoing, from_msg(p));
+      }
+    };
     st.router.with_peer(
         self, dest, std::chrono::seconds{2},
-        [self, b](const caf::actor& svc) { self->send(peer(svc), b); },
-        [self, b, replica](const caf::error&) {
-          // The destination is unreachable: kept for the next sync (as the owner's
-          // replica data; records are re-routed to whoever owns the user then).
-          auto& st = self->state;
-          for (auto& p : b.positions()) {
-            keep_newer(replica ? st.for_replica : st.outgoing, from_msg(p));
-          }
-        });
+        [self, b, keep](const caf::actor& svc) {
+          self->request(peer(svc), caf::duration{std::chrono::seconds{3}}, b)
+              .then([](caf::ok_atom) {}, [keep](caf::error& err) { keep(err); });
+        },
+        keep);
   }
 }
 
@@ -365,8 +373,20 @@ watch_private::behavior_type watch_behavior(watch_self* self, std::string node_n
                 [rp](caf::error& err) mutable { rp.deliver(err); });
         return rp;
       },
-      // From other nodes (or this one): records for users this node owns, or replicas.
-      [self](const batch_msg& b) { apply(self, b); },
+      // From other nodes: records for users this node owns, or replicas; answered once
+      // stored, so that a sender keeps what a crash here would lose.
+      [self](const batch_msg& b) -> caf::result<caf::ok_atom> {
+        auto rp = self->make_response_promise<caf::ok_atom>();
+        if (!b.replica()) {
+          for (auto& p : b.positions()) {
+            keep_newer(self->state.for_replica, from_msg(p));
+          }
+        }
+        self->request(self->state.writer, caf::infinite, b)
+            .then([rp](caf::ok_atom) mutable { rp.deliver(caf::ok_atom::value); },
+                  [rp](caf::error& err) mutable { rp.deliver(err); });
+        return rp;
+      },
       // This node's stored entry only.
       [self](local_atom, const query_msg& q) -> caf::result<position_msg> {
         auto rp = self->make_response_promise<position_msg>();
