@@ -152,27 +152,22 @@ TEST_SUITE("actors.services") {
       };
       CHECK(desired() == 1);
       REQUIRE(services.catalog().update(playable_title("t-1")));
-      for (uint64_t id = 1; id <= 6; ++id) {
-        sv::session::open_request r;
-        r.session_id = id;
-        r.user = "u-" + std::to_string(id);
-        r.content = "t-1";
-        r.device = "tv";
-        r.region = "eu-west";
-        REQUIRE(services.sessions().open(r));
-      }
+      auto open = [&](uint64_t from, uint64_t to) {
+        for (auto id = from; id <= to; ++id) {
+          sv::session::open_request r;
+          r.session_id = id;
+          r.user = "u-" + std::to_string(id);
+          r.content = "t-1";
+          r.device = "tv";
+          r.region = "eu-west";
+          REQUIRE(services.sessions().open(r));
+        }
+      };
+      open(1, 6);
       // Six sessions on one node, two per node wanted: three nodes, and five at most.
       CHECK(n.metrics().render().find("sv_sessions_open 6\n") != std::string::npos);
       CHECK(desired() == 3);
-      for (uint64_t id = 7; id <= 20; ++id) {
-        sv::session::open_request r;
-        r.session_id = id;
-        r.user = "u-" + std::to_string(id);
-        r.content = "t-1";
-        r.device = "tv";
-        r.region = "eu-west";
-        REQUIRE(services.sessions().open(r));
-      }
+      open(7, 20);
       CHECK(desired() == 5);
       // Down only after the stabilization window: closing them changes nothing yet.
       for (uint64_t id = 1; id <= 20; ++id) {
