@@ -14,6 +14,21 @@ bool newer(const watch_entry& a, const watch_entry& b) {
   return a.event_ms != b.event_ms ? a.event_ms > b.event_ms : a.device > b.device;
 }
 
+namespace {
+
+// A row of "SELECT user, content, position_ms, event_ms, device" (the log or the table).
+watch_entry entry_of_row(sqlite3_stmt* row) {
+  watch_entry e;
+  e.user = column_text(row, 0);
+  e.content = column_text(row, 1);
+  e.position_ms = sqlite3_column_int64(row, 2);
+  e.event_ms = sqlite3_column_int64(row, 3);
+  e.device = column_text(row, 4);
+  return e;
+}
+
+} // namespace
+
 watch_store::watch_store(const std::string& path, size_t compact_after)
     : compact_after_(std::max<size_t>(1, compact_after)) {
   db_ = storage::open(path, error_);
@@ -42,12 +57,7 @@ watch_store::watch_store(const std::string& path, size_t compact_after)
                 "SELECT user, content, position_ms, event_ms, device FROM position_log"
                 " ORDER BY id"};
   while (log && sqlite3_step(log.get()) == SQLITE_ROW) {
-    watch_entry e;
-    e.user = column_text(log.get(), 0);
-    e.content = column_text(log.get(), 1);
-    e.position_ms = sqlite3_column_int64(log.get(), 2);
-    e.event_ms = sqlite3_column_int64(log.get(), 3);
-    e.device = column_text(log.get(), 4);
+    auto e = entry_of_row(log.get());
     auto [i, fresh] = recent_.try_emplace(key_of(e.user, e.content), e);
     if (!fresh && newer(e, i->second)) {
       i->second = e;
@@ -224,13 +234,7 @@ std::optional<std::vector<watch_entry>> watch_store::all() {
   std::vector<watch_entry> out;
   int rc = SQLITE_ROW;
   while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) {
-    watch_entry e;
-    e.user = column_text(s.get(), 0);
-    e.content = column_text(s.get(), 1);
-    e.position_ms = sqlite3_column_int64(s.get(), 2);
-    e.event_ms = sqlite3_column_int64(s.get(), 3);
-    e.device = column_text(s.get(), 4);
-    out.push_back(std::move(e));
+    out.push_back(entry_of_row(s.get()));
   }
   if (rc != SQLITE_DONE) {
     error_ = std::string{"watch store: reading every position: "} + sqlite3_errmsg(db_);
