@@ -123,6 +123,58 @@ void route_update(catalog_self* self, const update_msg& u, caf::response_promise
       again);
 }
 
+// Answers a get for a title this replica lacks from the best-placed other replicas, in
+// order: the first that answers decides (its version is stored here too). One that is not
+// connected yet (a member learned by gossip right after this node joined) or does not
+// answer in time is passed over for the next.
+void read_through(catalog_self* self, caf::response_promise rp, const std::string& id,
+                  std::vector<std::string> others, size_t next) {
+  auto missing = [rp, id](const std::string& why) mutable {
+    rp.deliver(make_error(errc::not_found, "no content " + id + why));
+  };
+  if (next >= others.size()) {
+    if (others.empty()) {
+      missing("");
+    } else {
+      std::string names;
+      for (auto& o : others) {
+        names += (names.empty() ? "" : ", ") + o;
+      }
+      missing(" (here; " + names + ", which would know, did not answer)");
+    }
+    return;
+  }
+  auto& st = self->state;
+  auto skip = [=]() {
+    read_through(self, rp, id, others, next + 1);
+  };
+  st.router.with_peer(
+      self, others[next], st.timeout,
+      [=](const caf::actor& other) mutable {
+        self->request(caf::actor_cast<catalog_actor>(other), caf::duration{self->state.timeout},
+                      fetch_atom::value, id)
+            .then(
+                [=](const changed_msg& c) mutable {
+                  apply_version(self, from_msg(c));
+                  auto j = self->state.replica.find(id);
+                  if (j == self->state.replica.end()) {
+                    missing("");
+                  } else {
+                    rp.deliver(j->second.value);
+                  }
+                },
+                [=](caf::error& err) mutable {
+                  // Its "not found" is an answer; a timeout or a lost peer is not.
+                  if (is(err, errc::not_found)) {
+                    missing("");
+                  } else {
+                    skip();
+                  }
+                });
+      },
+      [=](const caf::error&) { skip(); });
+}
+
 catalog_private::behavior_type
 catalog_behavior(catalog_self* self, std::string node_name, std::shared_ptr<catalog_store> store,
                  caf::actor endpoint, std::function<std::vector<cluster::member>()> members,
@@ -258,39 +310,13 @@ catalog_behavior(catalog_self* self, std::string node_name, std::shared_ptr<cata
         // title does not exist). The best-placed other replica (the owner, or the one that
         // owned it before this node joined) answers, and its version is stored here too.
         auto rp = self->make_response_promise<metadata>();
-        auto missing = [rp, id](const std::string& why) mutable {
-          rp.deliver(make_error(errc::not_found, "no content " + id + why));
-        };
-        std::string ask;
-        for (auto& name : st.router.owners(id, st.router.up(), 2)) {
-          if (ask.empty() && name != st.router.self_name()) {
-            ask = name;
+        std::vector<std::string> others;
+        for (auto& name : st.router.owners(id, st.router.up(), 3)) {
+          if (name != st.router.self_name()) {
+            others.push_back(name);
           }
         }
-        if (ask.empty()) {
-          missing("");
-          return rp;
-        }
-        st.router.with_peer(
-            self, ask, st.timeout,
-            [self, rp, id, missing](const caf::actor& other) mutable {
-              self->request(caf::actor_cast<catalog_actor>(other),
-                            caf::duration{self->state.timeout}, fetch_atom::value, id)
-                  .then(
-                      [self, rp, id, missing](const changed_msg& c) mutable {
-                        apply_version(self, from_msg(c));
-                        auto j = self->state.replica.find(id);
-                        if (j == self->state.replica.end()) {
-                          missing("");
-                        } else {
-                          rp.deliver(j->second.value);
-                        }
-                      },
-                      [missing](caf::error&) mutable { missing(""); });
-            },
-            [missing, ask](const caf::error&) mutable {
-              missing(" (here; " + ask + ", which would know, is unreachable)");
-            });
+        read_through(self, rp, id, std::move(others), 0);
         return rp;
       },
       [self](view_atom, const std::string& id) -> caf::result<std::string> {
