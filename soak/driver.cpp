@@ -22,7 +22,6 @@ caf::actor connect(caf::actor_system& sys, const std::string& host, uint16_t por
 // the last heartbeat answered ok and the last one sent before the close.
 struct positions_result {
   uint64_t closed = 0, checked = 0, ok = 0, missing = 0, wrong = 0;
-  uint64_t at_risk = 0; // acknowledged by a node that went down within 2 s after: not checked
   std::vector<std::string> samples;
 };
 
@@ -31,24 +30,15 @@ positions_result check_positions(caf::actor_system& sys, std::vector<node_flags>
   positions_result r;
   std::vector<std::pair<std::pair<std::string, std::string>, closed_position>> all;
   {
-    // A close a node acknowledged less than 2 s (two sync intervals) before it went down
-    // may have died with it: positions are durable once synced, not when the close is
-    // answered (watch_state.hpp). Those are counted apart, not checked.
+    // Every one: a close is acknowledged once its position is stored at the user's owner
+    // and replica (session_host.hpp, host_outputs::durable_positions), so a node that went
+    // down just after is no excuse.
     std::lock_guard<std::mutex> g{positions.mtx};
     for (auto& [key, c] : positions.closed) {
-      auto& downs = positions.downs[c.node];
-      auto risky = std::any_of(downs.begin(), downs.end(), [&c](int64_t t) {
-        // (an answer may arrive just after the driver marked its node down)
-        return t - c.at_ns > -500'000'000 && t - c.at_ns < 2'000'000'000;
-      });
-      if (risky) {
-        ++r.at_risk;
-      } else {
-        all.emplace_back(key, c);
-      }
+      all.emplace_back(key, c);
     }
   }
-  r.closed = all.size() + r.at_risk;
+  r.closed = all.size();
   if (all.empty()) {
     return r;
   }
@@ -270,7 +260,7 @@ int run_driver(const scenario& s, const std::string& report_dir,
   out << "],\"positions\":{\"positions_closed\":" << pos.closed
       << ",\"positions_checked\":" << pos.checked << ",\"positions_ok\":" << pos.ok
       << ",\"positions_missing\":" << pos.missing << ",\"positions_wrong\":" << pos.wrong
-      << ",\"positions_at_risk\":" << pos.at_risk << ",\"samples\":[";
+      << ",\"samples\":[";
   first = true;
   for (auto& x : pos.samples) {
     out << (first ? "" : ",") << "\"" << json_clean(x) << "\"";

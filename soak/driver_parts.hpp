@@ -103,7 +103,6 @@ struct closed_position {
   int64_t sent_ms = 0;  // of the last one sent (applied but its answer lost: at most this)
   std::string region;   // the viewer's (the user's home region)
   uint32_t node = 0;    // that answered the close
-  int64_t at_ns = 0;    // when (steady clock)
 };
 
 struct positions_shared {
@@ -111,9 +110,6 @@ struct positions_shared {
   // (user, title) -> what its last acknowledged close stopped at; a viewer that plays
   // again is taken out (its position moves on).
   std::map<std::pair<std::string, std::string>, closed_position> closed;
-  // When each node went down (killed, or told to leave), steady clock: a position the node
-  // acknowledged shortly before may not have left it (positions sync once a second).
-  std::map<uint32_t, std::vector<int64_t>> downs;
 };
 
 struct node_link {

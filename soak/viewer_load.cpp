@@ -387,7 +387,6 @@ void on_result(driver_actor* self, const session::edge_result& r) {
       if (!r.error) {
         auto acked = c->second.second;
         acked.node = r.node >= 0 ? static_cast<uint32_t>(r.node) : 0;
-        acked.at_ns = now_ns();
         std::lock_guard<std::mutex> g{st.positions->mtx};
         st.positions->closed[c->second.first] = acked;
       }
@@ -706,10 +705,6 @@ caf::behavior driver_behavior(driver_actor* self, const scenario* sc,
       [self](link_atom, uint32_t n, const caf::actor& an) {
         auto& st = self->state;
         ++st.links[n].epoch;
-        if (!an && (*st.flags)[n].down.load()) {
-          std::lock_guard<std::mutex> g{st.positions->mtx};
-          st.positions->downs[n].push_back(now_ns());
-        }
         if (an) {
           st.links[n].reachable = true;
           st.links[n].analytics = an;

@@ -43,6 +43,8 @@ using watch_actor = caf::typed_actor<
     // host code and the session hosts on this node
     caf::reacts_to<watch_position_msg>,      // a position a player reported
     caf::reacts_to<session::position_block>, // the hosts' checkpoints (local only)
+    // a host's closing positions (local only): ok once stored at each user's holders
+    caf::replies_to<session::positions_durable_atom, session::position_block>::with<caf::ok_atom>,
     caf::replies_to<watch_query_msg>::with<watch_position_msg>, // owner's or replica's, newer
     caf::replies_to<watch_sync_atom, bool>::with<caf::ok_atom>,
     // between the nodes' services

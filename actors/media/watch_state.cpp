@@ -213,7 +213,7 @@ void keep_newer(std::map<key, watch_entry>& m, const watch_entry& e) {
 void apply(watch_self* self, const batch_msg& b) {
   auto& st = self->state;
   caf::anon_send(st.writer, b); // a dynamically typed, local actor
-  if (!b.replica()) {
+  if (!b.replica() && !b.replicated()) {
     for (auto& p : b.positions()) {
       keep_newer(st.for_replica, from_msg(p));
     }
@@ -271,6 +271,10 @@ void send_grouped(watch_self* self, std::map<key, watch_entry>& entries, bool re
 // up the scheduler's worker, and with it playback, for as long as it takes.
 constexpr size_t sync_round = 1024;
 
+// How long a close's position may take to reach a holder: the peer's lookup, then its
+// answer, each.
+constexpr std::chrono::milliseconds durable_wait{1000};
+
 // Takes at most `n` entries off `from` (all of them for n = 0).
 std::map<key, watch_entry> take_some(std::map<key, watch_entry>& from, size_t n) {
   if (n == 0 || from.size() <= n) {
@@ -308,6 +312,83 @@ bool sync(watch_self* self, size_t limit) {
   return !st.outgoing.empty() || !st.for_replica.empty();
 }
 
+// The positions of a session host's block.
+std::vector<watch_entry> entries_of(const session::position_block& b) {
+  std::vector<watch_entry> out;
+  out.reserve(b.positions.size());
+  for (auto& p : b.positions) {
+    out.push_back(watch_entry{std::string{b.text.get(p.user)}, std::string{b.text.get(p.content)},
+                              std::string{b.text.get(p.device)}, p.position_ms, p.at_ms,
+                              std::string{b.text.get(p.region)}});
+  }
+  return out;
+}
+
+// Stores `es` at each user's owner and replica now (the holders in the current view; this
+// node alone while it sees nobody) and answers `rp` once every holder confirmed, else
+// with the first failure. A close is acknowledged then, so its position survives the loss
+// of any one node. What a holder did not confirm also goes the usual way (outgoing).
+void store_durably(watch_self* self, std::vector<watch_entry> es,
+                   caf::typed_response_promise<caf::ok_atom> rp) {
+  auto& st = self->state;
+  auto v = current_view(self);
+  // (destination, as the replica) -> its batch
+  std::map<std::pair<std::string, bool>, batch_msg> batches;
+  for (auto& e : es) {
+    if (e.region.empty()) {
+      e.region = v.region;
+    }
+    auto h = holders(v, e.user, e.region);
+    for (size_t i = 0; i < h.size() && i < 2; ++i) {
+      auto& b = batches[{h[i], i == 1}];
+      b.set_replica(i == 1);
+      b.set_replicated(i == 0 && h.size() > 1);
+      *b.add_positions() = to_msg(e);
+    }
+  }
+  struct pending {
+    size_t left;
+    std::string failed;
+    caf::typed_response_promise<caf::ok_atom> rp;
+  };
+  auto p = std::make_shared<pending>(pending{batches.size(), {}, std::move(rp)});
+  for (auto& [dest, b] : batches) {
+    auto done = [self, p, b, name = dest.first](const caf::error* err) {
+      if (err != nullptr) {
+        for (auto& x : b.positions()) {
+          keep_newer(self->state.outgoing, from_msg(x));
+        }
+        if (p->failed.empty()) {
+          p->failed = name + " did not store it: " + self->system().render(*err);
+        }
+      }
+      if (--p->left == 0) {
+        if (p->failed.empty()) {
+          p->rp.deliver(caf::ok_atom::value);
+        } else {
+          p->rp.deliver(make_error(errc::unavailable, p->failed));
+        }
+      }
+    };
+    auto stored = [done](caf::ok_atom) {
+      done(nullptr);
+    };
+    auto failed = [done](const caf::error& err) {
+      done(&err);
+    };
+    if (dest.first == st.router.self_name()) {
+      self->request(st.writer, caf::duration{durable_wait}, b).then(stored, failed);
+      continue;
+    }
+    st.router.with_peer(
+        self, dest.first, durable_wait,
+        [self, b, stored, failed](const caf::actor& svc) {
+          self->request(peer(svc), caf::duration{durable_wait}, b).then(stored, failed);
+        },
+        failed);
+  }
+}
+
 watch_private::behavior_type watch_behavior(watch_self* self, std::string node_name,
                                             std::function<std::vector<cluster::member>()> members,
                                             caf::actor endpoint, std::string path,
@@ -328,15 +409,15 @@ watch_private::behavior_type watch_behavior(watch_self* self, std::string node_n
       [self](const position_msg& p) { keep_newer(self->state.outgoing, from_msg(p)); },
       // From the session hosts on this node.
       [self](const session::position_block& b) {
-        for (auto& p : b.positions) {
-          watch_entry e{std::string{b.text.get(p.user)},
-                        std::string{b.text.get(p.content)},
-                        std::string{b.text.get(p.device)},
-                        p.position_ms,
-                        p.at_ms,
-                        std::string{b.text.get(p.region)}};
+        for (auto& e : entries_of(b)) {
           keep_newer(self->state.outgoing, e);
         }
+      },
+      [self](session::positions_durable_atom,
+             const session::position_block& b) -> caf::result<caf::ok_atom> {
+        auto rp = self->make_response_promise<caf::ok_atom>();
+        store_durably(self, entries_of(b), rp);
+        return rp;
       },
       [self](sync_atom) {
         auto& st = self->state;
@@ -377,7 +458,7 @@ watch_private::behavior_type watch_behavior(watch_self* self, std::string node_n
       // stored, so that a sender keeps what a crash here would lose.
       [self](const batch_msg& b) -> caf::result<caf::ok_atom> {
         auto rp = self->make_response_promise<caf::ok_atom>();
-        if (!b.replica()) {
+        if (!b.replica() && !b.replicated()) {
           for (auto& p : b.positions()) {
             keep_newer(self->state.for_replica, from_msg(p));
           }
@@ -545,6 +626,10 @@ std::function<void(session::position_block&&)> watch_state::session_positions() 
   return [a = actor_](session::position_block&& b) {
     caf::anon_send(a, std::move(b));
   };
+}
+
+caf::actor watch_state::durable_positions() const {
+  return caf::actor_cast<caf::actor>(actor_);
 }
 
 watch_settings watch_settings_from(const config::node_settings& cfg) {

@@ -79,6 +79,7 @@ node_services::node_services(node& n, services_options options) : impl_(std::mak
     auto ss = session::service_settings_from(n.settings());
     ss.host.outputs.events = s.analytics->session_events();
     ss.host.outputs.positions = s.watch->session_positions();
+    ss.host.outputs.durable_positions = s.watch->durable_positions();
     s.sessions = std::make_unique<session::service>(n, ss);
     s.hooks = std::make_unique<integrations::node_hooks>(n, *s.catalog, std::move(options.hooks));
     s.media =

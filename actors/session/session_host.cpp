@@ -244,13 +244,17 @@ void schedule_flush(host_pointer self) {
 // position yet (no heartbeat, no seek) records nothing: a player reopening after its node
 // failed, then closing before its first heartbeat, would otherwise store 0 over the
 // user's real progress (found by the soak's resume-position check).
-void checkpoint(host_pointer self, record& s, int64_t now) {
+//
+// `closing` (a close's position, when the host confirms closes: durable_positions) takes
+// the record instead of the block the host flushes on its own.
+void checkpoint(host_pointer self, record& s, int64_t now,
+                filling<position_block>* closing = nullptr) {
   auto& st = self->state;
   s.checkpoint_ns = now;
-  if (!st.cfg.outputs.positions || (s.heartbeats == 0 && s.seeks == 0)) {
+  if ((!st.cfg.outputs.positions && closing == nullptr) || (s.heartbeats == 0 && s.seeks == 0)) {
     return;
   }
-  auto& f = st.positions;
+  auto& f = closing != nullptr ? *closing : st.positions;
   position_record p;
   p.position_ms = s.position_ms;
   p.at_ms = wall_ms();
@@ -259,6 +263,9 @@ void checkpoint(host_pointer self, record& s, int64_t now) {
   p.device = f.name(f.devices, f.has_device, st.devices, s.device);
   p.region = f.name(f.regions, f.has_region, st.regions, s.region);
   f.block.positions.push_back(p);
+  if (closing != nullptr) {
+    return;
+  }
   if (f.block.positions.size() >= st.cfg.outputs.block_items) {
     flush_positions(st);
   } else {
@@ -403,7 +410,26 @@ caf::error do_heartbeat(host_pointer self, const heartbeat_report& h, int64_t no
   return caf::none;
 }
 
-caf::error do_command(host_pointer self, const command& c, int64_t now) {
+// Sends the positions of closes to be stored at their holders (durable_positions), then
+// calls `done` with none or why they were not confirmed.
+void confirm_closes(host_pointer self, position_block&& b,
+                    std::function<void(const caf::error&)> done) {
+  auto& st = self->state;
+  self->request(st.cfg.outputs.durable_positions, caf::duration{st.cfg.outputs.durable_timeout},
+                positions_durable_atom::value, std::move(b))
+      .then([done](caf::ok_atom) { done(caf::none); },
+            [self, done](caf::error& err) {
+              done(make_error(errc::unavailable,
+                              "the session closed, but its last position was not confirmed "
+                              "stored: "
+                                  + self->system().render(err)));
+            });
+}
+
+// Applies a command. A close's position goes into `closing` when closes are confirmed
+// (durable_positions), else the usual way.
+caf::error do_command(host_pointer self, const command& c, int64_t now,
+                      filling<position_block>* closing) {
   auto& st = self->state;
   auto rec = find(st, c.session_id);
   if (!rec) {
@@ -434,7 +460,7 @@ caf::error do_command(host_pointer self, const command& c, int64_t now) {
     break;
   case command_kind::close:
     report(self, session_event::closed, c.session_id, s, now);
-    checkpoint(self, s, now);
+    checkpoint(self, s, now, st.cfg.outputs.durable_positions ? closing : nullptr);
     st.sessions.erase(c.session_id);
     publish_count(st);
     remember_closed(st, c.session_id);
@@ -480,10 +506,28 @@ void do_work(host_pointer self, host_work& w) {
       results[w.heartbeats_at[i]] = to_result(err);
     }
   }
+  filling<position_block> closing;
+  std::vector<uint32_t> closing_at; // the results of the closes that wait for it
   for (size_t i = 0; i < w.commands.size(); ++i) {
-    if (auto err = do_command(self, w.commands[i], now)) {
+    auto before = closing.block.positions.size();
+    if (auto err = do_command(self, w.commands[i], now, &closing)) {
       results[w.commands_at[i]] = to_result(err);
+    } else if (closing.block.positions.size() > before) {
+      closing_at.push_back(w.commands_at[i]);
     }
+  }
+  if (!closing_at.empty()) {
+    w.join->hold();
+    confirm_closes(self, std::move(closing.block),
+                   [join = w.join, at = std::move(closing_at)](const caf::error& err) {
+                     if (err) {
+                       auto refused = to_result(err);
+                       for (auto i : at) {
+                         join->results()[i] = refused;
+                       }
+                     }
+                     join->finish();
+                   });
   }
   w.join->finish();
 }
@@ -552,10 +596,22 @@ host_actor::behavior_type session_host(host_pointer self, host_settings cfg,
       },
       [self](const command& c) -> caf::result<caf::ok_atom> {
         flow::serving served{*self->state.cell, self};
-        if (auto err = do_command(self, c, now_ns(self))) {
+        filling<position_block> closing;
+        if (auto err = do_command(self, c, now_ns(self), &closing)) {
           return err;
         }
-        return caf::ok_atom::value;
+        if (closing.block.positions.empty()) {
+          return caf::ok_atom::value;
+        }
+        auto rp = self->make_response_promise<caf::ok_atom>();
+        confirm_closes(self, std::move(closing.block), [rp](const caf::error& err) mutable {
+          if (err) {
+            rp.deliver(err);
+          } else {
+            rp.deliver(caf::ok_atom::value);
+          }
+        });
+        return rp;
       },
       [self](caf::get_atom, uint64_t id) -> caf::result<session_info> {
         auto& st = self->state;

@@ -190,6 +190,10 @@ using sessions_atom = caf::atom_constant<caf::atom("sv_count")>;
 /// A host's timers: idle sessions are swept; buffered events and positions handed on.
 using sweep_atom = caf::atom_constant<caf::atom("sv_sweep")>;
 using flush_atom = caf::atom_constant<caf::atom("sv_hflush")>;
+/// `(positions_durable_atom, position_block)` from a host to the service that keeps
+/// positions (host_outputs::durable_positions): answered `ok_atom` once every position
+/// is stored at its user's owner and replica, else with why not.
+using positions_durable_atom = caf::atom_constant<caf::atom("sv_posdur")>;
 
 /// A session host (spawn_session_host). Single requests are answered as the request
 /// types say (open: the session id); host_work writes into its join.

@@ -44,12 +44,14 @@ struct cluster {
   std::vector<std::unique_ptr<sv::media::watch_state>> watch;
 
   std::string dir;
+  std::chrono::milliseconds sync_interval;
 
   // `names_regions`: each node's name and node.region.
   explicit cluster(const std::string& test_dir,
                    std::vector<std::pair<std::string, std::string>> names_regions =
-                       {{"node-a", ""}, {"node-b", ""}, {"node-c", ""}})
-      : dir(test_dir) {
+                       {{"node-a", ""}, {"node-b", ""}, {"node-c", ""}},
+                   std::chrono::milliseconds sync = std::chrono::milliseconds{100})
+      : dir(test_dir), sync_interval(sync) {
     std::filesystem::remove_all(dir);
     for (auto& [name, region] : names_regions) {
       add(name, region);
@@ -70,7 +72,7 @@ struct cluster {
         s, std::vector<sv::node::type_registrar>{sv::media::register_watch_types});
     REQUIRE(n->start().empty());
     sv::media::watch_settings ws;
-    ws.sync_interval = std::chrono::milliseconds{100};
+    ws.sync_interval = sync_interval;
     watch.push_back(std::make_unique<sv::media::watch_state>(*n, ws));
     nodes.push_back(std::move(n));
   }
@@ -142,6 +144,41 @@ TEST_SUITE("actors.media") {
     REQUIRE(none);
     CHECK(none->position_ms == 0);
     CHECK(none->event_ms == 0);
+  }
+
+  TEST_CASE("a close is acknowledged once its position is stored at the owner and the replica") {
+    // Syncs so rare that only the close's own confirmation can have stored them.
+    cluster c{"watch_test_data/durable_close",
+              {{"node-a", ""}, {"node-b", ""}, {"node-c", ""}},
+              std::chrono::minutes{10}};
+    sv::session::service_settings ss;
+    ss.host.outputs.positions = c.watch[0]->session_positions();
+    ss.host.outputs.durable_positions = c.watch[0]->durable_positions();
+    sv::session::service sessions{*c.nodes[0], ss};
+    for (uint64_t id = 1; id <= 8; ++id) {
+      auto user = "u-" + std::to_string(id);
+      sv::session::open_request open;
+      open.session_id = id;
+      open.user = user;
+      open.content = "finale";
+      open.device = "tv";
+      open.region = "eu-west";
+      REQUIRE(sessions.open(open));
+      sv::session::heartbeat_report hb;
+      hb.session_id = id;
+      hb.position_ms = static_cast<int64_t>(id) * 1'000;
+      REQUIRE_FALSE(sessions.heartbeat(hb));
+      sv::session::command close;
+      close.session_id = id;
+      close.kind = sv::session::command_kind::close;
+      REQUIRE_FALSE(sessions.apply(close));
+      // Right after the answer: stored at two of the three nodes (any one may fail now).
+      int holders = 0;
+      for (size_t i = 0; i < c.nodes.size(); ++i) {
+        holders += c.stored_at(i, user, "finale") == hb.position_ms ? 1 : 0;
+      }
+      CHECK_MESSAGE(holders == 2, user);
+    }
   }
 
   TEST_CASE("a resume position lags the last heartbeat by at most the checkpoint interval") {

@@ -106,9 +106,102 @@ struct captured {
   std::vector<position_block> positions;
 };
 
+// Stands in for the service that keeps positions: records each block of closing positions
+// and holds its answer until it gets an ok_atom (then answers the oldest held ok).
+struct keeper_log {
+  std::vector<position_block> blocks;
+  std::vector<caf::typed_response_promise<caf::ok_atom>> pending;
+};
+
+caf::actor spawn_keeper(caf::actor_system& sys, std::shared_ptr<keeper_log> log) {
+  return sys.spawn([log](caf::event_based_actor* self) -> caf::behavior {
+    return {
+        [self, log](positions_durable_atom, const position_block& b) -> caf::result<caf::ok_atom> {
+          log->blocks.push_back(b);
+          log->pending.push_back(self->make_response_promise<caf::ok_atom>());
+          return log->pending.back();
+        },
+        [log](caf::ok_atom) {
+          if (!log->pending.empty()) {
+            log->pending.front().deliver(caf::ok_atom::value);
+            log->pending.erase(log->pending.begin());
+          }
+        }};
+  });
+}
+
 } // namespace
 
 TEST_SUITE("actors.session") {
+  TEST_CASE_FIXTURE(host_fixture, "a close is answered once its last position is stored, and "
+                                  "unavailable when that is not confirmed in time") {
+    auto kept = std::make_shared<keeper_log>();
+    auto seen = std::make_shared<captured>();
+    settings.outputs.positions = [seen](position_block&& b) {
+      seen->positions.push_back(std::move(b));
+    };
+    auto keeper = spawn_keeper(sys, kept);
+    settings.outputs.durable_positions = keeper;
+    settings.outputs.durable_timeout = 2s;
+    settings.outputs.flush_interval = 20ms;
+    spawn_host();
+    REQUIRE_FALSE(ask(viewer(7)));
+    REQUIRE_FALSE(ask(beat(7, 61'000)));
+    REQUIRE_FALSE(ask(viewer(8, "bob")));
+    REQUIRE_FALSE(ask(beat(8, 5'000)));
+    // A part closing alice's session, with a heartbeat of bob's: its answer waits.
+    int completed = 0;
+    auto join = join_of(2, 1000ms, &completed);
+    host_work w;
+    w.join = join;
+    w.part = join->add_part();
+    w.heartbeats = {beat(8, 6'000)};
+    w.heartbeats_at = {0};
+    w.commands = {command{7, command_kind::close, 0}};
+    w.commands_at = {1};
+    join->finish(); // the dispatcher's hold
+    caf::anon_send(host, std::move(w));
+    sched.run();
+    REQUIRE(kept->blocks.size() == 1);
+    auto& b = kept->blocks.front();
+    REQUIRE(b.positions.size() == 1);
+    CHECK(b.positions[0].position_ms == 61'000);
+    CHECK(b.text.get(b.positions[0].user) == "alice");
+    CHECK(completed == 0);
+    caf::anon_send(keeper, caf::ok_atom::value);
+    sched.run();
+    CHECK(completed == 1);
+    CHECK(join->results()[0].ok());
+    CHECK(join->results()[1].ok());
+    // The closing position went only that way.
+    advance_time(20ms);
+    sched.run();
+    for (auto& blk : seen->positions) {
+      for (auto& p : blk.positions) {
+        CHECK(p.position_ms != 61'000);
+      }
+    }
+    // Not confirmed within durable_timeout: the close is refused unavailable, and the
+    // session is closed all the same.
+    self->send(host, command{8, command_kind::close, 0});
+    sched.run();
+    REQUIRE(kept->blocks.size() == 2);
+    advance_time(2s);
+    sched.run();
+    caf::error refused;
+    self->receive([](caf::ok_atom) {}, [&](caf::error& err) { refused = err; });
+    CHECK(sv::is(refused, sv::errc::unavailable));
+    CHECK(render(refused).find("not confirmed stored") != std::string::npos);
+    CHECK(sv::is(ask(beat(8, 7'000)), sv::session::session_errc::session_closed));
+    // A session that reported no position has nothing to store: closed at once.
+    REQUIRE_FALSE(ask(viewer(9, "carol")));
+    REQUIRE_FALSE(ask(command{9, command_kind::close, 0}));
+    CHECK(kept->blocks.size() == 2);
+    // The keeper still holds an answer (a reference to itself): it must be told to go.
+    caf::anon_send_exit(keeper, caf::exit_reason::user_shutdown);
+    sched.run();
+  }
+
   TEST_CASE_FIXTURE(host_fixture, "a batch part is applied item by item, each result in its slot") {
     spawn_host();
     int completed = 0;
