@@ -47,10 +47,12 @@ using local_atom = watch_local_atom;
 using more_atom = caf::atom_constant<caf::atom("sv_wmore")>;
 using compact_atom = caf::atom_constant<caf::atom("sv_wcomp")>;
 using handover_atom = caf::atom_constant<caf::atom("sv_whand")>;
+using hand_atom = caf::atom_constant<caf::atom("sv_wdur")>;
 
-// The interface plus what the service sends itself (sync rounds).
-using watch_private = watch_actor::extend<caf::reacts_to<sync_atom>, caf::reacts_to<more_atom>,
-                                          caf::replies_to<handover_atom>::with<uint64_t>>;
+// The interface plus what the service sends itself (sync rounds, closes' positions).
+using watch_private =
+    watch_actor::extend<caf::reacts_to<sync_atom>, caf::reacts_to<more_atom>,
+                        caf::reacts_to<hand_atom>, caf::replies_to<handover_atom>::with<uint64_t>>;
 
 constexpr auto service_name = caf::atom("sv_wstate");
 
@@ -141,6 +143,10 @@ struct watch_service_state {
   std::map<key, watch_entry> outgoing;    // recorded here, for the owners
   std::map<key, watch_entry> for_replica; // stored here as owner, for the replicas
   bool more_due = false;                  // a round of sync is under way
+  // Closes' positions waiting to be handed to their holders, with the hosts' requests:
+  // every request in the mailbox joins one round (hand_atom), one batch per holder.
+  std::vector<watch_entry> to_hand;
+  std::vector<std::pair<size_t, caf::typed_response_promise<caf::ok_atom>>> hand_waiting;
 
   static inline const char* name = "sv.media.watch_state";
 };
@@ -324,66 +330,113 @@ std::vector<watch_entry> entries_of(const session::position_block& b) {
   return out;
 }
 
-// Stores `es` at each user's owner and replica now (the holders in the current view; this
-// node alone while it sees nobody) and answers `rp` once every holder confirmed, else
-// with the first failure. A close is acknowledged then, so its position survives the loss
-// of any one node. What a holder did not confirm also goes the usual way (outgoing).
-void store_durably(watch_self* self, std::vector<watch_entry> es,
-                   caf::typed_response_promise<caf::ok_atom> rp) {
+// A host's request for its closes' positions: answered once each holder took them.
+struct hand_request {
+  size_t left = 0; // batches not answered yet
+  std::string failed;
+  caf::typed_response_promise<caf::ok_atom> rp;
+};
+
+// A batch of hand_round's was taken (err null) or not by holder `name`: its positions go
+// the usual way then, and each request it carried is answered once all of its are done.
+void finish_hand(watch_self* self, const std::vector<std::shared_ptr<hand_request>>& rs,
+                 const batch_msg* b, const std::string& name, const caf::error* err) {
+  if (err != nullptr && b != nullptr) {
+    for (auto& x : b->positions()) {
+      keep_newer(self->state.outgoing, from_msg(x));
+    }
+  }
+  for (auto& r : rs) {
+    if (err != nullptr && r->failed.empty()) {
+      r->failed = name + " did not take it: " + self->system().render(*err);
+    }
+    if (--r->left == 0) {
+      if (r->failed.empty()) {
+        r->rp.deliver(caf::ok_atom::value);
+      } else {
+        r->rp.deliver(make_error(errc::unavailable, r->failed));
+      }
+    }
+  }
+}
+
+// Hands the queued closes' positions to each user's owner and replica (the holders in the
+// current view; this node alone while it sees nobody), one batch per holder for all the
+// requests that queued since the last round, and answers each request once every holder
+// of its positions holds them (in its store's queue; stored next), else with the first
+// failure. A close is acknowledged then, so its position survives the loss of any one
+// node, and the close never waits for a disk: the stores' writers run at a lower
+// priority, behind playback. What a holder did not confirm also goes the usual way
+// (outgoing).
+void hand_round(watch_self* self) {
   auto& st = self->state;
+  auto es = std::move(st.to_hand);
+  auto waiting = std::move(st.hand_waiting);
+  st.to_hand.clear();
+  st.hand_waiting.clear();
+  if (waiting.empty()) {
+    return;
+  }
+  using request = hand_request;
+  std::vector<std::shared_ptr<request>> requests;
+  std::vector<size_t> request_of(es.size()); // entry -> its request (each one's are in a row)
+  for (size_t r = 0; r < waiting.size(); ++r) {
+    requests.push_back(std::make_shared<request>(request{0, {}, waiting[r].second}));
+    auto end = r + 1 < waiting.size() ? waiting[r + 1].first : es.size();
+    for (auto k = waiting[r].first; k < end; ++k) {
+      request_of[k] = r;
+    }
+  }
   auto v = current_view(self);
+  struct outgoing_batch {
+    batch_msg b;
+    std::vector<std::shared_ptr<request>> for_requests;
+  };
   // (destination, as the replica) -> its batch
-  std::map<std::pair<std::string, bool>, batch_msg> batches;
-  for (auto& e : es) {
+  std::map<std::pair<std::string, bool>, outgoing_batch> batches;
+  for (size_t k = 0; k < es.size(); ++k) {
+    auto& e = es[k];
     if (e.region.empty()) {
       e.region = v.region;
     }
     auto h = holders(v, e.user, e.region);
     for (size_t i = 0; i < h.size() && i < 2; ++i) {
-      auto& b = batches[{h[i], i == 1}];
-      b.set_replica(i == 1);
-      b.set_replicated(i == 0 && h.size() > 1);
-      *b.add_positions() = to_msg(e);
+      auto& ob = batches[{h[i], i == 1}];
+      ob.b.set_replica(i == 1);
+      ob.b.set_replicated(i == 0 && h.size() > 1);
+      ob.b.set_held(true);
+      *ob.b.add_positions() = to_msg(e);
+      auto& r = requests[request_of[k]];
+      if (ob.for_requests.empty() || ob.for_requests.back() != r) {
+        ob.for_requests.push_back(r);
+        ++r->left;
+      }
     }
   }
-  struct pending {
-    size_t left;
-    std::string failed;
-    caf::typed_response_promise<caf::ok_atom> rp;
-  };
-  auto p = std::make_shared<pending>(pending{batches.size(), {}, std::move(rp)});
-  for (auto& [dest, b] : batches) {
-    auto done = [self, p, b, name = dest.first](const caf::error* err) {
-      if (err != nullptr) {
-        for (auto& x : b.positions()) {
-          keep_newer(self->state.outgoing, from_msg(x));
-        }
-        if (p->failed.empty()) {
-          p->failed = name + " did not store it: " + self->system().render(*err);
-        }
-      }
-      if (--p->left == 0) {
-        if (p->failed.empty()) {
-          p->rp.deliver(caf::ok_atom::value);
-        } else {
-          p->rp.deliver(make_error(errc::unavailable, p->failed));
-        }
-      }
-    };
-    auto stored = [done](caf::ok_atom) {
-      done(nullptr);
-    };
-    auto failed = [done](const caf::error& err) {
-      done(&err);
-    };
+  for (auto& r : requests) {
+    if (r->left == 0) { // (positions without a holder: none in practice)
+      r->rp.deliver(caf::ok_atom::value);
+    }
+  }
+  for (auto& [dest, ob] : batches) {
     if (dest.first == st.router.self_name()) {
-      self->request(st.writer, caf::duration{durable_wait}, b).then(stored, failed);
+      caf::anon_send(st.writer, std::move(ob.b)); // a dynamically typed, local actor
+      finish_hand(self, ob.for_requests, nullptr, dest.first, nullptr);
       continue;
     }
+    // One copy, shared by the callbacks (a batch is copied once more, into the request).
+    auto b = std::make_shared<const batch_msg>(std::move(ob.b));
+    auto rs = std::make_shared<const std::vector<std::shared_ptr<hand_request>>>(
+        std::move(ob.for_requests));
+    auto failed = [self, b, rs, name = dest.first](const caf::error& err) {
+      finish_hand(self, *rs, b.get(), name, &err);
+    };
     st.router.with_peer(
         self, dest.first, durable_wait,
-        [self, b, stored, failed](const caf::actor& svc) {
-          self->request(peer(svc), caf::duration{durable_wait}, b).then(stored, failed);
+        [self, b, rs, failed](const caf::actor& svc) {
+          self->request(peer(svc), caf::duration{durable_wait}, *b)
+              .then([self, rs](caf::ok_atom) { finish_hand(self, *rs, nullptr, {}, nullptr); },
+                    failed);
         },
         failed);
   }
@@ -415,10 +468,18 @@ watch_private::behavior_type watch_behavior(watch_self* self, std::string node_n
       },
       [self](session::positions_durable_atom,
              const session::position_block& b) -> caf::result<caf::ok_atom> {
+        auto& st = self->state;
         auto rp = self->make_response_promise<caf::ok_atom>();
-        store_durably(self, entries_of(b), rp);
+        st.hand_waiting.emplace_back(st.to_hand.size(), rp);
+        for (auto& e : entries_of(b)) {
+          st.to_hand.push_back(std::move(e));
+        }
+        if (st.hand_waiting.size() == 1) {
+          self->send(self, hand_atom::value); // after what is in the mailbox now
+        }
         return rp;
       },
+      [self](hand_atom) { hand_round(self); },
       [self](sync_atom) {
         auto& st = self->state;
         if (!st.more_due && sync(self, sync_round)) {
@@ -462,6 +523,11 @@ watch_private::behavior_type watch_behavior(watch_self* self, std::string node_n
           for (auto& p : b.positions()) {
             keep_newer(self->state.for_replica, from_msg(p));
           }
+        }
+        if (b.held()) {
+          caf::anon_send(self->state.writer, b);
+          rp.deliver(caf::ok_atom::value);
+          return rp;
         }
         self->request(self->state.writer, caf::infinite, b)
             .then([rp](caf::ok_atom) mutable { rp.deliver(caf::ok_atom::value); },

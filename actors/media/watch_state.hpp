@@ -17,7 +17,7 @@
 // sent to the owner once per sync interval, as bulk work that never competes with playback; the
 // owner stores them (SQLite, DATA_DIR/watch_state.db) and sends what changed to the
 // replica once per interval. So a node loss loses at most the last interval of
-// checkpoints; a close's last position is stored at both holders before the close is
+// checkpoints; a close's last position is held by both holders before the close is
 // answered (durable_positions()). Concurrent writers (two devices) resolve by event time, then
 // device name: the same answer on every node whatever the order of arrival. A read asks the owner
 // and the replica and takes the newer answer (a returning owner may have missed updates), so with
@@ -82,7 +82,7 @@ public:
   std::function<void(session::position_block&&)> session_positions();
 
   /// For `host_settings.outputs.durable_positions`: closes are acknowledged once their
-  /// positions are stored at the users' owner and replica.
+  /// positions are held by the users' owner and replica (queued for their stores).
   caf::actor durable_positions() const;
 
   /// Sends what is coalesced now (tests; a graceful stop does it too).

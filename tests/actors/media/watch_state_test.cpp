@@ -146,7 +146,7 @@ TEST_SUITE("actors.media") {
     CHECK(none->event_ms == 0);
   }
 
-  TEST_CASE("a close is acknowledged once its position is stored at the owner and the replica") {
+  TEST_CASE("a close is acknowledged once its position is held by the owner and the replica") {
     // Syncs so rare that only the close's own confirmation can have stored them.
     cluster c{"watch_test_data/durable_close",
               {{"node-a", ""}, {"node-b", ""}, {"node-c", ""}},

@@ -133,8 +133,9 @@ caf::actor spawn_keeper(caf::actor_system& sys, std::shared_ptr<keeper_log> log)
 } // namespace
 
 TEST_SUITE("actors.session") {
-  TEST_CASE_FIXTURE(host_fixture, "a close is answered once its last position is stored, and "
-                                  "unavailable when that is not confirmed in time") {
+  TEST_CASE_FIXTURE(host_fixture,
+                    "a close is answered once its last position is confirmed kept, and "
+                    "unavailable when that is not confirmed in time") {
     auto kept = std::make_shared<keeper_log>();
     auto seen = std::make_shared<captured>();
     settings.outputs.positions = [seen](position_block&& b) {
