@@ -134,8 +134,16 @@ caf::behavior writer_behavior(writer_actor* self, std::string path,
   };
 }
 
+// Closes' positions handed to their holders (hand_round): held by both, or not confirmed
+// (the close answered unavailable). Read by the metrics.
+struct hand_counts {
+  std::atomic<uint64_t> held{0};
+  std::atomic<uint64_t> unconfirmed{0};
+};
+
 struct watch_service_state {
   caf::actor writer; // detached, local only
+  std::shared_ptr<hand_counts> counts;
   watch_settings cfg;
   // The users' owners and replicas, and the other nodes' watch services.
   cluster::owner_router<caf::stateful_actor<watch_service_state, watch_private::base>> router{
@@ -335,7 +343,20 @@ struct hand_request {
   size_t left = 0; // batches not answered yet
   std::string failed;
   caf::typed_response_promise<caf::ok_atom> rp;
+  size_t positions = 0;
 };
+
+// Answers a request whose batches are all done.
+void answer_hand(watch_self* self, hand_request& r) {
+  auto& counts = *self->state.counts;
+  if (r.failed.empty()) {
+    counts.held.fetch_add(r.positions, std::memory_order_relaxed);
+    r.rp.deliver(caf::ok_atom::value);
+  } else {
+    counts.unconfirmed.fetch_add(r.positions, std::memory_order_relaxed);
+    r.rp.deliver(make_error(errc::unavailable, r.failed));
+  }
+}
 
 // A batch of hand_round's was taken (err null) or not by holder `name`: its positions go
 // the usual way then, and each request it carried is answered once all of its are done.
@@ -351,11 +372,7 @@ void finish_hand(watch_self* self, const std::vector<std::shared_ptr<hand_reques
       r->failed = name + " did not take it: " + self->system().render(*err);
     }
     if (--r->left == 0) {
-      if (r->failed.empty()) {
-        r->rp.deliver(caf::ok_atom::value);
-      } else {
-        r->rp.deliver(make_error(errc::unavailable, r->failed));
-      }
+      answer_hand(self, *r);
     }
   }
 }
@@ -381,8 +398,9 @@ void hand_round(watch_self* self) {
   std::vector<std::shared_ptr<request>> requests;
   std::vector<size_t> request_of(es.size()); // entry -> its request (each one's are in a row)
   for (size_t r = 0; r < waiting.size(); ++r) {
-    requests.push_back(std::make_shared<request>(request{0, {}, waiting[r].second}));
     auto end = r + 1 < waiting.size() ? waiting[r + 1].first : es.size();
+    requests.push_back(
+        std::make_shared<request>(request{0, {}, waiting[r].second, end - waiting[r].first}));
     for (auto k = waiting[r].first; k < end; ++k) {
       request_of[k] = r;
     }
@@ -415,7 +433,7 @@ void hand_round(watch_self* self) {
   }
   for (auto& r : requests) {
     if (r->left == 0) { // (positions without a holder: none in practice)
-      r->rp.deliver(caf::ok_atom::value);
+      answer_hand(self, *r);
     }
   }
   for (auto& [dest, ob] : batches) {
@@ -442,15 +460,15 @@ void hand_round(watch_self* self) {
   }
 }
 
-watch_private::behavior_type watch_behavior(watch_self* self, std::string node_name,
-                                            std::function<std::vector<cluster::member>()> members,
-                                            caf::actor endpoint, std::string path,
-                                            watch_settings cfg,
-                                            std::shared_ptr<std::atomic<uint64_t>> stored,
-                                            std::shared_ptr<detached_children> children) {
+watch_private::behavior_type
+watch_behavior(watch_self* self, std::string node_name,
+               std::function<std::vector<cluster::member>()> members, caf::actor endpoint,
+               std::string path, watch_settings cfg, std::shared_ptr<std::atomic<uint64_t>> stored,
+               std::shared_ptr<hand_counts> counts, std::shared_ptr<detached_children> children) {
   auto& st = self->state;
   st.router.bind(std::move(node_name), std::move(endpoint), std::move(members));
   st.cfg = cfg;
+  st.counts = std::move(counts);
   st.writer =
       self->spawn<caf::linked + caf::detached>(writer_behavior, std::move(path), std::move(stored));
   children->add(st.writer);
@@ -635,15 +653,26 @@ watch_state::watch_state(node& n, watch_settings s) : sys_(n.system()) {
   auto path = (std::filesystem::path{n.settings().data_dir} / "watch_state.db").string();
   auto* np = &n;
   auto stored = std::make_shared<std::atomic<uint64_t>>(0);
+  auto counts = std::make_shared<hand_counts>();
   actor_ = sys_.spawn(watch_behavior, n.settings().name,
                       std::function<std::vector<cluster::member>()>{[np] {
                         return np->members();
                       }},
-                      n.cluster_endpoint(), path, s, stored, children_);
+                      n.cluster_endpoint(), path, s, stored, counts, children_);
   n.metrics().counter_callback("sv_watch_positions_stored_total",
                                "Positions this node stored as their users' owner (replica copies "
                                "not counted)",
                                [stored] { return static_cast<double>(stored->load()); });
+  n.metrics().counter_callback(
+      "sv_watch_close_positions_held_total",
+      "Closes' positions this node handed to their users' owner and replica, both confirmed "
+      "(the close then acknowledged)",
+      [counts] { return static_cast<double>(counts->held.load()); });
+  n.metrics().counter_callback(
+      "sv_watch_close_positions_unconfirmed_total",
+      "Closes' positions a holder did not confirm in time (the close answered unavailable; "
+      "the position goes the usual way)",
+      [counts] { return static_cast<double>(counts->unconfirmed.load()); });
   cluster::register_service(sys_, service_name, caf::actor_cast<caf::actor>(actor_));
 }
 

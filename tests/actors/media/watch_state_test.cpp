@@ -21,6 +21,7 @@
 
 #include "actors/session/session_service.hpp"
 #include "runtime/cluster/placement.hpp"
+#include "runtime/metrics/registry.hpp"
 #include "runtime/node/ask.hpp"
 #include "runtime/node/node.hpp"
 
@@ -179,6 +180,10 @@ TEST_SUITE("actors.media") {
       }
       CHECK_MESSAGE(holders == 2, user);
     }
+    // Counted where the closes happened.
+    auto text = c.nodes[0]->metrics().render();
+    CHECK(text.find("sv_watch_close_positions_held_total 8\n") != std::string::npos);
+    CHECK(text.find("sv_watch_close_positions_unconfirmed_total 0\n") != std::string::npos);
   }
 
   TEST_CASE("a resume position lags the last heartbeat by at most the checkpoint interval") {
