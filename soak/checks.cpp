@@ -283,6 +283,10 @@ void add_checks(report& rep, const run_outcome& out, const scenario& sc,
   rep.figures["metadata_visible_p99_ms"] = json_number(meta, "meta_p99_ms");
   rep.figures["invalidation_p50_ms"] = json_number(meta, "inval_p50_ms");
   rep.figures["invalidation_p99_ms"] = json_number(meta, "inval_p99_ms");
+  rep.figures["metadata_write_p50_ms"] = json_number(meta, "write_p50_ms");
+  rep.figures["metadata_write_p99_ms"] = json_number(meta, "write_p99_ms");
+  rep.figures["metadata_visible_after_ack_p99_ms"] = json_number(meta, "meta_after_ack_p99_ms");
+  rep.figures["invalidation_after_ack_p99_ms"] = json_number(meta, "inval_after_ack_p99_ms");
   rep.figures["metadata_updates"] = json_number(meta, "updates");
   rep.figures["metadata_refused"] = json_number(meta, "refused");
   rep.figures["metadata_not_propagated_in_5s"] = json_number(meta, "not_propagated");

@@ -244,6 +244,10 @@ int run_driver(const scenario& s, const std::string& report_dir,
       << ",\"meta_p99_ms\":" << json_num(quantile(meta.all_meta_ms, 0.99))
       << ",\"inval_p50_ms\":" << json_num(quantile(meta.all_inval_ms, 0.5))
       << ",\"inval_p99_ms\":" << json_num(quantile(meta.all_inval_ms, 0.99))
+      << ",\"write_p50_ms\":" << json_num(quantile(meta.all_write_ms, 0.5))
+      << ",\"write_p99_ms\":" << json_num(quantile(meta.all_write_ms, 0.99))
+      << ",\"meta_after_ack_p99_ms\":" << json_num(quantile(meta.all_meta_ack_ms, 0.99))
+      << ",\"inval_after_ack_p99_ms\":" << json_num(quantile(meta.all_inval_ack_ms, 0.99))
       << ",\"titles_checked\":" << conv.titles << ",\"diverged\":" << conv.diverged
       << ",\"refusals\":{";
   bool first = true;

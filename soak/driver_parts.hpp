@@ -88,6 +88,9 @@ struct meta_shared {
   std::mutex mtx;
   std::vector<double> second_meta_ms, second_inval_ms; // completed this second
   std::vector<double> all_meta_ms, all_inval_ms;
+  // Traced updates: the write (send to acknowledgement), and visible everywhere after the
+  // acknowledgement (catalog, cache).
+  std::vector<double> all_write_ms, all_meta_ack_ms, all_inval_ack_ms;
   uint64_t updates = 0, traced = 0, refused = 0, not_propagated = 0, stale_reads = 0;
   std::map<std::string, uint64_t> refusals; // by reason
   std::set<std::string> titles;             // updated at least once

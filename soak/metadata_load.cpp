@@ -79,10 +79,15 @@ void trace_loop(caf::actor_system& sys, const scenario& sc, std::vector<node_fla
     auto title = static_cast<uint32_t>(rng() % std::min<uint32_t>(sc.titles, 50));
     auto sent = steady::now();
     auto v = update(sys, sc, flags, meta, title, ++rev, rr);
+    auto acked = steady::now();
     if (v != 0) {
       auto id = "title-" + std::to_string(title);
       std::vector<int> catalog_seen(flags.size(), 0), cache_seen(flags.size(), 0);
-      double meta_ms = 0, inval_ms = 0;
+      // From the send (the write's own latency included), and from its acknowledgement
+      // (propagation alone: a write waits for a majority of the voters, the others get it
+      // at the same time).
+      double meta_ms = 0, inval_ms = 0, meta_ack_ms = 0, inval_ack_ms = 0;
+      auto write_ms = std::chrono::duration<double, std::milli>(acked - sent).count();
       bool done = false;
       auto deadline = sent + 5s;
       while (!done && steady::now() < deadline && !meta.stop.load()) {
@@ -99,6 +104,7 @@ void trace_loop(caf::actor_system& sys, const scenario& sc, std::vector<node_fla
             if (m && m->version() >= v) {
               catalog_seen[n] = 1;
               meta_ms = std::max(meta_ms, ms());
+              meta_ack_ms = std::max(meta_ack_ms, ms() - write_ms);
             }
           }
           if (cache_seen[n] == 0) {
@@ -106,6 +112,7 @@ void trace_loop(caf::actor_system& sys, const scenario& sc, std::vector<node_fla
             if (c && c->version >= v) {
               cache_seen[n] = 1;
               inval_ms = std::max(inval_ms, ms());
+              inval_ack_ms = std::max(inval_ack_ms, ms() - write_ms);
             } else if (c && catalog_seen[n] == 1) {
               std::lock_guard<std::mutex> g{meta.mtx};
               ++meta.stale_reads; // the catalog here had v, its cache served older
@@ -124,6 +131,9 @@ void trace_loop(caf::actor_system& sys, const scenario& sc, std::vector<node_fla
         meta.second_inval_ms.push_back(inval_ms);
         meta.all_meta_ms.push_back(meta_ms);
         meta.all_inval_ms.push_back(inval_ms);
+        meta.all_write_ms.push_back(write_ms);
+        meta.all_meta_ack_ms.push_back(meta_ack_ms);
+        meta.all_inval_ack_ms.push_back(inval_ack_ms);
       } else {
         ++meta.not_propagated;
       }
