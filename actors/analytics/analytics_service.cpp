@@ -101,22 +101,9 @@ void to_partition(service_actor* self, uint32_t p, const std::string& owner, con
       [=](const caf::error& err, const std::string&) { fail(err); });
 }
 
-// The owner of partition `p` for events of `region`: among that region's up members; while
-// it has none, among those of the next region in p's rendezvous order of regions (the same
-// choice on every node with the same view, so a batch resent through another node meets
-// its first copy). This node's region's owner for events that name no region.
-std::string owner_for(service_actor* self, uint32_t p, const std::string& region) {
-  auto& r = self->state.router;
-  if (region.empty()) {
-    return r.owner(partition_key(p));
-  }
-  auto h = cluster::holders_across_regions(partition_key(p), region, r.members());
-  return h.empty() ? r.owner(partition_key(p)) : h.front();
-}
-
 // At the service: `batch` (the message `(partition_atom, p, event_block)`) to partition `p`
-// on its owner for events of `region` (owner_for); `done` with the acknowledgement, `fail`
-// on an error. The message
+// on its owner (among the up members of `region`; this node's region when that is empty or
+// has no member up); `done` with the acknowledgement, `fail` on an error. The message
 // itself travels, to the local partition or to the owner's service: the block is never
 // copied.
 void route(service_actor* self, uint32_t p, const caf::message& batch,
@@ -126,7 +113,7 @@ void route(service_actor* self, uint32_t p, const caf::message& batch,
   auto wait = std::chrono::milliseconds{st.cfg.resend_ms};
   auto timeout = caf::duration{wait};
   st.router.relay(
-      self, owner_for(self, p, region), wait,
+      self, st.router.owner_in(partition_key(p), region), wait,
       [=] {
         self->state.empty_here.stored(p);
         self->request(local_partition(self, p), timeout, batch)
@@ -185,14 +172,13 @@ void pull(service_actor* self, uint32_t p, const std::string& giver) {
 }
 
 // A batch from a producer outside the cluster: split by the events' region and partition
-// into sub-batches numbered (producer + "/" + region + "/" + partition, sequence; without a
-// region producer + "/" + partition), each stored at its partition's owner for its region
-// (owner_for: in the region where the events happened while it has a node up). So a
-// resend of the whole batch through any node, of any region, reaches the same owners and
-// is recognised part by part: a producer whose acknowledgement was lost and that fails
-// over to another region stores nothing twice (unless the events' region came back or
-// went away in between: then the resend goes to another owner). Answered once every part is durable
-// at its owner (or with the first error: the producer sends it again).
+// into sub-batches numbered (producer + "/" + partition, sequence), each stored at its
+// partition's owner in the event's region (where it happened; this node's region when
+// that has no member up or the event names none). So a resend of the whole batch through
+// any node, of any region, reaches the same owners and is recognised part by part: a
+// producer whose acknowledgement was lost and that fails over to another region stores
+// nothing twice. Answered once every part is durable at its owner (or with the first
+// error: the producer sends it again).
 void ingest(service_actor* self, const event_batch& b, caf::typed_response_promise<ack_msg> rp) {
   auto& st = self->state;
   std::map<std::pair<std::string, uint32_t>, block_builder> builders;
@@ -204,8 +190,7 @@ void ingest(service_actor* self, const event_batch& b, caf::typed_response_promi
     auto p = where.second;
     auto& part = parts[where];
     part = builder.take();
-    part.set_producer_id(b.producer_id() + "/" + (where.first.empty() ? "" : where.first + "/")
-                         + std::to_string(p));
+    part.set_producer_id(b.producer_id() + "/" + std::to_string(p));
     part.set_sequence(b.sequence());
     part.set_partition(p);
   }
