@@ -102,18 +102,15 @@ void to_partition(service_actor* self, uint32_t p, const std::string& owner, con
 }
 
 // At the service: `batch` (the message `(partition_atom, p, event_block)`) to partition `p`
-// on its owner (among the up members of `region`; this node's region when that is empty or
-// has no member up); `done` with the acknowledgement, `fail` on an error. The message
-// itself travels, to the local partition or to the owner's service: the block is never
-// copied.
+// on its owner; `done` with the acknowledgement, `fail` on an error. The message itself
+// travels, to the local partition or to the owner's service: the block is never copied.
 void route(service_actor* self, uint32_t p, const caf::message& batch,
-           std::function<void(const ack_msg&)> done, std::function<void(const caf::error&)> fail,
-           const std::string& region = {}) {
+           std::function<void(const ack_msg&)> done, std::function<void(const caf::error&)> fail) {
   auto& st = self->state;
   auto wait = std::chrono::milliseconds{st.cfg.resend_ms};
   auto timeout = caf::duration{wait};
-  st.router.relay(
-      self, st.router.owner_in(partition_key(p), region), wait,
+  st.router.route(
+      self, partition_key(p), wait,
       [=] {
         self->state.empty_here.stored(p);
         self->request(local_partition(self, p), timeout, batch)
@@ -171,24 +168,19 @@ void pull(service_actor* self, uint32_t p, const std::string& giver) {
       stop);
 }
 
-// A batch from a producer outside the cluster: split by the events' region and partition
-// into sub-batches numbered (producer + "/" + partition, sequence), each stored at its
-// partition's owner in the event's region (where it happened; this node's region when
-// that has no member up or the event names none). So a resend of the whole batch through
-// any node, of any region, reaches the same owners and is recognised part by part: a
-// producer whose acknowledgement was lost and that fails over to another region stores
-// nothing twice. Answered once every part is durable at its owner (or with the first
-// error: the producer sends it again).
+// A batch from a producer outside the cluster: split by partition into sub-batches
+// numbered (producer + "/" + partition, sequence), so that a resend of the whole batch is
+// recognised part by part; answered once every part is durable at its partition's owner
+// (or with the first error: the producer sends it again).
 void ingest(service_actor* self, const event_batch& b, caf::typed_response_promise<ack_msg> rp) {
   auto& st = self->state;
-  std::map<std::pair<std::string, uint32_t>, block_builder> builders;
+  std::map<uint32_t, block_builder> builders;
   for (auto& e : b.events()) {
-    builders[{e.region(), partition_of(st.cfg, e.content_id())}].add(e);
+    builders[partition_of(st.cfg, e.content_id())].add(e);
   }
-  std::map<std::pair<std::string, uint32_t>, event_block> parts;
-  for (auto& [where, builder] : builders) {
-    auto p = where.second;
-    auto& part = parts[where];
+  std::map<uint32_t, event_block> parts;
+  for (auto& [p, builder] : builders) {
+    auto& part = parts[p];
     part = builder.take();
     part.set_producer_id(b.producer_id() + "/" + std::to_string(p));
     part.set_sequence(b.sequence());
@@ -211,8 +203,7 @@ void ingest(service_actor* self, const event_batch& b, caf::typed_response_promi
     j->rp.deliver(j->total);
     return;
   }
-  for (auto& [where, part] : parts) {
-    auto p = where.second;
+  for (auto& [p, part] : parts) {
     route(
         self, p, caf::make_message(partition_atom::value, p, std::move(part)),
         [j](const ack_msg& a) {
@@ -232,8 +223,7 @@ void ingest(service_actor* self, const event_batch& b, caf::typed_response_promi
             j->answered = true;
             j->rp.deliver(err);
           }
-        },
-        where.first);
+        });
   }
 }
 
@@ -244,8 +234,7 @@ service_behavior(service_actor* self, std::string node_name, config::analytics_n
                  std::string data_dir, metrics::histogram* freshness) {
   auto& st = self->state;
   // Events are stored in the region where they happened: each region's nodes own every
-  // partition among themselves, and the node's own batches never cross the WAN (a
-  // producer's batch goes to the owners in its events' regions: ingest()).
+  // partition among themselves, and a batch never crosses the WAN.
   st.router.bind(std::move(node_name), std::move(endpoint), std::move(members),
                  cluster::placement_scope::region);
   st.cfg = cfg;

@@ -210,43 +210,6 @@ TEST_SUITE("actors.analytics") {
     CHECK(left.at("eu-west")->events == 24.0);
   }
 
-  TEST_CASE("with regions, a producer's batch resent through another region's node is stored "
-            "once, in the region of its events") {
-    cluster c{"analytics_test_data/regions_resend", 4, [](sv::config::node_settings& s) {
-                s.region = s.name < "node-c" ? "eu-west" : "us-east";
-              }};
-    streamverse::v1::EventBatch b;
-    b.set_producer_id("edge-eu-1");
-    b.set_sequence(7);
-    for (int i = 0; i < 40; ++i) {
-      auto e = heartbeat("x" + std::to_string(i), "title-" + std::to_string(i % 5));
-      e.set_region("eu-west");
-      *b.add_events() = e;
-    }
-    auto send = [&](size_t node) {
-      caf::scoped_actor self{c.nodes[node]->system()};
-      streamverse::v1::BatchAck ack;
-      self->request(c.services[node]->handle(), std::chrono::seconds{5},
-                    sv::analytics::ingest_atom::value, b)
-          .receive([&](const streamverse::v1::BatchAck& a) { ack = a; },
-                   [&](caf::error& err) { FAIL("no acknowledgement: " << to_string(err)); });
-      return ack;
-    };
-    // First through a us-east node (the producer's own region was unreachable, say), its
-    // answer lost; then again through an eu-west node.
-    auto first = send(2);
-    CHECK_FALSE(first.duplicate());
-    CHECK(first.stored() == 40);
-    auto again = send(0);
-    CHECK(again.duplicate());
-    uint64_t eu = 0, us = 0;
-    for (size_t i = 0; i < 4; ++i) {
-      (i < 2 ? eu : us) += c.services[i]->stats().stored;
-    }
-    CHECK(eu == 40);
-    CHECK(us == 0);
-  }
-
   TEST_CASE("a resent batch is stored once, also after its partition's node restarted") {
     auto dir = std::string{"analytics_test_data/resend"};
     streamverse::v1::EventBatch b;
