@@ -46,6 +46,11 @@ struct inflight_batch {
   caf::message request;
   uint32_t events = 0;
   int64_t sent_ns = 0; // 0: to send
+  // The producer's region (viewer region index): every send of the batch goes to a node
+  // of it while it has one usable, as an edge server resends through its own region's
+  // nodes. The cluster recognises a resend per region (a region's partitions); one
+  // through another region's node would be stored there too.
+  size_t region = 0;
 };
 
 using tick_atom = caf::atom_constant<caf::atom("tick")>;
@@ -252,6 +257,7 @@ void flush_batch(driver_actor* self) {
   st.open_events.clear();
   auto& f = st.inflight[seq];
   f.events = i;
+  f.region = st.sc->regions.empty() ? 0 : static_cast<size_t>(seq % st.sc->regions.size());
   f.request = analytics::ingest_request(std::move(b));
   st.inflight_events += i;
   send_batch(self, seq);
@@ -263,7 +269,7 @@ void send_batch(driver_actor* self, uint64_t seq) {
   if (it == st.inflight.end()) {
     return;
   }
-  auto n = next_usable(self);
+  auto n = next_usable(self, it->second.region);
   if (!n || !st.links[*n].analytics) {
     it->second.sent_ns = 0; // the sweep tries again
     return;
