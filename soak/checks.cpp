@@ -287,6 +287,14 @@ void add_checks(report& rep, const run_outcome& out, const scenario& sc,
   rep.figures["metadata_write_p99_ms"] = json_number(meta, "write_p99_ms");
   rep.figures["metadata_visible_after_ack_p99_ms"] = json_number(meta, "meta_after_ack_p99_ms");
   rep.figures["invalidation_after_ack_p99_ms"] = json_number(meta, "inval_after_ack_p99_ms");
+  // By the phase the update was written in (a partition's cut-off side sees it at the heal).
+  for (auto& row : rep.phases) {
+    auto i = meta.find("\"" + row.name + "\":{\"traced\":");
+    if (i != std::string::npos) {
+      auto part = meta.substr(i, meta.find('}', i) - i);
+      rep.figures["metadata_after_ack_p99_ms." + row.name] = json_number(part, "p99_ms");
+    }
+  }
   rep.figures["metadata_updates"] = json_number(meta, "updates");
   rep.figures["metadata_refused"] = json_number(meta, "refused");
   rep.figures["metadata_not_propagated_in_5s"] = json_number(meta, "not_propagated");

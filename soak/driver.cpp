@@ -248,6 +248,17 @@ int run_driver(const scenario& s, const std::string& report_dir,
       << ",\"write_p99_ms\":" << json_num(quantile(meta.all_write_ms, 0.99))
       << ",\"meta_after_ack_p99_ms\":" << json_num(quantile(meta.all_meta_ack_ms, 0.99))
       << ",\"inval_after_ack_p99_ms\":" << json_num(quantile(meta.all_inval_ack_ms, 0.99))
+      << ",\"after_ack_by_phase\":{";
+  {
+    bool any = false;
+    for (auto& [phase, ms] : meta.meta_ack_ms_by_phase) {
+      out << (any ? "," : "") << "\"" << json_clean(phase) << "\":{\"traced\":" << ms.size()
+          << ",\"p50_ms\":" << json_num(quantile(ms, 0.5))
+          << ",\"p99_ms\":" << json_num(quantile(ms, 0.99)) << "}";
+      any = true;
+    }
+  }
+  out << "}"
       << ",\"titles_checked\":" << conv.titles << ",\"diverged\":" << conv.diverged
       << ",\"refusals\":{";
   bool first = true;

@@ -91,6 +91,10 @@ struct meta_shared {
   // Traced updates: the write (send to acknowledgement), and visible everywhere after the
   // acknowledgement (catalog, cache).
   std::vector<double> all_write_ms, all_meta_ack_ms, all_inval_ack_ms;
+  // The phase each traced update was written in (set by the load actor), and the catalog's
+  // visibility after the acknowledgement by that phase.
+  std::string phase;
+  std::map<std::string, std::vector<double>> meta_ack_ms_by_phase;
   uint64_t updates = 0, traced = 0, refused = 0, not_propagated = 0, stale_reads = 0;
   std::map<std::string, uint64_t> refusals; // by reason
   std::set<std::string> titles;             // updated at least once

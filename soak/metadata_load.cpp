@@ -78,6 +78,11 @@ void trace_loop(caf::actor_system& sys, const scenario& sc, std::vector<node_fla
     auto next = steady::now() + std::chrono::duration_cast<steady::duration>(period);
     auto title = static_cast<uint32_t>(rng() % std::min<uint32_t>(sc.titles, 50));
     auto sent = steady::now();
+    std::string phase;
+    {
+      std::lock_guard<std::mutex> g{meta.mtx};
+      phase = meta.phase;
+    }
     auto v = update(sys, sc, flags, meta, title, ++rev, rr);
     auto acked = steady::now();
     if (v != 0) {
@@ -133,6 +138,7 @@ void trace_loop(caf::actor_system& sys, const scenario& sc, std::vector<node_fla
         meta.all_inval_ms.push_back(inval_ms);
         meta.all_write_ms.push_back(write_ms);
         meta.all_meta_ack_ms.push_back(meta_ack_ms);
+        meta.meta_ack_ms_by_phase[phase].push_back(meta_ack_ms);
         meta.all_inval_ack_ms.push_back(inval_ack_ms);
       } else {
         ++meta.not_propagated;

@@ -696,6 +696,10 @@ caf::behavior driver_behavior(driver_actor* self, const scenario* sc,
         auto& st = self->state;
         if (verb == "phase") {
           st.phase = arg;
+          {
+            std::lock_guard<std::mutex> g{st.meta->mtx};
+            st.meta->phase = arg;
+          }
           if (std::find(st.phase_order.begin(), st.phase_order.end(), arg)
               == st.phase_order.end()) {
             st.phase_order.push_back(arg);
