@@ -30,7 +30,7 @@ positions_result check_positions(caf::actor_system& sys, std::vector<node_flags>
   positions_result r;
   std::vector<std::pair<std::pair<std::string, std::string>, closed_position>> all;
   {
-    // Every one: a close is acknowledged once its position is stored at the user's owner
+    // Every one: a close is acknowledged once its position is held by the user's owner
     // and replica (session_host.hpp, host_outputs::durable_positions), so a node that went
     // down just after is no excuse.
     std::lock_guard<std::mutex> g{positions.mtx};

@@ -109,7 +109,6 @@ struct closed_position {
   int64_t acked_ms = 0; // the position of the last heartbeat answered ok
   int64_t sent_ms = 0;  // of the last one sent (applied but its answer lost: at most this)
   std::string region;   // the viewer's (the user's home region)
-  uint32_t node = 0;    // that answered the close
 };
 
 struct positions_shared {

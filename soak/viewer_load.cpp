@@ -46,11 +46,13 @@ struct inflight_batch {
   caf::message request;
   uint32_t events = 0;
   int64_t sent_ns = 0; // 0: to send
-  // The producer's region (viewer region index): every send of the batch goes to a node
-  // of it while it has one usable, as an edge server resends through its own region's
-  // nodes. The cluster recognises a resend per region (a region's partitions); one
-  // through another region's node would be stored there too.
+  // The producer's region (viewer region index): the region of the node the first send
+  // went to (preferring seq % regions); every resend goes to a node of it while it has one
+  // usable, as an edge server resends through its own region's nodes. The cluster
+  // recognises a resend per region (a region's partitions); one through another region's
+  // node would be stored there too.
   size_t region = 0;
+  bool placed = false; // sent once: `region` is where
 };
 
 using tick_atom = caf::atom_constant<caf::atom("tick")>;
@@ -274,6 +276,17 @@ void send_batch(driver_actor* self, uint64_t seq) {
     it->second.sent_ns = 0; // the sweep tries again
     return;
   }
+  if (!it->second.placed) {
+    it->second.placed = true;
+    auto& regions = st.sc->regions;
+    if (*n < st.sc->node_regions.size()) {
+      for (size_t r = 0; r < regions.size(); ++r) {
+        if (regions[r].first == st.sc->node_regions[*n]) {
+          it->second.region = r;
+        }
+      }
+    }
+  }
   it->second.sent_ns = now_ns();
   self->request(st.links[*n].analytics, caf::duration{3s}, it->second.request)
       .then(
@@ -392,7 +405,6 @@ void on_result(driver_actor* self, const session::edge_result& r) {
     if (auto c = st.closing.find(r.session_id); c != st.closing.end()) {
       if (!r.error) {
         auto acked = c->second.second;
-        acked.node = r.node >= 0 ? static_cast<uint32_t>(r.node) : 0;
         std::lock_guard<std::mutex> g{st.positions->mtx};
         st.positions->closed[c->second.first] = acked;
       }

@@ -410,21 +410,54 @@ caf::error do_heartbeat(host_pointer self, const heartbeat_report& h, int64_t no
   return caf::none;
 }
 
-// Sends the positions of closes to be stored at their holders (durable_positions), then
-// calls `done` with none or why they were not confirmed.
-void confirm_closes(host_pointer self, position_block&& b,
+// Sends the positions of closes to their holders (durable_positions), then calls `done`
+// with none or why they were not confirmed within `timeout`; then the positions also go
+// the usual way (outputs.positions), in case the service never got them.
+void confirm_closes(host_pointer self, position_block&& b, std::chrono::milliseconds timeout,
                     std::function<void(const caf::error&)> done) {
   auto& st = self->state;
-  self->request(st.cfg.outputs.durable_positions, caf::duration{st.cfg.outputs.durable_timeout},
+  auto copy = std::make_shared<position_block>(b);
+  self->request(st.cfg.outputs.durable_positions, caf::duration{timeout},
                 positions_durable_atom::value, std::move(b))
       .then([done](caf::ok_atom) { done(caf::none); },
-            [self, done](caf::error& err) {
+            [self, done, copy](caf::error& err) {
+              if (self->state.cfg.outputs.positions) {
+                self->state.cfg.outputs.positions(std::move(*copy));
+              }
               done(make_error(errc::unavailable,
                               "the session closed, but its last position was not confirmed "
-                              "stored: "
+                              "held by its holders: "
                                   + self->system().render(err)));
             });
 }
+
+// The results of a part's closes that wait for their positions: written and the join's
+// hold released once, by the answer, or (the host stopped first and dropped the answer's
+// handler) when the last copy of the handler goes.
+struct closes_waiting {
+  std::shared_ptr<batch_join> join;
+  std::vector<uint32_t> at;
+  bool done = false;
+
+  void finish(const caf::error& err) {
+    if (done) {
+      return;
+    }
+    done = true;
+    if (err) {
+      auto refused = to_result(err);
+      for (auto i : at) {
+        join->results()[i] = refused;
+      }
+    }
+    join->finish();
+  }
+
+  ~closes_waiting() {
+    finish(make_error(errc::unavailable, "the session host stopped before the session's last "
+                                         "position was confirmed held"));
+  }
+};
 
 // Applies a command. A close's position goes into `closing` when closes are confirmed
 // (durable_positions), else the usual way.
@@ -517,17 +550,16 @@ void do_work(host_pointer self, host_work& w) {
     }
   }
   if (!closing_at.empty()) {
+    // At most until the batch's deadline (at least 50 ms, at most durable_timeout): the
+    // batch is answered in time, its closes refused unavailable if need be.
+    auto left = std::chrono::milliseconds{(w.join->deadline_ns() - now_ns(self)) / 1'000'000};
+    auto timeout = std::clamp(left, std::chrono::milliseconds{50}, st.cfg.outputs.durable_timeout);
     w.join->hold();
-    confirm_closes(self, std::move(closing.block),
-                   [join = w.join, at = std::move(closing_at)](const caf::error& err) {
-                     if (err) {
-                       auto refused = to_result(err);
-                       for (auto i : at) {
-                         join->results()[i] = refused;
-                       }
-                     }
-                     join->finish();
-                   });
+    auto waiting = std::make_shared<closes_waiting>();
+    waiting->join = w.join;
+    waiting->at = std::move(closing_at);
+    confirm_closes(self, std::move(closing.block), timeout,
+                   [waiting](const caf::error& err) { waiting->finish(err); });
   }
   w.join->finish();
 }
@@ -604,13 +636,15 @@ host_actor::behavior_type session_host(host_pointer self, host_settings cfg,
           return caf::ok_atom::value;
         }
         auto rp = self->make_response_promise<caf::ok_atom>();
-        confirm_closes(self, std::move(closing.block), [rp](const caf::error& err) mutable {
-          if (err) {
-            rp.deliver(err);
-          } else {
-            rp.deliver(caf::ok_atom::value);
-          }
-        });
+        auto timeout = self->state.cfg.outputs.durable_timeout;
+        confirm_closes(self, std::move(closing.block), timeout,
+                       [rp](const caf::error& err) mutable {
+                         if (err) {
+                           rp.deliver(err);
+                         } else {
+                           rp.deliver(caf::ok_atom::value);
+                         }
+                       });
         return rp;
       },
       [self](caf::get_atom, uint64_t id) -> caf::result<session_info> {

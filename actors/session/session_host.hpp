@@ -105,11 +105,12 @@ struct host_outputs {
   std::function<void(position_block&&)> positions;
   /// Null, or the service that keeps positions (media::watch_state::durable_positions()).
   /// Then a close is acknowledged only once the session's last position is held by its
-  /// user's owner and replica (queued for their stores) (`positions_durable_atom`), so a resume
-  /// position a close acknowledged survives the loss of any one node; until then the close's answer
-  /// (and with it its batch's) waits, at most `durable_timeout`. Not confirmed in time: the close
-  /// is answered `unavailable` (the session is closed all the same, and its position still goes the
-  /// usual way).
+  /// user's owner and replica, queued for their stores (`positions_durable_atom`), so a
+  /// resume position a close acknowledged survives the loss of any one node; while the
+  /// node sees no other member, it alone holds it. Until then the close's answer (and with
+  /// it its batch's) waits: at most `durable_timeout`, and never past the batch's deadline.
+  /// Not confirmed in time: the close is answered `unavailable` (the session is closed all
+  /// the same, and its position still goes the usual way).
   caf::actor durable_positions;
   std::chrono::milliseconds durable_timeout{2000};
   std::chrono::milliseconds checkpoint_interval{60'000};

@@ -192,7 +192,8 @@ using sweep_atom = caf::atom_constant<caf::atom("sv_sweep")>;
 using flush_atom = caf::atom_constant<caf::atom("sv_hflush")>;
 /// `(positions_durable_atom, position_block)` from a host to the service that keeps
 /// positions (host_outputs::durable_positions): answered `ok_atom` once every position
-/// is stored at its user's owner and replica, else with why not.
+/// is held by its user's owner and replica (queued for their stores; by this node alone
+/// while it sees no other member), else with why not.
 using positions_durable_atom = caf::atom_constant<caf::atom("sv_posdur")>;
 
 /// A session host (spawn_session_host). Single requests are answered as the request

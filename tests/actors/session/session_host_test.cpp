@@ -192,13 +192,51 @@ TEST_SUITE("actors.session") {
     caf::error refused;
     self->receive([](caf::ok_atom) {}, [&](caf::error& err) { refused = err; });
     CHECK(sv::is(refused, sv::errc::unavailable));
-    CHECK(render(refused).find("not confirmed stored") != std::string::npos);
+    CHECK(render(refused).find("not confirmed held") != std::string::npos);
+    // ... and its position still goes the usual way.
+    bool usual = false;
+    for (auto& blk : seen->positions) {
+      for (auto& p : blk.positions) {
+        usual = usual || p.position_ms == 6'000;
+      }
+    }
+    CHECK(usual);
     CHECK(sv::is(ask(beat(8, 7'000)), sv::session::session_errc::session_closed));
     // A session that reported no position has nothing to store: closed at once.
     REQUIRE_FALSE(ask(viewer(9, "carol")));
     REQUIRE_FALSE(ask(command{9, command_kind::close, 0}));
     CHECK(kept->blocks.size() == 2);
     // The keeper still holds an answer (a reference to itself): it must be told to go.
+    caf::anon_send_exit(keeper, caf::exit_reason::user_shutdown);
+    sched.run();
+  }
+
+  TEST_CASE_FIXTURE(host_fixture,
+                    "a host that stops while a close waits for its position still answers the "
+                    "batch, the close refused") {
+    auto kept = std::make_shared<keeper_log>();
+    auto keeper = spawn_keeper(sys, kept);
+    settings.outputs.durable_positions = keeper;
+    spawn_host();
+    REQUIRE_FALSE(ask(viewer(7)));
+    REQUIRE_FALSE(ask(beat(7, 9'000)));
+    int completed = 0;
+    auto join = join_of(1, 1000ms, &completed);
+    host_work w;
+    w.join = join;
+    w.part = join->add_part();
+    w.commands = {command{7, command_kind::close, 0}};
+    w.commands_at = {0};
+    join->finish(); // the dispatcher's hold
+    caf::anon_send(host, std::move(w));
+    sched.run();
+    REQUIRE(kept->blocks.size() == 1);
+    CHECK(completed == 0);
+    caf::anon_send_exit(caf::actor_cast<caf::actor>(host), caf::exit_reason::user_shutdown);
+    sched.run();
+    host = host_actor{};
+    CHECK(completed == 1);
+    CHECK(join->results()[0].code == static_cast<uint8_t>(sv::errc::unavailable));
     caf::anon_send_exit(keeper, caf::exit_reason::user_shutdown);
     sched.run();
   }
