@@ -107,14 +107,8 @@ TEST_SUITE("actors.integrations") {
       REQUIRE(catalog.update(playable_title("premium-1", "premium")));
       caf::scoped_actor self{n.system()};
       auto open = [&](uint64_t id, const std::string& user, uint8_t tier) {
-        sv::session::open_request r;
-        r.session_id = id;
-        r.user = user;
-        r.content = "premium-1";
-        r.device = "tv";
-        r.region = "eu-west";
-        r.subscription = tier;
-        return sv::test::open_through(self, gateway, r);
+        return sv::test::open_through(
+            self, gateway, sv::session::open_request{id, user, "premium-1", "tv", "eu-west", tier});
       };
       auto premium = static_cast<uint8_t>(sv::session::tier::premium);
       auto basic = static_cast<uint8_t>(sv::session::tier::basic);

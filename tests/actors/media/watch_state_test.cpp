@@ -119,13 +119,7 @@ TEST_SUITE("actors.media") {
     sv::session::service_settings ss;
     ss.host.outputs.positions = c.watch[0]->session_positions();
     sv::session::service sessions{*c.nodes[0], ss};
-    sv::session::open_request open;
-    open.session_id = 7;
-    open.user = "u-1";
-    open.content = "premiere-1";
-    open.device = "tv";
-    open.region = "eu-west";
-    REQUIRE(sessions.open(open));
+    REQUIRE(sessions.open(sv::session::open_request{7, "u-1", "premiere-1", "tv", "eu-west"}));
     sv::session::heartbeat_report hb;
     hb.session_id = 7;
     hb.position_ms = 754'000;
@@ -158,13 +152,7 @@ TEST_SUITE("actors.media") {
     sv::session::service sessions{*c.nodes[0], ss};
     for (uint64_t id = 1; id <= 8; ++id) {
       auto user = "u-" + std::to_string(id);
-      sv::session::open_request open;
-      open.session_id = id;
-      open.user = user;
-      open.content = "finale";
-      open.device = "tv";
-      open.region = "eu-west";
-      REQUIRE(sessions.open(open));
+      REQUIRE(sessions.open(sv::session::open_request{id, user, "finale", "tv", "eu-west"}));
       sv::session::heartbeat_report hb;
       hb.session_id = id;
       hb.position_ms = static_cast<int64_t>(id) * 1'000;
@@ -192,13 +180,7 @@ TEST_SUITE("actors.media") {
     ss.host.outputs.positions = c.watch[0]->session_positions();
     ss.host.outputs.checkpoint_interval = std::chrono::milliseconds{300};
     sv::session::service sessions{*c.nodes[0], ss};
-    sv::session::open_request open;
-    open.session_id = 9;
-    open.user = "u-9";
-    open.content = "premiere-9";
-    open.device = "web";
-    open.region = "eu-west";
-    REQUIRE(sessions.open(open));
+    REQUIRE(sessions.open(sv::session::open_request{9, "u-9", "premiere-9", "web", "eu-west"}));
     // Heartbeats every 50 ms for about a second; the position is the play time in ms.
     auto start = std::chrono::steady_clock::now();
     int64_t last = 0;

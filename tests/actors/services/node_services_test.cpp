@@ -89,13 +89,8 @@ TEST_SUITE("actors.services") {
     REQUIRE(services.catalog().update(playable_title("t-1")));
     caf::scoped_actor self{n.system()};
     auto open = [&](uint64_t id, const std::string& user) {
-      sv::session::open_request r;
-      r.session_id = id;
-      r.user = user;
-      r.content = "t-1";
-      r.device = "tv";
-      r.region = "eu-west";
-      return sv::test::open_through(self, services.gateway(), r);
+      return sv::test::open_through(self, services.gateway(),
+                                    sv::session::open_request{id, user, "t-1", "tv", "eu-west"});
     };
     auto opened = open(1, "u-1");
     CHECK_MESSAGE(!opened, n.system().render(opened));
@@ -154,13 +149,8 @@ TEST_SUITE("actors.services") {
       REQUIRE(services.catalog().update(playable_title("t-1")));
       auto open = [&](uint64_t from, uint64_t to) {
         for (auto id = from; id <= to; ++id) {
-          sv::session::open_request r;
-          r.session_id = id;
-          r.user = "u-" + std::to_string(id);
-          r.content = "t-1";
-          r.device = "tv";
-          r.region = "eu-west";
-          REQUIRE(services.sessions().open(r));
+          REQUIRE(services.sessions().open(
+              sv::session::open_request{id, "u-" + std::to_string(id), "t-1", "tv", "eu-west"}));
         }
       };
       open(1, 6);
