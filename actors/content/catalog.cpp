@@ -35,7 +35,9 @@ namespace sv::content {
 
 using namespace detail;
 
-catalog::catalog(node& n, std::chrono::milliseconds timeout) : sys_(n.system()), timeout_(timeout) {
+catalog::catalog(node& n, std::chrono::milliseconds timeout,
+                 std::chrono::milliseconds repair_interval)
+    : sys_(n.system()), timeout_(timeout) {
   auto path = n.settings().data_dir + "/catalog.db";
   auto store = std::make_shared<catalog_store>(path);
   if (!store->error().empty()) {
@@ -45,9 +47,9 @@ catalog::catalog(node& n, std::chrono::milliseconds timeout) : sys_(n.system()),
   auto members = [np] {
     return np->members();
   };
-  actor_ =
-      spawn_catalog(sys_, n.settings().name, store, n.cluster_endpoint(),
-                    std::function<std::vector<cluster::member>()>{members}, timeout, &n.metrics());
+  actor_ = spawn_catalog(sys_, n.settings().name, store, n.cluster_endpoint(),
+                         std::function<std::vector<cluster::member>()>{members}, timeout,
+                         &n.metrics(), repair_interval);
   cluster::register_service(sys_, service_name, caf::actor_cast<caf::actor>(actor_));
 }
 

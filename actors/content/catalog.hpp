@@ -93,7 +93,9 @@ public:
   /// Spawns the catalog actor of `n` (started) and registers it as the cluster service
   /// "sv_catalog". Loads `n`'s data_dir/catalog.db, so a restarted node serves its last
   /// state at once. Throws std::runtime_error when the store cannot be opened.
-  explicit catalog(node& n, std::chrono::milliseconds timeout = std::chrono::seconds{5});
+  /// `repair_interval`: how often it runs anti-entropy with every connected peer.
+  explicit catalog(node& n, std::chrono::milliseconds timeout = std::chrono::seconds{5},
+                   std::chrono::milliseconds repair_interval = std::chrono::seconds{1});
   ~catalog();
   catalog(const catalog&) = delete;
   catalog& operator=(const catalog&) = delete;

@@ -186,6 +186,7 @@ void with_peer_catalog(catalog_self* self, const std::string& name, Then then, F
 catalog_actor spawn_catalog(caf::actor_system& sys, std::string node_name,
                             std::shared_ptr<catalog_store> store, caf::actor endpoint,
                             std::function<std::vector<cluster::member>()> members,
-                            std::chrono::milliseconds timeout, metrics::registry* reg);
+                            std::chrono::milliseconds timeout, metrics::registry* reg,
+                            std::chrono::milliseconds repair_interval = std::chrono::seconds{1});
 
 } // namespace sv::content::detail

@@ -123,63 +123,76 @@ void route_update(catalog_self* self, const update_msg& u, caf::response_promise
       again);
 }
 
-// Answers a get for a title this replica lacks from the best-placed other replicas, in
-// order: the first that answers decides (its version is stored here too). One that is not
-// connected yet (a member learned by gossip right after this node joined) or does not
-// answer in time is passed over for the next.
+// Answers a get for a title this replica lacks from the best-placed other replicas, asked
+// at once: the first that has it decides (its version is stored here too); "not found"
+// only when none has it. A "not found" from one of them is not final: after nodes joined,
+// the best-placed replicas may be new ones that have not caught up by anti-entropy either,
+// while the one that owned the title before ranks behind them. One that is not connected
+// yet (a member learned by gossip right after this node joined) or does not answer in time
+// counts as not having it.
+constexpr size_t read_through_fanout = 4;
+
 void read_through(catalog_self* self, caf::response_promise rp, const std::string& id,
-                  std::vector<std::string> others, size_t next) {
-  auto missing = [rp, id](const std::string& why) mutable {
-    rp.deliver(make_error(errc::not_found, "no content " + id + why));
-  };
-  if (next >= others.size()) {
-    if (others.empty()) {
-      missing("");
-    } else {
-      std::string names;
-      for (auto& o : others) {
-        names += (names.empty() ? "" : ", ") + o;
-      }
-      missing(" (here; " + names + ", which would know, did not answer)");
-    }
+                  std::vector<std::string> others) {
+  if (others.empty()) {
+    rp.deliver(make_error(errc::not_found, "no content " + id));
     return;
   }
-  auto& st = self->state;
-  auto skip = [=]() {
-    read_through(self, rp, id, others, next + 1);
+  struct asking {
+    caf::response_promise rp;
+    size_t left = 0;
+    bool answered = false, any_silent = false;
   };
-  st.router.with_peer(
-      self, others[next], st.timeout,
-      [=](const caf::actor& other) mutable {
-        self->request(caf::actor_cast<catalog_actor>(other), caf::duration{self->state.timeout},
-                      fetch_atom::value, id)
-            .then(
-                [=](const changed_msg& c) mutable {
-                  apply_version(self, from_msg(c));
-                  auto j = self->state.replica.find(id);
-                  if (j == self->state.replica.end()) {
-                    missing("");
-                  } else {
-                    rp.deliver(j->second.value);
-                  }
-                },
-                [=](caf::error& err) mutable {
-                  // Its "not found" is an answer; a timeout or a lost peer is not.
-                  if (is(err, errc::not_found)) {
-                    missing("");
-                  } else {
-                    skip();
-                  }
-                });
-      },
-      [=](const caf::error&) { skip(); });
+  auto a = std::make_shared<asking>();
+  a->rp = std::move(rp);
+  a->left = others.size();
+  auto one_less = [self, a, id, others](bool silent) {
+    a->any_silent = a->any_silent || silent;
+    if (--a->left != 0 || a->answered) {
+      return;
+    }
+    a->answered = true;
+    std::string names;
+    for (auto& o : others) {
+      names += (names.empty() ? "" : ", ") + o;
+    }
+    a->rp.deliver(make_error(
+        errc::not_found,
+        "no content " + id + " (here; "
+            + (a->any_silent ? names + ", which would know, did not all answer" : "nor at " + names)
+            + ")"));
+  };
+  auto& st = self->state;
+  for (auto& name : others) {
+    st.router.with_peer(
+        self, name, st.timeout,
+        [=](const caf::actor& other) {
+          self->request(caf::actor_cast<catalog_actor>(other), caf::duration{self->state.timeout},
+                        fetch_atom::value, id)
+              .then(
+                  [=](const changed_msg& c) {
+                    apply_version(self, from_msg(c));
+                    auto j = self->state.replica.find(id);
+                    if (a->answered || j == self->state.replica.end()) {
+                      one_less(false);
+                      return;
+                    }
+                    a->answered = true;
+                    a->rp.deliver(j->second.value);
+                  },
+                  [=](caf::error& err) { one_less(!is(err, errc::not_found)); });
+        },
+        [=](const caf::error&) { one_less(true); });
+  }
 }
 
 catalog_private::behavior_type
 catalog_behavior(catalog_self* self, std::string node_name, std::shared_ptr<catalog_store> store,
                  caf::actor endpoint, std::function<std::vector<cluster::member>()> members,
-                 std::chrono::milliseconds timeout, metrics::registry* reg) {
+                 std::chrono::milliseconds timeout, metrics::registry* reg,
+                 std::chrono::milliseconds repair_interval) {
   auto& st = self->state;
+  st.repair_interval = repair_interval;
   st.router.bind(std::move(node_name), std::move(endpoint), std::move(members));
   st.store = std::move(store);
   st.voters = st.store->voters();
@@ -307,16 +320,16 @@ catalog_behavior(catalog_self* self, std::string node_name, std::shared_ptr<cata
           return i->second.value;
         }
         // Not here: a replica that just joined has not caught up by anti-entropy yet (or the
-        // title does not exist). The best-placed other replica (the owner, or the one that
-        // owned it before this node joined) answers, and its version is stored here too.
+        // title does not exist). The best-placed other replicas are asked (the owner, and
+        // the ones that owned it before nodes joined), and a version found is stored here.
         auto rp = self->make_response_promise<metadata>();
         std::vector<std::string> others;
-        for (auto& name : st.router.owners(id, st.router.up(), 3)) {
-          if (name != st.router.self_name()) {
+        for (auto& name : st.router.owners(id, st.router.up(), read_through_fanout + 1)) {
+          if (name != st.router.self_name() && others.size() < read_through_fanout) {
             others.push_back(name);
           }
         }
-        read_through(self, rp, id, std::move(others), 0);
+        read_through(self, rp, id, std::move(others));
         return rp;
       },
       [self](view_atom, const std::string& id) -> caf::result<std::string> {
@@ -351,9 +364,10 @@ catalog_behavior(catalog_self* self, std::string node_name, std::shared_ptr<cata
 catalog_actor spawn_catalog(caf::actor_system& sys, std::string node_name,
                             std::shared_ptr<catalog_store> store, caf::actor endpoint,
                             std::function<std::vector<cluster::member>()> members,
-                            std::chrono::milliseconds timeout, metrics::registry* reg) {
+                            std::chrono::milliseconds timeout, metrics::registry* reg,
+                            std::chrono::milliseconds repair_interval) {
   return sys.spawn(catalog_behavior, std::move(node_name), std::move(store), std::move(endpoint),
-                   std::move(members), timeout, reg);
+                   std::move(members), timeout, reg, repair_interval);
 }
 
 } // namespace sv::content::detail

@@ -270,6 +270,59 @@ TEST_SUITE("actors.content") {
     CHECK_FALSE(c.catalogs[0]->get("title-nowhere"));
   }
 
+  TEST_CASE("a new node finds a title even when the replicas ranked first joined with it and "
+            "have not caught up") {
+    // node-a and node-b store the title; node-c and node-d join afterwards. Anti-entropy
+    // runs once a minute on every node, so nobody catches up by it during the test.
+    std::string dir = "catalog_test_data/read_through_new";
+    std::filesystem::remove_all(dir);
+    std::vector<std::unique_ptr<sv::node>> nodes;
+    std::vector<std::unique_ptr<sv::content::catalog>> catalogs;
+    auto start = [&](const std::string& name, std::chrono::milliseconds repair) {
+      auto s = settings_for(name, dir);
+      if (!nodes.empty()) {
+        s.seeds = {{"127.0.0.1", nodes[0]->cluster_port()}};
+      }
+      auto n = std::make_unique<sv::node>(
+          s, std::vector<sv::node::type_registrar>{sv::content::register_message_types});
+      REQUIRE(n->start().empty());
+      catalogs.push_back(std::make_unique<sv::content::catalog>(*n, 5s, repair));
+      nodes.push_back(std::move(n));
+    };
+    start("node-a", 60s);
+    start("node-b", 60s);
+    REQUIRE(eventually([&] { return sv::test::full_mesh(nodes); }));
+    // A title that node-c and node-d rank first and second once all four are up: node-c
+    // asks node-d before anyone who has it.
+    std::string id;
+    for (int k = 0; id.empty(); ++k) {
+      auto candidate = "title-rn-" + std::to_string(k);
+      auto order = sv::cluster::owners_of(candidate, {"node-a", "node-b", "node-c", "node-d"}, 2);
+      if (order == std::vector<std::string>{"node-c", "node-d"}) {
+        id = candidate;
+      }
+    }
+    REQUIRE(catalogs[0]->update(title(id, "Before They Joined")));
+    REQUIRE(eventually([&] {
+      auto m = catalogs[1]->get(id);
+      return m && m->version() == 1;
+    }));
+    start("node-c", 60s);
+    start("node-d", 60s);
+    REQUIRE(eventually([&] { return sv::test::full_mesh(nodes); }));
+    // node-d answers "not found" (it has not caught up): not the last word.
+    auto m = catalogs[2]->get(id);
+    REQUIRE_MESSAGE(m, nodes[2]->system().render(m.error()));
+    CHECK(m->title() == "Before They Joined");
+    auto again = catalogs[3]->get(id);
+    REQUIRE_MESSAGE(again, nodes[3]->system().render(again.error()));
+    CHECK(again->version() == 1);
+    // A title that exists nowhere is still not_found.
+    CHECK_FALSE(catalogs[2]->get("title-nowhere"));
+    catalogs.clear();
+    nodes.clear();
+  }
+
   TEST_CASE("replicas that got two contents with the same version converge on one") {
     three_nodes c{"catalog_test_data/split"};
     REQUIRE(c.catalogs[0]->update(title("title-sb", "Agreed")));
