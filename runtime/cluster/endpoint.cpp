@@ -36,8 +36,9 @@ using endpoint_private =
     endpoint_actor::extend<caf::reacts_to<gossip_atom>, caf::reacts_to<dial_atom, uint64_t>>;
 
 // Retries of an unreachable seed back off exponentially up to this pause (or the
-// configured retry interval, if that is longer).
-constexpr auto max_backoff = std::chrono::milliseconds{5'000};
+// configured retry interval, if that is longer), so a link back after a partition is
+// found within about a second of the heal (a dial is cheap; at most one per seed runs).
+constexpr auto max_backoff = std::chrono::milliseconds{1'000};
 
 struct live_peer {
   std::string name;
