@@ -337,6 +337,19 @@ struct edge_client::shared {
     conn_cv.notify_all();
   }
 
+  // A node known to be up: its next attempt now, with a fresh backoff (when wanted).
+  void try_now(uint32_t node) {
+    {
+      std::lock_guard<std::mutex> guard{conn_mtx};
+      if (node >= wanted.size() || !wanted[node]) {
+        return;
+      }
+      next_try_ns[node] = 0;
+      backoff_ns[node] = std::chrono::nanoseconds{cfg.reconnect_backoff}.count();
+    }
+    conn_cv.notify_all();
+  }
+
   void run_connector() {
     std::unique_lock<std::mutex> lock{conn_mtx};
     while (!stopping) {
@@ -880,6 +893,10 @@ void edge_client::reconnect(uint32_t i) {
     shared_->health[i]->connected = false;
     caf::anon_send(shared_->actor, lost_atom::value, i);
   }
+}
+
+void edge_client::node_up(uint32_t i) {
+  shared_->try_now(i);
 }
 
 edge_stats edge_client::stats() const {

@@ -152,6 +152,10 @@ public:
   bool connected(uint32_t i) const;
   /// Forgets node `i`'s connection and connects again (e.g. it was restarted).
   void reconnect(uint32_t i);
+  /// Node `i` is known to be up (an orchestrator started it): when not connected, try it
+  /// now instead of at its backoff's next attempt (up to 5 s away for a node that was
+  /// down long). Connected already: nothing changes.
+  void node_up(uint32_t i);
 
   edge_stats stats() const;
 
