@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <sstream>
 #include <unordered_map>
 
@@ -294,6 +295,72 @@ void add_checks(report& rep, const run_outcome& out, const scenario& sc,
       auto part = meta.substr(i, meta.find('}', i) - i);
       rep.figures["metadata_after_ack_p99_ms." + row.name] = json_number(part, "p99_ms");
     }
+  }
+  if (!sc.links.empty()) {
+    // Across regions: an update acknowledged while every region is connected is visible
+    // on every usable node (catalog and cache) within the slowest round trip a link can
+    // take (its RTT plus twice its jitter, plus twice a wan phase's delay and jitter) plus
+    // 100 ms. Updates written during a partition reach the cut-off side at the heal: the
+    // replicas' convergence check covers them.
+    double link_max = 0;
+    for (auto& l : sc.links) {
+      link_max = std::max(link_max, static_cast<double>(l.rtt_ms) + 2.0 * l.jitter_ms);
+    }
+    check c{"metadata and invalidations visible in every region within the slowest round trip "
+            "+ 100 ms (updates acknowledged outside partitions)",
+            true, ""};
+    std::string detail;
+    std::set<std::string> seen; // phases of one name share their samples
+    for (auto& p : sc.phases) {
+      if (p.kind == phase_kind::partition || !seen.insert(p.name).second) {
+        continue;
+      }
+      auto i = meta.find("\"" + p.name + "\":{\"traced\":");
+      if (i == std::string::npos) {
+        continue;
+      }
+      auto part = meta.substr(i, meta.find('}', i) - i);
+      auto extra = p.kind == phase_kind::wan ? 2.0 * (p.delay_ms + p.jitter_ms) : 0.0;
+      auto bound = link_max + extra + 100;
+      auto worst = std::max(json_number(part, "p99_ms"), json_number(part, "inval_p99_ms"));
+      auto within = worst <= bound;
+      c.passed = c.passed && within;
+      detail += (detail.empty() ? "" : "; ") + p.name + " " + n(worst) + (within ? " <= " : " > ")
+                + n(bound) + " ms";
+    }
+    c.detail = detail.empty() ? std::string{"no traced update"} : detail;
+    c.passed = c.passed && !detail.empty();
+    rep.checks.push_back(c);
+    // Within 3 s of a node joining, leaving, coming back or a heal, a node that is new to
+    // the owner (or an owner new to it) may get the update by anti-entropy instead: one
+    // re-dial (at most 1 s apart), one round (every 1 s) and its exchange.
+    auto i = meta.find("\"after_ack_changing\":{");
+    auto part = i == std::string::npos ? std::string{} : meta.substr(i, meta.find('}', i) - i);
+    auto worst = json_number(part, "max_ms");
+    check m{"metadata and invalidations visible in every region within 3 s while the membership "
+            "changes (updates acknowledged within 3 s of a join, leave, restart or heal)",
+            worst <= 3000,
+            n(json_number(part, "traced")) + " such updates, slowest " + n(worst)
+                + " ms after the acknowledgement"};
+    rep.checks.push_back(m);
+    rep.figures["metadata_after_ack_changing_max_ms"] = worst;
+  }
+  if (std::any_of(sc.phases.begin(), sc.phases.end(),
+                  [](const phase& p) { return p.kind == phase_kind::partition; })) {
+    // What a partition kept from the cut-off side reaches it soon after the heal.
+    auto i = meta.find("\"after_heal\":{");
+    auto part = i == std::string::npos ? std::string{} : meta.substr(i, meta.find('}', i) - i);
+    auto traced = json_number(part, "traced", -1);
+    auto worst = json_number(part, "max_ms");
+    auto lost = json_number(part, "not_visible", -1);
+    check c{"updates acknowledged during a partition visible everywhere within 5 s of the heal",
+            false, ""};
+    c.passed = traced >= 0 && lost == 0 && worst <= 5000;
+    c.detail = n(traced) + " traced updates written during partitions: slowest " + n(worst)
+               + " ms after the heal, " + (lost < 0 ? "no answer" : n(lost))
+               + " not visible within 10 s of it";
+    rep.checks.push_back(c);
+    rep.figures["metadata_after_heal_max_ms"] = worst;
   }
   rep.figures["metadata_updates"] = json_number(meta, "updates");
   rep.figures["metadata_refused"] = json_number(meta, "refused");

@@ -286,12 +286,22 @@ private:
       break;
     }
     case phase_kind::kill: {
+      // Only the nodes that run are killed and restarted: under --autoscale a region's
+      // spare slots stay the orchestrator's.
+      std::vector<std::string> killed;
       for (auto& name : p.nodes) {
+        if (!cluster->alive(index_of(name))) {
+          continue;
+        }
         driver.send("down " + name);
         cluster->kill_node(index_of(name));
+        killed.push_back(name);
       }
-      steps.push_back({p.restart_after_s, [this, p] {
-                         for (auto& name : p.nodes) {
+      steps.push_back({p.restart_after_s, [this, killed] {
+                         for (auto& name : killed) {
+                           if (cluster->alive(index_of(name))) {
+                             continue; // the orchestrator started it again already
+                           }
                            cluster->start(index_of(name));
                            driver.send("up " + name);
                          }
@@ -527,14 +537,48 @@ private:
         last = elapsed();
       }
     }
-    size_t running = 0;
+  }
+
+  // Per region with spare slots, from the orchestrator's own actions (a kill is not a
+  // scale-down): nodes at the start -> the most it ran -> after its last action. Passes
+  // when every such region grew past its start and stopped a node again after its peak.
+  std::pair<bool, std::string> scaled_by_region() const {
+    std::map<std::string, std::vector<uint32_t>> by_region;
     for (uint32_t i = 0; i < sc.nodes; ++i) {
-      running += cluster->running(i) && !cluster->leaving(i) ? 1 : 0;
+      by_region[sc.region_of(i)].push_back(i);
     }
-    peak_running = std::max(peak_running, running);
-    if (running < peak_running) {
-      came_down = true;
+    bool ok = true;
+    std::string detail;
+    for (auto& [region, members] : by_region) {
+      size_t starting = 0;
+      for (auto i : members) {
+        starting += sc.starts(i) ? 1 : 0;
+      }
+      if (starting == members.size()) {
+        continue; // no spare slot: nothing to scale
+      }
+      auto label = region.empty() ? std::string{"cluster"} : region;
+      size_t peak = starting, last = starting;
+      double peak_at = -1;
+      for (auto& e : scale_events) {
+        if (e.region == label && e.action.rfind("start", 0) == 0 && e.nodes > peak) {
+          peak = e.nodes;
+          peak_at = e.t;
+        }
+      }
+      bool grew = peak > starting, came_down = false;
+      for (auto& e : scale_events) {
+        if (e.region == label) {
+          last = e.nodes;
+          came_down = came_down || (grew && e.t >= peak_at && e.action.rfind("leave", 0) == 0);
+        }
+      }
+      ok = ok && grew && came_down;
+      detail += (detail.empty() ? "" : ", ") + label + " " + std::to_string(starting) + " -> "
+                + std::to_string(peak) + " -> " + std::to_string(last)
+                + (grew ? (came_down ? "" : " (never fewer after the peak)") : " (never grew)");
     }
+    return {ok, detail.empty() ? std::string{"no region has a spare slot"} : detail};
   }
 
   // Nodes that left (leave phases) and have exited: noted with the time they took.
@@ -631,16 +675,11 @@ private:
            << e.desired << ", " << e.nodes << " running)";
         rep.notes.push_back("autoscale: " + os.str());
       }
-      size_t starting = 0;
-      for (uint32_t i = 0; i < sc.nodes; ++i) {
-        starting += sc.starts(i) ? 1 : 0;
-      }
+      auto [ok, detail] = scaled_by_region();
       rep.checks.push_back(
-          {"autoscale: nodes started under load and stopped after it",
-           peak_running > starting && came_down,
-           std::to_string(starting) + " nodes at the start, " + std::to_string(peak_running)
-               + " at the peak, " + (came_down ? "fewer again after it" : "never fewer again")
-               + " (" + std::to_string(scale_events.size()) + " actions; notes list them)"});
+          {"autoscale: nodes started under load and stopped after it in every "
+           "region with spare slots",
+           ok, detail + " (" + std::to_string(scale_events.size()) + " actions; notes list them)"});
     }
     if (!gone.empty()) {
       rep.checks.push_back({"every node that left handed its analytics batches over", kept.empty(),
@@ -707,8 +746,6 @@ private:
   std::map<uint32_t, double> desired; // sv_cluster_desired_nodes per node, last read
   std::map<std::string, double> last_action;
   std::vector<scale_event> scale_events;
-  size_t peak_running = 0;
-  bool came_down = false;
   std::vector<bool> running_at_end;
 
   std::vector<bool> left_pending() const {

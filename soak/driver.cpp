@@ -180,6 +180,9 @@ int run_driver(const scenario& s, const std::string& report_dir,
     }
     return -1;
   };
+  std::string last_phase;
+  std::mutex ups_mtx;
+  std::vector<std::thread> ups; // "up" commands connecting (each done within 40 s)
   std::string line;
   while (std::getline(std::cin, line)) {
     std::istringstream in{line};
@@ -194,33 +197,77 @@ int run_driver(const scenario& s, const std::string& report_dir,
       continue;
     }
     auto n = index_of(arg);
+    auto mark_change = [&meta] {
+      meta.changed_ns = steady::now().time_since_epoch().count();
+    };
+    if (verb == "phase") {
+      // The end of a partition changes who reaches whom, as a join or a leave does.
+      for (auto& p : s.phases) {
+        if (p.name == last_phase && p.kind == phase_kind::partition) {
+          mark_change();
+        }
+      }
+      last_phase = arg;
+    }
     if (verb == "down" || verb == "stall") {
+      mark_change();
       if (n >= 0) {
+        std::lock_guard<std::mutex> g{ups_mtx};
+        ++flags[n].generation; // an "up" of it still connecting no longer applies
         (verb == "down" ? flags[n].down : flags[n].stalled) = true;
         caf::anon_send(driver, link_atom::value, static_cast<uint32_t>(n), caf::actor{});
       }
-    } else if (verb == "up" || verb == "resume") {
+    } else if (verb == "up") {
+      mark_change();
       if (n >= 0) {
-        caf::actor an;
-        if (verb == "up") {
-          an = connect(sys, flags[n].host, flags[n].port, 30s);
+        // Connecting takes up to 40 s and must not hold up the commands behind it (the
+        // next phase, other nodes): it runs on its own thread, and applies only if no
+        // later "down" or "up" of that node came meanwhile.
+        client.node_up(static_cast<uint32_t>(n));
+        uint64_t generation = 0;
+        {
+          std::lock_guard<std::mutex> g{ups_mtx};
+          generation = ++flags[n].generation;
+        }
+        ups.emplace_back([&, n, arg, generation] {
+          auto i = static_cast<uint32_t>(n);
+          auto current = [&] {
+            return flags[i].generation.load() == generation;
+          };
+          auto an = connect(sys, flags[i].host, flags[i].port, 30s);
           if (!an) {
-            std::cerr << "soak driver: " << arg << " did not come back within 30 s\n";
-            continue;
+            if (current()) {
+              std::cerr << "soak driver: " << arg << " did not come back within 30 s\n";
+            }
+            return;
           }
           // The edge client reconnects by itself; wait for it (bounded) before new
           // viewers are placed there.
           auto until = steady::now() + 10s;
-          while (!client.connected(static_cast<uint32_t>(n)) && steady::now() < until) {
+          while (!client.connected(i) && steady::now() < until && current()) {
             std::this_thread::sleep_for(20ms);
           }
-        }
-        caf::anon_send(driver, link_atom::value, static_cast<uint32_t>(n), an);
-        (verb == "up" ? flags[n].down : flags[n].stalled) = false;
+          std::lock_guard<std::mutex> g{ups_mtx};
+          if (current()) {
+            caf::anon_send(driver, link_atom::value, i, an);
+            flags[i].down = false;
+            meta.changed_ns = steady::now().time_since_epoch().count(); // polled from now
+          }
+        });
+      }
+    } else if (verb == "resume") {
+      mark_change();
+      if (n >= 0) {
+        std::lock_guard<std::mutex> g{ups_mtx};
+        caf::anon_send(driver, link_atom::value, static_cast<uint32_t>(n), caf::actor{});
+        flags[n].stalled = false;
       }
     } else {
       caf::anon_send(driver, command_atom::value, verb, arg, x);
     }
+  }
+  for (auto& t : ups) {
+    t.join();
   }
   // Finish: the load stops, every analytics batch is acknowledged (or 60 s pass).
   meta.stop = true;
@@ -254,16 +301,32 @@ int run_driver(const scenario& s, const std::string& report_dir,
     for (auto& [phase, ms] : meta.meta_ack_ms_by_phase) {
       out << (any ? "," : "") << "\"" << json_clean(phase) << "\":{\"traced\":" << ms.size()
           << ",\"p50_ms\":" << json_num(quantile(ms, 0.5))
-          << ",\"p99_ms\":" << json_num(quantile(ms, 0.99)) << "}";
+          << ",\"p99_ms\":" << json_num(quantile(ms, 0.99))
+          << ",\"inval_p99_ms\":" << json_num(quantile(meta.inval_ack_ms_by_phase[phase], 0.99))
+          << "}";
       any = true;
     }
   }
-  out << "}"
+  out << "},\"slow_after_ack\":[";
+  for (size_t i = 0; i < meta.slow.size(); ++i) {
+    auto& x = meta.slow[i];
+    out << (i == 0 ? "" : ",") << "{\"phase\":\"" << json_clean(x.phase) << "\",\"node\":\""
+        << json_clean(x.node) << "\",\"ms\":" << json_num(x.ack_ms)
+        << ",\"at_s\":" << json_num(x.at_s) << ",\"changing\":" << (x.changing ? "true" : "false")
+        << "}";
+  }
+  out << "],\"after_ack_changing\":{\"traced\":" << meta.changing_ack_ms.size()
+      << ",\"p99_ms\":" << json_num(quantile(meta.changing_ack_ms, 0.99))
+      << ",\"max_ms\":" << json_num(quantile(meta.changing_ack_ms, 1.0)) << "}";
+  out << ",\"after_heal\":{\"traced\":" << meta.after_heal_ms.size()
+      << ",\"p50_ms\":" << json_num(quantile(meta.after_heal_ms, 0.5))
+      << ",\"max_ms\":" << json_num(quantile(meta.after_heal_ms, 1.0))
+      << ",\"not_visible\":" << meta.not_visible_after_heal << "}"
       << ",\"titles_checked\":" << conv.titles << ",\"diverged\":" << conv.diverged
       << ",\"refusals\":{";
   bool first = true;
   for (auto& [why, n] : meta.refusals) {
-    out << (first ? "" : ",") << "\"" << why << "\":" << n;
+    out << (first ? "" : ",") << "\"" << json_clean(why) << "\":" << n;
     first = false;
   }
   out << "},\"diverged_samples\":[";

@@ -11,6 +11,7 @@
 #include <cmath>
 #include <fstream>
 #include <iostream>
+#include <limits>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -78,6 +79,7 @@ struct node_flags {
   uint16_t port = 0;
   std::atomic<bool> down{false};
   std::atomic<bool> stalled{false};
+  std::atomic<uint64_t> generation{0}; ///< raised by every down, stall and up command
   bool usable() const {
     return !down.load() && !stalled.load();
   }
@@ -94,7 +96,25 @@ struct meta_shared {
   // The phase each traced update was written in (set by the load actor), and the catalog's
   // visibility after the acknowledgement by that phase.
   std::string phase;
-  std::map<std::string, std::vector<double>> meta_ack_ms_by_phase;
+  std::map<std::string, std::vector<double>> meta_ack_ms_by_phase, inval_ack_ms_by_phase;
+  // Traced updates seen everywhere 200 ms or more after their acknowledgement (the first
+  // 64): which node saw it last, and when it was written (s since the tracer started).
+  struct slow_trace {
+    std::string phase, node;
+    double ack_ms = 0, at_s = 0;
+    bool changing = false;
+  };
+  std::vector<slow_trace> slow;
+  // A node joined, left, came back or stopped, or a partition healed, at this steady time
+  // (ns); updates written within `settle` of it count apart (changing_ack_ms): the bound
+  // by round trips holds for a stable membership.
+  static constexpr auto settle = std::chrono::seconds{3};
+  std::atomic<int64_t> changed_ns{std::numeric_limits<int64_t>::min() / 2};
+  std::vector<double> changing_ack_ms; // catalog or cache, the later
+  // Traced updates written during a partition: visible everywhere this long after the heal
+  // (catalog and cache), or not within 10 s of it.
+  std::vector<double> after_heal_ms;
+  uint64_t not_visible_after_heal = 0;
   uint64_t updates = 0, traced = 0, refused = 0, not_propagated = 0, stale_reads = 0;
   std::map<std::string, uint64_t> refusals; // by reason
   std::set<std::string> titles;             // updated at least once

@@ -374,6 +374,11 @@ struct cluster_procs {
     return clean;
   }
 
+  // A process of node i exists (it may be SIGSTOPped or leaving).
+  bool alive(uint32_t i) const {
+    return nodes[i].pid > 0;
+  }
+
   // Started, not killed, not stopped.
   bool running(uint32_t i) const {
     return nodes[i].pid > 0 && !nodes[i].stopped;

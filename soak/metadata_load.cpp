@@ -4,6 +4,8 @@
 
 #include "soak/driver_parts.hpp"
 
+#include <optional>
+
 namespace sv::soak {
 
 namespace {
@@ -63,6 +65,15 @@ uint64_t update(caf::actor_system& sys, const scenario& sc, std::vector<node_fla
   return 0;
 }
 
+phase_kind kind_of(const scenario& sc, const std::string& phase) {
+  for (auto& p : sc.phases) {
+    if (p.name == phase) {
+      return p.kind;
+    }
+  }
+  return phase_kind::steady;
+}
+
 // Traced updates: after each, every usable node's catalog replica and cache are read
 // until they show the new version (catalog: metadata propagation; cache: invalidation).
 // A cache answer older than what that node's catalog already showed is a stale read.
@@ -74,10 +85,15 @@ void trace_loop(caf::actor_system& sys, const scenario& sc, std::vector<node_fla
   uint32_t rr = 0;
   uint64_t rev = 0;
   auto period = std::chrono::duration<double>(1.0 / std::max(0.1, sc.updates_per_s));
+  auto began = steady::now();
   while (!meta.stop.load()) {
     auto next = steady::now() + std::chrono::duration_cast<steady::duration>(period);
     auto title = static_cast<uint32_t>(rng() % std::min<uint32_t>(sc.titles, 50));
     auto sent = steady::now();
+    // Within meta_shared::settle_s of a membership change the new or returning node, or
+    // an owner that does not see it connected yet, may learn the update by anti-entropy.
+    auto changing = sent.time_since_epoch().count() - meta.changed_ns.load()
+                    < std::chrono::nanoseconds{meta_shared::settle}.count();
     std::string phase;
     {
       std::lock_guard<std::mutex> g{meta.mtx};
@@ -87,50 +103,111 @@ void trace_loop(caf::actor_system& sys, const scenario& sc, std::vector<node_fla
     auto acked = steady::now();
     if (v != 0) {
       auto id = "title-" + std::to_string(title);
-      std::vector<int> catalog_seen(flags.size(), 0), cache_seen(flags.size(), 0);
       // From the send (the write's own latency included), and from its acknowledgement
       // (propagation alone: a write waits for a majority of the voters, the others get it
       // at the same time).
       double meta_ms = 0, inval_ms = 0, meta_ack_ms = 0, inval_ack_ms = 0;
+      size_t last_node = 0;
       auto write_ms = std::chrono::duration<double, std::milli>(acked - sent).count();
       bool done = false;
       auto deadline = sent + 5s;
-      while (!done && steady::now() < deadline && !meta.stop.load()) {
-        done = true;
-        for (size_t n = 0; n < flags.size(); ++n) {
-          if (!flags[n].usable()) {
-            continue; // a faulted node is checked at the end (convergence)
+      // Written while a partition cuts a region off: the cut-off side sees it only after
+      // the heal, so it is followed until 10 s after the heal (at most 10 minutes) and
+      // measured from the heal as well.
+      auto cut = kind_of(sc, phase) == phase_kind::partition;
+      std::optional<steady::time_point> healed;
+      auto following = [&] {
+        auto now = steady::now();
+        if (cut && !healed) {
+          std::lock_guard<std::mutex> g{meta.mtx};
+          if (meta.phase != phase) {
+            healed = now;
+            deadline = now + 10s;
           }
+        }
+        return cut && !healed ? now < sent + 10min : now < deadline;
+      };
+      // Every node polled on its own thread, so a node's time is its own and not the sum of
+      // the requests to the nodes polled before it. A poller stops once its node showed the
+      // version in its catalog and its cache, or the node is faulted (checked at the end:
+      // convergence), or the tracer gives up.
+      struct seen_at {
+        double meta_ms = -1, inval_ms = -1;
+        bool both() const {
+          return meta_ms >= 0 && inval_ms >= 0;
+        }
+      };
+      std::vector<seen_at> at(flags.size());
+      std::atomic<bool> give_up{false};
+      std::atomic<size_t> finished{0};
+      std::vector<std::thread> pollers;
+      for (size_t n = 0; n < flags.size(); ++n) {
+        pollers.emplace_back([&, n] {
           auto ms = [&] {
             return std::chrono::duration<double, std::milli>(steady::now() - sent).count();
           };
-          if (catalog_seen[n] == 0) {
-            auto m = content::remote_get(sys, flags[n].host, flags[n].port, id, 500ms);
-            if (m && m->version() >= v) {
-              catalog_seen[n] = 1;
-              meta_ms = std::max(meta_ms, ms());
-              meta_ack_ms = std::max(meta_ack_ms, ms() - write_ms);
+          auto& s = at[n];
+          while (!give_up.load() && !meta.stop.load() && flags[n].usable() && !s.both()) {
+            if (s.meta_ms < 0) {
+              auto m = content::remote_get(sys, flags[n].host, flags[n].port, id, 500ms);
+              if (m && m->version() >= v) {
+                s.meta_ms = ms();
+              }
+            }
+            if (s.inval_ms < 0) {
+              auto c = cache::remote_get(sys, flags[n].host, flags[n].port, "meta/" + id, 500ms);
+              if (c && c->version >= v) {
+                s.inval_ms = ms();
+              } else if (c && s.meta_ms >= 0) {
+                std::lock_guard<std::mutex> g{meta.mtx};
+                ++meta.stale_reads; // the catalog here had v, its cache served older
+              }
+            }
+            if (!s.both()) {
+              std::this_thread::sleep_for(10ms);
             }
           }
-          if (cache_seen[n] == 0) {
-            auto c = cache::remote_get(sys, flags[n].host, flags[n].port, "meta/" + id, 500ms);
-            if (c && c->version >= v) {
-              cache_seen[n] = 1;
-              inval_ms = std::max(inval_ms, ms());
-              inval_ack_ms = std::max(inval_ack_ms, ms() - write_ms);
-            } else if (c && catalog_seen[n] == 1) {
-              std::lock_guard<std::mutex> g{meta.mtx};
-              ++meta.stale_reads; // the catalog here had v, its cache served older
-            }
-          }
-          done = done && catalog_seen[n] == 1 && cache_seen[n] == 1;
+          ++finished;
+        });
+      }
+      while (finished.load() < pollers.size()) {
+        if (!following() || meta.stop.load()) {
+          give_up = true;
+          break;
         }
-        if (!done) {
-          std::this_thread::sleep_for(10ms);
+        std::this_thread::sleep_for(5ms);
+      }
+      for (auto& t : pollers) {
+        t.join();
+      }
+      done = true;
+      for (size_t n = 0; n < flags.size(); ++n) {
+        auto& s = at[n];
+        if (s.both()) {
+          meta_ms = std::max(meta_ms, s.meta_ms);
+          inval_ms = std::max(inval_ms, s.inval_ms);
+          if (s.meta_ms - write_ms > meta_ack_ms) {
+            meta_ack_ms = s.meta_ms - write_ms;
+            last_node = n;
+          }
+          inval_ack_ms = std::max(inval_ack_ms, s.inval_ms - write_ms);
+        } else if (flags[n].usable()) {
+          done = false;
         }
       }
       std::lock_guard<std::mutex> g{meta.mtx};
       ++meta.traced;
+      if (cut) {
+        if (done) {
+          // Seen everywhere before the heal (written before the cut took hold, or on a
+          // side that reaches every usable node): 0 after it.
+          auto since_heal =
+              healed ? std::chrono::duration<double, std::milli>(*healed - sent).count() : 1e18;
+          meta.after_heal_ms.push_back(std::max(0.0, std::max(meta_ms, inval_ms) - since_heal));
+        } else {
+          ++meta.not_visible_after_heal;
+        }
+      }
       if (done) {
         meta.second_meta_ms.push_back(meta_ms);
         meta.second_inval_ms.push_back(inval_ms);
@@ -138,8 +215,17 @@ void trace_loop(caf::actor_system& sys, const scenario& sc, std::vector<node_fla
         meta.all_inval_ms.push_back(inval_ms);
         meta.all_write_ms.push_back(write_ms);
         meta.all_meta_ack_ms.push_back(meta_ack_ms);
-        meta.meta_ack_ms_by_phase[phase].push_back(meta_ack_ms);
         meta.all_inval_ack_ms.push_back(inval_ack_ms);
+        if (changing) {
+          meta.changing_ack_ms.push_back(std::max(meta_ack_ms, inval_ack_ms));
+        } else {
+          meta.meta_ack_ms_by_phase[phase].push_back(meta_ack_ms);
+          meta.inval_ack_ms_by_phase[phase].push_back(inval_ack_ms);
+        }
+        if (meta_ack_ms >= 200 && meta.slow.size() < 64) {
+          meta.slow.push_back({phase, flags[last_node].name, meta_ack_ms,
+                               std::chrono::duration<double>(sent - began).count(), changing});
+        }
       } else {
         ++meta.not_propagated;
       }

@@ -157,6 +157,10 @@ std::optional<scenario> load_scenario(const std::string& path, std::string& erro
         || !get("down_stabilization_s", as.down_stabilization_s, 0, 3600)) {
       return std::nullopt;
     }
+    if (auto o = (*a)["orchestrate"]; o && !o.is_boolean()) {
+      return fail("autoscale.orchestrate wants true or false");
+    }
+    as.orchestrate = (*a)["orchestrate"].value_or(false);
     as.cooldown_s = (*a)["cooldown_s"].value_or(as.cooldown_s);
     if (as.cooldown_s < 0 || as.cooldown_s > 600) {
       return fail("autoscale.cooldown_s wants 0..600");
@@ -392,6 +396,11 @@ std::optional<scenario> load_scenario(const std::string& path, std::string& erro
       return fail("phase " + p.name
                   + " leaves no node running: the viewers would have nowhere "
                     "to go");
+    }
+  }
+  if (s.autoscale.orchestrate) {
+    if (auto why = s.enable_autoscale(); !why.empty()) {
+      return fail(why);
     }
   }
   return s;

@@ -63,9 +63,10 @@ struct link_spec {
 /// [autoscale]: the nodes' [scale] targets, and what `streamverse-soak --autoscale` does as
 /// the orchestrator (start and stop node processes to follow sv_cluster_desired_nodes).
 struct autoscale_spec {
-  bool present = false;   ///< the scenario has an [autoscale] section
-  bool on = false;        ///< --autoscale: the controller orchestrates
-  uint32_t min_nodes = 1; ///< per region (each region's first nodes run from the start)
+  bool present = false;     ///< the scenario has an [autoscale] section
+  bool on = false;          ///< --autoscale: the controller orchestrates
+  bool orchestrate = false; ///< autoscale.orchestrate: as --autoscale, from the scenario
+  uint32_t min_nodes = 1;   ///< per region (each region's first nodes run from the start)
   uint32_t sessions_per_node = 1000;
   uint32_t target_utilization_pct = 0;
   uint32_t tolerance_pct = 10;

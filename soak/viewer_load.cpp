@@ -47,10 +47,10 @@ struct inflight_batch {
   uint32_t events = 0;
   int64_t sent_ns = 0; // 0: to send
   // The producer's region (viewer region index): the region of the node the first send
-  // went to (preferring seq % regions); every resend goes to a node of it while it has one
-  // usable, as an edge server resends through its own region's nodes. The cluster
-  // recognises a resend per region (a region's partitions); one through another region's
-  // node would be stored there too.
+  // went to (preferring seq % regions); every resend goes to a node of it, waiting while
+  // it has none usable, as an edge server resends through its own region's nodes. The
+  // cluster recognises a resend per region (a region's partitions); one through another
+  // region's node would be stored there too.
   size_t region = 0;
   bool placed = false; // sent once: `region` is where
 };
@@ -77,6 +77,10 @@ struct driver_state {
   std::string phase = "start";
   size_t slot = 0, slots = 1;
   uint32_t next_node = 0;
+  // Round-robin cursors per node set (a region's tier; keyed by the tier, which
+  // node_tiers keeps in place): one shared cursor would hand a region's first node nearly
+  // every open, as the cursor mostly stands in another region's range.
+  std::map<const std::vector<uint32_t>*, uint32_t> next_in;
   std::mt19937_64 rng{42};
   std::vector<double> title_cdf;
   std::vector<double> device_cdf, region_cdf;
@@ -139,15 +143,17 @@ bool node_ok(driver_actor* self, uint32_t n) {
 // The next usable node, round robin; nullopt when none is. For a viewer of `region` (an
 // index in sc->regions) when the nodes have regions: of the nearest region that has one,
 // its own first, as an edge client with a region preference list does.
-std::optional<uint32_t> next_usable(driver_actor* self, std::optional<size_t> region = {}) {
+std::optional<uint32_t> next_usable(driver_actor* self, std::optional<size_t> region = {},
+                                    bool own_region_only = false) {
   auto& st = self->state;
   auto n = static_cast<uint32_t>(st.links.size());
   auto in_turn = [&](const std::vector<uint32_t>* among) -> std::optional<uint32_t> {
+    auto& next = among == nullptr ? st.next_node : st.next_in[among];
     for (uint32_t k = 0; k < n; ++k) {
-      auto i = (st.next_node + k) % n;
+      auto i = (next + k) % n;
       if (node_ok(self, i)
           && (among == nullptr || std::find(among->begin(), among->end(), i) != among->end())) {
-        st.next_node = (i + 1) % n;
+        next = (i + 1) % n;
         return i;
       }
     }
@@ -157,6 +163,9 @@ std::optional<uint32_t> next_usable(driver_actor* self, std::optional<size_t> re
     for (auto& tier : st.node_tiers[*region]) {
       if (auto i = in_turn(&tier)) {
         return i;
+      }
+      if (own_region_only) {
+        break;
       }
     }
     return std::nullopt;
@@ -271,7 +280,10 @@ void send_batch(driver_actor* self, uint64_t seq) {
   if (it == st.inflight.end()) {
     return;
   }
-  auto n = next_usable(self, it->second.region);
+  // A resend only through the region of the first send (the producer contract in
+  // docs/host-api.md: the cluster recognises a resend within a region): while that region
+  // has no usable node (killed), the batch waits for it rather than being stored twice.
+  auto n = next_usable(self, it->second.region, it->second.placed);
   if (!n || !st.links[*n].analytics) {
     it->second.sent_ns = 0; // the sweep tries again
     return;

@@ -135,4 +135,30 @@ seconds = 5
     CHECK_FALSE(load(phases("[[phase]]\nkind = \"join\"\nnode = \"node-z\"\n"), error));
     CHECK(error.find("not one of the cluster's nodes") != std::string::npos);
   }
+
+  TEST_CASE("autoscale.orchestrate turns the orchestrator on from the scenario: each region "
+            "starts with min_nodes, and join or leave phases or a non-boolean are refused") {
+    std::string error;
+    auto with = [](const std::string& autoscale, const std::string& phases) {
+      return regions + "[autoscale]\nmin_nodes = 1\n" + autoscale + phases;
+    };
+    const std::string steady = "[[phase]]\nkind = \"steady\"\n";
+    auto sc = load(with("orchestrate = true\n", steady), error);
+    REQUIRE_MESSAGE(sc, error);
+    CHECK(sc->autoscale.on);
+    CHECK(sc->starts(0));       // eu-west's first node
+    CHECK_FALSE(sc->starts(1)); // eu-west's second: a slot the orchestrator may start
+    CHECK(sc->starts(2));       // us-east and ap-south have one node each
+    CHECK(sc->starts(3));
+    // Without it, the section only sets the nodes' targets (--autoscale turns it on).
+    sc = load(with("", steady), error);
+    REQUIRE_MESSAGE(sc, error);
+    CHECK_FALSE(sc->autoscale.on);
+    CHECK(sc->starts(1));
+    CHECK_FALSE(load(with("orchestrate = \"yes\"\n", steady), error));
+    CHECK(error.find("autoscale.orchestrate wants true or false") != std::string::npos);
+    CHECK_FALSE(load(
+        with("orchestrate = true\n", "[[phase]]\nkind = \"leave\"\nnode = \"node-a\"\n"), error));
+    CHECK(error.find("not join or leave phases") != std::string::npos);
+  }
 }
