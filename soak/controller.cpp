@@ -290,8 +290,8 @@ private:
       // spare slots stay the orchestrator's.
       std::vector<std::string> killed;
       for (auto& name : p.nodes) {
-        if (!cluster->alive(index_of(name))) {
-          continue;
+        if (!cluster->alive(index_of(name)) || cluster->leaving(index_of(name))) {
+          continue; // a spare slot, or a node leaving: not the kill's
         }
         driver.send("down " + name);
         cluster->kill_node(index_of(name));
@@ -306,8 +306,13 @@ private:
                            driver.send("up " + name);
                          }
                        }});
-      note = p.node + " SIGKILL, restarted after " + std::to_string(p.restart_after_s).substr(0, 4)
-             + " s";
+      std::string names;
+      for (auto& k : killed) {
+        names += (names.empty() ? "" : "+") + k;
+      }
+      note = killed.empty() ? p.node + ": no node running to kill"
+                            : names + " SIGKILL, restarted after "
+                                  + std::to_string(p.restart_after_s).substr(0, 4) + " s";
       break;
     }
     case phase_kind::leave: {
@@ -500,10 +505,7 @@ private:
   // SIGTERM (a graceful leave) its last started one when it wants fewer, at most one
   // action per region per cooldown_s, never below min_nodes.
   void orchestrate() {
-    std::map<std::string, std::vector<uint32_t>> by_region;
-    for (uint32_t i = 0; i < sc.nodes; ++i) {
-      by_region[sc.region_of(i)].push_back(i);
-    }
+    auto by_region = sc.nodes_by_region();
     for (auto& [region, members] : by_region) {
       std::vector<uint32_t> up, spare;
       double want = 0;
@@ -543,11 +545,8 @@ private:
   // scale-down): nodes at the start -> the most it ran -> after its last action. Passes
   // when every such region grew past its start and stopped a node again after its peak.
   std::pair<bool, std::string> scaled_by_region() const {
-    std::map<std::string, std::vector<uint32_t>> by_region;
-    for (uint32_t i = 0; i < sc.nodes; ++i) {
-      by_region[sc.region_of(i)].push_back(i);
-    }
-    bool ok = true;
+    auto by_region = sc.nodes_by_region();
+    bool ok = true, any = false;
     std::string detail;
     for (auto& [region, members] : by_region) {
       size_t starting = 0;
@@ -557,6 +556,7 @@ private:
       if (starting == members.size()) {
         continue; // no spare slot: nothing to scale
       }
+      any = true;
       auto label = region.empty() ? std::string{"cluster"} : region;
       size_t peak = starting, last = starting;
       double peak_at = -1;
@@ -578,7 +578,7 @@ private:
                 + std::to_string(peak) + " -> " + std::to_string(last)
                 + (grew ? (came_down ? "" : " (never fewer after the peak)") : " (never grew)");
     }
-    return {ok, detail.empty() ? std::string{"no region has a spare slot"} : detail};
+    return {ok && any, any ? detail : std::string{"no region has a spare slot"}};
   }
 
   // Nodes that left (leave phases) and have exited: noted with the time they took.

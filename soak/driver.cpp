@@ -202,10 +202,8 @@ int run_driver(const scenario& s, const std::string& report_dir,
     };
     if (verb == "phase") {
       // The end of a partition changes who reaches whom, as a join or a leave does.
-      for (auto& p : s.phases) {
-        if (p.name == last_phase && p.kind == phase_kind::partition) {
-          mark_change();
-        }
+      if (!last_phase.empty() && s.kind_of(last_phase) == phase_kind::partition) {
+        mark_change();
       }
       last_phase = arg;
     }
@@ -213,7 +211,9 @@ int run_driver(const scenario& s, const std::string& report_dir,
       mark_change();
       if (n >= 0) {
         std::lock_guard<std::mutex> g{ups_mtx};
-        ++flags[n].generation; // an "up" of it still connecting no longer applies
+        if (verb == "down") {
+          ++flags[n].generation; // an "up" of it still connecting no longer applies
+        }
         (verb == "down" ? flags[n].down : flags[n].stalled) = true;
         caf::anon_send(driver, link_atom::value, static_cast<uint32_t>(n), caf::actor{});
       }

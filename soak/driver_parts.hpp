@@ -79,7 +79,7 @@ struct node_flags {
   uint16_t port = 0;
   std::atomic<bool> down{false};
   std::atomic<bool> stalled{false};
-  std::atomic<uint64_t> generation{0}; ///< raised by every down, stall and up command
+  std::atomic<uint64_t> generation{0}; ///< raised by every down and up command
   bool usable() const {
     return !down.load() && !stalled.load();
   }

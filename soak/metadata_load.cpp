@@ -65,15 +65,6 @@ uint64_t update(caf::actor_system& sys, const scenario& sc, std::vector<node_fla
   return 0;
 }
 
-phase_kind kind_of(const scenario& sc, const std::string& phase) {
-  for (auto& p : sc.phases) {
-    if (p.name == phase) {
-      return p.kind;
-    }
-  }
-  return phase_kind::steady;
-}
-
 // Traced updates: after each, every usable node's catalog replica and cache are read
 // until they show the new version (catalog: metadata propagation; cache: invalidation).
 // A cache answer older than what that node's catalog already showed is a stale read.
@@ -90,8 +81,9 @@ void trace_loop(caf::actor_system& sys, const scenario& sc, std::vector<node_fla
     auto next = steady::now() + std::chrono::duration_cast<steady::duration>(period);
     auto title = static_cast<uint32_t>(rng() % std::min<uint32_t>(sc.titles, 50));
     auto sent = steady::now();
-    // Within meta_shared::settle_s of a membership change the new or returning node, or
-    // an owner that does not see it connected yet, may learn the update by anti-entropy.
+    // Within meta_shared::settle of a membership change the new or returning node, or an
+    // owner that does not see it connected yet, may learn the update by anti-entropy (a
+    // change while it is followed counts too: checked again at the end).
     auto changing = sent.time_since_epoch().count() - meta.changed_ns.load()
                     < std::chrono::nanoseconds{meta_shared::settle}.count();
     std::string phase;
@@ -114,7 +106,7 @@ void trace_loop(caf::actor_system& sys, const scenario& sc, std::vector<node_fla
       // Written while a partition cuts a region off: the cut-off side sees it only after
       // the heal, so it is followed until 10 s after the heal (at most 10 minutes) and
       // measured from the heal as well.
-      auto cut = kind_of(sc, phase) == phase_kind::partition;
+      auto cut = sc.kind_of(phase) == phase_kind::partition;
       std::optional<steady::time_point> healed;
       auto following = [&] {
         auto now = steady::now();
@@ -133,6 +125,7 @@ void trace_loop(caf::actor_system& sys, const scenario& sc, std::vector<node_fla
       // convergence), or the tracer gives up.
       struct seen_at {
         double meta_ms = -1, inval_ms = -1;
+        bool faulted = false; // stopped polling: the node went down or stalled, or not up yet
         bool both() const {
           return meta_ms >= 0 && inval_ms >= 0;
         }
@@ -147,7 +140,11 @@ void trace_loop(caf::actor_system& sys, const scenario& sc, std::vector<node_fla
             return std::chrono::duration<double, std::milli>(steady::now() - sent).count();
           };
           auto& s = at[n];
-          while (!give_up.load() && !meta.stop.load() && flags[n].usable() && !s.both()) {
+          while (!give_up.load() && !meta.stop.load() && !s.both()) {
+            if (!flags[n].usable()) {
+              s.faulted = true; // checked at the end (convergence)
+              break;
+            }
             if (s.meta_ms < 0) {
               auto m = content::remote_get(sys, flags[n].host, flags[n].port, id, 500ms);
               if (m && m->version() >= v) {
@@ -191,10 +188,11 @@ void trace_loop(caf::actor_system& sys, const scenario& sc, std::vector<node_fla
             last_node = n;
           }
           inval_ack_ms = std::max(inval_ack_ms, s.inval_ms - write_ms);
-        } else if (flags[n].usable()) {
+        } else if (!s.faulted) {
           done = false;
         }
       }
+      changing = changing || meta.changed_ns.load() > sent.time_since_epoch().count();
       std::lock_guard<std::mutex> g{meta.mtx};
       ++meta.traced;
       if (cut) {
@@ -216,7 +214,7 @@ void trace_loop(caf::actor_system& sys, const scenario& sc, std::vector<node_fla
         meta.all_write_ms.push_back(write_ms);
         meta.all_meta_ack_ms.push_back(meta_ack_ms);
         meta.all_inval_ack_ms.push_back(inval_ack_ms);
-        if (changing) {
+        if (changing && !cut) { // (one written during a partition: the after-heal figure)
           meta.changing_ack_ms.push_back(std::max(meta_ack_ms, inval_ack_ms));
         } else {
           meta.meta_ack_ms_by_phase[phase].push_back(meta_ack_ms);

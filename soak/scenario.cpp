@@ -406,6 +406,23 @@ std::optional<scenario> load_scenario(const std::string& path, std::string& erro
   return s;
 }
 
+std::map<std::string, std::vector<uint32_t>> scenario::nodes_by_region() const {
+  std::map<std::string, std::vector<uint32_t>> out;
+  for (uint32_t i = 0; i < nodes; ++i) {
+    out[region_of(i)].push_back(i);
+  }
+  return out;
+}
+
+phase_kind scenario::kind_of(const std::string& name) const {
+  for (auto& p : phases) {
+    if (p.name == name) {
+      return p.kind;
+    }
+  }
+  return phase_kind::steady;
+}
+
 std::vector<uint32_t> scenario::region_peers(uint32_t i) const {
   std::vector<uint32_t> out;
   for (uint32_t j = 0; j < nodes; ++j) {

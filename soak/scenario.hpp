@@ -5,6 +5,7 @@
 // config/soak/README.md.
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <utility>
@@ -110,6 +111,12 @@ struct scenario {
 
   /// Node i's region's nodes (all nodes without regions), in index order.
   std::vector<uint32_t> region_peers(uint32_t i) const;
+
+  /// The nodes of each region, in index order ("" holds them all without regions).
+  std::map<std::string, std::vector<uint32_t>> nodes_by_region() const;
+
+  /// The kind of the phase named `name` (steady when there is none).
+  phase_kind kind_of(const std::string& name) const;
 
   /// Whether node i runs from the start (false: its first phase is a join).
   bool starts(uint32_t i) const;

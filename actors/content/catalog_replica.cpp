@@ -162,13 +162,17 @@ void read_through(catalog_self* self, caf::response_promise rp, const std::strin
             + (a->any_silent ? names + ", which would know, did not all answer" : "nor at " + names)
             + ")"));
   };
+  // The whole fan-out stays within 3/4 of the catalog's timeout (the lookup of a peer a
+  // quarter, its answer half), so the caller, who waits the timeout, gets "not found"
+  // rather than a timeout when one of them does not answer.
   auto& st = self->state;
+  auto lookup = st.timeout / 4;
+  auto answer = caf::duration{st.timeout / 2};
   for (auto& name : others) {
     st.router.with_peer(
-        self, name, st.timeout,
+        self, name, lookup,
         [=](const caf::actor& other) {
-          self->request(caf::actor_cast<catalog_actor>(other), caf::duration{self->state.timeout},
-                        fetch_atom::value, id)
+          self->request(caf::actor_cast<catalog_actor>(other), answer, fetch_atom::value, id)
               .then(
                   [=](const changed_msg& c) {
                     apply_version(self, from_msg(c));

@@ -293,7 +293,7 @@ TEST_SUITE("actors.content") {
     start("node-b", 60s);
     REQUIRE(eventually([&] { return sv::test::full_mesh(nodes); }));
     // A title that node-c and node-d rank first and second once all four are up: node-c
-    // asks node-d before anyone who has it.
+    // asks node-d too, whose "not found" (it has not caught up either) must not decide.
     std::string id;
     for (int k = 0; id.empty(); ++k) {
       auto candidate = "title-rn-" + std::to_string(k);
