@@ -98,6 +98,14 @@ struct host_fixture : sv::testkit::fixture {
     return std::make_shared<batch_join>(items, host_now_ns() + budget.count() * 1'000'000, 4,
                                         [completed](batch_join&) { ++*completed; });
   }
+
+  // A part of `join` for the host, its items still to fill in.
+  static host_work part_of(const std::shared_ptr<batch_join>& join) {
+    host_work w;
+    w.join = join;
+    w.part = join->add_part();
+    return w;
+  }
 };
 
 // Blocks from a host's outputs, as the test sees them.
@@ -153,9 +161,7 @@ TEST_SUITE("actors.session") {
     // A part closing alice's session, with a heartbeat of bob's: its answer waits.
     int completed = 0;
     auto join = join_of(2, 1000ms, &completed);
-    host_work w;
-    w.join = join;
-    w.part = join->add_part();
+    auto w = part_of(join);
     w.heartbeats = {beat(8, 6'000)};
     w.heartbeats_at = {0};
     w.commands = {command{7, command_kind::close, 0}};
@@ -222,9 +228,7 @@ TEST_SUITE("actors.session") {
     REQUIRE_FALSE(ask(beat(7, 9'000)));
     int completed = 0;
     auto join = join_of(1, 1000ms, &completed);
-    host_work w;
-    w.join = join;
-    w.part = join->add_part();
+    auto w = part_of(join);
     w.commands = {command{7, command_kind::close, 0}};
     w.commands_at = {0};
     join->finish(); // the dispatcher's hold
@@ -245,9 +249,7 @@ TEST_SUITE("actors.session") {
     spawn_host();
     int completed = 0;
     auto join = join_of(4, 1000ms, &completed);
-    host_work w;
-    w.join = join;
-    w.part = join->add_part();
+    auto w = part_of(join);
     w.opens = {viewer(7), viewer(8)};
     w.opens_at = {0, 1};
     w.heartbeats = {beat(7, 5000), beat(99, 1)};
@@ -272,9 +274,7 @@ TEST_SUITE("actors.session") {
     spawn_host();
     int completed = 0;
     auto join = join_of(2, 5ms, &completed);
-    host_work w;
-    w.join = join;
-    w.part = join->add_part();
+    auto w = part_of(join);
     w.opens = {viewer(7)};
     w.opens_at = {0};
     w.commands = {command{7, command_kind::pause, 0}};
@@ -295,9 +295,7 @@ TEST_SUITE("actors.session") {
     spawn_host();
     int completed = 0;
     auto join = join_of(1, 1000ms, &completed);
-    host_work w;
-    w.join = join;
-    w.part = join->add_part();
+    auto w = part_of(join);
     w.opens = {viewer(7)};
     w.opens_at = {0};
     REQUIRE(join->expire(w.part)); // the gateway answered it (overloaded) first
