@@ -131,6 +131,15 @@ struct edge_client::shared {
   sink on_results;
 
   mutable std::mutex mtx; // everything below up to `actor`
+  // The batches being filled, `lanes` per node (index node * lanes + lane_of(kind)):
+  // commands travel in batches of their own. A batch is answered as a whole, and a close
+  // is answered only once its last position is held by two nodes (a round trip to another
+  // node), so a close in a batch of heartbeats held back all of their answers (while many
+  // viewers left at once, the critical p99 of the demo's after-release phase).
+  static constexpr uint32_t lanes = 2;
+  static uint32_t lane_of(item_kind k) noexcept {
+    return k == item_kind::command ? 1 : 0;
+  }
   std::vector<staged> staging;
   std::unordered_map<uint64_t, uint32_t> where; // session -> node
   uint32_t next_node = 0;
@@ -157,9 +166,11 @@ struct edge_client::shared {
 
   shared(caf::actor_system& s, edge_settings c, sink f)
       : sys(s), cfg(std::move(c)), on_results(std::move(f)) {
-    staging.resize(cfg.nodes.size());
+    staging.resize(cfg.nodes.size() * lanes);
+    for (uint32_t i = 0; i < staging.size(); ++i) {
+      staging[i].node = i / lanes;
+    }
     for (uint32_t i = 0; i < cfg.nodes.size(); ++i) {
-      staging[i].node = i;
       health.push_back(std::make_unique<node_health>());
     }
     wanted.assign(cfg.nodes.size(), true);
@@ -266,7 +277,7 @@ struct edge_client::shared {
 
   // Takes one item in (mtx held): its refusal, or nothing and maybe a full batch to send.
   template <class Add>
-  std::optional<item_result> stage(uint32_t node, bool first_attempt, Add add,
+  std::optional<item_result> stage(uint32_t node, item_kind kind, bool first_attempt, Add add,
                                    std::optional<staged>& full) {
     auto& h = *health[node];
     auto now_s = now_ns() / 1'000'000'000;
@@ -286,7 +297,7 @@ struct edge_client::shared {
                             250);
       }
     }
-    auto& s = staging[node];
+    auto& s = staging[node * lanes + lane_of(kind)];
     add(s);
     if (s.size() >= cfg.max_batch) {
       full = std::move(s);
@@ -315,7 +326,7 @@ struct edge_client::shared {
       } else if (auto n = choose(refused); n) {
         node = static_cast<int32_t>(*n);
         refused = stage(
-            *n, true, [&](staged& s) { add(s, m); }, full);
+            *n, kind, true, [&](staged& s) { add(s, m); }, full);
       }
     }
     if (refused) {
@@ -474,14 +485,19 @@ void node_lost(client_actor* self, uint32_t node, const std::string& why) {
       ++i;
     }
   }
-  staged left;
+  std::vector<staged> left;
   {
     std::lock_guard<std::mutex> guard{sh.mtx};
-    left = std::move(sh.staging[node]);
-    sh.staging[node] = staged{};
-    sh.staging[node].node = node;
+    for (uint32_t lane = 0; lane < sh.lanes; ++lane) {
+      auto& s = sh.staging[node * sh.lanes + lane];
+      left.push_back(std::move(s));
+      s = staged{};
+      s.node = node;
+    }
   }
-  fail_all(self, node, left.opens, left.heartbeats, left.commands, r);
+  for (auto& s : left) {
+    fail_all(self, node, s.opens, s.heartbeats, s.commands, r);
+  }
   sh.want_connect(node);
 }
 
@@ -554,7 +570,7 @@ void restage(client_actor* self, retry_item& x) {
     } else {
       node = static_cast<int32_t>(*n);
       refused = sh.stage(
-          *n, false,
+          *n, x.kind, false,
           [&](staged& s) {
             if (x.kind == item_kind::open) {
               s.batch.opens.push_back(std::move(x.open));

@@ -136,17 +136,25 @@ heartbeat_report beat(uint64_t id, int64_t position) {
 
 // A gateway that lists itself and then never answers a batch (a stopped node), or refuses
 // every item `overloaded` with a 5 ms hint.
-enum class fake_mode { silent, refusing };
+// silent: never answers; refusing: refuses every item (overloaded); slow_commands: never
+// answers a batch with a command in it (a close whose position no holder confirms), and
+// answers every other batch ok at once.
+enum class fake_mode { silent, refusing, slow_commands };
 
 gateway_actor::behavior_type fake_gateway(gateway_actor::pointer self, fake_mode mode,
                                           std::shared_ptr<std::atomic<int>> batches) {
   return {
       [=](edge_batch& b) -> caf::result<edge_answer> {
         ++*batches;
-        if (mode == fake_mode::silent) {
+        if (mode == fake_mode::silent
+            || (mode == fake_mode::slow_commands && !b.commands.empty())) {
           return self->make_response_promise<edge_answer>(); // never delivered
         }
         edge_answer a;
+        if (mode == fake_mode::slow_commands) {
+          a.results.assign(b.size(), item_result{});
+          return a;
+        }
         item_result r;
         r.code = static_cast<uint8_t>(sv::errc::overloaded);
         r.retry_after_ms = 5;
@@ -413,6 +421,41 @@ TEST_SUITE("actors.session") {
     // CAF 0.17 can leak a request's timeout still scheduled when its system stops: let
     // them fire first.
     std::this_thread::sleep_for(600ms);
+  }
+
+  TEST_CASE("a close answered late does not hold back the heartbeats sent with it: commands "
+            "travel in batches of their own") {
+    fake_node f{"edge_test_data/slow_commands", fake_mode::slow_commands};
+    client_config cfg;
+    caf::actor_system sys{cfg};
+    results got;
+    edge_settings es;
+    es.nodes = {f.address()};
+    es.throttle_k = 0;
+    es.deadline = 1500ms;
+    edge_client client{sys, es, got.sink()};
+    REQUIRE(client.wait_connected(5s) == 1);
+    command close;
+    close.session_id = 7;
+    close.kind = command_kind::close;
+    client.command(close, 1, 0u);
+    for (uint64_t k = 0; k < 10; ++k) {
+      client.heartbeat(beat(7, static_cast<int64_t>(k) * 1000), 100 + k, 0u);
+    }
+    // The heartbeats are answered ok long before the close's deadline...
+    REQUIRE(eventually([&] { return got.size() == 10; }, 1s));
+    for (auto& r : got.take()) {
+      CHECK(r.kind == item_kind::heartbeat);
+      CHECK_FALSE(r.error);
+      CHECK(r.latency < 1s);
+    }
+    // ...which the close, in its own batch, runs into.
+    REQUIRE(eventually([&] { return got.size() == 1; }));
+    auto last = got.take();
+    CHECK(last[0].kind == item_kind::command);
+    CHECK(sv::is(last[0].error, sv::errc::unavailable));
+    CHECK(*f.batches == 2);
+    std::this_thread::sleep_for(600ms); // CAF 0.17: let pending request timeouts fire first
   }
 
   TEST_CASE("a node that refuses most items is spared: the client refuses the excess itself") {
