@@ -170,10 +170,13 @@ watch_actor peer(const caf::actor& svc) {
 struct view {
   std::vector<cluster::member> members;
   std::string self_name, region;
+  cluster::region_holders placement; // the up members by region, grouped once
 };
 
 view current_view(watch_self* self) {
-  view v{self->state.router.members(), self->state.router.self_name(), {}};
+  auto members = self->state.router.members();
+  cluster::region_holders placement{members};
+  view v{std::move(members), self->state.router.self_name(), {}, std::move(placement)};
   for (auto& m : v.members) {
     if (m.name == v.self_name) {
       v.region = m.region;
@@ -185,14 +188,15 @@ view current_view(watch_self* self) {
 // The user's owner (in `home`, the user's region) and replica (in another region), best
 // first; this node alone while it sees no member up. A home no member belongs to (a
 // viewer's region without nodes, or none given) counts as this node's region.
-std::string home_of(const view& v, const std::string& home) {
-  auto known = std::any_of(v.members.begin(), v.members.end(),
-                           [&home](const cluster::member& m) { return m.region == home; });
+const std::string& home_of(const view& v, const std::string& home) {
+  auto known = v.placement.has_region(home)
+               || std::any_of(v.members.begin(), v.members.end(),
+                              [&home](const cluster::member& m) { return m.region == home; });
   return known ? home : v.region;
 }
 
 std::vector<std::string> holders(const view& v, const std::string& user, const std::string& home) {
-  auto h = cluster::holders_across_regions("watch-" + user, home_of(v, home), v.members);
+  auto h = v.placement("watch-" + user, home_of(v, home));
   if (h.empty()) {
     h.push_back(v.self_name);
   }
@@ -224,14 +228,14 @@ void keep_newer(std::map<key, watch_entry>& m, const watch_entry& e) {
 // Stores positions at this node; as the owner, keeps what changed for the replica.
 // To the store (one transaction per batch); as the owner, for the replica too (it applies
 // the same rule, so passing on entries that lost here is harmless).
-void apply(watch_self* self, const batch_msg& b) {
+void apply(watch_self* self, batch_msg&& b) {
   auto& st = self->state;
-  caf::anon_send(st.writer, b); // a dynamically typed, local actor
   if (!b.replica() && !b.replicated()) {
     for (auto& p : b.positions()) {
       keep_newer(st.for_replica, from_msg(p));
     }
   }
+  caf::anon_send(st.writer, std::move(b)); // a dynamically typed, local actor
 }
 
 // Sends `entries` grouped by destination (`pick` chooses it per user); this node's own
@@ -259,22 +263,25 @@ void send_grouped(watch_self* self, std::map<key, watch_entry>& entries, bool re
   entries.clear();
   for (auto& [dest, b] : batches) {
     if (dest == st.router.self_name()) {
-      apply(self, b);
+      apply(self, std::move(b));
       continue;
     }
     // The destination is unreachable, or did not confirm it stored them: kept for the
     // next sync (as the owner's replica data; records are re-routed to whoever owns the
     // user then). A crash of the receiver before it stored them loses nothing.
-    auto keep = [self, b, replica](const caf::error&) {
+    // One copy of the batch, shared by the callbacks (copied once more, into the request):
+    // a copy per callback was most of this actor's allocations while many closed at once.
+    auto shared = std::make_shared<const batch_msg>(std::move(b));
+    auto keep = [self, shared, replica](const caf::error&) {
       auto& st = self->state;
-      for (auto& p : b.positions()) {
+      for (auto& p : shared->positions()) {
         keep_newer(replica ? st.for_replica : st.outgoing, from_msg(p));
       }
     };
     st.router.with_peer(
         self, dest, std::chrono::seconds{2},
-        [self, b, keep](const caf::actor& svc) {
-          self->request(peer(svc), caf::duration{std::chrono::seconds{3}}, b)
+        [self, shared, keep](const caf::actor& svc) {
+          self->request(peer(svc), caf::duration{std::chrono::seconds{3}}, *shared)
               .then([](caf::ok_atom) {}, [keep](caf::error& err) { keep(err); });
         },
         keep);
@@ -438,7 +445,7 @@ void hand_round(watch_self* self) {
   }
   for (auto& [dest, ob] : batches) {
     if (dest.first == st.router.self_name()) {
-      apply(self, ob.b);
+      apply(self, std::move(ob.b));
       finish_hand(self, ob.for_requests, nullptr, dest.first, nullptr);
       continue;
     }
@@ -536,9 +543,11 @@ watch_behavior(watch_self* self, std::string node_name,
       // From other nodes: records for users this node owns, or replicas; answered once
       // stored, so that a sender keeps what a crash here would lose.
       // (A close's positions, `held`: answered at once, held here and stored next.)
-      [self](const batch_msg& b) -> caf::result<caf::ok_atom> {
+      // (Mutable: the message is this handler's alone unless shared, so the batch moves on
+      // to the writer without a copy.)
+      [self](batch_msg& b) -> caf::result<caf::ok_atom> {
         if (b.held()) {
-          apply(self, b);
+          apply(self, std::move(b));
           return caf::ok_atom::value;
         }
         auto rp = self->make_response_promise<caf::ok_atom>();
@@ -547,7 +556,7 @@ watch_behavior(watch_self* self, std::string node_name,
             keep_newer(self->state.for_replica, from_msg(p));
           }
         }
-        self->request(self->state.writer, caf::infinite, b)
+        self->request(self->state.writer, caf::infinite, std::move(b))
             .then([rp](caf::ok_atom) mutable { rp.deliver(caf::ok_atom::value); },
                   [rp](caf::error& err) mutable { rp.deliver(err); });
         return rp;

@@ -38,12 +38,18 @@ watch_store::watch_store(const std::string& path, size_t compact_after)
   if (!storage::exec(db_,
                      "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
                      "PRAGMA cache_size=-65536;"
+                     // The keyed table is one B-tree on its key (WITHOUT ROWID), not
+                     // a table and an index to update for each position.
                      "CREATE TABLE IF NOT EXISTS positions ("
                      "  user TEXT NOT NULL, content TEXT NOT NULL, position_ms INTEGER NOT NULL,"
                      "  event_ms INTEGER NOT NULL, device TEXT NOT NULL,"
-                     "  PRIMARY KEY (user, content));"
+                     "  PRIMARY KEY (user, content)) WITHOUT ROWID;"
+                     // The rowid alone orders the log: a new row gets the largest
+                     // one plus one, and the log is only ever emptied as a whole.
+                     // (AUTOINCREMENT would add a write to sqlite_sequence per row.)
+                     // A store created by an earlier build keeps its tables as they are.
                      "CREATE TABLE IF NOT EXISTS position_log ("
-                     "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+                     "  id INTEGER PRIMARY KEY,"
                      "  user TEXT NOT NULL, content TEXT NOT NULL, position_ms INTEGER NOT NULL,"
                      "  event_ms INTEGER NOT NULL, device TEXT NOT NULL);",
                      &error_)) {
@@ -110,9 +116,9 @@ bool run(sqlite3_stmt* s, const watch_entry& e) {
 
 } // namespace
 
-// Inside a transaction: `e` into the log and memory, unless memory has a newer one.
-std::optional<bool> watch_store::take(const watch_entry& e, sqlite3_stmt* append) {
-  auto key = key_of(e.user, e.content);
+// Inside a transaction: `e` (its key_of `key`) into the log and memory, unless memory has
+// a newer one.
+std::optional<bool> watch_store::take(const watch_entry& e, std::string key, sqlite3_stmt* append) {
   auto i = recent_.find(key);
   if (i != recent_.end() && !newer(e, i->second)) {
     return false;
@@ -170,8 +176,8 @@ std::optional<size_t> watch_store::record_all(const std::vector<watch_entry>& es
     return std::nullopt;
   }
   size_t n = 0;
-  for (auto& e : es) {
-    auto r = take(e, append.get());
+  for (size_t k = 0; k < es.size(); ++k) {
+    auto r = take(es[k], before[k].first, append.get());
     if (!r) {
       undo();
       return std::nullopt;

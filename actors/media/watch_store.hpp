@@ -72,7 +72,7 @@ public:
 
 private:
   static std::string key_of(const std::string& user, const std::string& content);
-  std::optional<bool> take(const watch_entry& e, sqlite3_stmt* append);
+  std::optional<bool> take(const watch_entry& e, std::string key, sqlite3_stmt* append);
 
   sqlite3* db_ = nullptr;
   std::string error_;

@@ -232,31 +232,95 @@ std::vector<std::string> up_names_in(const std::vector<member>& ms, const std::s
 
 std::vector<std::string> holders_across_regions(std::string_view key, const std::string& home,
                                                 const std::vector<member>& ms) {
-  std::map<std::string, std::vector<std::string>> up_by_region;
+  return region_holders{ms}(key, home);
+}
+
+region_holders::region_holders(const std::vector<member>& ms) {
   for (auto& m : ms) {
-    if (m.state == member_state::up) {
-      up_by_region[m.region].push_back(m.name);
+    if (m.state != member_state::up) {
+      continue;
+    }
+    auto i = std::lower_bound(groups_.begin(), groups_.end(), m.region,
+                              [](const group& g, const std::string& r) { return g.region < r; });
+    if (i == groups_.end() || i->region != m.region) {
+      i = groups_.insert(i, group{m.region, {}});
+    }
+    i->names.push_back(m.name);
+  }
+  for (auto& g : groups_) {
+    std::sort(g.names.begin(), g.names.end());
+  }
+}
+
+const region_holders::group* region_holders::find(const std::string& region) const noexcept {
+  auto i = std::lower_bound(groups_.begin(), groups_.end(), region,
+                            [](const group& g, const std::string& r) { return g.region < r; });
+  return i != groups_.end() && i->region == region ? &*i : nullptr;
+}
+
+bool region_holders::has_region(const std::string& region) const noexcept {
+  return find(region) != nullptr;
+}
+
+namespace {
+
+// The best and the second best of `names` for `key` by rendezvous weight (nullptr where
+// there is none). Ties go to the smaller name, as in owners_of: `names` is sorted and
+// only a strictly higher weight displaces an earlier one.
+template <class T, class Name>
+std::pair<const T*, const T*> best_two(std::string_view key, const std::vector<T>& xs, Name name,
+                                       const T* skip = nullptr) {
+  const T* first = nullptr;
+  const T* second = nullptr;
+  uint64_t w1 = 0;
+  uint64_t w2 = 0;
+  for (auto& x : xs) {
+    if (&x == skip) {
+      continue;
+    }
+    auto w = rendezvous_weight(name(x), key);
+    if (first == nullptr || w > w1) {
+      second = first;
+      w2 = w1;
+      first = &x;
+      w1 = w;
+    } else if (second == nullptr || w > w2) {
+      second = &x;
+      w2 = w;
     }
   }
-  if (up_by_region.empty()) {
+  return {first, second};
+}
+
+} // namespace
+
+std::vector<std::string> region_holders::operator()(std::string_view key,
+                                                    const std::string& home) const {
+  if (groups_.empty()) {
     return {};
   }
   // The regions in the key's order: home first while it has a member up, then the others
   // by rendezvous weight of (region, key).
-  std::vector<std::string> others;
-  for (auto& [region, names] : up_by_region) {
-    if (region != home) {
-      others.push_back(region);
+  auto by_region = [](const group& g) -> std::string_view {
+    return g.region;
+  };
+  auto by_name = [](const std::string& n) -> std::string_view {
+    return n;
+  };
+  const group* home_group = find(home);
+  auto [best, next] = best_two(key, groups_, by_region, home_group);
+  const group* first = home_group != nullptr ? home_group : best;
+  const group* second = home_group != nullptr ? best : next;
+  if (second == nullptr) {
+    auto [a, b] = best_two(key, first->names, by_name);
+    std::vector<std::string> out{*a};
+    if (b != nullptr) {
+      out.push_back(*b);
     }
+    return out;
   }
-  auto order = owners_of(key, others, others.size());
-  if (up_by_region.count(home) != 0) {
-    order.insert(order.begin(), home);
-  }
-  if (order.size() == 1) {
-    return owners_of(key, up_by_region[order[0]], 2);
-  }
-  return {owner_of(key, up_by_region[order[0]]), owner_of(key, up_by_region[order[1]])};
+  return {*best_two(key, first->names, by_name).first,
+          *best_two(key, second->names, by_name).first};
 }
 
 std::vector<std::string> membership::up_members() const {

@@ -59,6 +59,28 @@ std::vector<std::string> up_names_in(const std::vector<member>& ms, const std::s
 std::vector<std::string> holders_across_regions(std::string_view key, const std::string& home,
                                                 const std::vector<member>& ms);
 
+/// holders_across_regions for many keys over one member view: the up members are grouped
+/// by region once, not per key (a service placing a batch of keys builds one per batch).
+class region_holders {
+public:
+  explicit region_holders(const std::vector<member>& ms);
+
+  /// The same names as holders_across_regions(key, home, ms), owner first.
+  std::vector<std::string> operator()(std::string_view key, const std::string& home) const;
+
+  /// Whether some member of `region` is up.
+  bool has_region(const std::string& region) const noexcept;
+
+private:
+  struct group {
+    std::string region;
+    std::vector<std::string> names; // up, sorted
+  };
+  const group* find(const std::string& region) const noexcept;
+
+  std::vector<group> groups_; // by region name
+};
+
 struct membership_settings {
   /// Silence after which a member becomes suspect.
   std::chrono::milliseconds suspect_after{1500};

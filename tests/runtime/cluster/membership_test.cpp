@@ -145,6 +145,65 @@ TEST_SUITE("runtime.cluster") {
     CHECK(holders_across_regions("watch-u-7", "eu-west", {}).empty());
   }
 
+  TEST_CASE("a placement view built once per batch picks the same holders as the rule, so "
+            "nodes of either build agree during an upgrade") {
+    // The rule of holders_across_regions, written out from owners_of: home first while it
+    // has a member up, the other regions by rendezvous weight; the owner and the replica
+    // from the first two (one region: its best two).
+    auto rule = [](const std::string& key, const std::string& home, const std::vector<member>& ms) {
+      std::map<std::string, std::vector<std::string>> up;
+      for (auto& m : ms) {
+        if (m.state == member_state::up) {
+          up[m.region].push_back(m.name);
+        }
+      }
+      std::vector<std::string> others;
+      for (auto& [r, names] : up) {
+        if (r != home) {
+          others.push_back(r);
+        }
+      }
+      auto order = sv::cluster::owners_of(key, others, others.size());
+      if (up.count(home) != 0) {
+        order.insert(order.begin(), home);
+      }
+      if (order.empty()) {
+        return std::vector<std::string>{};
+      }
+      if (order.size() == 1) {
+        return sv::cluster::owners_of(key, up[order[0]], 2);
+      }
+      return std::vector<std::string>{sv::cluster::owner_of(key, up[order[0]]),
+                                      sv::cluster::owner_of(key, up[order[1]])};
+    };
+    const std::vector<std::string> regions{"eu-west", "us-east", "ap-south", ""};
+    size_t compared = 0;
+    for (uint32_t seed = 1; seed <= 40; ++seed) {
+      std::vector<member> ms;
+      for (uint32_t i = 0; i < seed % 9; ++i) {
+        auto h = sv::cluster::stable_hash("m" + std::to_string(seed * 31 + i));
+        ms.push_back({"n-" + std::to_string(h % 1000), "", "", 1,
+                      h % 5 == 0 ? member_state::down : member_state::up, regions[(h >> 8) % 4],
+                      ""});
+      }
+      sv::cluster::region_holders view{ms};
+      for (int k = 0; k < 50; ++k) {
+        auto key = "watch-u-" + std::to_string(k);
+        for (auto& home : {std::string{"eu-west"}, std::string{"ap-south"}, std::string{"mars"},
+                           std::string{}}) {
+          CHECK(view(key, home) == rule(key, home, ms));
+          CHECK(sv::cluster::holders_across_regions(key, home, ms) == rule(key, home, ms));
+          CHECK(view.has_region(home)
+                == std::any_of(ms.begin(), ms.end(), [&home](const member& m) {
+                     return m.state == member_state::up && m.region == home;
+                   }));
+          ++compared;
+        }
+      }
+    }
+    CHECK(compared == 40 * 50 * 4);
+  }
+
   TEST_CASE("a member's region travels in gossip and is learned when first heard without one") {
     membership m{node("a")};
     m.hello(node("b"), 0ms); // an older build's hello: no region
