@@ -15,7 +15,9 @@
 //
 // - Batching: items for one node are sent together, at `max_batch` items or after
 //   `linger`, as one request (session_protocol.hpp) with one answer carrying each item's
-//   result; the node's gateways take the batches in turn.
+//   result; the node's gateways take the batches in turn. Commands go in batches of their
+//   own (a close is answered only once its last position is held by two nodes, and a
+//   batch's answer waits for its slowest item), opens and heartbeats in the others.
 // - Affinity: a session stays on the node that opened it; heartbeats and commands go
 //   there. An open goes to the node asked for, else the next connected node in turn (of
 //   the first region in `regions` that has one connected: a viewer's live state stays in
