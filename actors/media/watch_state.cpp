@@ -48,11 +48,14 @@ using more_atom = caf::atom_constant<caf::atom("sv_wmore")>;
 using compact_atom = caf::atom_constant<caf::atom("sv_wcomp")>;
 using handover_atom = caf::atom_constant<caf::atom("sv_whand")>;
 using hand_atom = caf::atom_constant<caf::atom("sv_wdur")>;
+using rebalance_atom = caf::atom_constant<caf::atom("sv_wrebal")>;
 
-// The interface plus what the service sends itself (sync rounds, closes' positions).
+// The interface plus what the service sends itself (sync rounds, closes' positions,
+// rebalance rounds).
 using watch_private =
     watch_actor::extend<caf::reacts_to<sync_atom>, caf::reacts_to<more_atom>,
-                        caf::reacts_to<hand_atom>, caf::replies_to<handover_atom>::with<uint64_t>>;
+                        caf::reacts_to<hand_atom>, caf::replies_to<handover_atom>::with<uint64_t>,
+                        caf::reacts_to<rebalance_atom>>;
 
 constexpr auto service_name = caf::atom("sv_wstate");
 
@@ -119,7 +122,7 @@ caf::behavior writer_behavior(writer_actor* self, std::string path,
         auto e = self->state.store->get(q.user(), q.content());
         return e ? to_msg(*e) : position_msg{};
       },
-      // Every stored position, for a node that leaves.
+      // Every stored position: for a node that leaves, and for a rebalance.
       [self](handover_atom) -> caf::result<batch_msg> {
         auto all = self->state.store->all();
         if (!all) {
@@ -134,16 +137,32 @@ caf::behavior writer_behavior(writer_actor* self, std::string path,
   };
 }
 
-// Closes' positions handed to their holders (hand_round): held by both, or not confirmed
-// (the close answered unavailable). Read by the metrics.
-struct hand_counts {
+// Read by the metrics.
+struct watch_counts {
+  // Closes' positions handed to their holders (hand_round): held by both, or not confirmed
+  // (the close answered unavailable).
   std::atomic<uint64_t> held{0};
   std::atomic<uint64_t> unconfirmed{0};
+  // Reads that asked the home region only (settled), and those that asked every holder.
+  std::atomic<uint64_t> reads_home{0};
+  std::atomic<uint64_t> reads_all{0};
+  // Stored positions sent to new holders after a view change.
+  std::atomic<uint64_t> rebalanced{0};
+};
+
+// After a change of the up members: the stored positions whose holders changed go to the
+// new ones, a round at a time (rebalance_atom).
+struct rebalance_run {
+  bool running = false;
+  bool again = false; // the view changed again while running: one more run after this one
+  std::vector<cluster::member> before, after;
+  std::vector<watch_entry> queue;
+  size_t next = 0;
 };
 
 struct watch_service_state {
   caf::actor writer; // detached, local only
-  std::shared_ptr<hand_counts> counts;
+  std::shared_ptr<watch_counts> counts;
   watch_settings cfg;
   // The users' owners and replicas, and the other nodes' watch services.
   cluster::owner_router<caf::stateful_actor<watch_service_state, watch_private::base>> router{
@@ -155,6 +174,13 @@ struct watch_service_state {
   // every request in the mailbox joins one round (hand_atom), one batch per holder.
   std::vector<watch_entry> to_hand;
   std::vector<std::pair<size_t, caf::typed_response_promise<caf::ok_atom>>> hand_waiting;
+  // The up members at the last look, the member list then, and until when reads ask every
+  // holder (the view changed less than cfg.read_settle ago).
+  std::vector<std::string> seen_up;
+  std::vector<cluster::member> seen_members;
+  bool seen_any = false;
+  std::chrono::steady_clock::time_point unsettled_until{};
+  rebalance_run rebalance;
 
   static inline const char* name = "sv.media.watch_state";
 };
@@ -173,16 +199,29 @@ struct view {
   cluster::region_holders placement; // the up members by region, grouped once
 };
 
-view current_view(watch_self* self) {
-  auto members = self->state.router.members();
+view view_of(std::vector<cluster::member> members, const std::string& self_name) {
   cluster::region_holders placement{members};
-  view v{std::move(members), self->state.router.self_name(), {}, std::move(placement)};
+  view v{std::move(members), self_name, {}, std::move(placement)};
   for (auto& m : v.members) {
     if (m.name == v.self_name) {
       v.region = m.region;
     }
   }
   return v;
+}
+
+view current_view(watch_self* self) {
+  return view_of(self->state.router.members(), self->state.router.self_name());
+}
+
+const std::string& region_of(const view& v, const std::string& name) {
+  static const std::string none;
+  for (auto& m : v.members) {
+    if (m.name == name) {
+      return m.region;
+    }
+  }
+  return none;
 }
 
 // The user's owner (in `home`, the user's region) and replica (in another region), best
@@ -333,6 +372,112 @@ bool sync(watch_self* self, size_t limit) {
   return !st.outgoing.empty() || !st.for_replica.empty();
 }
 
+// Positions a rebalance round looks at: one round's holder computations stay well under a
+// millisecond of the worker's time.
+constexpr size_t rebalance_round = 512;
+
+void start_rebalance(watch_self* self);
+
+// One round of the rebalance under way: each position whose owner or replica differs
+// between the view before the change and after it is sent the usual way (to the new owner,
+// which keeps the newer and passes it on to the new replica).
+void rebalance_step(watch_self* self) {
+  auto& st = self->state;
+  auto& rb = st.rebalance;
+  auto before = view_of(rb.before, st.router.self_name());
+  auto after = view_of(rb.after, st.router.self_name());
+  auto end = std::min(rb.queue.size(), rb.next + rebalance_round);
+  uint64_t moved = 0;
+  for (; rb.next < end; ++rb.next) {
+    auto& e = rb.queue[rb.next];
+    auto was = holders(before, e.user, e.region);
+    auto now = holders(after, e.user, e.region);
+    was.resize(std::min<size_t>(was.size(), 2));
+    now.resize(std::min<size_t>(now.size(), 2));
+    if (was != now) {
+      keep_newer(st.outgoing, e);
+      ++moved;
+    }
+  }
+  st.counts->rebalanced.fetch_add(moved, std::memory_order_relaxed);
+  if (rb.next < rb.queue.size()) {
+    self->send(self, rebalance_atom::value);
+    return;
+  }
+  rb.queue.clear();
+  rb.queue.shrink_to_fit();
+  rb.running = false;
+  // What it queued leaves with the next syncs: reads keep asking every holder until then.
+  st.unsettled_until =
+      std::max(st.unsettled_until, std::chrono::steady_clock::now() + 2 * st.cfg.sync_interval);
+  if (rb.again) {
+    start_rebalance(self);
+  }
+}
+
+// Rebalances from the view the last run went to (or the one before the change) to the
+// latest one seen.
+void start_rebalance(watch_self* self) {
+  auto& st = self->state;
+  auto& rb = st.rebalance;
+  if (rb.running) {
+    rb.again = true;
+    return;
+  }
+  rb.running = true;
+  rb.again = false;
+  rb.before = std::move(rb.after);
+  rb.after = st.seen_members;
+  self->request(st.writer, caf::infinite, handover_atom::value)
+      .then(
+          [self](batch_msg& b) {
+            auto& rb = self->state.rebalance;
+            rb.queue.clear();
+            rb.queue.reserve(static_cast<size_t>(b.positions_size()));
+            for (auto& p : b.positions()) {
+              rb.queue.push_back(from_msg(p));
+            }
+            rb.next = 0;
+            rebalance_step(self);
+          },
+          [self](caf::error& err) {
+            spdlog::error("watch_state: rebalance: {}", caf::to_string(err));
+            auto& rb = self->state.rebalance;
+            rb.running = false;
+            rb.after = std::move(rb.before); // the next run covers this change too
+            if (rb.again) {
+              start_rebalance(self);
+            }
+          });
+}
+
+// Notes a change of the up members (at each sync tick and each read): reads ask every
+// holder for the settle time from now, and the stored positions are rebalanced.
+void look_at_view(watch_self* self, const view& v) {
+  auto& st = self->state;
+  auto up = cluster::up_names(v.members);
+  if (st.seen_any && up == st.seen_up) {
+    return;
+  }
+  auto first = !st.seen_any;
+  st.seen_any = true;
+  st.seen_up = std::move(up);
+  st.seen_members = v.members;
+  st.unsettled_until = std::chrono::steady_clock::now() + st.cfg.read_settle;
+  if (first) {
+    st.rebalance.after = v.members; // what the first change is measured from
+    return;
+  }
+  start_rebalance(self);
+}
+
+// Whether reads may ask the home region alone.
+bool settled(const watch_self* self) {
+  auto& st = self->state;
+  return st.cfg.read_settle.count() > 0 && st.seen_any && !st.rebalance.running
+         && std::chrono::steady_clock::now() >= st.unsettled_until;
+}
+
 // The positions of a session host's block.
 std::vector<watch_entry> entries_of(const session::position_block& b) {
   std::vector<watch_entry> out;
@@ -471,7 +616,7 @@ watch_private::behavior_type
 watch_behavior(watch_self* self, std::string node_name,
                std::function<std::vector<cluster::member>()> members, caf::actor endpoint,
                std::string path, watch_settings cfg, std::shared_ptr<std::atomic<uint64_t>> stored,
-               std::shared_ptr<hand_counts> counts, std::shared_ptr<detached_children> children) {
+               std::shared_ptr<watch_counts> counts, std::shared_ptr<detached_children> children) {
   auto& st = self->state;
   st.router.bind(std::move(node_name), std::move(endpoint), std::move(members));
   st.cfg = cfg;
@@ -505,8 +650,10 @@ watch_behavior(watch_self* self, std::string node_name,
         return rp;
       },
       [self](hand_atom) { hand_round(self); },
+      [self](rebalance_atom) { rebalance_step(self); },
       [self](sync_atom) {
         auto& st = self->state;
+        look_at_view(self, current_view(self));
         if (!st.more_due && sync(self, sync_round)) {
           st.more_due = true;
           self->send(self, more_atom::value);
@@ -569,7 +716,8 @@ watch_behavior(watch_self* self, std::string node_name,
                   [rp](caf::error& err) mutable { rp.deliver(err); });
         return rp;
       },
-      // From the host API: the owner's and the replica's answers, the newer one.
+      // From the host API: the owner's and the replica's answers, the newer one (the home
+      // region's members' alone once the view settled).
       [self](const query_msg& q) -> caf::result<position_msg> {
         auto& st = self->state;
         auto rp = self->make_response_promise<position_msg>();
@@ -588,7 +736,26 @@ watch_behavior(watch_self* self, std::string node_name,
         if (auto i = st.outgoing.find({q.user(), q.content()}); i != st.outgoing.end()) {
           g->best = i->second;
         }
-        auto hs = readers(current_view(self), q.user(), q.region());
+        auto v = current_view(self);
+        look_at_view(self, v);
+        auto hs = readers(v, q.user(), q.region());
+        // Settled: the home region's members alone (when it has any up).
+        auto in_home = false;
+        if (settled(self)) {
+          auto& home = home_of(v, q.region());
+          std::vector<std::string> near;
+          for (auto& h : hs) {
+            if (region_of(v, h) == home) {
+              near.push_back(h);
+            }
+          }
+          if (!near.empty() && near.front() == hs.front()) {
+            hs = std::move(near);
+            in_home = true;
+          }
+        }
+        (in_home ? st.counts->reads_home : st.counts->reads_all)
+            .fetch_add(1, std::memory_order_relaxed);
         g->left = hs.size();
         auto done = [self, g, region = q.region()] {
           if (g->best.event_ms != 0 && newer(g->best, g->owners)) {
@@ -662,7 +829,7 @@ watch_state::watch_state(node& n, watch_settings s) : sys_(n.system()) {
   auto path = (std::filesystem::path{n.settings().data_dir} / "watch_state.db").string();
   auto* np = &n;
   auto stored = std::make_shared<std::atomic<uint64_t>>(0);
-  auto counts = std::make_shared<hand_counts>();
+  auto counts = std::make_shared<watch_counts>();
   actor_ = sys_.spawn(watch_behavior, n.settings().name,
                       std::function<std::vector<cluster::member>()>{[np] {
                         return np->members();
@@ -682,6 +849,19 @@ watch_state::watch_state(node& n, watch_settings s) : sys_(n.system()) {
       "Closes' positions a holder did not confirm in time (the close answered unavailable; "
       "the position goes the usual way)",
       [counts] { return static_cast<double>(counts->unconfirmed.load()); });
+  const std::string reads_help =
+      "Position reads this node served: asking the user's home region alone (the member view "
+      "settled), or every holder, the replica's region too";
+  n.metrics().counter_callback("sv_watch_reads_total", reads_help,
+                               [counts] { return static_cast<double>(counts->reads_home.load()); },
+                               {{"asked", "home_region"}});
+  n.metrics().counter_callback("sv_watch_reads_total", reads_help,
+                               [counts] { return static_cast<double>(counts->reads_all.load()); },
+                               {{"asked", "all_holders"}});
+  n.metrics().counter_callback(
+      "sv_watch_rebalanced_total",
+      "Stored positions this node sent to their new holders after the up members changed",
+      [counts] { return static_cast<double>(counts->rebalanced.load()); });
   cluster::register_service(sys_, service_name, caf::actor_cast<caf::actor>(actor_));
 }
 
@@ -738,8 +918,9 @@ caf::actor watch_state::durable_positions() const {
 
 watch_settings watch_settings_from(const config::node_settings& cfg) {
   watch_settings s;
-  s.sync_interval =
-      std::chrono::milliseconds{cfg.section<config::watch_node_settings>().sync_interval_ms};
+  auto& w = cfg.section<config::watch_node_settings>();
+  s.sync_interval = std::chrono::milliseconds{w.sync_interval_ms};
+  s.read_settle = std::chrono::milliseconds{w.read_settle_ms};
   return s;
 }
 

@@ -19,10 +19,19 @@
 // replica once per interval. So a node loss loses at most the last interval of
 // checkpoints; a close's last position is held by both holders before the close is
 // answered (durable_positions()). Concurrent writers (two devices) resolve by event time, then
-// device name: the same answer on every node whatever the order of arrival. A read asks the owner
-// and the replica and takes the newer answer (a returning owner may have missed updates), so with
-// regions a read waits one round trip to the replica's region; serving reads from the home region
-// alone needs a handoff to a returning owner first (issue #16).
+// device name: the same answer on every node whatever the order of arrival.
+//
+// Reads stay in the user's home region once the membership has settled: a read asks the owner
+// and the next best-placed members of the home region, not the replica in another region. While
+// the reading node's view of the up members changed less than `read_settle` ago (a node or a
+// region joined, left, was cut off or came back), a read also asks the replica and takes the
+// newer answer, because a returning owner may lack what was written while it was away. Each
+// node makes that true within the settle time: when its view changes, it sends every position
+// it stores whose holders changed to the new holders (the new owner keeps the newer; a
+// rebalance, in rounds, behind playback). So after a region's loss and return, the positions
+// written meanwhile in the replica's region are back at the home region's owner before reads
+// stop asking the replica. The settle time must cover a member-list change reaching every node
+// and the largest store's rebalance (docs/architecture.md, Playback positions).
 
 #include <chrono>
 #include <cstdint>
@@ -50,9 +59,11 @@ namespace sv::media {
 
 struct watch_settings {
   std::chrono::milliseconds sync_interval{1000};
+  /// Reads stay in the home region once the view has not changed for this long (0: never).
+  std::chrono::milliseconds read_settle{10'000};
 };
 
-/// sync_interval from a node's config ([watch]).
+/// sync_interval and read_settle from a node's config ([watch]).
 watch_settings watch_settings_from(const config::node_settings& cfg);
 
 /// Registers the watch_state messages (pass it to sv::node on every node).

@@ -16,7 +16,9 @@ bool newer(const watch_entry& a, const watch_entry& b) {
 
 namespace {
 
-// A row of "SELECT user, content, position_ms, event_ms, device" (the log or the table).
+// A row of "SELECT user, content, position_ms, event_ms, device, region" (the log or the
+// table).
+
 watch_entry entry_of_row(sqlite3_stmt* row) {
   watch_entry e;
   e.user = column_text(row, 0);
@@ -24,7 +26,16 @@ watch_entry entry_of_row(sqlite3_stmt* row) {
   e.position_ms = sqlite3_column_int64(row, 2);
   e.event_ms = sqlite3_column_int64(row, 3);
   e.device = column_text(row, 4);
+  e.region = column_text(row, 5);
   return e;
+}
+
+// Adds the region column to a table of a store created before it existed.
+bool add_region(sqlite3* db, const std::string& table, std::string& error) {
+  auto probe = "SELECT region FROM " + table + " LIMIT 0";
+  auto alter = "ALTER TABLE " + table + " ADD COLUMN region TEXT NOT NULL DEFAULT ''";
+  return static_cast<bool>(statement{db, probe.c_str()})
+         || storage::exec(db, alter.c_str(), &error);
 }
 
 } // namespace
@@ -43,6 +54,7 @@ watch_store::watch_store(const std::string& path, size_t compact_after)
                      "CREATE TABLE IF NOT EXISTS positions ("
                      "  user TEXT NOT NULL, content TEXT NOT NULL, position_ms INTEGER NOT NULL,"
                      "  event_ms INTEGER NOT NULL, device TEXT NOT NULL,"
+                     "  region TEXT NOT NULL DEFAULT '',"
                      "  PRIMARY KEY (user, content)) WITHOUT ROWID;"
                      // The rowid alone orders the log: a new row gets the largest
                      // one plus one, and the log is only ever emptied as a whole.
@@ -51,8 +63,12 @@ watch_store::watch_store(const std::string& path, size_t compact_after)
                      "CREATE TABLE IF NOT EXISTS position_log ("
                      "  id INTEGER PRIMARY KEY,"
                      "  user TEXT NOT NULL, content TEXT NOT NULL, position_ms INTEGER NOT NULL,"
-                     "  event_ms INTEGER NOT NULL, device TEXT NOT NULL);",
-                     &error_)) {
+                     "  event_ms INTEGER NOT NULL, device TEXT NOT NULL,"
+                     "  region TEXT NOT NULL DEFAULT '');",
+                     &error_)
+      // The user's home region (where the user is placed): a store from before it
+      // gets the column, empty in its rows (read as this node's region).
+      || !add_region(db_, "positions", error_) || !add_region(db_, "position_log", error_)) {
     error_ = "cannot prepare " + path + ": " + error_;
     sqlite3_close(db_);
     db_ = nullptr;
@@ -60,7 +76,7 @@ watch_store::watch_store(const std::string& path, size_t compact_after)
   }
   // What a crash left in the log is in memory again (the latest per key).
   statement log{stmts_, db_,
-                "SELECT user, content, position_ms, event_ms, device FROM position_log"
+                "SELECT user, content, position_ms, event_ms, device, region FROM position_log"
                 " ORDER BY id"};
   while (log && sqlite3_step(log.get()) == SQLITE_ROW) {
     auto e = entry_of_row(log.get());
@@ -92,15 +108,15 @@ std::string watch_store::key_of(const std::string& user, const std::string& cont
 namespace {
 
 constexpr const char* append_sql =
-    "INSERT INTO position_log (user, content, position_ms, event_ms, device)"
-    " VALUES (?1, ?2, ?3, ?4, ?5)";
+    "INSERT INTO position_log (user, content, position_ms, event_ms, device, region)"
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
 
 // Insert, or replace only when the new entry is newer (the rule of newer()).
 constexpr const char* upsert_sql =
-    "INSERT INTO positions (user, content, position_ms, event_ms, device)"
-    " VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (user, content) DO UPDATE SET"
+    "INSERT INTO positions (user, content, position_ms, event_ms, device, region)"
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (user, content) DO UPDATE SET"
     " position_ms = excluded.position_ms, event_ms = excluded.event_ms,"
-    " device = excluded.device"
+    " device = excluded.device, region = excluded.region"
     " WHERE excluded.event_ms > positions.event_ms"
     " OR (excluded.event_ms = positions.event_ms AND excluded.device > positions.device)";
 
@@ -111,6 +127,7 @@ bool run(sqlite3_stmt* s, const watch_entry& e) {
   sqlite3_bind_int64(s, 3, e.position_ms);
   sqlite3_bind_int64(s, 4, e.event_ms);
   bind_text(s, 5, e.device);
+  bind_text(s, 6, e.region);
   return sqlite3_step(s) == SQLITE_DONE;
 }
 
@@ -233,7 +250,8 @@ std::optional<std::vector<watch_entry>> watch_store::all() {
   if (!compact()) {
     return std::nullopt;
   }
-  statement s{stmts_, db_, "SELECT user, content, position_ms, event_ms, device FROM positions"};
+  statement s{stmts_, db_,
+              "SELECT user, content, position_ms, event_ms, device, region FROM positions"};
   if (!s) {
     return std::nullopt;
   }
@@ -255,9 +273,9 @@ std::optional<watch_entry> watch_store::get(const std::string& user,
   if (auto i = recent_.find(key_of(user, content)); i != recent_.end()) {
     mem = i->second;
   }
-  statement s{
-      stmts_, db_,
-      "SELECT position_ms, event_ms, device FROM positions WHERE user = ?1 AND content = ?2"};
+  statement s{stmts_, db_,
+              "SELECT position_ms, event_ms, device, region FROM positions WHERE user = ?1 AND "
+              "content = ?2"};
   if (!s) {
     return mem;
   }
@@ -272,6 +290,7 @@ std::optional<watch_entry> watch_store::get(const std::string& user,
   e.position_ms = sqlite3_column_int64(s.get(), 0);
   e.event_ms = sqlite3_column_int64(s.get(), 1);
   e.device = column_text(s.get(), 2);
+  e.region = column_text(s.get(), 3);
   if (mem && newer(*mem, e)) {
     return mem;
   }

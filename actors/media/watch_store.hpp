@@ -20,7 +20,8 @@ struct watch_entry {
   std::string user, content, device;
   int64_t position_ms = 0;
   int64_t event_ms = 0;
-  /// The user's home region (routing only: not stored; "" where not known).
+  /// The user's home region, where its owner is placed (stored with the position, so a
+  /// rebalance or a leave sends it to the right region's holders; "" where not known).
   std::string region{};
 };
 

@@ -15,6 +15,7 @@ void register_config() {
   config::section<watch_node_settings>{"watch"}
       .integer("checkpoint_ms", 100, 3'600'000, &watch_node_settings::checkpoint_ms, " ms")
       .integer("sync_interval_ms", 10, 60'000, &watch_node_settings::sync_interval_ms, " ms")
+      .integer("read_settle_ms", 0, 3'600'000, &watch_node_settings::read_settle_ms, " ms")
       .add();
 }
 

@@ -26,6 +26,9 @@ struct watch_node_settings {
   uint32_t checkpoint_ms = 60'000;
   /// How often recorded positions are sent to their owners (and owners to replicas).
   uint32_t sync_interval_ms = 1000;
+  /// Reads go to the user's home region alone once this node's view of the members has
+  /// not changed for this long (0: a read always asks the replica's region too).
+  uint32_t read_settle_ms = 10'000;
 };
 
 } // namespace sv::config

@@ -60,20 +60,24 @@ struct cluster {
     REQUIRE(eventually([&] { return sv::test::full_mesh(nodes); }));
   }
 
-  // One more node, seeded with the first.
+  // One more node, seeded with the first one still running.
   void add(const std::string& name, const std::string& region = {}) {
     auto s = sv::test::fast_node_settings(name, dir + "/" + name);
     s.region = region;
     s.flow.dispatch_lag_budget_ms = 60'000; // sessions' queries are never shed here
     s.flow.critical_budget_ms = 60'000;
-    if (!nodes.empty()) {
-      s.seeds = {{"127.0.0.1", nodes[0]->cluster_port()}};
+    for (size_t i = 0; i < nodes.size(); ++i) {
+      if (watch[i] != nullptr) { // (stopped nodes have no watch service)
+        s.seeds = {{"127.0.0.1", nodes[i]->cluster_port()}};
+        break;
+      }
     }
     auto n = std::make_unique<sv::node>(
         s, std::vector<sv::node::type_registrar>{sv::media::register_watch_types});
     REQUIRE(n->start().empty());
     sv::media::watch_settings ws;
     ws.sync_interval = sync_interval;
+    ws.read_settle = 10 * sync_interval;
     watch.push_back(std::make_unique<sv::media::watch_state>(*n, ws));
     nodes.push_back(std::move(n));
   }
@@ -108,6 +112,16 @@ struct cluster {
                                                     std::chrono::seconds{2},
                                                     sv::media::watch_local_atom::value, q);
     return p ? p->position_ms() : -1;
+  }
+
+  // A counter of node `node`'s metrics (`series`: its name with its labels), 0 when absent.
+  double metric(size_t node, const std::string& series) {
+    auto text = nodes[node]->metrics().render();
+    auto at = text.find("\n" + series + " ");
+    return at == std::string::npos ? 0 : std::stod(text.substr(at + series.size() + 2));
+  }
+  double home_reads(size_t node) {
+    return metric(node, "sv_watch_reads_total{asked=\"home_region\"}");
   }
 };
 
@@ -293,6 +307,67 @@ TEST_SUITE("actors.media") {
     c.watch[3]->record(user(0), title(0), 5000, wall_ms(), "phone", "eu-west");
     c.watch[3]->sync();
     CHECK(eventually([&] { return c.position(2, user(0), title(0), "eu-west") == 5000; }));
+  }
+
+  TEST_CASE("reads stay in the home region once the members settle; a region that returns gets "
+            "what was written while it was away before its reads do") {
+    cluster c{"watch_test_data/settle",
+              {{"eu-1", "eu-west"}, {"eu-2", "eu-west"}, {"us-1", "us-east"}, {"us-2", "us-east"}}};
+    REQUIRE(eventually([&] { return c.nodes[0]->status().members_up == 4; }));
+    constexpr int users = 24;
+    auto user = [](int u) {
+      return "s-" + std::to_string(u);
+    };
+    for (int u = 0; u < users; ++u) {
+      c.watch[u % 2]->record(user(u), "film-s", 1000 + u, wall_ms(), "tv", "eu-west");
+    }
+    c.watch[0]->sync();
+    c.watch[1]->sync();
+    REQUIRE(
+        eventually([&] { return c.position(0, user(users - 1), "film-s") == 1000 + users - 1; }));
+    // Settled: each read asks eu-west's members alone, and finds what was written there.
+    REQUIRE(eventually(
+        [&] { return c.position(0, user(0), "film-s") == 1000 && c.home_reads(0) > 0; }));
+    auto home_before = c.home_reads(0);
+    for (int u = 0; u < users; ++u) {
+      CHECK(c.position(0, user(u), "film-s", "eu-west") == 1000 + u);
+    }
+    CHECK(c.home_reads(0) == home_before + users);
+    // eu-west lost whole: its users are owned in us-east, where new positions are written.
+    for (size_t n : {0, 1}) {
+      c.watch[n].reset();
+      c.nodes[n]->stop();
+    }
+    REQUIRE(eventually([&] { return c.nodes[2]->status().members_up == 2; }));
+    for (int u = 0; u < users; ++u) {
+      c.watch[2]->record(user(u), "film-s", 5000 + u, wall_ms(), "phone", "eu-west");
+    }
+    c.watch[2]->sync();
+    REQUIRE(eventually(
+        [&] { return c.position(3, user(users - 1), "film-s", "eu-west") == 5000 + users - 1; }));
+    // eu-west back, on new nodes with empty stores: us-east sends them what it stored
+    // meanwhile, so once eu-3's view settles its reads (eu-west alone) find the new positions.
+    c.add("eu-3", "eu-west");
+    c.add("eu-4", "eu-west");
+    REQUIRE(eventually([&] { return c.nodes[4]->status().members_up == 4; }));
+    // (A read of a position nobody wrote: it repairs nothing.)
+    REQUIRE(eventually([&] {
+      c.position(4, "nobody", "film-s", "eu-west");
+      return c.home_reads(4) > 0;
+    }));
+    auto home_at_eu3 = c.home_reads(4);
+    for (int u = 0; u < users; ++u) {
+      CHECK(c.position(4, user(u), "film-s", "eu-west") == 5000 + u);
+    }
+    CHECK(c.home_reads(4) == home_at_eu3 + users);
+    CHECK(c.metric(2, "sv_watch_rebalanced_total") + c.metric(3, "sv_watch_rebalanced_total")
+          >= users);
+    // Each user's owner in eu-west stores the new position (not only read from the replica).
+    std::vector<std::string> eu{"eu-3", "eu-4"};
+    for (int u = 0; u < users; ++u) {
+      auto owner = c.index_of(sv::cluster::owner_of("watch-" + user(u), eu));
+      CHECK(eventually([&] { return c.stored_at(owner, user(u), "film-s") == 5000 + u; }));
+    }
   }
 
   TEST_CASE("positions written before nodes joined are read after, and move to their new owners") {

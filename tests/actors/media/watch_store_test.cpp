@@ -6,6 +6,7 @@
 #include <string>
 
 #include <doctest/doctest.h>
+#include <sqlite3.h>
 
 using sv::media::watch_entry;
 using sv::media::watch_store;
@@ -52,7 +53,9 @@ TEST_SUITE("actors.media") {
     auto path = fresh("restart");
     {
       watch_store s{path, 1'000'000};
-      REQUIRE(s.record_all({at("u-1", 1000, 10), at("u-2", 2000, 20), at("u-1", 3000, 30)}));
+      auto u2 = at("u-2", 2000, 20);
+      u2.region = "ap-south";
+      REQUIRE(s.record_all({at("u-1", 1000, 10), u2, at("u-1", 3000, 30)}));
       CHECK(s.pending() == 2);
       // No destructor run (a crash): simulated by copying the files while open.
       std::filesystem::copy(std::filesystem::path{path}.parent_path(),
@@ -66,6 +69,7 @@ TEST_SUITE("actors.media") {
     CHECK(again.pending() == 2);
     CHECK(again.get("u-1", "premiere-1")->position_ms == 3000);
     CHECK(again.get("u-2", "premiere-1")->position_ms == 2000);
+    CHECK(again.get("u-2", "premiere-1")->region == "ap-south"); // from the log
     std::filesystem::remove_all(std::filesystem::path{crashed}.parent_path());
   }
 
@@ -77,5 +81,49 @@ TEST_SUITE("actors.media") {
     REQUIRE(s.record_all({at("c", 1, 1)}));
     CHECK(s.pending() == 0);
     CHECK(s.get("c", "premiere-1")->position_ms == 1);
+  }
+
+  TEST_CASE("each position keeps its user's home region, also in a store made before regions") {
+    auto path = fresh("region");
+    {
+      // The tables as an earlier build made them, with a row in each.
+      sqlite3* db = nullptr;
+      REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
+      REQUIRE(
+          sqlite3_exec(db,
+                       "CREATE TABLE positions (user TEXT NOT NULL, content TEXT NOT NULL,"
+                       " position_ms INTEGER NOT NULL, event_ms INTEGER NOT NULL,"
+                       " device TEXT NOT NULL, PRIMARY KEY (user, content)) WITHOUT ROWID;"
+                       "CREATE TABLE position_log (id INTEGER PRIMARY KEY, user TEXT NOT NULL,"
+                       " content TEXT NOT NULL, position_ms INTEGER NOT NULL,"
+                       " event_ms INTEGER NOT NULL, device TEXT NOT NULL);"
+                       "INSERT INTO positions VALUES ('old', 'premiere-1', 100, 1, 'tv');"
+                       "INSERT INTO position_log VALUES (1, 'logged', 'premiere-1', 200, 2, 'tv');",
+                       nullptr, nullptr, nullptr)
+          == SQLITE_OK);
+      sqlite3_close(db);
+    }
+    {
+      watch_store s{path, 1'000'000};
+      REQUIRE(s.error().empty());
+      CHECK(s.get("old", "premiere-1")->position_ms == 100);
+      CHECK(s.get("old", "premiere-1")->region.empty()); // not known: the node's region
+      CHECK(s.get("logged", "premiere-1")->position_ms == 200);
+      auto eu = at("eu", 300, 3);
+      eu.region = "eu-west";
+      auto us = at("us", 400, 4);
+      us.region = "us-east";
+      REQUIRE(s.record_all({eu, us}));
+      CHECK(s.get("eu", "premiere-1")->region == "eu-west"); // in memory, and in the log
+    }
+    watch_store again{path, 1'000'000};
+    REQUIRE(again.error().empty());
+    CHECK(again.get("eu", "premiere-1")->region == "eu-west"); // compacted at the close
+    auto all = again.all();
+    REQUIRE(all);
+    CHECK(all->size() == 4);
+    for (auto& e : *all) {
+      CHECK(e.region == (e.user == "eu" ? "eu-west" : e.user == "us" ? "us-east" : ""));
+    }
   }
 }

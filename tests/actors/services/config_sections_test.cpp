@@ -54,6 +54,7 @@ TEST_SUITE("actors.config") {
 [watch]
 checkpoint_ms = 5000
 sync_interval_ms = 200
+read_settle_ms = 0
 [cache]
 l1_bytes = 1048576
 shards = 8
@@ -65,6 +66,7 @@ retention_hours = 24
 )");
     CHECK(s.section<watch_node_settings>().checkpoint_ms == 5000);
     CHECK(s.section<watch_node_settings>().sync_interval_ms == 200);
+    CHECK(s.section<watch_node_settings>().read_settle_ms == 0); // reads always ask every holder
     CHECK(s.section<cache_node_settings>().l1_bytes == 1048576);
     CHECK(s.section<cache_node_settings>().shards == 8);
     CHECK(s.section<cache_node_settings>().hot_threshold == 3);
