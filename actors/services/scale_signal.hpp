@@ -1,7 +1,8 @@
 #pragma once
 
 // The scaling signal a node exports for an orchestrator: sv_cluster_desired_nodes{region},
-// the node count its region should have (rule and hysteresis: runtime/flow/scale_advisor.hpp),
+// the node count its region should have (rule and hysteresis: runtime/flow/scale_advisor.hpp;
+// from the region's mean load, which the nodes of a region share: scale_protocol.hpp),
 // and sv_sessions_open, this node's open sessions. Configured by [scale] (config/README.md).
 
 #include <cstdint>
@@ -35,8 +36,12 @@ namespace sv {
 void register_scale_config();
 
 /// Exports the signal on `n`'s metrics, computed at each scrape from `n`'s member list (the
-/// up members of its region), its load monitor (utilization, level) and `sessions`. The
-/// handle must be destroyed before `sessions`: a scrape after that repeats the last value.
+/// up members of its region), the region's mean utilization and open sessions per node
+/// (this node's load monitor and `sessions`, and what the region's other up members'
+/// signal services answered within the last 3 s: each asks them once a second,
+/// scale_protocol.hpp) and this node's level. Runs the node's signal service (cluster
+/// service "sv_scale") until the handle is destroyed, which must happen before `sessions`
+/// is: a scrape after that repeats the last value.
 std::shared_ptr<void> export_scale_signal(node& n, const session::service& sessions);
 
 } // namespace sv

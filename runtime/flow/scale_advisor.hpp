@@ -14,9 +14,11 @@
 //   desired = the highest raw of the last `down_stabilization`: up at once, down only when
 //             every recommendation of that window was lower (the HPA's downscale rule).
 // `nodes` is the region's members up now (this node included), `utilization` and `held`
-// (the entities this node holds; the service exporting the signal chooses which) this
-// node's own: such load is spread evenly over a region's nodes, so one node's figures
-// stand for each. An orchestrator takes the highest answer of the region.
+// (entities held; the service exporting the signal chooses which) the mean per node of the
+// region: so `nodes * held` is the region's total whether or not the load is spread evenly
+// (entities that stick to the node that took them are not: after a scale-up the old nodes
+// hold most). The exporter gathers the peers' figures (actors/services/scale_signal.hpp).
+// Only the level is this node's own; an orchestrator takes the highest answer of the region.
 
 #include <chrono>
 #include <cstdint>
@@ -36,8 +38,8 @@ struct scale_settings {
 
 struct scale_input {
   uint32_t nodes = 1;     ///< up in this node's region, this node included
-  double utilization = 0; ///< projected utilization of this node's workers (0..1+)
-  uint64_t held = 0;      ///< entities this node holds
+  double utilization = 0; ///< projected utilization of the workers, the region's mean (0..1+)
+  uint64_t held = 0;      ///< entities held, the region's mean per node
   int level = 0;          ///< the degrader's level (0..4)
 };
 

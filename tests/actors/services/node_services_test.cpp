@@ -14,6 +14,7 @@
 
 #include <doctest/doctest.h>
 
+#include "tests/support/eventually.hpp"
 #include "tests/support/gateway_call.hpp"
 #include "tests/support/test_nodes.hpp"
 #include "tests/support/titles.hpp"
@@ -167,6 +168,56 @@ TEST_SUITE("actors.services") {
       CHECK(desired() == 5);
     }
     n.stop();
+    std::filesystem::remove_all(dir);
+  }
+
+  TEST_CASE("the scaling signal is the region's: nodes share their load, so sessions held by "
+            "one node count for every node's answer") {
+    auto dir = std::string{"services_scale_region_data"};
+    std::filesystem::remove_all(dir);
+    auto settings = [&](const std::string& name) {
+      auto s = sv::test::fast_node_settings(name, dir + "/" + name);
+      s.region = "eu-west";
+      auto& scale = s.section<sv::config::scale_node_settings>();
+      scale.sessions_per_node = 2;
+      scale.target_utilization_pct = 0; // sessions only: deterministic here
+      scale.max_nodes = 8;
+      scale.down_stabilization_s = 0; // each answer is the current one
+      return s;
+    };
+    sv::node a{settings("node-a"), sv::node_services::message_types()};
+    REQUIRE(a.start().empty());
+    auto sb = settings("node-b");
+    sb.seeds = {{"127.0.0.1", a.cluster_port()}};
+    sv::node b{sb, sv::node_services::message_types()};
+    REQUIRE(b.start().empty());
+    REQUIRE(sv::test::eventually([&] { return a.status().members_up == 2; }));
+    {
+      sv::node_services on_a{a};
+      sv::node_services on_b{b};
+      auto desired = [](sv::node& n) {
+        auto text = n.metrics().render();
+        auto key = std::string{"sv_cluster_desired_nodes{region=\"eu-west\"} "};
+        auto at = text.find(key);
+        return at == std::string::npos ? -1.0 : std::stod(text.substr(at + key.size()));
+      };
+      REQUIRE(on_a.catalog().update(playable_title("t-1")));
+      // Eight sessions, all on node-a (as after a scale-up: the new node holds none yet).
+      for (uint64_t id = 1; id <= 8; ++id) {
+        REQUIRE(on_a.sessions().open(
+            sv::session::open_request{id, "u-" + std::to_string(id), "t-1", "tv", "eu-west"}));
+      }
+      // Four nodes for eight sessions, two per node, on both nodes: not eight on node-a
+      // (its own count taken for each node's) nor one on node-b (its own: none).
+      CHECK(sv::test::eventually([&] { return desired(a) == 4 && desired(b) == 4; }));
+      for (uint64_t id = 1; id <= 6; ++id) {
+        REQUIRE_FALSE(on_a.sessions().apply({id, sv::session::command_kind::close, 0}));
+      }
+      // Two left in the region: one node is enough, whichever node is asked.
+      CHECK(sv::test::eventually([&] { return desired(a) == 1 && desired(b) == 1; }));
+    }
+    b.stop();
+    a.stop();
     std::filesystem::remove_all(dir);
   }
 
