@@ -24,6 +24,7 @@
 #include "runtime/flow/scale_advisor.hpp"
 #include "runtime/metrics/registry.hpp"
 #include "runtime/node/node.hpp"
+#include "runtime/wire/undecodable.hpp"
 
 namespace sv {
 
@@ -89,6 +90,7 @@ scale_private::behavior_type scale_behavior(scale_self* self, std::string node_n
   st.region = std::move(region);
   st.shared = std::move(shared);
   self->set_down_handler([self](caf::down_msg& dm) { self->state.router.forget(dm.source); });
+  wire::answer_undecodable(self, "scale signal");
   self->send(self, tick_atom::value);
   return {
       [self](scale_figures_atom) {

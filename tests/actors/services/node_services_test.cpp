@@ -3,6 +3,7 @@
 // loopback; every wait is bounded.
 
 #include "actors/services/node_services.hpp"
+#include "actors/services/scale_protocol.hpp"
 #include "actors/services/scale_signal.hpp"
 #include "runtime/metrics/registry.hpp"
 
@@ -240,11 +241,13 @@ TEST_SUITE("actors.services") {
       auto cache = sv::cache::connect_cache(sys, "127.0.0.1", port, 3s);
       auto an = sv::analytics::connect_service(sys, "127.0.0.1", port, 3s);
       auto watch = sv::media::connect_watch_state(sys, "127.0.0.1", port, 3s);
+      auto scale = sv::connect_scale_signal(sys, "127.0.0.1", port, 3s);
       REQUIRE(ep);
       REQUIRE(cat);
       REQUIRE(cache);
       REQUIRE(an);
       REQUIRE(watch);
+      REQUIRE(scale);
 
       // One request of each interface, answered with its declared type.
       streamverse::v1::MembersRequest mr;
@@ -274,6 +277,12 @@ TEST_SUITE("actors.services") {
       auto position = sv::ask<sv::media::watch_position_msg>(sys, *watch, 3s, wq);
       REQUIRE(position);
       CHECK(position->event_ms() == 0); // never watched
+      uint64_t open_sessions = 1;
+      caf::scoped_actor asker{sys};
+      asker->request(*scale, 3s, sv::scale_figures_atom::value)
+          .receive([&](uint64_t open, double) { open_sessions = open; },
+                   [](caf::error& err) { FAIL(caf::to_string(err)); });
+      CHECK(open_sessions == 0);
 
       // What arrives when a payload's type is unknown to the node: an empty message.
       caf::scoped_actor self{sys};
@@ -282,7 +291,8 @@ TEST_SUITE("actors.services") {
           {"catalog", caf::actor_cast<caf::actor>(*cat)},
           {"cache", caf::actor_cast<caf::actor>(*cache)},
           {"analytics", caf::actor_cast<caf::actor>(*an)},
-          {"watch state", caf::actor_cast<caf::actor>(*watch)}};
+          {"watch state", caf::actor_cast<caf::actor>(*watch)},
+          {"scale signal", caf::actor_cast<caf::actor>(*scale)}};
       for (auto& [name, a] : services_by_name) {
         caf::error seen;
         self->request(a, 3s, caf::make_message())
