@@ -155,6 +155,7 @@ struct watch_counts {
 struct rebalance_run {
   bool running = false;
   bool again = false; // the view changed again while running: one more run after this one
+  bool retry = false; // the store could not be read: a run is due after a sync interval
   std::vector<cluster::member> before, after;
   std::vector<watch_entry> queue;
   size_t next = 0;
@@ -264,11 +265,33 @@ void keep_newer(std::map<key, watch_entry>& m, const watch_entry& e) {
   }
 }
 
+bool settled(const watch_self* self);
+
+// Positions sent to this node as their owner by a node whose view differs (it has not seen
+// the latest change yet, or this node has not): while this node's view is unsettled, those
+// it does not own in its own view go on to the owner it sees, as if recorded here. (A
+// rebalance reads the store once, when it starts: what arrives after that would otherwise
+// stay with an owner of the past.)
+void pass_on_unowned(watch_self* self, const batch_msg& b) {
+  if (b.replica() || settled(self)) {
+    return;
+  }
+  auto& st = self->state;
+  auto v = current_view(self);
+  for (auto& p : b.positions()) {
+    auto e = from_msg(p);
+    if (holders(v, e.user, e.region).front() != v.self_name) {
+      keep_newer(st.outgoing, e);
+    }
+  }
+}
+
 // Stores positions at this node; as the owner, keeps what changed for the replica.
 // To the store (one transaction per batch); as the owner, for the replica too (it applies
 // the same rule, so passing on entries that lost here is harmless).
 void apply(watch_self* self, batch_msg&& b) {
   auto& st = self->state;
+  pass_on_unowned(self, b);
   if (!b.replica() && !b.replicated()) {
     for (auto& p : b.positions()) {
       keep_newer(st.for_replica, from_msg(p));
@@ -378,18 +401,28 @@ constexpr size_t rebalance_round = 512;
 
 void start_rebalance(watch_self* self);
 
+// How long a rebalance waits for the store's positions (read whole, as at a leave).
+constexpr std::chrono::seconds rebalance_read_wait{60};
+
 // One round of the rebalance under way: each position whose owner or replica differs
 // between the view before the change and after it is sent the usual way (to the new owner,
 // which keeps the newer and passes it on to the new replica).
 void rebalance_step(watch_self* self) {
   auto& st = self->state;
   auto& rb = st.rebalance;
+  if (!rb.running) { // a retry after the store could not be read
+    start_rebalance(self);
+    return;
+  }
   auto before = view_of(rb.before, st.router.self_name());
   auto after = view_of(rb.after, st.router.self_name());
   auto end = std::min(rb.queue.size(), rb.next + rebalance_round);
   uint64_t moved = 0;
   for (; rb.next < end; ++rb.next) {
     auto& e = rb.queue[rb.next];
+    if (e.region.empty() && !after.region.empty()) {
+      continue; // stored before regions were kept: its home is not known (read repair)
+    }
     auto was = holders(before, e.user, e.region);
     auto now = holders(after, e.user, e.region);
     was.resize(std::min<size_t>(was.size(), 2));
@@ -426,9 +459,10 @@ void start_rebalance(watch_self* self) {
   }
   rb.running = true;
   rb.again = false;
+  rb.retry = false;
   rb.before = std::move(rb.after);
   rb.after = st.seen_members;
-  self->request(st.writer, caf::infinite, handover_atom::value)
+  self->request(st.writer, caf::duration{rebalance_read_wait}, handover_atom::value)
       .then(
           [self](batch_msg& b) {
             auto& rb = self->state.rebalance;
@@ -442,12 +476,13 @@ void start_rebalance(watch_self* self) {
           },
           [self](caf::error& err) {
             spdlog::error("watch_state: rebalance: {}", caf::to_string(err));
-            auto& rb = self->state.rebalance;
+            auto& st = self->state;
+            auto& rb = st.rebalance;
             rb.running = false;
+            rb.again = false;
             rb.after = std::move(rb.before); // the next run covers this change too
-            if (rb.again) {
-              start_rebalance(self);
-            }
+            rb.retry = true;                 // reads ask every holder until it ran
+            self->delayed_send(self, st.cfg.sync_interval, rebalance_atom::value);
           });
 }
 
@@ -459,15 +494,16 @@ void look_at_view(watch_self* self, const view& v) {
   if (st.seen_any && up == st.seen_up) {
     return;
   }
-  auto first = !st.seen_any;
+  if (!st.seen_any) {
+    // The first view is measured from none (this node alone): what a restarted node
+    // stored goes to its holders, among them what it held as owner and had not passed on
+    // to the replica before it stopped.
+    st.rebalance.after.clear();
+  }
   st.seen_any = true;
   st.seen_up = std::move(up);
   st.seen_members = v.members;
   st.unsettled_until = std::chrono::steady_clock::now() + st.cfg.read_settle;
-  if (first) {
-    st.rebalance.after = v.members; // what the first change is measured from
-    return;
-  }
   start_rebalance(self);
 }
 
@@ -475,7 +511,7 @@ void look_at_view(watch_self* self, const view& v) {
 bool settled(const watch_self* self) {
   auto& st = self->state;
   return st.cfg.read_settle.count() > 0 && st.seen_any && !st.rebalance.running
-         && std::chrono::steady_clock::now() >= st.unsettled_until;
+         && !st.rebalance.retry && std::chrono::steady_clock::now() >= st.unsettled_until;
 }
 
 // The positions of a session host's block.
@@ -698,6 +734,7 @@ watch_behavior(watch_self* self, std::string node_name,
           return caf::ok_atom::value;
         }
         auto rp = self->make_response_promise<caf::ok_atom>();
+        pass_on_unowned(self, b);
         if (!b.replica() && !b.replicated()) {
           for (auto& p : b.positions()) {
             keep_newer(self->state.for_replica, from_msg(p));
@@ -860,7 +897,7 @@ watch_state::watch_state(node& n, watch_settings s) : sys_(n.system()) {
                                {{"asked", "all_holders"}});
   n.metrics().counter_callback(
       "sv_watch_rebalanced_total",
-      "Stored positions this node sent to their new holders after the up members changed",
+      "Stored positions this node queued for their new holders after the up members changed",
       [counts] { return static_cast<double>(counts->rebalanced.load()); });
   cluster::register_service(sys_, service_name, caf::actor_cast<caf::actor>(actor_));
 }

@@ -25,13 +25,14 @@
 // and the next best-placed members of the home region, not the replica in another region. While
 // the reading node's view of the up members changed less than `read_settle` ago (a node or a
 // region joined, left, was cut off or came back), a read also asks the replica and takes the
-// newer answer, because a returning owner may lack what was written while it was away. Each
-// node makes that true within the settle time: when its view changes, it sends every position
-// it stores whose holders changed to the new holders (the new owner keeps the newer; a
-// rebalance, in rounds, behind playback). So after a region's loss and return, the positions
-// written meanwhile in the replica's region are back at the home region's owner before reads
-// stop asking the replica. The settle time must cover a member-list change reaching every node
-// and the largest store's rebalance (docs/architecture.md, Playback positions).
+// newer answer, because a returning owner may lack what was written while it was away. To
+// bring it up to date, each node, when its view changes (and once at start), sends every
+// position it stores whose holders changed to the new owner (which keeps the newer and passes
+// it on to the new replica: a rebalance, in rounds, behind playback); and while its own view
+// is unsettled, a node passes on what it is sent as owner but does not own in its view (a
+// sender whose view lags). `read_settle` must exceed the time a member-list change takes to
+// reach every node plus the largest store's rebalance: the code does not check that the other
+// nodes are done (docs/architecture.md, Playback positions).
 
 #include <chrono>
 #include <cstdint>

@@ -32,10 +32,26 @@ watch_entry entry_of_row(sqlite3_stmt* row) {
 
 // Adds the region column to a table of a store created before it existed.
 bool add_region(sqlite3* db, const std::string& table, std::string& error) {
-  auto probe = "SELECT region FROM " + table + " LIMIT 0";
+  {
+    auto columns = "PRAGMA table_info(" + table + ")"; // a row per column; its name second
+    statement info{db, columns.c_str()};
+    if (!info) {
+      error = sqlite3_errmsg(db);
+      return false;
+    }
+    int rc = SQLITE_ROW;
+    while ((rc = sqlite3_step(info.get())) == SQLITE_ROW) {
+      if (column_text(info.get(), 1) == "region") {
+        return true;
+      }
+    }
+    if (rc != SQLITE_DONE) {
+      error = sqlite3_errmsg(db);
+      return false;
+    }
+  }
   auto alter = "ALTER TABLE " + table + " ADD COLUMN region TEXT NOT NULL DEFAULT ''";
-  return static_cast<bool>(statement{db, probe.c_str()})
-         || storage::exec(db, alter.c_str(), &error);
+  return storage::exec(db, alter.c_str(), &error);
 }
 
 } // namespace

@@ -24,6 +24,8 @@
 #include "runtime/flow/scale_advisor.hpp"
 #include "runtime/metrics/registry.hpp"
 #include "runtime/node/node.hpp"
+#include "runtime/node/stop.hpp"
+#include "runtime/wire/errc.hpp"
 #include "runtime/wire/undecodable.hpp"
 
 namespace sv {
@@ -93,11 +95,14 @@ scale_private::behavior_type scale_behavior(scale_self* self, std::string node_n
   wire::answer_undecodable(self, "scale signal");
   self->send(self, tick_atom::value);
   return {
-      [self](scale_figures_atom) {
+      [self](scale_figures_atom) -> caf::result<uint64_t, double> {
         auto& sh = *self->state.shared;
         std::lock_guard<std::mutex> guard{sh.mtx};
+        if (sh.sessions == nullptr) { // stopping: not an idle node to count
+          return make_error(errc::unavailable, "the scaling signal is stopping");
+        }
         auto f = sh.own();
-        return std::make_tuple(f.held, f.utilization);
+        return {f.held, f.utilization};
       },
       [self](tick_atom) {
         auto& st = self->state;
@@ -213,9 +218,11 @@ std::shared_ptr<void> export_scale_signal(node& n, const session::service& sessi
   // service stops answering its peers.
   return std::shared_ptr<void>{nullptr, [st, svc, &sys](void*) {
                                  sys.registry().erase(service_name);
-                                 caf::anon_send_exit(svc, caf::exit_reason::user_shutdown);
-                                 std::lock_guard<std::mutex> guard{st->mtx};
-                                 st->sessions = nullptr;
+                                 {
+                                   std::lock_guard<std::mutex> guard{st->mtx};
+                                   st->sessions = nullptr;
+                                 }
+                                 stop_and_wait(sys, svc);
                                }};
 }
 
