@@ -311,8 +311,8 @@ TEST_SUITE("actors.media") {
     CHECK(eventually([&] { return c.position(2, user(0), title(0), "eu-west") == 5000; }));
   }
 
-  TEST_CASE("reads stay in the home region once the members settle; a region that returns gets "
-            "what was written while it was away before its reads do") {
+  TEST_CASE("reads stay in the home region once the members settle, and a region that returns "
+            "gets what was written while it was away before its reads do") {
     // Settled 3 s after the last change: the rebalance and its sync take a few hundred ms.
     cluster c{"watch_test_data/settle",
               {{"eu-1", "eu-west"}, {"eu-2", "eu-west"}, {"us-1", "us-east"}, {"us-2", "us-east"}},
