@@ -6,6 +6,7 @@
 #include <atomic>
 #include <filesystem>
 #include <map>
+#include <set>
 #include <vector>
 
 #include <spdlog/spdlog.h>
@@ -179,6 +180,7 @@ struct watch_service_state {
   // holder (the view changed less than cfg.read_settle ago).
   std::vector<std::string> seen_up;
   std::vector<cluster::member> seen_members;
+  std::set<std::string> seen_regions; // those with a member up
   bool seen_any = false;
   std::chrono::steady_clock::time_point unsettled_until{};
   rebalance_run rebalance;
@@ -211,8 +213,14 @@ view view_of(std::vector<cluster::member> members, const std::string& self_name)
   return v;
 }
 
+void look_at_view(watch_self* self, const view& v);
+
+// The view every routing decision and read uses; each one is looked at for a change
+// first, so that no position is placed by a view the rebalance did not see.
 view current_view(watch_self* self) {
-  return view_of(self->state.router.members(), self->state.router.self_name());
+  auto v = view_of(self->state.router.members(), self->state.router.self_name());
+  look_at_view(self, v);
+  return v;
 }
 
 const std::string& region_of(const view& v, const std::string& name) {
@@ -269,18 +277,22 @@ bool settled(const watch_self* self);
 
 // Positions sent to this node as their owner by a node whose view differs (it has not seen
 // the latest change yet, or this node has not): while this node's view is unsettled, those
-// it does not own in its own view go on to the owner it sees, as if recorded here. (A
-// rebalance reads the store once, when it starts: what arrives after that would otherwise
-// stay with an owner of the past.)
+// whose owner in its own view is in another region go on to that owner, as if recorded
+// here. (A rebalance reads the store once, when it starts: what arrives after that would
+// otherwise stay in a region whose reads no longer ask here.)
 void pass_on_unowned(watch_self* self, const batch_msg& b) {
   if (b.replica() || settled(self)) {
     return;
   }
   auto& st = self->state;
   auto v = current_view(self);
+  if (v.region.empty()) {
+    return; // no regions: an owner of the past is found by reads (the region's best-placed)
+  }
   for (auto& p : b.positions()) {
     auto e = from_msg(p);
-    if (holders(v, e.user, e.region).front() != v.self_name) {
+    auto owner = holders(v, e.user, e.region).front();
+    if (owner != v.self_name && region_of(v, owner) != v.region) {
       keep_newer(st.outgoing, e);
     }
   }
@@ -404,9 +416,9 @@ void start_rebalance(watch_self* self);
 // How long a rebalance waits for the store's positions (read whole, as at a leave).
 constexpr std::chrono::seconds rebalance_read_wait{60};
 
-// One round of the rebalance under way: each position whose owner or replica differs
-// between the view before the change and after it is sent the usual way (to the new owner,
-// which keeps the newer and passes it on to the new replica).
+// One round of the rebalance under way: each position whose owner is in another region
+// after the change than before it is sent the usual way (to the new owner, which keeps the
+// newer and passes it on to its replica).
 void rebalance_step(watch_self* self) {
   auto& st = self->state;
   auto& rb = st.rebalance;
@@ -423,11 +435,11 @@ void rebalance_step(watch_self* self) {
     if (e.region.empty() && !after.region.empty()) {
       continue; // stored before regions were kept: its home is not known (read repair)
     }
-    auto was = holders(before, e.user, e.region);
-    auto now = holders(after, e.user, e.region);
-    was.resize(std::min<size_t>(was.size(), 2));
-    now.resize(std::min<size_t>(now.size(), 2));
-    if (was != now) {
+    // Only an owner in another region than before needs it: a new owner in the same
+    // region is found by reads there (they ask the region's best-placed members).
+    auto was = holders(before, e.user, e.region).front();
+    auto now = holders(after, e.user, e.region).front();
+    if (region_of(before, was) != region_of(after, now)) {
       keep_newer(st.outgoing, e);
       ++moved;
     }
@@ -486,25 +498,43 @@ void start_rebalance(watch_self* self) {
           });
 }
 
+// The regions with at least one member up ("" for members without one).
+std::set<std::string> regions_up(const std::vector<cluster::member>& ms) {
+  std::set<std::string> out;
+  for (auto& m : ms) {
+    if (m.state == cluster::member_state::up) {
+      out.insert(m.region);
+    }
+  }
+  return out;
+}
+
 // Notes a change of the up members (at each sync tick and each read): reads ask every
-// holder for the settle time from now, and the stored positions are rebalanced.
+// holder for the settle time from now, and when a region's owners moved to another region
+// or back, the stored positions are rebalanced.
 void look_at_view(watch_self* self, const view& v) {
   auto& st = self->state;
   auto up = cluster::up_names(v.members);
   if (st.seen_any && up == st.seen_up) {
     return;
   }
-  if (!st.seen_any) {
-    // The first view is measured from none (this node alone): what a restarted node
-    // stored goes to its holders, among them what it held as owner and had not passed on
-    // to the replica before it stopped.
-    st.rebalance.after.clear();
-  }
+  auto first = !st.seen_any;
   st.seen_any = true;
   st.seen_up = std::move(up);
   st.seen_members = v.members;
   st.unsettled_until = std::chrono::steady_clock::now() + st.cfg.read_settle;
-  start_rebalance(self);
+  // A user's owner moves to another region only when a region's last member went down or
+  // its first came up: only then is the store read (whole) and rebalanced. A change within
+  // regions (a node joined, left or failed) moves owners within the region, where reads
+  // find the former ones.
+  auto regions = regions_up(v.members);
+  auto crossed = !first && regions != st.seen_regions;
+  st.seen_regions = std::move(regions);
+  if (crossed) {
+    start_rebalance(self);
+  } else if (!st.rebalance.running) {
+    st.rebalance.after = v.members; // the next rebalance is measured from here
+  }
 }
 
 // Whether reads may ask the home region alone.
@@ -689,7 +719,7 @@ watch_behavior(watch_self* self, std::string node_name,
       [self](rebalance_atom) { rebalance_step(self); },
       [self](sync_atom) {
         auto& st = self->state;
-        look_at_view(self, current_view(self));
+        current_view(self); // (looks at it for a change)
         if (!st.more_due && sync(self, sync_round)) {
           st.more_due = true;
           self->send(self, more_atom::value);
@@ -774,7 +804,6 @@ watch_behavior(watch_self* self, std::string node_name,
           g->best = i->second;
         }
         auto v = current_view(self);
-        look_at_view(self, v);
         auto hs = readers(v, q.user(), q.region());
         // Settled: the home region's members alone (when it has any up).
         auto in_home = false;

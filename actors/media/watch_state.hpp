@@ -25,14 +25,16 @@
 // and the next best-placed members of the home region, not the replica in another region. While
 // the reading node's view of the up members changed less than `read_settle` ago (a node or a
 // region joined, left, was cut off or came back), a read also asks the replica and takes the
-// newer answer, because a returning owner may lack what was written while it was away. To
-// bring it up to date, each node, when its view changes (and once at start), sends every
-// position it stores whose holders changed to the new owner (which keeps the newer and passes
-// it on to the new replica: a rebalance, in rounds, behind playback); and while its own view
-// is unsettled, a node passes on what it is sent as owner but does not own in its view (a
-// sender whose view lags). `read_settle` must exceed the time a member-list change takes to
-// reach every node plus the largest store's rebalance: the code does not check that the other
-// nodes are done (docs/architecture.md, Playback positions).
+// newer answer, because a returning owner may lack what was written while it was away. Within
+// a region, a read asks the region's best-placed members, so owners of the past are found.
+// Across regions, each node, when a region's last member went down or its first came up,
+// sends every position it stores whose owner is now in another region to that owner (which
+// keeps the newer and passes it on to its replica: a rebalance, in rounds, behind playback);
+// and while its own view is unsettled, a node passes on what it is sent as owner when the
+// owner in its view is in another region (a sender whose view lags). `read_settle` must
+// exceed the time a member-list change takes to reach every node plus the largest store's
+// rebalance: the code does not check that the other nodes are done (docs/architecture.md,
+// Playback positions).
 
 #include <chrono>
 #include <cstdint>
