@@ -11,7 +11,13 @@ soak=$1
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-fail() { echo "FAIL $*"; exit 1; }
+# A failed run's report (its notes list the unaccounted requests' errors) is kept.
+fail() {
+  keep=$(mktemp -d "${TMPDIR:-/tmp}/sv-soak-autoscale-failed.XXXXXX")
+  cp -r "$tmp/report" "$tmp/out.txt" "$keep/" 2>/dev/null
+  echo "FAIL $* (report kept in $keep)"
+  exit 1
+}
 
 out=$("$soak" --autoscale --scenario "$repo/config/soak/short.toml" --report "$tmp/bad" 2>&1); rc=$?
 [ $rc -eq 2 ] || fail "--autoscale without [autoscale]: exit $rc, want 2 ($out)"
