@@ -129,8 +129,48 @@ void route_update(catalog_self* self, const update_msg& u, caf::response_promise
 // the best-placed replicas may be new ones that have not caught up by anti-entropy either,
 // while the one that owned the title before ranks behind them. One that is not connected
 // yet (a member learned by gossip right after this node joined) or does not answer in time
-// counts as not having it.
+// is waited for within the lookup's bound (it joined a moment ago and is connecting); one
+// that does not answer in time makes the answer "unavailable", not "not found". The
+// replicas of this node's own region are asked too (at most read_through_local): every
+// replica holds every title, and those are a LAN away while the best-placed may be an
+// ocean away.
 constexpr size_t read_through_fanout = 4;
+constexpr size_t read_through_local = 2;
+
+// Whom a read-through of `id` asks: the best-placed other replicas, then up to
+// read_through_local more of this node's region.
+template <class Router>
+std::vector<std::string> read_through_replicas(const Router& router, const std::string& id) {
+  auto ms = router.members();
+  auto up = up_names(ms);
+  std::vector<std::string> others;
+  for (auto& name : router.owners(id, up, read_through_fanout + 1)) {
+    if (name != router.self_name() && others.size() < read_through_fanout) {
+      others.push_back(name);
+    }
+  }
+  std::string region;
+  for (auto& m : ms) {
+    if (m.name == router.self_name()) {
+      region = m.region;
+    }
+  }
+  if (region.empty()) {
+    return others;
+  }
+  size_t local = 0;
+  for (auto& name : router.owners(id, up_names_in(ms, region), up.size())) {
+    if (local == read_through_local) {
+      break;
+    }
+    if (name != router.self_name()
+        && std::find(others.begin(), others.end(), name) == others.end()) {
+      others.push_back(name);
+      ++local;
+    }
+  }
+  return others;
+}
 
 void read_through(catalog_self* self, caf::response_promise rp, const std::string& id,
                   std::vector<std::string> others) {
@@ -156,11 +196,15 @@ void read_through(catalog_self* self, caf::response_promise rp, const std::strin
     for (auto& o : others) {
       names += (names.empty() ? "" : ", ") + o;
     }
-    a->rp.deliver(make_error(
-        errc::not_found,
-        "no content " + id + " (here; "
-            + (a->any_silent ? names + ", which would know, did not all answer" : "nor at " + names)
-            + ")"));
+    // "Not found" is a claim that the title does not exist: only when every replica asked
+    // said so. One that could not be asked may have it: unavailable (worth a retry).
+    if (a->any_silent) {
+      a->rp.deliver(make_error(errc::unavailable, "content " + id + " not here, and " + names
+                                                      + ", which would know, did not all answer"));
+      return;
+    }
+    a->rp.deliver(
+        make_error(errc::not_found, "no content " + id + " (here; nor at " + names + ")"));
   };
   // The whole fan-out stays within 3/4 of the catalog's timeout (the lookup of a peer a
   // quarter, its answer half), so the caller, who waits the timeout, gets "not found"
@@ -186,7 +230,7 @@ void read_through(catalog_self* self, caf::response_promise rp, const std::strin
                   },
                   [=](caf::error& err) { one_less(!is(err, errc::not_found)); });
         },
-        [=](const caf::error&) { one_less(true); });
+        [=](const caf::error&) { one_less(true); }, true);
   }
 }
 
@@ -327,13 +371,7 @@ catalog_behavior(catalog_self* self, std::string node_name, std::shared_ptr<cata
         // title does not exist). The best-placed other replicas are asked (the owner, and
         // the ones that owned it before nodes joined), and a version found is stored here.
         auto rp = self->make_response_promise<metadata>();
-        std::vector<std::string> others;
-        for (auto& name : st.router.owners(id, st.router.up(), read_through_fanout + 1)) {
-          if (name != st.router.self_name() && others.size() < read_through_fanout) {
-            others.push_back(name);
-          }
-        }
-        read_through(self, rp, id, std::move(others));
+        read_through(self, rp, id, read_through_replicas(st.router, id));
         return rp;
       },
       [self](view_atom, const std::string& id) -> caf::result<std::string> {

@@ -17,6 +17,7 @@
 #include "caf/send.hpp"
 #include "caf/stateful_actor.hpp"
 #include "caf/typed_event_based_actor.hpp"
+#include "caf/typed_response_promise.hpp"
 #include "runtime/cluster/cluster.pb.h"
 #include "runtime/cluster/member_codec.hpp"
 #include "runtime/metrics/registry.hpp"
@@ -30,10 +31,13 @@ namespace {
 
 using dial_atom = caf::atom_constant<caf::atom("sv_dial")>;
 using gossip_atom = caf::atom_constant<caf::atom("sv_gossip")>;
+using wait_over_atom = caf::atom_constant<caf::atom("sv_waitov")>;
 
-// The interface plus what the endpoint sends itself (gossip rounds, seed dials).
+// The interface plus what the endpoint sends itself (gossip rounds, seed dials, the end of
+// a wait for a peer).
 using endpoint_private =
-    endpoint_actor::extend<caf::reacts_to<gossip_atom>, caf::reacts_to<dial_atom, uint64_t>>;
+    endpoint_actor::extend<caf::reacts_to<gossip_atom>, caf::reacts_to<dial_atom, uint64_t>,
+                           caf::reacts_to<wait_over_atom, uint64_t>>;
 
 // Retries of an unreachable seed back off exponentially up to this pause (or the
 // configured retry interval, if that is longer), so a link back after a partition is
@@ -56,6 +60,13 @@ struct seed_slot {
   bool retired = false;
 };
 
+// A caller waiting for this node to connect to a member (peer_atom).
+struct peer_wait {
+  uint64_t id = 0;
+  std::string name;
+  caf::typed_response_promise<caf::actor> rp;
+};
+
 struct endpoint_state {
   endpoint_settings cfg;
   std::string advertised_address; // set by start_endpoint
@@ -63,6 +74,8 @@ struct endpoint_state {
   std::vector<live_peer> live;
   std::vector<seed_slot> seeds;
   std::unique_ptr<membership> members;
+  std::vector<peer_wait> peer_waits;
+  uint64_t next_wait = 0;
   metrics::counter* gossip_in = nullptr;
   metrics::counter* member_changes = nullptr;
   metrics::counter* hellos_in = nullptr;
@@ -158,6 +171,15 @@ caf::error accept_peer(endpoint_self* self, const hello_msg& h, const caf::actor
   publish_members(st);
   spdlog::info("peer {} connected (address {}, version {}, region {})", h.node_name(),
                h.cluster_address(), h.version(), h.region().empty() ? "-" : h.region());
+  auto& ws = st.peer_waits;
+  for (auto w = ws.begin(); w != ws.end();) {
+    if (w->name == h.node_name()) {
+      w->rp.deliver(handle);
+      w = ws.erase(w);
+    } else {
+      ++w;
+    }
+  }
   return caf::none;
 }
 
@@ -457,6 +479,39 @@ endpoint_private::behavior_type endpoint(endpoint_self* self, endpoint_settings 
           handles.push_back(p.handle);
         }
         return {std::move(names), std::move(handles)};
+      },
+      [self](peer_atom, const std::string& name, uint64_t wait_ms) -> caf::result<caf::actor> {
+        auto& st = self->state;
+        for (auto& p : st.live) {
+          if (p.name == name) {
+            return p.handle;
+          }
+        }
+        auto m = st.members->find(name);
+        auto coming = m && name != st.cfg.node_name
+                      && (m->state == member_state::up || m->state == member_state::joining);
+        if (!coming || wait_ms == 0) {
+          return make_error(errc::unavailable,
+                            "not connected to " + name
+                                + (m ? std::string{" ("} + std::string{to_string(m->state)} + ")"
+                                     : std::string{" (not a member)"}));
+        }
+        auto id = ++st.next_wait;
+        auto rp = self->make_response_promise<caf::actor>();
+        st.peer_waits.push_back(peer_wait{id, name, rp});
+        self->delayed_send(self, std::chrono::milliseconds{wait_ms}, wait_over_atom::value, id);
+        return rp;
+      },
+      [self](wait_over_atom, uint64_t id) {
+        auto& ws = self->state.peer_waits;
+        auto w =
+            std::find_if(ws.begin(), ws.end(), [id](const peer_wait& x) { return x.id == id; });
+        if (w != ws.end()) {
+          w->rp.deliver(make_error(errc::unavailable, "not connected to " + w->name
+                                                          + " (up, waited "
+                                                          + "for its connection in vain)"));
+          ws.erase(w);
+        }
       },
       [self](dial_atom, uint64_t i) {
         if (i < self->state.seeds.size()) {

@@ -33,6 +33,12 @@ using lookup_atom = caf::atom_constant<caf::atom("sv_lookup")>;
 /// `(peers_atom)` to the local endpoint: the connected peers as two vectors, names and
 /// their endpoints.
 using peers_atom = caf::atom_constant<caf::atom("sv_peers")>;
+/// `(peer_atom, name, wait_ms)` to the local endpoint: peer `name`'s endpoint, once this
+/// node is connected to it. A member that gossip reports up (or joining) but that is not
+/// connected yet (it joined a moment ago and a dial is under way) is waited for, at most
+/// `wait_ms`; anyone else (not a member, suspect, down, leaving, this node), or a member
+/// still not connected when the wait ends: errc::unavailable.
+using peer_atom = caf::atom_constant<caf::atom("sv_peer")>;
 /// `(leave_atom)` to the local endpoint: gossip this node's graceful leave (leave_cluster).
 using leave_atom = caf::atom_constant<caf::atom("sv_leave")>;
 /// `(start_atom, "host:port")` to the local endpoint (start_endpoint).
@@ -48,6 +54,7 @@ using endpoint_actor = caf::typed_actor<
     caf::replies_to<lookup_atom, caf::atom_value>::with<caf::actor>,
     // this node
     caf::replies_to<peers_atom>::with<std::vector<std::string>, std::vector<caf::actor>>,
+    caf::replies_to<peer_atom, std::string, uint64_t>::with<caf::actor>,
     caf::replies_to<leave_atom>::with<caf::ok_atom>, caf::reacts_to<start_atom, std::string>>;
 
 } // namespace sv::cluster

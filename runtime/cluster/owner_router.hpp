@@ -157,11 +157,12 @@ public:
   }
 
   /// Calls `then(handle)` with member `name`'s instance of the service, or `failed(why)`;
-  /// in call order per member.
+  /// in call order per member. With `wait_connected`, a member that is up but not
+  /// connected yet is waited for within `wait` (peer_directory::with).
   void with_peer(Self* self, const std::string& name, std::chrono::milliseconds wait,
                  std::function<void(const caf::actor&)> then,
-                 std::function<void(const caf::error&)> failed) {
-    peers_.with(self, endpoint_, name, wait, std::move(then), std::move(failed));
+                 std::function<void(const caf::error&)> failed, bool wait_connected = false) {
+    peers_.with(self, endpoint_, name, wait, std::move(then), std::move(failed), wait_connected);
   }
 
   /// Drops the cached handle of an actor that went down; true when it was a peer's.

@@ -28,9 +28,14 @@ public:
   explicit peer_directory(caf::atom_value service) : service_(service) {}
 
   /// Calls `then(handle)` with peer `name`'s service, or `failed(why)` when the peer is not
-  /// connected to this node's `endpoint` or the lookup fails.
+  /// connected to this node's `endpoint` or the lookup fails, each step within `timeout`.
+  /// With `wait_connected`, a member that is up but not connected yet (it joined a moment
+  /// ago: gossip spreads faster than connections form, most of all across a WAN) is waited
+  /// for, at most 3/4 of `timeout`; without it such a peer fails at once (for callers that
+  /// have a fallback, like a cache serving its own copy).
   void with(Self* self, const caf::actor& endpoint, const std::string& name,
-            std::chrono::milliseconds timeout, then_fn then, fail_fn failed) {
+            std::chrono::milliseconds timeout, then_fn then, fail_fn failed,
+            bool wait_connected = false) {
     if (auto i = handles_.find(name); i != handles_.end()) {
       then(i->second);
       return;
@@ -51,16 +56,12 @@ public:
         x.failed(err);
       }
     };
-    self->request(endpoint, caf::duration{timeout}, peers_atom::value)
+    auto connect_wait =
+        wait_connected ? static_cast<uint64_t>(timeout.count()) * 3 / 4 : uint64_t{0};
+    self->request(endpoint, caf::duration{timeout}, peer_atom::value, name, connect_wait)
         .then(
-            [=](const std::vector<std::string>& names, const std::vector<caf::actor>& eps) {
-              auto i = std::find(names.begin(), names.end(), name);
-              if (i == names.end()) {
-                fail_all(make_error(errc::unavailable, "not connected to " + name));
-                return;
-              }
-              self->request(eps[static_cast<size_t>(i - names.begin())], caf::duration{timeout},
-                            lookup_atom::value, service_)
+            [=](const caf::actor& ep) {
+              self->request(ep, caf::duration{timeout}, lookup_atom::value, service_)
                   .then(
                       [=](const caf::actor& h) {
                         handles_[name] = h;

@@ -58,6 +58,30 @@ struct endpoint_fixture : sv::testkit::fixture {
     return answer;
   }
 
+  // Asks for `name`'s endpoint; the answer that is there once every queued message ran
+  // (time stands still).
+  std::variant<caf::actor, caf::error> ask_peer(const std::string& name, uint64_t wait_ms) {
+    self->send(ep, sv::cluster::peer_atom::value, name, wait_ms);
+    sched.run();
+    std::variant<caf::actor, caf::error> answer = caf::error{};
+    self->receive([&](const caf::actor& a) { answer = a; }, [&](caf::error& err) { answer = err; },
+                  caf::after(std::chrono::seconds{0}) >> [] { FAIL("no answer"); });
+    return answer;
+  }
+
+  // A gossip from node-b that lists `name` as up (without an address: nobody dials it).
+  void gossip_up(const std::string& name) {
+    streamverse::v1::Gossip g;
+    g.set_from("node-b");
+    auto* m = g.add_members();
+    m->set_node_name(name);
+    m->set_version("test");
+    m->set_incarnation(1);
+    m->set_state(streamverse::v1::MEMBER_UP);
+    self->send(ep, g);
+    sched.run();
+  }
+
   double refusals() {
     return static_cast<double>(reg.counter_metric("sv_cluster_peer_refusals_total", "").value());
   }
@@ -147,6 +171,67 @@ TEST_SUITE("runtime.cluster") {
     } // the peer's actor terminates here; the endpoint monitors it
     sched.run();
     CHECK(peers->size() == 0);
+  }
+
+  TEST_CASE_FIXTURE(endpoint_fixture, "a connected peer's endpoint is answered at once") {
+    caf::scoped_actor peer{sys};
+    REQUIRE(std::holds_alternative<Hello>(say_hello(peer, hello_from("node-b"))));
+    auto answer = ask_peer("node-b", 1000);
+    REQUIRE(std::holds_alternative<caf::actor>(answer));
+    CHECK(std::get<caf::actor>(answer) == caf::actor_cast<caf::actor>(peer));
+  }
+
+  TEST_CASE_FIXTURE(endpoint_fixture,
+                    "a member gossip reports up is waited for until it connects, within the wait") {
+    gossip_up("node-c");
+    self->send(ep, sv::cluster::peer_atom::value, std::string{"node-c"}, uint64_t{1000});
+    sched.run();
+    CHECK(self->mailbox().empty()); // not connected yet: no answer
+    sched.advance_time(std::chrono::milliseconds{500});
+    sched.run();
+    CHECK(self->mailbox().empty());
+    caf::scoped_actor peer{sys};
+    REQUIRE(std::holds_alternative<Hello>(say_hello(peer, hello_from("node-c"))));
+    caf::actor got;
+    self->receive([&](const caf::actor& a) { got = a; }, [](caf::error&) {},
+                  caf::after(std::chrono::seconds{0}) >> [] { FAIL("no answer"); });
+    CHECK(got == caf::actor_cast<caf::actor>(peer));
+    sched.advance_time(std::chrono::milliseconds{1000}); // the wait's end finds nobody waiting
+    sched.run();
+    CHECK(self->mailbox().empty());
+  }
+
+  TEST_CASE_FIXTURE(endpoint_fixture,
+                    "a member that never connects is unavailable when the wait ends") {
+    gossip_up("node-c");
+    self->send(ep, sv::cluster::peer_atom::value, std::string{"node-c"}, uint64_t{1000});
+    sched.run();
+    CHECK(self->mailbox().empty());
+    sched.advance_time(std::chrono::milliseconds{1000});
+    sched.run();
+    caf::error seen;
+    self->receive([](const caf::actor&) {}, [&](caf::error& err) { seen = err; },
+                  caf::after(std::chrono::seconds{0}) >> [] { FAIL("no answer"); });
+    CHECK(sv::is(seen, sv::errc::unavailable));
+  }
+
+  TEST_CASE_FIXTURE(endpoint_fixture,
+                    "a stranger, a suspect member or a wait of 0 is answered unavailable at once") {
+    auto stranger = ask_peer("node-x", 1000);
+    REQUIRE(std::holds_alternative<caf::error>(stranger));
+    CHECK(sv::is(std::get<caf::error>(stranger), sv::errc::unavailable));
+    gossip_up("node-c");
+    auto no_wait = ask_peer("node-c", 0);
+    REQUIRE(std::holds_alternative<caf::error>(no_wait));
+    CHECK(sv::is(std::get<caf::error>(no_wait), sv::errc::unavailable));
+    {
+      caf::scoped_actor peer{sys};
+      REQUIRE(std::holds_alternative<Hello>(say_hello(peer, hello_from("node-d"))));
+    } // its connection is lost: suspect
+    sched.run();
+    auto suspect = ask_peer("node-d", 1000);
+    REQUIRE(std::holds_alternative<caf::error>(suspect));
+    CHECK(sv::is(std::get<caf::error>(suspect), sv::errc::unavailable));
   }
 
   TEST_CASE_FIXTURE(endpoint_fixture, "an undecodable message is answered with an error") {
