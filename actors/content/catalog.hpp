@@ -107,7 +107,9 @@ public:
   caf::expected<uint64_t> update(metadata m, uint64_t expected_version = 0,
                                  std::string origin = "host");
 
-  /// This node's replica of `id`, or not_found.
+  /// This node's replica of `id`. A title the replica lacks (the node joined and has not
+  /// caught up) is read through from other replicas: not_found when every one asked said
+  /// so, unavailable when one of them could not be asked in time.
   caf::expected<metadata> get(const std::string& id);
 
   /// The cached rendered view (JSON) of `id`, filled from the replica on a miss.

@@ -130,15 +130,15 @@ void route_update(catalog_self* self, const update_msg& u, caf::response_promise
 // while the one that owned the title before ranks behind them. One that is not connected
 // yet (a member learned by gossip right after this node joined) or does not answer in time
 // is waited for within the lookup's bound (it joined a moment ago and is connecting); one
-// that does not answer in time makes the answer "unavailable", not "not found". The
-// replicas of this node's own region are asked too (at most read_through_local): every
-// replica holds every title, and those are a LAN away while the best-placed may be an
-// ocean away.
+// that does not answer in time makes the answer "unavailable", not "not found". When none
+// of the best-placed is in this node's region, up to read_through_local replicas of that
+// region are asked too: every replica holds every title, and those are a LAN away while
+// the best-placed may be an ocean away.
 constexpr size_t read_through_fanout = 4;
 constexpr size_t read_through_local = 2;
 
-// Whom a read-through of `id` asks: the best-placed other replicas, then up to
-// read_through_local more of this node's region.
+// Whom a read-through of `id` asks: the best-placed other replicas, and when none of them
+// is in this node's region, up to read_through_local of those.
 template <class Router>
 std::vector<std::string> read_through_replicas(const Router& router, const std::string& id) {
   auto ms = router.members();
@@ -157,6 +157,14 @@ std::vector<std::string> read_through_replicas(const Router& router, const std::
   }
   if (region.empty()) {
     return others;
+  }
+  auto in_region = [&](const std::string& name) {
+    return std::any_of(ms.begin(), ms.end(), [&](const cluster::member& m) {
+      return m.name == name && m.region == region;
+    });
+  };
+  if (std::any_of(others.begin(), others.end(), in_region)) {
+    return others; // one of them is a LAN away already
   }
   size_t local = 0;
   for (auto& name : router.owners(id, up_names_in(ms, region), up.size())) {
@@ -206,12 +214,15 @@ void read_through(catalog_self* self, caf::response_promise rp, const std::strin
     a->rp.deliver(
         make_error(errc::not_found, "no content " + id + " (here; nor at " + names + ")"));
   };
-  // The whole fan-out stays within 3/4 of the catalog's timeout (the lookup of a peer a
-  // quarter, its answer half), so the caller, who waits the timeout, gets "not found"
-  // rather than a timeout when one of them does not answer.
+  // The whole fan-out stays within 1.75 s (7/8 of the catalog's timeout when that is
+  // shorter): an open's availability check and the cache's playlist loader wait 2 s for
+  // the answer, and get "not found" or "unavailable" rather than a timeout. Of it, a
+  // replica not connected yet is waited for 3/7, its lookup and its answer take 2/7 each.
   auto& st = self->state;
-  auto lookup = st.timeout / 4;
-  auto answer = caf::duration{st.timeout / 2};
+  auto budget = std::min(st.timeout, std::chrono::milliseconds{2000}) * 7 / 8;
+  auto connect_wait = budget * 3 / 7;
+  auto lookup = budget * 2 / 7;
+  auto answer = caf::duration{budget * 2 / 7};
   for (auto& name : others) {
     st.router.with_peer(
         self, name, lookup,
@@ -230,7 +241,7 @@ void read_through(catalog_self* self, caf::response_promise rp, const std::strin
                   },
                   [=](caf::error& err) { one_less(!is(err, errc::not_found)); });
         },
-        [=](const caf::error&) { one_less(true); }, true);
+        [=](const caf::error&) { one_less(true); }, connect_wait);
   }
 }
 

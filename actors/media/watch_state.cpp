@@ -367,9 +367,11 @@ void send_grouped(watch_self* self, std::map<key, watch_entry>& entries, bool re
 constexpr size_t sync_round = 1024;
 
 // How long a close's position may take to reach a holder: each of the peer directory's
-// two lookup requests and the batch's own (1.5 s in all, within the host's 2 s). A holder
-// that is up but not connected yet is waited for within the first of them.
+// two lookup requests and the batch's own, after waiting up to connect_wait for a holder
+// that is up but not connected yet (it joined a moment ago): 1.75 s in all, within the
+// host's 2 s.
 constexpr std::chrono::milliseconds durable_wait{500};
+constexpr std::chrono::milliseconds connect_wait{250};
 
 // Takes at most `n` entries off `from` (all of them for n = 0).
 std::map<key, watch_entry> take_some(std::map<key, watch_entry>& from, size_t n) {
@@ -675,7 +677,7 @@ void hand_round(watch_self* self) {
               .then([self, rs](caf::ok_atom) { finish_hand(self, *rs, nullptr, {}, nullptr); },
                     failed);
         },
-        failed, true); // a holder that joined a moment ago is waited for (within the bound)
+        failed, connect_wait);
   }
 }
 

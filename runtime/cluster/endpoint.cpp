@@ -67,6 +67,14 @@ struct peer_wait {
   caf::typed_response_promise<caf::actor> rp;
 };
 
+// The longest wait a peer_atom may ask for (a caller's own bounds are far below it).
+constexpr uint64_t max_peer_wait_ms = 60'000;
+
+// States in which a member not connected yet may still connect: worth waiting for.
+bool may_connect(member_state s) {
+  return s == member_state::up || s == member_state::joining;
+}
+
 struct endpoint_state {
   endpoint_settings cfg;
   std::string advertised_address; // set by start_endpoint
@@ -103,8 +111,22 @@ gossip_msg make_gossip(const endpoint_state& st) {
 }
 
 // Makes the member list visible to other threads (status, metrics, tests).
+// Callers waiting for a member that can no longer connect (it is suspect, down, leaving
+// or forgotten now) are answered at once.
 void publish_members(endpoint_state& st) {
   st.peers->set_members(st.members->snapshot());
+  auto& ws = st.peer_waits;
+  for (auto w = ws.begin(); w != ws.end();) {
+    auto m = st.members->find(w->name);
+    if (m && may_connect(m->state)) {
+      ++w;
+      continue;
+    }
+    w->rp.deliver(make_error(errc::unavailable,
+                             "not connected to " + w->name + " ("
+                                 + (m ? std::string{to_string(m->state)} : "not a member") + ")"));
+    w = ws.erase(w);
+  }
 }
 
 void log_change(endpoint_state& st, const member& m, const char* why) {
@@ -482,14 +504,18 @@ endpoint_private::behavior_type endpoint(endpoint_self* self, endpoint_settings 
       },
       [self](peer_atom, const std::string& name, uint64_t wait_ms) -> caf::result<caf::actor> {
         auto& st = self->state;
+        auto sender = self->current_sender();
+        if (sender && sender->node() != self->node()) {
+          return make_error(errc::invalid_argument, "peer_atom is for this node's own services");
+        }
+        wait_ms = std::min(wait_ms, max_peer_wait_ms);
         for (auto& p : st.live) {
           if (p.name == name) {
             return p.handle;
           }
         }
         auto m = st.members->find(name);
-        auto coming = m && name != st.cfg.node_name
-                      && (m->state == member_state::up || m->state == member_state::joining);
+        auto coming = m && name != st.cfg.node_name && may_connect(m->state);
         if (!coming || wait_ms == 0) {
           return make_error(errc::unavailable,
                             "not connected to " + name

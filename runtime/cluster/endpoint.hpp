@@ -71,7 +71,11 @@ struct endpoint_settings {
 /// the nodes form a full mesh even when each names only one seed. It answers a
 /// MembersRequest with its list (streamverse-ctl members).
 ///
-/// On exit (any exit message) it simply stops; pending timers die with it.
+/// A service of this node asks it for a peer's endpoint (`peer_atom`), waiting at most
+/// the time it names for a member that is up but not connected yet.
+///
+/// On exit (any exit message) it simply stops; pending timers die with it, and callers
+/// still waiting for a peer get their answer from their own request timeout.
 endpoint_actor spawn_endpoint(caf::actor_system& sys, endpoint_settings settings,
                               std::shared_ptr<peer_table> peers, metrics::registry& metrics);
 

@@ -157,12 +157,14 @@ public:
   }
 
   /// Calls `then(handle)` with member `name`'s instance of the service, or `failed(why)`;
-  /// in call order per member. With `wait_connected`, a member that is up but not
-  /// connected yet is waited for within `wait` (peer_directory::with).
+  /// in call order per member. The lookup takes at most `wait`; with a `connect_wait`, a
+  /// member that is up but not connected yet is waited for that long first
+  /// (peer_directory::with).
   void with_peer(Self* self, const std::string& name, std::chrono::milliseconds wait,
                  std::function<void(const caf::actor&)> then,
-                 std::function<void(const caf::error&)> failed, bool wait_connected = false) {
-    peers_.with(self, endpoint_, name, wait, std::move(then), std::move(failed), wait_connected);
+                 std::function<void(const caf::error&)> failed,
+                 std::chrono::milliseconds connect_wait = std::chrono::milliseconds{0}) {
+    peers_.with(self, endpoint_, name, wait, std::move(then), std::move(failed), connect_wait);
   }
 
   /// Drops the cached handle of an actor that went down; true when it was a peer's.

@@ -1,8 +1,11 @@
 // The cluster endpoint's hello protocol, driven deterministically by the test kit.
 
 #include "runtime/cluster/endpoint.hpp"
+#include "runtime/cluster/peer_directory.hpp"
 
 #include <map>
+#include <optional>
+#include <utility>
 #include <variant>
 
 #include "runtime/cluster/cluster.pb.h"
@@ -23,6 +26,35 @@ Hello hello_from(const std::string& name, uint64_t incarnation = 1,
   h.set_cluster_address("127.0.0.1:1");
   h.set_incarnation(incarnation);
   return h;
+}
+
+// A peer's endpoint as the peer directory sees it: its lookups answer with itself.
+caf::behavior fake_peer(caf::event_based_actor* self) {
+  return {
+      [self](sv::cluster::lookup_atom, caf::atom_value) {
+        return caf::actor_cast<caf::actor>(self);
+      },
+      [](const Hello&) {}, // the endpoint's answer to our hello
+  };
+}
+
+// An actor that looks peers up through a peer_directory: `(name, connect_wait_ms, tag)`
+// reports `(tag, found)` to `report`.
+struct directory_state {
+  sv::cluster::peer_directory<caf::stateful_actor<directory_state>> dir{caf::atom("svc")};
+};
+
+caf::behavior directory_user(caf::stateful_actor<directory_state>* self, caf::actor ep,
+                             caf::actor report) {
+  return {
+      [=](const std::string& name, int64_t wait_ms, int64_t tag) {
+        self->state.dir.with(
+            self, ep, name, std::chrono::milliseconds{1000},
+            [=](const caf::actor&) { self->send(report, tag, true); },
+            [=](const caf::error&) { self->send(report, tag, false); },
+            std::chrono::milliseconds{wait_ms});
+      },
+  };
 }
 
 struct endpoint_fixture : sv::testkit::fixture {
@@ -69,17 +101,29 @@ struct endpoint_fixture : sv::testkit::fixture {
     return answer;
   }
 
-  // A gossip from node-b that lists `name` as up (without an address: nobody dials it).
-  void gossip_up(const std::string& name) {
+  // A gossip from node-b that lists `name` in `state` (without an address: nobody dials it).
+  void gossip_about(const std::string& name, streamverse::v1::MemberState state) {
     streamverse::v1::Gossip g;
     g.set_from("node-b");
     auto* m = g.add_members();
     m->set_node_name(name);
     m->set_version("test");
     m->set_incarnation(1);
-    m->set_state(streamverse::v1::MEMBER_UP);
+    m->set_state(state);
     self->send(ep, g);
     sched.run();
+  }
+
+  void gossip_up(const std::string& name) {
+    gossip_about(name, streamverse::v1::MEMBER_UP);
+  }
+
+  // The (tag, found) a directory_user reported, if one is there (time stands still).
+  std::optional<std::pair<int64_t, bool>> report() {
+    std::optional<std::pair<int64_t, bool>> got;
+    self->receive([&](int64_t tag, bool found) { got = std::make_pair(tag, found); },
+                  caf::after(std::chrono::seconds{0}) >> [] {});
+    return got;
   }
 
   double refusals() {
@@ -215,15 +259,21 @@ TEST_SUITE("runtime.cluster") {
     CHECK(sv::is(seen, sv::errc::unavailable));
   }
 
-  TEST_CASE_FIXTURE(endpoint_fixture,
-                    "a stranger, a suspect member or a wait of 0 is answered unavailable at once") {
+  TEST_CASE_FIXTURE(endpoint_fixture, "a stranger is answered unavailable at once") {
     auto stranger = ask_peer("node-x", 1000);
     REQUIRE(std::holds_alternative<caf::error>(stranger));
     CHECK(sv::is(std::get<caf::error>(stranger), sv::errc::unavailable));
+  }
+
+  TEST_CASE_FIXTURE(endpoint_fixture,
+                    "a member not connected is unavailable at once without a wait") {
     gossip_up("node-c");
     auto no_wait = ask_peer("node-c", 0);
     REQUIRE(std::holds_alternative<caf::error>(no_wait));
     CHECK(sv::is(std::get<caf::error>(no_wait), sv::errc::unavailable));
+  }
+
+  TEST_CASE_FIXTURE(endpoint_fixture, "a suspect member is not waited for") {
     {
       caf::scoped_actor peer{sys};
       REQUIRE(std::holds_alternative<Hello>(say_hello(peer, hello_from("node-d"))));
@@ -232,6 +282,57 @@ TEST_SUITE("runtime.cluster") {
     auto suspect = ask_peer("node-d", 1000);
     REQUIRE(std::holds_alternative<caf::error>(suspect));
     CHECK(sv::is(std::get<caf::error>(suspect), sv::errc::unavailable));
+  }
+
+  TEST_CASE_FIXTURE(endpoint_fixture,
+                    "a wait ends at once when the member waited for leaves, before its bound") {
+    gossip_up("node-c");
+    self->send(ep, sv::cluster::peer_atom::value, std::string{"node-c"}, uint64_t{60'000});
+    sched.run();
+    CHECK(self->mailbox().empty());
+    gossip_about("node-c", streamverse::v1::MEMBER_LEAVING);
+    caf::error seen;
+    self->receive([](const caf::actor&) {}, [&](caf::error& err) { seen = err; },
+                  caf::after(std::chrono::seconds{0}) >> [] { FAIL("no answer"); });
+    CHECK(sv::is(seen, sv::errc::unavailable));
+  }
+
+  TEST_CASE_FIXTURE(endpoint_fixture,
+                    "a peer lookup that does not wait is not held up by one that waits") {
+    auto dir = sys.spawn(directory_user, caf::actor_cast<caf::actor>(ep),
+                         caf::actor_cast<caf::actor>(self));
+    gossip_up("node-c");
+    self->send(dir, std::string{"node-c"}, int64_t{500}, int64_t{1});
+    self->send(dir, std::string{"node-c"}, int64_t{0}, int64_t{2});
+    sched.run();
+    CHECK(report() == std::make_optional(std::make_pair(int64_t{2}, false))); // at once
+    CHECK_FALSE(report());                                                    // 1 still waits
+    auto fake = sys.spawn(fake_peer);
+    caf::send_as(fake, ep, hello_from("node-c"));
+    sched.run();
+    CHECK(report() == std::make_optional(std::make_pair(int64_t{1}, true)));
+    caf::anon_send_exit(dir, caf::exit_reason::user_shutdown);
+    caf::anon_send_exit(fake, caf::exit_reason::user_shutdown);
+    sched.run();
+  }
+
+  TEST_CASE_FIXTURE(endpoint_fixture,
+                    "a peer lookup that waits, queued behind one that did not, waits after it") {
+    auto dir = sys.spawn(directory_user, caf::actor_cast<caf::actor>(ep),
+                         caf::actor_cast<caf::actor>(self));
+    gossip_up("node-c");
+    self->send(dir, std::string{"node-c"}, int64_t{0}, int64_t{1});
+    self->send(dir, std::string{"node-c"}, int64_t{500}, int64_t{2});
+    sched.run();
+    CHECK(report() == std::make_optional(std::make_pair(int64_t{1}, false)));
+    CHECK_FALSE(report()); // 2 waits for the connection
+    auto fake = sys.spawn(fake_peer);
+    caf::send_as(fake, ep, hello_from("node-c"));
+    sched.run();
+    CHECK(report() == std::make_optional(std::make_pair(int64_t{2}, true)));
+    caf::anon_send_exit(dir, caf::exit_reason::user_shutdown);
+    caf::anon_send_exit(fake, caf::exit_reason::user_shutdown);
+    sched.run();
   }
 
   TEST_CASE_FIXTURE(endpoint_fixture, "an undecodable message is answered with an error") {
