@@ -4,9 +4,9 @@
 #include "runtime/cluster/peer_directory.hpp"
 
 #include <map>
-#include <optional>
 #include <utility>
 #include <variant>
+#include <vector>
 
 #include "runtime/cluster/cluster.pb.h"
 #include "runtime/metrics/registry.hpp"
@@ -101,6 +101,19 @@ struct endpoint_fixture : sv::testkit::fixture {
     return answer;
   }
 
+  // The error the endpoint answered with, now in the mailbox (time stands still).
+  caf::error next_error() {
+    caf::error seen;
+    self->receive([](const caf::actor&) {}, [&](caf::error& err) { seen = err; },
+                  caf::after(std::chrono::seconds{0}) >> [] { FAIL("no answer"); });
+    return seen;
+  }
+
+  static bool is_unavailable(const std::variant<caf::actor, caf::error>& answer) {
+    return std::holds_alternative<caf::error>(answer)
+           && sv::is(std::get<caf::error>(answer), sv::errc::unavailable);
+  }
+
   // A gossip from node-b that lists `name` in `state` (without an address: nobody dials it).
   void gossip_about(const std::string& name, streamverse::v1::MemberState state) {
     streamverse::v1::Gossip g;
@@ -118,12 +131,42 @@ struct endpoint_fixture : sv::testkit::fixture {
     gossip_about(name, streamverse::v1::MEMBER_UP);
   }
 
-  // The (tag, found) a directory_user reported, if one is there (time stands still).
-  std::optional<std::pair<int64_t, bool>> report() {
-    std::optional<std::pair<int64_t, bool>> got;
-    self->receive([&](int64_t tag, bool found) { got = std::make_pair(tag, found); },
-                  caf::after(std::chrono::seconds{0}) >> [] {});
+  using reports = std::vector<std::pair<int64_t, bool>>;
+
+  // Every (tag, found) a directory_user reported so far (time stands still).
+  reports drain_reports() {
+    reports got;
+    for (bool more = true; more;) {
+      self->receive([&](int64_t tag, bool found) { got.emplace_back(tag, found); },
+                    caf::after(std::chrono::seconds{0}) >> [&] { more = false; });
+    }
     return got;
+  }
+
+  struct two_lookup_reports {
+    reports before, after;
+  };
+
+  // Two lookups of node-c (a member gossip reports up, not connected yet) through one
+  // peer directory, tag 1 with connect wait `first_ms`, then tag 2 with `second_ms`: what
+  // was reported before node-c connects, and after.
+  two_lookup_reports two_lookups(int64_t first_ms, int64_t second_ms) {
+    auto dir = sys.spawn(directory_user, caf::actor_cast<caf::actor>(ep),
+                         caf::actor_cast<caf::actor>(self));
+    gossip_up("node-c");
+    self->send(dir, std::string{"node-c"}, first_ms, int64_t{1});
+    self->send(dir, std::string{"node-c"}, second_ms, int64_t{2});
+    sched.run();
+    two_lookup_reports seen;
+    seen.before = drain_reports();
+    auto fake = sys.spawn(fake_peer);
+    caf::send_as(fake, ep, hello_from("node-c"));
+    sched.run();
+    seen.after = drain_reports();
+    caf::anon_send_exit(dir, caf::exit_reason::user_shutdown);
+    caf::anon_send_exit(fake, caf::exit_reason::user_shutdown);
+    sched.run();
+    return seen;
   }
 
   double refusals() {
@@ -253,24 +296,19 @@ TEST_SUITE("runtime.cluster") {
     CHECK(self->mailbox().empty());
     sched.advance_time(std::chrono::milliseconds{1000});
     sched.run();
-    caf::error seen;
-    self->receive([](const caf::actor&) {}, [&](caf::error& err) { seen = err; },
-                  caf::after(std::chrono::seconds{0}) >> [] { FAIL("no answer"); });
-    CHECK(sv::is(seen, sv::errc::unavailable));
+    CHECK(sv::is(next_error(), sv::errc::unavailable));
   }
 
   TEST_CASE_FIXTURE(endpoint_fixture, "a stranger is answered unavailable at once") {
     auto stranger = ask_peer("node-x", 1000);
-    REQUIRE(std::holds_alternative<caf::error>(stranger));
-    CHECK(sv::is(std::get<caf::error>(stranger), sv::errc::unavailable));
+    CHECK(is_unavailable(stranger));
   }
 
   TEST_CASE_FIXTURE(endpoint_fixture,
                     "a member not connected is unavailable at once without a wait") {
     gossip_up("node-c");
     auto no_wait = ask_peer("node-c", 0);
-    REQUIRE(std::holds_alternative<caf::error>(no_wait));
-    CHECK(sv::is(std::get<caf::error>(no_wait), sv::errc::unavailable));
+    CHECK(is_unavailable(no_wait));
   }
 
   TEST_CASE_FIXTURE(endpoint_fixture, "a suspect member is not waited for") {
@@ -280,8 +318,7 @@ TEST_SUITE("runtime.cluster") {
     } // its connection is lost: suspect
     sched.run();
     auto suspect = ask_peer("node-d", 1000);
-    REQUIRE(std::holds_alternative<caf::error>(suspect));
-    CHECK(sv::is(std::get<caf::error>(suspect), sv::errc::unavailable));
+    CHECK(is_unavailable(suspect));
   }
 
   TEST_CASE_FIXTURE(endpoint_fixture,
@@ -291,48 +328,21 @@ TEST_SUITE("runtime.cluster") {
     sched.run();
     CHECK(self->mailbox().empty());
     gossip_about("node-c", streamverse::v1::MEMBER_LEAVING);
-    caf::error seen;
-    self->receive([](const caf::actor&) {}, [&](caf::error& err) { seen = err; },
-                  caf::after(std::chrono::seconds{0}) >> [] { FAIL("no answer"); });
-    CHECK(sv::is(seen, sv::errc::unavailable));
+    CHECK(sv::is(next_error(), sv::errc::unavailable));
   }
 
   TEST_CASE_FIXTURE(endpoint_fixture,
                     "a peer lookup that does not wait is not held up by one that waits") {
-    auto dir = sys.spawn(directory_user, caf::actor_cast<caf::actor>(ep),
-                         caf::actor_cast<caf::actor>(self));
-    gossip_up("node-c");
-    self->send(dir, std::string{"node-c"}, int64_t{500}, int64_t{1});
-    self->send(dir, std::string{"node-c"}, int64_t{0}, int64_t{2});
-    sched.run();
-    CHECK(report() == std::make_optional(std::make_pair(int64_t{2}, false))); // at once
-    CHECK_FALSE(report());                                                    // 1 still waits
-    auto fake = sys.spawn(fake_peer);
-    caf::send_as(fake, ep, hello_from("node-c"));
-    sched.run();
-    CHECK(report() == std::make_optional(std::make_pair(int64_t{1}, true)));
-    caf::anon_send_exit(dir, caf::exit_reason::user_shutdown);
-    caf::anon_send_exit(fake, caf::exit_reason::user_shutdown);
-    sched.run();
+    auto seen = two_lookups(500, 0);
+    CHECK(seen.before == reports{{2, false}}); // at once, while 1 waits
+    CHECK(seen.after == reports{{1, true}});
   }
 
   TEST_CASE_FIXTURE(endpoint_fixture,
                     "a peer lookup that waits, queued behind one that did not, waits after it") {
-    auto dir = sys.spawn(directory_user, caf::actor_cast<caf::actor>(ep),
-                         caf::actor_cast<caf::actor>(self));
-    gossip_up("node-c");
-    self->send(dir, std::string{"node-c"}, int64_t{0}, int64_t{1});
-    self->send(dir, std::string{"node-c"}, int64_t{500}, int64_t{2});
-    sched.run();
-    CHECK(report() == std::make_optional(std::make_pair(int64_t{1}, false)));
-    CHECK_FALSE(report()); // 2 waits for the connection
-    auto fake = sys.spawn(fake_peer);
-    caf::send_as(fake, ep, hello_from("node-c"));
-    sched.run();
-    CHECK(report() == std::make_optional(std::make_pair(int64_t{2}, true)));
-    caf::anon_send_exit(dir, caf::exit_reason::user_shutdown);
-    caf::anon_send_exit(fake, caf::exit_reason::user_shutdown);
-    sched.run();
+    auto seen = two_lookups(0, 500);
+    CHECK(seen.before == reports{{1, false}}); // 2 waits for the connection
+    CHECK(seen.after == reports{{2, true}});
   }
 
   TEST_CASE_FIXTURE(endpoint_fixture, "an undecodable message is answered with an error") {
