@@ -75,6 +75,15 @@ bool may_connect(member_state s) {
   return s == member_state::up || s == member_state::joining;
 }
 
+// The answer to a peer_atom for a member this node is not connected to, and why.
+caf::error not_connected(const std::string& name, const std::string& why) {
+  return make_error(errc::unavailable, "not connected to " + name + " (" + why + ")");
+}
+
+std::string state_of(const std::optional<member>& m) {
+  return m ? std::string{to_string(m->state)} : std::string{"not a member"};
+}
+
 struct endpoint_state {
   endpoint_settings cfg;
   std::string advertised_address; // set by start_endpoint
@@ -122,9 +131,7 @@ void publish_members(endpoint_state& st) {
       ++w;
       continue;
     }
-    w->rp.deliver(make_error(errc::unavailable,
-                             "not connected to " + w->name + " ("
-                                 + (m ? std::string{to_string(m->state)} : "not a member") + ")"));
+    w->rp.deliver(not_connected(w->name, state_of(m)));
     w = ws.erase(w);
   }
 }
@@ -517,10 +524,7 @@ endpoint_private::behavior_type endpoint(endpoint_self* self, endpoint_settings 
         auto m = st.members->find(name);
         auto coming = m && name != st.cfg.node_name && may_connect(m->state);
         if (!coming || wait_ms == 0) {
-          return make_error(errc::unavailable,
-                            "not connected to " + name
-                                + (m ? std::string{" ("} + std::string{to_string(m->state)} + ")"
-                                     : std::string{" (not a member)"}));
+          return not_connected(name, state_of(m));
         }
         auto id = ++st.next_wait;
         auto rp = self->make_response_promise<caf::actor>();
@@ -533,9 +537,7 @@ endpoint_private::behavior_type endpoint(endpoint_self* self, endpoint_settings 
         auto w =
             std::find_if(ws.begin(), ws.end(), [id](const peer_wait& x) { return x.id == id; });
         if (w != ws.end()) {
-          w->rp.deliver(make_error(errc::unavailable, "not connected to " + w->name
-                                                          + " (up, waited "
-                                                          + "for its connection in vain)"));
+          w->rp.deliver(not_connected(w->name, "waited for its connection in vain"));
           ws.erase(w);
         }
       },
