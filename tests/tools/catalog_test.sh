@@ -165,13 +165,23 @@ out=$("$ctl" metadata put --node 127.0.0.1:17301 --file "$tmp/c42.json" --expect
 echo "node-a without a majority refused the update (no majority); with node-c back: version 3"
 
 # The analytics service answers through any node (nothing emitted in this cluster: zeros).
-# node-c was stopped a moment ago and its links are still settling, and under a parallel
-# test run this machine's two cores are busy: a generous deadline, as this checks the
-# answer, not its latency (the service itself gives up on an owner after 2 x resend_ms).
+# node-c was stopped a moment ago and its links are still settling: after the stall its
+# connections to the others are dropped and made again, and node-b was killed just before.
+# A query relayed to an owner over a link that drops meanwhile is answered request_timeout
+# after 2 x resend_ms (an explicit error; seen once in CI: node-c's link to node-a was
+# reset 1 ms after node-c marked node-b down). Under a parallel test run this machine's
+# two cores are busy too: a generous deadline, and up to 5 asks, as this checks the
+# answer, not its latency.
 asked_at=$(date +%s%N)
-out=$("$ctl" analytics window --node 127.0.0.1:17303 --content premiere-1 --region eu-west \
-  --seconds 60 --timeout-ms 15000 2>&1) \
-  || fail "analytics window after $(( ($(date +%s%N) - asked_at) / 1000000 )) ms: $out"
+for attempt in 1 2 3 4 5; do
+  if out=$("$ctl" analytics window --node 127.0.0.1:17303 --content premiere-1 --region eu-west \
+    --seconds 60 --timeout-ms 15000 2>&1); then
+    break
+  fi
+  [ $attempt = 5 ] && fail "analytics window, 5 asks in $(( ($(date +%s%N) - asked_at) / 1000000 )) ms: $out"
+  echo "analytics window ask $attempt: $out (asking again)"
+  sleep 1
+done
 echo "$out" | grep -q '^last 60 s: viewers 0, events 0, starts 0' || fail "analytics window printed: $out"
 "$ctl" analytics window --node 127.0.0.1:17303 --content x --region y --seconds 61 > /dev/null 2>&1
 [ $? = 2 ] || fail "--seconds 61 not refused"
