@@ -11,13 +11,8 @@ soak=$1
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-# A failed run's report (its notes list the unaccounted requests' errors) is kept.
-fail() {
-  keep=$(mktemp -d "${TMPDIR:-/tmp}/sv-soak-autoscale-failed.XXXXXX")
-  cp -r "$tmp/report" "$tmp/out.txt" "$keep/" 2>/dev/null
-  echo "FAIL $* (report kept in $keep)"
-  exit 1
-}
+source "$(dirname "$0")/soak_failed.sh"
+fail() { soak_fail autoscale "$@"; }
 
 out=$("$soak" --autoscale --scenario "$repo/config/soak/short.toml" --report "$tmp/bad" 2>&1); rc=$?
 [ $rc -eq 2 ] || fail "--autoscale without [autoscale]: exit $rc, want 2 ($out)"

@@ -13,13 +13,8 @@ soak=$1
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-# A failed run's report (its notes list the unaccounted requests' errors) is kept.
-fail() {
-  keep=$(mktemp -d "${TMPDIR:-/tmp}/sv-soak-regions-failed.XXXXXX")
-  cp -r "$tmp/report" "$tmp/out.txt" "$keep/" 2>/dev/null
-  echo "FAIL $* (report kept in $keep)"
-  exit 1
-}
+source "$(dirname "$0")/soak_failed.sh"
+fail() { soak_fail regions "$@"; }
 
 "$soak" --scenario "$repo/config/soak/regions-short.toml" --report "$tmp/report" --quiet \
   > "$tmp/out.txt" 2>&1
