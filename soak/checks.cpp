@@ -154,6 +154,10 @@ void add_checks(report& rep, const run_outcome& out, const scenario& sc,
         + (json_number(load, "unacked_batches") > 0
                ? "; " + n(json_number(load, "unacked_batches")) + " batches never acknowledged"
                : "")
+        + (json_number(load, "sent_away") > 0
+               ? "; " + n(json_number(load, "sent_away"))
+                     + " sends through another region than the batch's home"
+               : "")
         + (ac.error.empty() ? "" : "; " + ac.error);
     rep.checks.push_back(c);
   }

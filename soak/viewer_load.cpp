@@ -43,14 +43,15 @@ struct counters {
 };
 
 struct inflight_batch {
-  caf::message request;
+  analytics::event_batch batch; // until the first send
+  caf::message request;         // from the first send on (every send the same)
   uint32_t events = 0;
   int64_t sent_ns = 0; // 0: to send
   // The producer's region (viewer region index): the region of the node the first send
-  // went to (preferring seq % regions); every resend goes to a node of it, waiting while
-  // it has none usable, as an edge server resends through its own region's nodes. The
-  // cluster recognises a resend per region (a region's partitions); one through another
-  // region's node would be stored there too.
+  // went to (preferring seq % regions), named in the batch as its home region. Resends go
+  // to a node of it while it has one usable, else to the next region's (a node there holds
+  // the batch for its home region and hands it over once that has a node up, keeping it
+  // once if the first send was stored there too: the producer contract, docs/host-api.md).
   size_t region = 0;
   bool placed = false; // sent once: `region` is where
 };
@@ -104,6 +105,7 @@ struct driver_state {
   uint64_t inflight_events = 0;
   std::vector<std::pair<uint64_t, uint32_t>> acked;
   uint64_t events_acked = 0, events_skipped = 0, batch_errors = 0;
+  uint64_t sent_away = 0; // batch sends through a region other than the batch's home
   // Batch errors by error category and code, each with the first message seen.
   std::map<std::string, std::pair<uint64_t, std::string>> batch_error_kinds;
   bool finishing = false;
@@ -269,7 +271,7 @@ void flush_batch(driver_actor* self) {
   auto& f = st.inflight[seq];
   f.events = i;
   f.region = st.sc->regions.empty() ? 0 : static_cast<size_t>(seq % st.sc->regions.size());
-  f.request = analytics::ingest_request(std::move(b));
+  f.batch = std::move(b);
   st.inflight_events += i;
   send_batch(self, seq);
 }
@@ -280,10 +282,9 @@ void send_batch(driver_actor* self, uint64_t seq) {
   if (it == st.inflight.end()) {
     return;
   }
-  // A resend only through the region of the first send (the producer contract in
-  // docs/host-api.md: the cluster recognises a resend within a region): while that region
-  // has no usable node (killed), the batch waits for it rather than being stored twice.
-  auto n = next_usable(self, it->second.region, it->second.placed);
+  // Through the region of the first send while it has a usable node, else the next
+  // region's (the batch names its home region: stored once all the same).
+  auto n = next_usable(self, it->second.region);
   if (!n || !st.links[*n].analytics) {
     it->second.sent_ns = 0; // the sweep tries again
     return;
@@ -297,7 +298,12 @@ void send_batch(driver_actor* self, uint64_t seq) {
           it->second.region = r;
         }
       }
+      it->second.batch.set_home_region(st.sc->node_regions[*n]);
     }
+    it->second.request = analytics::ingest_request(std::move(it->second.batch));
+  } else if (!st.sc->regions.empty() && *n < st.sc->node_regions.size()
+             && st.sc->node_regions[*n] != st.sc->regions[it->second.region].first) {
+    ++st.sent_away; // its home region has no usable node: held there for it
   }
   it->second.sent_ns = now_ns();
   self->request(st.links[*n].analytics, caf::duration{3s}, it->second.request)
@@ -647,7 +653,7 @@ void write_results(driver_actor* self) {
   out << "],\"analytics\":{\"batches_acked\":" << st.acked.size()
       << ",\"events_acked\":" << st.events_acked << ",\"events_skipped\":" << st.events_skipped
       << ",\"unacked_batches\":" << st.inflight.size() << ",\"batch_errors\":" << st.batch_errors
-      << ",\"batch_error_kinds\":{";
+      << ",\"sent_away\":" << st.sent_away << ",\"batch_error_kinds\":{";
   first = true;
   for (auto& [kind, seen] : st.batch_error_kinds) {
     out << (first ? "" : ",") << "\"" << kind << "\":{\"count\":" << seen.first << ",\"first\":\""

@@ -53,6 +53,8 @@ void register_message_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<query_msg>(query_msg::descriptor()->full_name());
   cfg.add_message_type<window_msg>(window_msg::descriptor()->full_name());
   cfg.add_message_type<handoff_page>(handoff_page::descriptor()->full_name());
+  cfg.add_message_type<history_query_msg>(history_query_msg::descriptor()->full_name());
+  cfg.add_message_type<history_msg>(history_msg::descriptor()->full_name());
 }
 
 analytics::analytics(node& n)
@@ -100,13 +102,21 @@ analytics::analytics(node& n)
   counter("sv_analytics_handed_off_total",
           "Batches of partitions this node does not own, handed to their owner",
           &analytics_shared::handed_off);
+  counter("sv_analytics_sent_home_total",
+          "Batches held for another region (its nodes out of a producer's reach), handed to "
+          "their partition's owner there",
+          &analytics_shared::sent_home);
   counter("sv_analytics_adopted_total", "Batches taken over from other nodes (new to this node)",
           &analytics_shared::adopted);
   reg.gauge_callback("sv_analytics_pending", "Events accepted, not yet acknowledged",
                      [s] { return static_cast<double>(s->pending.load()); });
+  reg.gauge_callback("sv_analytics_held_away_batches",
+                     "Batches this node holds for another region (sent home once it has a node up)",
+                     [s] { return static_cast<double>(s->held_away.load()); });
   reg.gauge_callback("sv_analytics_unowned_batches",
-                     "Batches this node holds of partitions another node owns (not handed over "
-                     "yet; a file not known to be empty counts 1)",
+                     "Batches this node holds of partitions another node owns, or for another "
+                     "region that has a node up (not handed over yet; a file not known to be "
+                     "empty counts 1)",
                      [s] { return static_cast<double>(s->unowned.load()); });
   auto* np = &n;
   auto producer = n.settings().name + "#" + std::to_string(wall_ms());
@@ -202,6 +212,44 @@ caf::expected<window_stats> from_msg(caf::expected<window_msg> r) {
   return out;
 }
 
+history_query_msg make_history_query(const std::string& content, const std::string& region,
+                                     int64_t from_ms, int64_t to_ms) {
+  history_query_msg q;
+  q.set_content_id(content);
+  q.set_region(region);
+  q.set_from_ms(from_ms);
+  q.set_to_ms(to_ms);
+  return q;
+}
+
+caf::expected<history_result> from_msg(caf::expected<history_msg> r) {
+  if (!r) {
+    return r.error();
+  }
+  history_result out;
+  for (auto& m : r->minutes()) {
+    history_minute h;
+    h.minute_ms = m.minute_ms();
+    h.region = m.region();
+    h.views = m.views();
+    h.watch_ms = m.watch_ms();
+    h.rebuffer_ms = m.rebuffer_ms();
+    h.errors = m.errors();
+    h.events = m.events();
+    startup_histogram hist{};
+    for (int i = 0; i < m.startup_hist_size() && i < static_cast<int>(hist.size()); ++i) {
+      hist[static_cast<size_t>(i)] = m.startup_hist(i);
+    }
+    h.startup_p50_ms = startup_quantile(hist, 0.5);
+    h.startup_p95_ms = startup_quantile(hist, 0.95);
+    out.minutes.push_back(std::move(h));
+  }
+  for (auto& s : r->sources()) {
+    out.sources.push_back({s.region(), s.node(), s.error()});
+  }
+  return out;
+}
+
 } // namespace
 
 caf::expected<analytics_actor> connect_service(caf::actor_system& sys, const std::string& host,
@@ -222,6 +270,25 @@ caf::expected<window_stats> remote_window(caf::actor_system& sys, const std::str
     return svc.error();
   }
   return from_msg(sv::ask<window_msg>(sys, *svc, timeout, make_query(content, region, w)));
+}
+
+caf::expected<history_result> remote_history(caf::actor_system& sys, const std::string& host,
+                                             uint16_t port, const std::string& content,
+                                             const std::string& region, int64_t from_ms,
+                                             int64_t to_ms, std::chrono::milliseconds timeout) {
+  auto svc = connect_service(sys, host, port, timeout);
+  if (!svc) {
+    return svc.error();
+  }
+  return from_msg(sv::ask<history_msg>(sys, *svc, timeout,
+                                       make_history_query(content, region, from_ms, to_ms)));
+}
+
+caf::expected<history_result> analytics::history(const std::string& content,
+                                                 const std::string& region, int64_t from_ms,
+                                                 int64_t to_ms) {
+  return from_msg(sv::ask<history_msg>(sys_, service_, std::chrono::seconds{10},
+                                       make_history_query(content, region, from_ms, to_ms)));
 }
 
 caf::expected<window_stats> analytics::window(const std::string& content, const std::string& region,
@@ -276,7 +343,7 @@ bool analytics::hand_over(std::chrono::milliseconds timeout) {
 analytics_stats analytics::stats() {
   auto& s = *shared_;
   return {s.emitted, s.overloaded, s.batches_sent,      s.resends,    s.acked_events, s.pending,
-          s.stored,  s.refused,    s.duplicate_batches, s.handed_off, s.adopted};
+          s.stored,  s.refused,    s.duplicate_batches, s.handed_off, s.adopted,      s.sent_home};
 }
 
 } // namespace sv::analytics

@@ -62,9 +62,46 @@ struct analytics_stats {
   uint64_t duplicate_batches = 0; ///< resends of batches stored before
   uint64_t handed_off = 0;        ///< batches given to their partition's owner (and deleted here)
   uint64_t adopted = 0;           ///< batches taken over from other nodes, new to this node
+  uint64_t sent_home = 0; ///< batches held for another region, handed to its partition owner
 };
 
 struct analytics_shared;
+
+/// One minute of a title's history from one viewer region (the events' region), added up
+/// over the stores asked.
+struct history_minute {
+  int64_t minute_ms = 0;
+  std::string region;
+  uint64_t views = 0; ///< starts
+  uint64_t watch_ms = 0;
+  uint64_t rebuffer_ms = 0;
+  uint64_t errors = 0;
+  uint64_t events = 0;
+  uint32_t startup_p50_ms = 0; ///< the histogram bucket's upper bound; 0 without starts
+  uint32_t startup_p95_ms = 0;
+};
+
+/// A region asked for a history: its partition owner, and the error when it did not answer.
+struct history_source {
+  std::string region;
+  std::string node;
+  std::string error; ///< "" when it answered
+};
+
+struct history_result {
+  std::vector<history_minute> minutes; ///< by minute, then region
+  std::vector<history_source> sources;
+};
+
+/// The region of a history query that asks every region with a node up.
+inline const std::string all_regions = "*";
+
+/// From outside the cluster (streamverse-ctl): `content`'s history through the node at
+/// host:port (as analytics::history).
+caf::expected<history_result> remote_history(caf::actor_system& sys, const std::string& host,
+                                             uint16_t port, const std::string& content,
+                                             const std::string& region, int64_t from_ms,
+                                             int64_t to_ms, std::chrono::milliseconds timeout);
 
 /// From outside the cluster (streamverse-ctl): the real-time window of `content` in
 /// `region` through the analytics service of the node at host:port.
@@ -110,6 +147,15 @@ public:
   /// no regions (`node.region`): ask `window` for the viewers' regions instead.
   std::map<std::string, caf::expected<window_stats>> windows(const std::string& content,
                                                              std::chrono::seconds w);
+
+  /// The per-minute history of `content` over the minutes [from_ms, to_ms), from the
+  /// rollups of its partition: as `region`'s nodes stored it (at the partition's owner
+  /// there; "" this node's region), or with `all_regions` as every region with a node up
+  /// stored it, asked at once and added up, `sources` saying which regions answered. A
+  /// batch still on its way to the partition's owner (a handoff under way) is not counted
+  /// yet. Errors: invalid_argument (no content, an empty range).
+  caf::expected<history_result> history(const std::string& content, const std::string& region,
+                                        int64_t from_ms, int64_t to_ms);
 
   /// Sends every open batch now and waits until every accepted event is acknowledged (or
   /// `timeout`). True when nothing is pending.

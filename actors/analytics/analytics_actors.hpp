@@ -10,7 +10,9 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -38,7 +40,8 @@ namespace sv::analytics {
 // Counters shared by the host API, the batcher and the partitions of one node.
 struct analytics_shared {
   std::atomic<uint64_t> emitted{0}, overloaded{0}, batches_sent{0}, resends{0}, acked_events{0},
-      pending{0}, stored{0}, refused{0}, duplicate_batches{0}, handed_off{0}, adopted{0};
+      pending{0}, stored{0}, refused{0}, duplicate_batches{0}, handed_off{0}, adopted{0},
+      sent_home{0};
   uint64_t max_pending = 0;
   // Batches each partition on this node holds (-1: not known yet), published by the
   // partition after every change; the service sums those it does not own.
@@ -46,6 +49,11 @@ struct analytics_shared {
   std::atomic<int64_t> unowned{0};
   std::atomic<uint64_t> ticks{0}; // service ticks so far (unowned is fresh after one)
   std::atomic<int64_t> heirs{0};  // other members of this node's region that are up
+  // Batches each partition on this node holds for another region (history_store::away()),
+  // by home region, published by the partition after every change that may touch them.
+  std::mutex away_mutex;
+  std::map<uint32_t, std::map<std::string, uint64_t>> away;
+  std::atomic<int64_t> held_away{0}; // their total
   // The partitions (detached, each with its store open): stopping waits for them.
   detached_children partitions;
 };
@@ -57,7 +65,8 @@ using resend_atom = caf::atom_constant<caf::atom("sv_aresend")>;
 using flush_atom = caf::atom_constant<caf::atom("sv_aflush")>;
 using tick_atom = caf::atom_constant<caf::atom("sv_atick")>;
 using route_atom = caf::atom_constant<caf::atom("sv_aroute")>;
-using adopt_atom = caf::atom_constant<caf::atom("sv_aadopt")>;
+// `(away_atom, home)` to a partition: a page of the batches it holds for region `home`.
+using away_atom = caf::atom_constant<caf::atom("sv_aaway")>;
 
 // The interface plus what the service is sent on its own node: batches from the batcher
 // (the message `(partition_atom, p, event_block)` travels whole, never copied) and ticks.

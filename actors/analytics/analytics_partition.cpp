@@ -63,6 +63,7 @@ struct partition_state {
   metrics::histogram* freshness = nullptr;
   uint64_t ticks = 0;
   uint32_t index = 0;
+  bool has_away = false; // holds batches for another region (as last published)
 
   uint32_t sample_rate() const {
     return flow != nullptr && static_cast<int>(flow->current_level()) >= 2 ? cfg.sample_rate : 1;
@@ -72,6 +73,46 @@ struct partition_state {
 };
 
 using partition_actor = caf::stateful_actor<partition_state>;
+
+// Publishes what the partition holds for other regions (after a change that may touch it).
+void publish_away(partition_actor* self) {
+  auto& st = self->state;
+  auto away = st.history->away();
+  st.has_away = !away.empty();
+  auto& shared = *st.shared;
+  std::lock_guard<std::mutex> guard{shared.away_mutex};
+  if (away.empty()) {
+    shared.away.erase(st.index);
+  } else {
+    shared.away[st.index] = std::move(away);
+  }
+  int64_t total = 0;
+  for (auto& [p, homes] : shared.away) {
+    for (auto& [home, n] : homes) {
+      total += static_cast<int64_t>(n);
+    }
+  }
+  shared.held_away = total;
+}
+
+history_msg to_history(const std::vector<rollup_row>& rows, const std::string& content) {
+  history_msg out;
+  out.set_content_id(content);
+  for (auto& r : rows) {
+    auto& m = *out.add_minutes();
+    m.set_minute_ms(r.minute_ms);
+    m.set_region(r.region);
+    m.set_views(r.views);
+    m.set_watch_ms(r.watch_ms);
+    m.set_rebuffer_ms(r.rebuffer_ms);
+    m.set_errors(r.errors);
+    m.set_events(r.events);
+    for (auto n : r.startup) {
+      m.add_startup_hist(n);
+    }
+  }
+  return out;
+}
 
 // Stores block `b` (the partition's history, then its real-time windows); the answer
 // once it is durable.
@@ -99,6 +140,9 @@ caf::result<ack_msg> store_block(partition_actor* self, const event_block& b) {
   st.shared->stored += r->stored;
   st.shared->refused += r->refused;
   ++st.shared->held[st.index];
+  if (!b.home_region().empty()) {
+    publish_away(self);
+  }
   st.live.add_block(b, st.sample_rate(), now, r->refused_at);
   // Freshness of the real-time path: a sample per block (its newest event).
   int64_t newest = 0;
@@ -131,6 +175,7 @@ caf::behavior partition_behavior(partition_actor* self, uint32_t index, std::str
   st.shared = std::move(shared);
   st.flow = flow;
   st.freshness = freshness;
+  publish_away(self);
   self->delayed_send(self, std::chrono::seconds{1}, tick_atom::value);
   return {
       [self](partition_atom, uint32_t, const event_block& b) -> caf::result<ack_msg> {
@@ -142,6 +187,33 @@ caf::behavior partition_behavior(partition_actor* self, uint32_t index, std::str
         auto w = st.live.query(q.content_id(), q.region(), std::chrono::seconds{q.window_s()},
                                wall_ms());
         return to_msg(w, st.sample_rate());
+      },
+      [self](const history_query_msg& q) {
+        auto& st = *self->state.history;
+        st.flush_rollups(); // what came in the last second too
+        return to_history(st.rollups(q.content_id(), q.from_ms(), q.to_ms()), q.content_id());
+      },
+      // Handing the batches held for region `home` to its partition owner.
+      [self](away_atom, const std::string& home) {
+        handoff_page page;
+        page.set_partition(self->state.index);
+        for (auto& [id, b] :
+             self->state.history->batches_of_home(home, handoff_batches, handoff_bytes)) {
+          page.set_up_to(id);
+          *page.add_blocks() = std::move(b);
+        }
+        return page;
+      },
+      [self](release_atom, const std::string& home, int64_t up_to) -> caf::result<uint64_t> {
+        auto& st = self->state;
+        auto n = st.history->release_home(home, up_to);
+        if (!n) {
+          return make_error(errc::unavailable, "analytics history: " + st.history->error());
+        }
+        st.shared->held[st.index] -= static_cast<int64_t>(*n);
+        st.shared->sent_home += *n;
+        publish_away(self);
+        return static_cast<uint64_t>(*n);
       },
       // Handing this partition's history to its owner (this node does not own it).
       [self](handoff_atom) {
@@ -161,6 +233,9 @@ caf::behavior partition_behavior(partition_actor* self, uint32_t index, std::str
         }
         st.shared->held[st.index] -= static_cast<int64_t>(*n);
         st.shared->handed_off += *n;
+        if (st.has_away) {
+          publish_away(self);
+        }
         return static_cast<uint64_t>(*n);
       },
       // The owner taking over batches another node stored.
@@ -176,6 +251,11 @@ caf::behavior partition_behavior(partition_actor* self, uint32_t index, std::str
         }
         st.shared->held[st.index] += static_cast<int64_t>(*n);
         st.shared->adopted += *n;
+        auto away = std::any_of(batches.begin(), batches.end(),
+                                [](const event_block& b) { return !b.home_region().empty(); });
+        if (away || st.has_away) {
+          publish_away(self);
+        }
         return static_cast<uint64_t>(*n);
       },
       [self](tick_atom) {
@@ -184,6 +264,9 @@ caf::behavior partition_behavior(partition_actor* self, uint32_t index, std::str
         if (++st.ticks % 600 == 0) {
           st.history->purge(wall_ms());
           st.shared->held[st.index] = static_cast<int64_t>(st.history->batch_count());
+          if (st.has_away) {
+            publish_away(self);
+          }
         }
         self->delayed_send(self, std::chrono::seconds{1}, tick_atom::value);
       },

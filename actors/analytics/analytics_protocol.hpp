@@ -32,6 +32,8 @@ using ack_msg = streamverse::v1::BatchAck;
 using query_msg = streamverse::v1::AnalyticsQuery;
 using window_msg = streamverse::v1::AnalyticsWindow;
 using handoff_page = streamverse::v1::HandoffPage;
+using history_query_msg = streamverse::v1::HistoryQuery;
+using history_msg = streamverse::v1::HistoryAnswer;
 
 /// `(ingest_atom, batch)` from a producer outside the cluster: answered with the batch's
 /// BatchAck once every event of it is durable at its partition's owner. Number batches per
@@ -45,16 +47,24 @@ using partition_atom = caf::atom_constant<caf::atom("sv_apart")>;
 using handoff_atom = caf::atom_constant<caf::atom("sv_ahand")>;
 /// `(release_atom, p, up_to)` from p's owner after it stored a page: delete it here.
 using release_atom = caf::atom_constant<caf::atom("sv_arel")>;
+/// `(adopt_atom, p, page)` from a node of another region: batches of p it held for the
+/// receiver's region (their home); the receiver stores those it lacks (by producer and
+/// sequence) and answers how many were new.
+using adopt_atom = caf::atom_constant<caf::atom("sv_aadopt")>;
 
 /// The analytics service's interface.
 using analytics_actor = caf::typed_actor<
     // producers outside the cluster, host code
     caf::replies_to<ingest_atom, event_batch>::with<ack_msg>,
     caf::replies_to<query_msg>::with<window_msg>, // a partition's real-time window
+    // a title's per-minute history stored in one region (the query's)
+    caf::replies_to<history_query_msg>::with<history_msg>,
     // between the nodes' services
     caf::replies_to<partition_atom, uint32_t, event_block>::with<ack_msg>,
     caf::replies_to<partition_atom, uint32_t, event_batch>::with<ack_msg>, // before #14
     caf::replies_to<partition_atom, uint32_t, query_msg>::with<window_msg>,
+    caf::replies_to<partition_atom, uint32_t, history_query_msg>::with<history_msg>,
+    caf::replies_to<adopt_atom, uint32_t, handoff_page>::with<uint64_t>,
     caf::replies_to<handoff_atom, uint32_t>::with<handoff_page>,
     caf::replies_to<release_atom, uint32_t, int64_t>::with<uint64_t>>;
 

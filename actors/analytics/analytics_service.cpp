@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <map>
+#include <mutex>
 #include <set>
 #include <vector>
 
@@ -47,6 +48,8 @@ struct service_state {
   empty_marks empty_here;
   // Handoffs under way: (partition, giver).
   std::set<std::pair<uint32_t, std::string>> pulling;
+  // Batches under way to their home region: (partition, home region).
+  std::set<std::pair<uint32_t, std::string>> sending_home;
 
   static inline const char* name = "sv.analytics.service";
 };
@@ -57,12 +60,35 @@ analytics_actor peer(const caf::actor& svc) {
   return caf::actor_cast<analytics_actor>(svc);
 }
 
+using history_msg_minute = streamverse::v1::HistoryMinute;
+
 std::string partition_key(uint32_t p) {
   return "analytics-partition-" + std::to_string(p);
 }
 
 std::string owner_of_partition(service_actor* self, uint32_t p) {
   return self->state.router.owner(partition_key(p));
+}
+
+// The region of member `name` in the current view ("" when unknown or without regions).
+std::string region_of(service_actor* self, const std::string& name) {
+  for (auto& m : self->state.router.members()) {
+    if (m.name == name) {
+      return m.region;
+    }
+  }
+  return {};
+}
+
+// A partition number from another node or a producer: within the configured count (a
+// bad one would name a partition file and a counter that do not exist).
+caf::error check_partition(service_actor* self, uint32_t p) {
+  if (p < self->state.cfg.partitions) {
+    return {};
+  }
+  return make_error(errc::invalid_argument, "analytics: no partition " + std::to_string(p)
+                                                + " (analytics.partitions is "
+                                                + std::to_string(self->state.cfg.partitions) + ")");
 }
 
 caf::actor local_partition(service_actor* self, uint32_t p) {
@@ -168,6 +194,52 @@ void pull(service_actor* self, uint32_t p, const std::string& giver) {
       stop);
 }
 
+// Partition p's batches held here for region `home` (a producer could reach no node of it)
+// go to p's owner among home's nodes, a page at a time: the owner stores those it lacks
+// (by producer and sequence: the producer may have reached home too, its acknowledgement
+// lost), and only then are they deleted here. A crash in between repeats the page, which
+// changes nothing the second time. So each such batch ends up once, in its home region.
+void send_home(service_actor* self, uint32_t p, const std::string& home) {
+  auto& st = self->state;
+  auto key = std::make_pair(p, home);
+  auto owner = st.router.owner_in(partition_key(p), home);
+  if (home.empty() || region_of(self, owner) != home || !st.sending_home.insert(key).second) {
+    return; // no node of `home` is up (owner_in fell back to this region), or under way
+  }
+  auto timeout = caf::duration{std::chrono::seconds{10}};
+  auto stop = [self, key](const caf::error&) {
+    self->state.sending_home.erase(key);
+  };
+  self->request(local_partition(self, p), timeout, away_atom::value, home)
+      .then(
+          [=](const handoff_page& page) {
+            if (page.blocks_size() == 0) {
+              self->state.sending_home.erase(key);
+              return;
+            }
+            auto up_to = page.up_to();
+            self->state.router.with_peer(
+                self, owner, std::chrono::seconds{2},
+                [=](const caf::actor& svc) {
+                  self->request(peer(svc), timeout, adopt_atom::value, p, page)
+                      .then(
+                          [=](uint64_t) {
+                            self->request(local_partition(self, p), timeout, release_atom::value,
+                                          home, up_to)
+                                .then(
+                                    [=](uint64_t) {
+                                      self->state.sending_home.erase(key);
+                                      send_home(self, p, home); // the next page
+                                    },
+                                    [=](caf::error& err) { stop(err); });
+                          },
+                          [=](caf::error& err) { stop(err); });
+                },
+                stop);
+          },
+          [=](caf::error& err) { stop(err); });
+}
+
 // A batch from a producer outside the cluster: split by partition into sub-batches
 // numbered (producer + "/" + partition, sequence), so that a resend of the whole batch is
 // recognised part by part; answered once every part is durable at its partition's owner
@@ -179,12 +251,16 @@ void ingest(service_actor* self, const event_batch& b, caf::typed_response_promi
     builders[partition_of(st.cfg, e.content_id())].add(e);
   }
   std::map<uint32_t, event_block> parts;
+  // Held for its home region when that is not this one (see send_home).
+  auto home =
+      b.home_region() == region_of(self, st.router.self_name()) ? std::string{} : b.home_region();
   for (auto& [p, builder] : builders) {
     auto& part = parts[p];
     part = builder.take();
     part.set_producer_id(b.producer_id() + "/" + std::to_string(p));
     part.set_sequence(b.sequence());
     part.set_partition(p);
+    part.set_home_region(home);
   }
   struct join {
     ack_msg total;
@@ -223,6 +299,87 @@ void ingest(service_actor* self, const event_batch& b, caf::typed_response_promi
             j->answered = true;
             j->rp.deliver(err);
           }
+        });
+  }
+}
+
+// Adds the minutes of `h` to `into` (by minute and viewer region).
+void add_minutes(std::map<std::pair<int64_t, std::string>, history_msg_minute>& into,
+                 const history_msg& h) {
+  for (auto& m : h.minutes()) {
+    auto& sum = into[{m.minute_ms(), m.region()}];
+    sum.set_minute_ms(m.minute_ms());
+    sum.set_region(m.region());
+    sum.set_views(sum.views() + m.views());
+    sum.set_watch_ms(sum.watch_ms() + m.watch_ms());
+    sum.set_rebuffer_ms(sum.rebuffer_ms() + m.rebuffer_ms());
+    sum.set_errors(sum.errors() + m.errors());
+    sum.set_events(sum.events() + m.events());
+    for (int i = 0; i < m.startup_hist_size(); ++i) {
+      if (i < sum.startup_hist_size()) {
+        sum.set_startup_hist(i, sum.startup_hist(i) + m.startup_hist(i));
+      } else {
+        sum.add_startup_hist(m.startup_hist(i));
+      }
+    }
+  }
+}
+
+// The history query `q` (checked): asks the partition's owner in each region asked (every
+// region with a node up for "*") at once and answers when all have answered or failed,
+// their minutes added up and each region's outcome in `sources`.
+void history(service_actor* self, const history_query_msg& q,
+             caf::typed_response_promise<history_msg> rp) {
+  auto& st = self->state;
+  std::vector<std::string> regions;
+  if (q.region() == "*") {
+    std::set<std::string> up;
+    for (auto& m : st.router.members()) {
+      if (m.state == cluster::member_state::up && !m.region.empty()) {
+        up.insert(m.region);
+      }
+    }
+    regions.assign(up.begin(), up.end());
+  }
+  if (regions.empty()) {
+    regions.push_back(q.region() == "*" ? std::string{} : q.region());
+  }
+  struct join {
+    history_msg out;
+    std::map<std::pair<int64_t, std::string>, history_msg_minute> minutes;
+    size_t left = 0;
+    caf::typed_response_promise<history_msg> rp;
+  };
+  auto j = std::make_shared<join>();
+  j->out.set_content_id(q.content_id());
+  j->left = regions.size();
+  j->rp = std::move(rp);
+  auto one_done = [j] {
+    if (--j->left > 0) {
+      return;
+    }
+    for (auto& [k, m] : j->minutes) {
+      *j->out.add_minutes() = std::move(m);
+    }
+    j->rp.deliver(std::move(j->out));
+  };
+  auto p = partition_of(st.cfg, q.content_id());
+  auto one = q;
+  for (size_t i = 0; i < regions.size(); ++i) {
+    auto owner = st.router.owner_in(partition_key(p), regions[i]);
+    auto& source = *j->out.add_sources();
+    source.set_node(owner.empty() ? st.router.self_name() : owner);
+    source.set_region(region_of(self, source.node()));
+    one.set_region(source.region());
+    to_partition<history_query_msg, history_msg>(
+        self, p, owner, one,
+        [j, one_done](const history_msg& h) {
+          add_minutes(j->minutes, h);
+          one_done();
+        },
+        [j, i, one_done](const caf::error& err) {
+          j->out.mutable_sources(static_cast<int>(i))->set_error(caf::to_string(err));
+          one_done();
         });
   }
 }
@@ -266,8 +423,46 @@ service_behavior(service_actor* self, std::string node_name, config::analytics_n
             ++i;
           }
         }
-        // Batches held here of partitions owned elsewhere (0 once every handoff is done).
+        // At the first tick, the partitions this node has files of open (a restart): what
+        // they hold for other regions is then known and sent home, owned or not.
+        if (st.shared->ticks.load() == 0) {
+          for (uint32_t p = 0; p < st.cfg.partitions; ++p) {
+            auto file = std::filesystem::path{st.data_dir} / "analytics"
+                        / ("partition-" + std::to_string(p) + ".db");
+            std::error_code ec;
+            if (std::filesystem::exists(file, ec)) {
+              local_partition(self, p);
+            }
+          }
+        }
+        // Batches held here for another region go home while it has a node up.
+        std::map<uint32_t, std::map<std::string, uint64_t>> away;
+        {
+          std::lock_guard<std::mutex> guard{st.shared->away_mutex};
+          away = st.shared->away;
+        }
+        std::set<std::string> regions_up;
+        for (auto& m : st.router.members()) {
+          if (m.state == cluster::member_state::up && !m.region.empty()) {
+            regions_up.insert(m.region);
+          }
+        }
+        // Batches held here of partitions owned elsewhere, or for another region that has
+        // a node up (0 once every handoff is done).
         int64_t unowned = 0;
+        for (auto& [p, homes] : away) {
+          for (auto& [home, n] : homes) {
+            if (regions_up.count(home) == 0) {
+              continue;
+            }
+            if (st.partitions.count(p) != 0) {
+              send_home(self, p, home);
+            }
+            if (st.router.is_local(owner_of_partition(self, p))) {
+              unowned += static_cast<int64_t>(n); // (a partition owned elsewhere: in `held`)
+            }
+          }
+        }
         for (uint32_t p = 0; p < st.cfg.partitions; ++p) {
           auto owner = owner_of_partition(self, p);
           if (st.router.is_local(owner)) {
@@ -317,6 +512,9 @@ service_behavior(service_actor* self, std::string node_name, config::analytics_n
       },
       // From the owner of p: this node's batches of p, when it holds any and does not own p.
       [self](handoff_atom, uint32_t p) -> caf::result<handoff_page> {
+        if (auto err = check_partition(self, p)) {
+          return err;
+        }
         auto& st = self->state;
         auto owner = owner_of_partition(self, p);
         if (st.router.is_local(owner)) {
@@ -347,6 +545,9 @@ service_behavior(service_actor* self, std::string node_name, config::analytics_n
         return rp;
       },
       [self](release_atom, uint32_t p, int64_t up_to) -> caf::result<uint64_t> {
+        if (auto err = check_partition(self, p)) {
+          return err;
+        }
         auto rp = self->make_response_promise<uint64_t>();
         self->request(local_partition(self, p), caf::infinite, release_atom::value, up_to)
             .then([rp](uint64_t n) mutable { rp.deliver(n); },
@@ -357,6 +558,47 @@ service_behavior(service_actor* self, std::string node_name, config::analytics_n
       [self](ingest_atom, const event_batch& b) -> caf::result<ack_msg> {
         auto rp = self->make_response_promise<ack_msg>();
         ingest(self, b, rp);
+        return rp;
+      },
+      // From a node of another region: batches of p it held for this node's region.
+      [self](adopt_atom, uint32_t p, handoff_page& page) -> caf::result<uint64_t> {
+        if (auto err = check_partition(self, p)) {
+          return err;
+        }
+        auto region = region_of(self, self->state.router.self_name());
+        for (auto& b : *page.mutable_blocks()) {
+          if (b.home_region() == region) {
+            b.clear_home_region(); // home now
+          }
+          b.set_partition(p);
+        }
+        page.clear_batches(); // only nodes before #14 sent those, and never across regions
+        self->state.empty_here.stored(p);
+        auto rp = self->make_response_promise<uint64_t>();
+        self->request(local_partition(self, p), caf::infinite, adopt_atom::value, std::move(page))
+            .then([rp](uint64_t n) mutable { rp.deliver(n); },
+                  [rp](caf::error& err) mutable { rp.deliver(err); });
+        return rp;
+      },
+      // A title's per-minute history as one region's nodes stored it (the query's region,
+      // or this node's), at the partition's owner there; or as every region's did.
+      [self](const history_query_msg& q) -> caf::result<history_msg> {
+        if (q.content_id().empty() || q.to_ms() <= q.from_ms()) {
+          return make_error(errc::invalid_argument,
+                            "analytics history: a content id and from_ms < to_ms are needed");
+        }
+        auto rp = self->make_response_promise<history_msg>();
+        history(self, q, rp);
+        return rp;
+      },
+      [self](partition_atom, uint32_t p, const history_query_msg& q) -> caf::result<history_msg> {
+        if (auto err = check_partition(self, p)) {
+          return err;
+        }
+        auto rp = self->make_response_promise<history_msg>();
+        self->request(local_partition(self, p), caf::infinite, q)
+            .then([rp](const history_msg& h) mutable { rp.deliver(h); },
+                  [rp](caf::error& err) mutable { rp.deliver(err); });
         return rp;
       },
       [self](const query_msg& q) -> caf::result<window_msg> {
@@ -373,6 +615,9 @@ service_behavior(service_actor* self, std::string node_name, config::analytics_n
       // From another node's service: this node's partition answers, through this service
       // (the partition's handle never leaves the node; see lower_this_threads_priority).
       [self](partition_atom, uint32_t p, const event_block&) -> caf::result<ack_msg> {
+        if (auto err = check_partition(self, p)) {
+          return err;
+        }
         auto rp = self->make_response_promise<ack_msg>();
         self->state.empty_here.stored(p);
         // The message as it came (the block is not copied).
@@ -384,6 +629,9 @@ service_behavior(service_actor* self, std::string node_name, config::analytics_n
       },
       // From a node before issue #14.
       [self](partition_atom, uint32_t p, const event_batch& b) -> caf::result<ack_msg> {
+        if (auto err = check_partition(self, p)) {
+          return err;
+        }
         auto rp = self->make_response_promise<ack_msg>();
         self->state.empty_here.stored(p);
         self->request(local_partition(self, p), caf::infinite, to_block(b))
@@ -392,6 +640,9 @@ service_behavior(service_actor* self, std::string node_name, config::analytics_n
         return rp;
       },
       [self](partition_atom, uint32_t p, const query_msg& q) -> caf::result<window_msg> {
+        if (auto err = check_partition(self, p)) {
+          return err;
+        }
         auto rp = self->make_response_promise<window_msg>();
         self->request(local_partition(self, p), caf::infinite, q)
             .then([rp](const window_msg& w) mutable { rp.deliver(w); },

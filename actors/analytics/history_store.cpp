@@ -18,8 +18,8 @@ using storage::statement;
 
 constexpr int64_t minute_ms = 60'000;
 
-// The row of a batch (INSERT ... INTO batches, parameters ?1..?9): its key from `b`, the
-// events it keeps from `kept`.
+// The row of a batch (INSERT ... INTO batches, parameters ?1..?10): its key and home region
+// from `b`, the events it keeps from `kept`.
 void bind_batch(sqlite3_stmt* s, const event_block& b, const event_block& kept, int64_t first,
                 int64_t last, int64_t now_ms) {
   bind_text(s, 1, b.producer_id());
@@ -31,6 +31,7 @@ void bind_batch(sqlite3_stmt* s, const event_block& b, const event_block& kept, 
   sqlite3_bind_int64(s, 7, now_ms);
   bind_blob(s, 8, kept.SerializeAsString());
   sqlite3_bind_int64(s, 9, 1); // format: EventBlock
+  bind_text(s, 10, b.home_region());
 }
 
 // The time range of a block's events.
@@ -47,7 +48,7 @@ std::pair<int64_t, int64_t> time_range(const event_block& b) {
 
 #define SV_BATCH_COLUMNS                                                                           \
   " INTO batches (producer, sequence, partition, events, first_ms, last_ms, stored_ms, body,"      \
-  " format) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+  " format, home) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
 constexpr const char* insert_batch = "INSERT" SV_BATCH_COLUMNS;
 constexpr const char* insert_batch_once = "INSERT OR IGNORE" SV_BATCH_COLUMNS;
 #undef SV_BATCH_COLUMNS
@@ -117,17 +118,28 @@ history_store::history_store(const std::string& path, history_settings s) : sett
     db_ = nullptr;
     return;
   }
-  // Stores from before issue #14 have no format column: their rows are EventBatches.
+  // Stores from before issue #14 have no format column: their rows are EventBatches. Stores
+  // from before the home region (issue #16) have no home column: every row is at home.
   bool has_format = false;
+  bool has_home = false;
   {
     statement cols{stmts_, db_, "PRAGMA table_info(batches)"};
     while (cols && sqlite3_step(cols.get()) == SQLITE_ROW) {
       has_format = has_format || column_text(cols.get(), 1) == "format";
+      has_home = has_home || column_text(cols.get(), 1) == "home";
     }
   }
-  if (!has_format
-      && !storage::exec(db_, "ALTER TABLE batches ADD COLUMN format INTEGER NOT NULL DEFAULT 0;",
-                        &error_)) {
+  std::string upgrade;
+  if (!has_format) {
+    upgrade += "ALTER TABLE batches ADD COLUMN format INTEGER NOT NULL DEFAULT 0;";
+  }
+  if (!has_home) {
+    upgrade += "ALTER TABLE batches ADD COLUMN home TEXT NOT NULL DEFAULT '';";
+  }
+  // Batches held for another region are few (only while a producer's region was out of
+  // its reach): a partial index finds them without a scan.
+  upgrade += "CREATE INDEX IF NOT EXISTS batches_away ON batches (home, id) WHERE home != '';";
+  if (!storage::exec(db_, upgrade.c_str(), &error_)) {
     error_ = "cannot upgrade " + path + ": " + error_;
     sqlite3_close(db_);
     db_ = nullptr;
@@ -403,21 +415,51 @@ std::vector<std::pair<int64_t, event_block>> history_store::batches_after(int64_
                                                                           size_t max_bytes) const {
   std::vector<std::pair<int64_t, event_block>> out;
   statement s{stmts_, db_,
-              "SELECT id, body, format FROM batches WHERE id > ?1 ORDER BY id LIMIT ?2"};
+              "SELECT id, body, format, home FROM batches WHERE id > ?1 ORDER BY id LIMIT ?2"};
   if (!s) {
     return out;
   }
   sqlite3_bind_int64(s.get(), 1, after);
   sqlite3_bind_int64(s.get(), 2, static_cast<sqlite3_int64>(max));
+  read_page(s.get(), max_bytes, out);
+  return out;
+}
+
+void history_store::read_page(sqlite3_stmt* s, size_t max_bytes,
+                              std::vector<std::pair<int64_t, event_block>>& out) {
   size_t bytes = 0;
-  while (bytes < max_bytes && sqlite3_step(s.get()) == SQLITE_ROW) {
+  while (bytes < max_bytes && sqlite3_step(s) == SQLITE_ROW) {
     event_block b;
-    auto n = sqlite3_column_bytes(s.get(), 1);
-    if (parse_body(sqlite3_column_blob(s.get(), 1), n, sqlite3_column_int(s.get(), 2), b)) {
-      out.emplace_back(sqlite3_column_int64(s.get(), 0), std::move(b));
+    auto n = sqlite3_column_bytes(s, 1);
+    if (parse_body(sqlite3_column_blob(s, 1), n, sqlite3_column_int(s, 2), b)) {
+      b.set_home_region(column_text(s, 3)); // the body may lack it (filtered, or older)
+      out.emplace_back(sqlite3_column_int64(s, 0), std::move(b));
     }
     bytes += static_cast<size_t>(n);
   }
+}
+
+std::map<std::string, uint64_t> history_store::away() const {
+  std::map<std::string, uint64_t> out;
+  statement s{stmts_, db_, "SELECT home, COUNT(*) FROM batches WHERE home != '' GROUP BY home"};
+  while (s && sqlite3_step(s.get()) == SQLITE_ROW) {
+    out[column_text(s.get(), 0)] = static_cast<uint64_t>(sqlite3_column_int64(s.get(), 1));
+  }
+  return out;
+}
+
+std::vector<std::pair<int64_t, event_block>>
+history_store::batches_of_home(const std::string& home, size_t max, size_t max_bytes) const {
+  std::vector<std::pair<int64_t, event_block>> out;
+  statement s{stmts_, db_,
+              "SELECT id, body, format, home FROM batches WHERE home = ?1 AND home != ''"
+              " ORDER BY id LIMIT ?2"};
+  if (!s) {
+    return out;
+  }
+  bind_text(s.get(), 1, home);
+  sqlite3_bind_int64(s.get(), 2, static_cast<sqlite3_int64>(max));
+  read_page(s.get(), max_bytes, out);
   return out;
 }
 
@@ -460,16 +502,36 @@ std::optional<size_t> history_store::adopt(const std::vector<event_block>& batch
 }
 
 std::optional<size_t> history_store::release(int64_t up_to) {
+  return release_where("id <= ?1", up_to, nullptr);
+}
+
+std::optional<size_t> history_store::release_home(const std::string& home, int64_t up_to) {
+  if (home.empty()) {
+    return size_t{0};
+  }
+  return release_where("id <= ?1 AND home = ?2 AND home != ''", up_to, &home);
+}
+
+std::optional<size_t> history_store::release_where(const char* where, int64_t up_to,
+                                                   const std::string* home) {
   // The rollups first hold every stored batch, so the subtraction below is exact.
   if (db_ == nullptr || !flush_rollups() || !begin()) {
     return std::nullopt;
   }
   std::map<key, agg> removed;
-  statement s{stmts_, db_, "SELECT body, format FROM batches WHERE id <= ?1"};
-  statement del{stmts_, db_, "DELETE FROM batches WHERE id <= ?1"};
+  auto select = std::string{"SELECT body, format FROM batches WHERE "} + where;
+  auto erase = std::string{"DELETE FROM batches WHERE "} + where;
+  statement s{stmts_, db_, select.c_str()};
+  statement del{stmts_, db_, erase.c_str()};
   bool ok = s && del;
+  auto bind = [&](sqlite3_stmt* st) {
+    sqlite3_bind_int64(st, 1, up_to);
+    if (home != nullptr) {
+      bind_text(st, 2, *home);
+    }
+  };
   if (ok) {
-    sqlite3_bind_int64(s.get(), 1, up_to);
+    bind(s.get());
     while (sqlite3_step(s.get()) == SQLITE_ROW) {
       event_block b;
       if (parse_body(sqlite3_column_blob(s.get(), 0), sqlite3_column_bytes(s.get(), 0),
@@ -480,7 +542,7 @@ std::optional<size_t> history_store::release(int64_t up_to) {
     ok = write_rollups(removed, true);
   }
   if (ok) {
-    sqlite3_bind_int64(del.get(), 1, up_to);
+    bind(del.get());
     ok = sqlite3_step(del.get()) == SQLITE_DONE;
   }
   auto deleted = ok ? static_cast<size_t>(sqlite3_changes(db_)) : 0;
@@ -556,23 +618,46 @@ std::vector<viewer_event> history_store::read_all() const {
 }
 
 std::vector<rollup_row> history_store::rollups() const {
-  std::vector<rollup_row> out;
   statement s{stmts_, db_,
               "SELECT minute_ms, content, region, views, watch_ms, rebuffer_ms, errors, events,"
-              " startup_p50_ms, startup_p95_ms FROM rollup_minute"
+              " startup_p50_ms, startup_p95_ms, startup_hist FROM rollup_minute"
               " ORDER BY minute_ms, content, region"};
-  while (s && sqlite3_step(s.get()) == SQLITE_ROW) {
+  return read_rollups(s.get());
+}
+
+std::vector<rollup_row> history_store::rollups(const std::string& content, int64_t from_ms,
+                                               int64_t to_ms) const {
+  statement s{stmts_, db_,
+              "SELECT minute_ms, content, region, views, watch_ms, rebuffer_ms, errors, events,"
+              " startup_p50_ms, startup_p95_ms, startup_hist FROM rollup_minute"
+              " WHERE content = ?1 AND minute_ms >= ?2 AND minute_ms < ?3"
+              " ORDER BY minute_ms, region"};
+  if (!s) {
+    return {};
+  }
+  bind_text(s.get(), 1, content);
+  sqlite3_bind_int64(s.get(), 2, from_ms);
+  sqlite3_bind_int64(s.get(), 3, to_ms);
+  return read_rollups(s.get());
+}
+
+std::vector<rollup_row> history_store::read_rollups(sqlite3_stmt* s) {
+  std::vector<rollup_row> out;
+  while (s != nullptr && sqlite3_step(s) == SQLITE_ROW) {
     rollup_row r;
-    r.minute_ms = sqlite3_column_int64(s.get(), 0);
-    r.content = column_text(s.get(), 1);
-    r.region = column_text(s.get(), 2);
-    r.views = static_cast<uint64_t>(sqlite3_column_int64(s.get(), 3));
-    r.watch_ms = static_cast<uint64_t>(sqlite3_column_int64(s.get(), 4));
-    r.rebuffer_ms = static_cast<uint64_t>(sqlite3_column_int64(s.get(), 5));
-    r.errors = static_cast<uint64_t>(sqlite3_column_int64(s.get(), 6));
-    r.events = static_cast<uint64_t>(sqlite3_column_int64(s.get(), 7));
-    r.startup_p50_ms = static_cast<uint32_t>(sqlite3_column_int64(s.get(), 8));
-    r.startup_p95_ms = static_cast<uint32_t>(sqlite3_column_int64(s.get(), 9));
+    r.minute_ms = sqlite3_column_int64(s, 0);
+    r.content = column_text(s, 1);
+    r.region = column_text(s, 2);
+    r.views = static_cast<uint64_t>(sqlite3_column_int64(s, 3));
+    r.watch_ms = static_cast<uint64_t>(sqlite3_column_int64(s, 4));
+    r.rebuffer_ms = static_cast<uint64_t>(sqlite3_column_int64(s, 5));
+    r.errors = static_cast<uint64_t>(sqlite3_column_int64(s, 6));
+    r.events = static_cast<uint64_t>(sqlite3_column_int64(s, 7));
+    r.startup_p50_ms = static_cast<uint32_t>(sqlite3_column_int64(s, 8));
+    r.startup_p95_ms = static_cast<uint32_t>(sqlite3_column_int64(s, 9));
+    if (static_cast<size_t>(sqlite3_column_bytes(s, 10)) == sizeof(r.startup)) {
+      std::memcpy(r.startup.data(), sqlite3_column_blob(s, 10), sizeof(r.startup));
+    }
     out.push_back(std::move(r));
   }
   return out;

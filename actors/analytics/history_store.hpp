@@ -6,7 +6,8 @@
 //
 // Layout (query it with the sqlite3 command line, see docs/architecture.md, Analytics):
 // - `batches`: one row per stored batch, keys that only grow (appends): producer, sequence,
-//   partition, event count, time range, and the batch's valid events (`body`: a serialized
+//   partition, event count, time range, home region ("" when stored in it; else the region
+//   it is held for, see away()), and the batch's valid events (`body`: a serialized
 //   EventBlock when `format` is 1; rows written before issue #14 hold an EventBatch, format
 //   0). (producer, sequence) is unique: a resent batch is recognised and dropped. Every
 //   event can be exported as JSON lines or CSV (export_events(), `streamverse-ctl
@@ -85,6 +86,7 @@ struct rollup_row {
   uint64_t events = 0;
   uint32_t startup_p50_ms = 0; ///< bucket upper bound; 0 without starts
   uint32_t startup_p95_ms = 0;
+  startup_histogram startup{}; ///< starts per bucket (the quantiles' source)
 };
 
 class history_store {
@@ -129,6 +131,17 @@ public:
   /// on a failed write (nothing changed).
   std::optional<size_t> release(int64_t up_to);
 
+  /// Batches held for another region (their `home_region`, stored here because the producer
+  /// could reach no node of it): how many per home region.
+  std::map<std::string, uint64_t> away() const;
+
+  /// The oldest batches held for region `home` (as batches_after), each with its home.
+  std::vector<std::pair<int64_t, event_block>> batches_of_home(const std::string& home, size_t max,
+                                                               size_t max_bytes) const;
+
+  /// As release(), only the batches held for region `home` (its partition owner stored them).
+  std::optional<size_t> release_home(const std::string& home, int64_t up_to);
+
   bool has_batch(const std::string& producer, uint64_t sequence) const;
   uint64_t batch_count() const;
   uint64_t event_count() const;
@@ -137,6 +150,9 @@ public:
   /// Calls `f` for every stored event in the order stored, one batch in memory at a time.
   void for_each(const std::function<void(const event_view&)>& f) const;
   std::vector<rollup_row> rollups() const;
+  /// The rollups of `content` in the minutes [from_ms, to_ms), by minute and region (what
+  /// flush_rollups() wrote: call it first for the latest).
+  std::vector<rollup_row> rollups(const std::string& content, int64_t from_ms, int64_t to_ms) const;
 
 private:
   struct agg {
@@ -151,6 +167,10 @@ private:
   // Adds (or subtracts) `delta` to the rollup rows, inside the caller's transaction.
   bool write_rollups(const std::map<key, agg>& delta, bool subtract);
   void recover();
+  std::optional<size_t> release_where(const char* where, int64_t up_to, const std::string* home);
+  static void read_page(sqlite3_stmt* s, size_t max_bytes,
+                        std::vector<std::pair<int64_t, event_block>>& out);
+  static std::vector<rollup_row> read_rollups(sqlite3_stmt* s);
   bool begin();
   bool commit();
   void rollback();

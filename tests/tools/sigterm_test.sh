@@ -55,3 +55,13 @@ done
 "$ctl" metadata get --node 127.0.0.1:17331 --id premiere-1 >/dev/null 2>&1 \
   || fail "node-a did not come back on its data"
 echo "node-a restarted on its data"
+# What the load's sessions emitted is still there after the restart: the title's history
+# per minute (eu-west viewers), from the partition's rollups, through streamverse-ctl.
+out=$("$ctl" analytics history --node 127.0.0.1:17331 --content premiere-1 --minutes 30 2>&1) \
+  || fail "analytics history: $out"
+echo "$out" | grep -q "at node-a: answered" || fail "analytics history: $out"
+events=$(echo "$out" | awk '$3 == "eu-west" {n += $NF} END {print n + 0}')
+[ "$events" -gt 0 ] || fail "no events in the history: $out"
+"$ctl" analytics history --node 127.0.0.1:17331 --content x --minutes 0 > /dev/null 2>&1
+[ $? = 2 ] || fail "--minutes 0 not refused"
+echo "history after the restart: $events events"

@@ -5,6 +5,7 @@
 //   streamverse-ctl metadata put --node HOST:PORT --file FILE.json [--expect V] [--timeout-ms N]
 //   streamverse-ctl cache get --node HOST:PORT --key KEY [--timeout-ms N]
 //   streamverse-ctl analytics window --node HOST:PORT --content ID --region R [--seconds S]
+//   streamverse-ctl analytics history --node HOST:PORT --content ID [--region R|*] [--minutes M]
 //   streamverse-ctl analytics export --db FILE [--format jsonl|csv]
 //   streamverse-ctl session open|heartbeat|close --node HOST:PORT --id N [...]
 //   streamverse-ctl load --node HOST:PORT [--viewers N] [--interval-ms I] [--seconds S]
@@ -16,6 +17,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <iomanip>
@@ -43,6 +45,7 @@
 #include "caf/io/middleman.hpp"
 #include "caf/openssl/manager.hpp"
 #include "runtime/cluster/client.hpp"
+#include "runtime/util/clock.hpp"
 
 namespace {
 
@@ -57,6 +60,8 @@ const char* usage =
     "       streamverse-ctl cache get --node HOST:PORT --key KEY [--timeout-ms N]\n"
     "       streamverse-ctl analytics window --node HOST:PORT --content ID --region R\n"
     "                                        [--seconds 1..60] [--timeout-ms N]\n"
+    "       streamverse-ctl analytics history --node HOST:PORT --content ID\n"
+    "                                        [--region R|*] [--minutes 1..10080]\n"
     "       streamverse-ctl analytics export --db FILE [--format jsonl|csv]\n"
     "       streamverse-ctl session open --node HOST:PORT --id N --user U --content C\n"
     "                                    [--device D] [--region R] [--tier 0..3]\n"
@@ -75,6 +80,11 @@ const char* usage =
     "                \"KEY version V from l1|l2|origin\", then the value\n"
     "  analytics window  the real-time figures of a title in a region over the last\n"
     "                S seconds (default 10), from its analytics partition\n"
+    "  analytics history  a title's figures per minute and viewer region over the last\n"
+    "                M minutes (default 60), from its partition's rollups: as region R's\n"
+    "                nodes stored them (default: the asked node's region), or with\n"
+    "                --region '*' as every region with a node up did, added up; a line per\n"
+    "                region asked says whether it answered (exit 1 when none did)\n"
     "  analytics export  every event stored in a partition's history file (e.g.\n"
     "                DATA_DIR/analytics/partition-3.db; no node needed), one per line as\n"
     "                JSON (default) or CSV with a header\n"
@@ -129,6 +139,7 @@ bool parse(int argc, char** argv, args& out) {
       {"metadata put", {"--node", "--timeout-ms", "--file", "--expect"}},
       {"cache get", {"--node", "--timeout-ms", "--key"}},
       {"analytics window", {"--node", "--timeout-ms", "--content", "--region", "--seconds"}},
+      {"analytics history", {"--node", "--timeout-ms", "--content", "--region", "--minutes"}},
       {"analytics export", {"--db", "--format"}},
       {"session open",
        {"--node", "--timeout-ms", "--id", "--user", "--content", "--device", "--region", "--tier"}},
@@ -195,6 +206,9 @@ bool parse(int argc, char** argv, args& out) {
   if (out.command == "analytics window"
       && (out.flags.count("--content") == 0 || out.flags.count("--region") == 0)) {
     return fail_usage("analytics window needs --content ID and --region R");
+  }
+  if (out.command == "analytics history" && out.flags.count("--content") == 0) {
+    return fail_usage("analytics history needs --content ID");
   }
   if (out.command == "cache get" && out.flags.count("--key") == 0) {
     return fail_usage("cache get needs --key KEY");
@@ -346,6 +360,53 @@ int analytics_window(caf::actor_system& sys, const args& a) {
             << "/" << w->startup_p95_ms << " ms, rebuffer ratio " << w->rebuffer_ratio
             << ", error rate " << w->error_rate << "\n";
   return 0;
+}
+
+int analytics_history(caf::actor_system& sys, const args& a) {
+  long minutes = 60;
+  if (auto s = a.flags.find("--minutes"); s != a.flags.end()) {
+    char* end = nullptr;
+    minutes = std::strtol(s->second.c_str(), &end, 10);
+    if (*end != '\0' || minutes < 1 || minutes > 10080) {
+      std::cerr << "streamverse-ctl: --minutes wants 1..10080 (a week)\n";
+      return exit_usage;
+    }
+  }
+  auto region = a.flags.count("--region") != 0 ? a.flags.at("--region") : std::string{};
+  auto now = sv::clock::wall_ms();
+  auto to = (now / 60'000 + 1) * 60'000; // through the current minute
+  auto h = sv::analytics::remote_history(sys, a.host, a.port, a.flags.at("--content"), region,
+                                         to - minutes * 60'000, to,
+                                         std::chrono::milliseconds{a.timeout_ms});
+  if (!h) {
+    return unreachable(sys, a, h.error());
+  }
+  size_t answered = 0;
+  for (auto& s : h->sources) {
+    answered += s.error.empty() ? 1 : 0;
+    std::cout << "region " << (s.region.empty() ? "(none)" : s.region) << " at " << s.node << ": "
+              << (s.error.empty() ? "answered" : "no answer: " + s.error) << "\n";
+  }
+  std::cout << "minute (UTC)      region      views  watch_min  rebuffer_ratio  startup_p50/p95_ms"
+               "  errors  events\n";
+  for (auto& m : h->minutes) {
+    std::time_t t = static_cast<std::time_t>(m.minute_ms / 1000);
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    char when[32];
+    std::strftime(when, sizeof(when), "%Y-%m-%d %H:%M", &tm);
+    auto played = m.watch_ms + m.rebuffer_ms;
+    char line[256];
+    std::snprintf(line, sizeof(line), "%-17s %-10s %6llu %10.1f %15.4f %11u/%-6u %7llu %7llu\n",
+                  when, m.region.c_str(), static_cast<unsigned long long>(m.views),
+                  static_cast<double>(m.watch_ms) / 60000.0,
+                  played == 0 ? 0.0
+                              : static_cast<double>(m.rebuffer_ms) / static_cast<double>(played),
+                  m.startup_p50_ms, m.startup_p95_ms, static_cast<unsigned long long>(m.errors),
+                  static_cast<unsigned long long>(m.events));
+    std::cout << line;
+  }
+  return answered == 0 ? 1 : 0;
 }
 
 // Text as a JSON string body, or as a CSV field (quoted when it has to be).
@@ -639,6 +700,9 @@ int main(int argc, char** argv) {
   }
   if (a.command == "analytics window") {
     return analytics_window(sys, a);
+  }
+  if (a.command == "analytics history") {
+    return analytics_history(sys, a);
   }
   if (a.command.rfind("session ", 0) == 0) {
     return session(sys, a);

@@ -210,6 +210,119 @@ TEST_SUITE("actors.analytics") {
     CHECK(left.at("eu-west")->events == 24.0);
   }
 
+  TEST_CASE("with regions, a batch resent through another region is stored once, in its "
+            "home region, and a title's history adds up every region's") {
+    // node-a, node-b in eu-west; node-c, node-d in us-east.
+    auto dir = std::string{"analytics_test_data/away"};
+    cluster c{dir, 4, [](sv::config::node_settings& s) {
+                s.region = s.name < "node-c" ? "eu-west" : "us-east";
+                s.section<sv::config::analytics_node_settings>().partitions = 4;
+              }};
+    auto batch = [](uint64_t seq, const std::string& viewers, const std::string& home) {
+      streamverse::v1::EventBatch b;
+      b.set_producer_id("edge-" + viewers);
+      b.set_sequence(seq);
+      b.set_home_region(home);
+      for (int i = 0; i < 12; ++i) { // three titles: parts for several partitions
+        auto e = heartbeat(viewers + "-" + std::to_string(seq) + "-" + std::to_string(i),
+                           "title-" + std::to_string(i % 3));
+        e.set_region(viewers);
+        *b.add_events() = e;
+      }
+      return b;
+    };
+    auto ingest = [&](size_t node, const streamverse::v1::EventBatch& b) {
+      caf::scoped_actor self{c.nodes[node]->system()};
+      bool ok = false;
+      self->request(c.services[node]->handle(), std::chrono::seconds{5},
+                    sv::analytics::ingest_atom::value, b)
+          .receive(
+              [&](const streamverse::v1::BatchAck& a) {
+                ok = a.stored() + a.refused() > 0 || a.duplicate();
+              },
+              [](caf::error&) { FAIL("no acknowledgement"); });
+      return ok;
+    };
+    // An eu-west edge server: batch 1 reached node-a, its acknowledgement was lost and
+    // the resend went to node-c in us-east; batch 2 reached only node-d. us-east's own
+    // viewers' batch 1 is at home in us-east.
+    REQUIRE(ingest(0, batch(1, "eu-west", "eu-west")));
+    REQUIRE(ingest(2, batch(1, "eu-west", "eu-west")));
+    REQUIRE(ingest(3, batch(2, "eu-west", "eu-west")));
+    REQUIRE(ingest(2, batch(1, "us-east", "us-east")));
+    // Held in us-east for eu-west, then handed home: nothing is held away any more, and no
+    // node holds a batch another node owns.
+    auto settled = [&] {
+      for (auto& node : c.nodes) {
+        auto text = node->metrics().render();
+        if (text.find("sv_analytics_held_away_batches 0\n") == std::string::npos
+            || text.find("sv_analytics_unowned_batches 0\n") == std::string::npos) {
+          return false;
+        }
+      }
+      return true;
+    };
+    REQUIRE(eventually(settled, std::chrono::seconds{20}));
+    uint64_t sent_home = 0;
+    for (auto& s : c.services) {
+      sent_home += s->stats().sent_home;
+    }
+    CHECK(sent_home >= 3); // batch 2's parts at least (batch 1's may have been duplicates)
+    // The history of every region from a us-east node: each event once, by viewer region.
+    auto to = wall_ms() + 60'000;
+    for (int t = 0; t < 3; ++t) {
+      auto title = "title-" + std::to_string(t);
+      auto h = c.services[3]->history(title, sv::analytics::all_regions, to - 600'000, to);
+      REQUIRE(h);
+      REQUIRE(h->sources.size() == 2);
+      CHECK(h->sources[0].region == "eu-west");
+      CHECK(h->sources[0].error.empty());
+      CHECK(h->sources[1].region == "us-east");
+      CHECK(h->sources[1].error.empty());
+      std::map<std::string, uint64_t> events;
+      for (auto& m : h->minutes) {
+        events[m.region] += m.events;
+      }
+      CHECK(events["eu-west"] == 8); // batches 1 and 2, 4 events of this title each
+      CHECK(events["us-east"] == 4);
+      // One region's store alone: us-east's holds none of eu-west's viewers now.
+      auto us = c.services[0]->history(title, "us-east", to - 600'000, to);
+      REQUIRE(us);
+      REQUIRE(us->sources.size() == 1);
+      for (auto& m : us->minutes) {
+        CHECK(m.region == "us-east");
+      }
+    }
+    auto bad = c.services[0]->history("", sv::analytics::all_regions, 0, 1);
+    REQUIRE_FALSE(bad);
+    CHECK(sv::is(bad.error(), sv::errc::invalid_argument));
+    c.services.clear();
+    for (auto& n : c.nodes) {
+      n->stop();
+    }
+    // Every eu-west event once in eu-west's files, none in us-east's.
+    std::map<std::string, int> seen;
+    for (auto name : {"node-a", "node-b", "node-c", "node-d"}) {
+      for (uint32_t p = 0; p < 4; ++p) {
+        auto path = dir + "/" + name + "/analytics/partition-" + std::to_string(p) + ".db";
+        if (!std::filesystem::exists(path)) {
+          continue;
+        }
+        sv::analytics::history_store h{path};
+        REQUIRE(h.error().empty());
+        for (auto& e : h.read_all()) {
+          auto east = std::string{name} >= "node-c";
+          CHECK_MESSAGE(e.region() == (east ? "us-east" : "eu-west"), e.event_id(), " in ", name);
+          ++seen[e.event_id()];
+        }
+      }
+    }
+    CHECK(seen.size() == 36);
+    for (auto& [id, n] : seen) {
+      CHECK_MESSAGE(n == 1, id);
+    }
+  }
+
   TEST_CASE("a resent batch is stored once, also after its partition's node restarted") {
     auto dir = std::string{"analytics_test_data/resend"};
     streamverse::v1::EventBatch b;

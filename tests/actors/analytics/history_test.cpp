@@ -214,6 +214,106 @@ TEST_SUITE("actors.analytics") {
     CHECK_FALSE(std::filesystem::exists(path + ".nothing-here"));
   }
 
+  TEST_CASE("batches held for another region go there once, only they are released here, "
+            "and survive a reopen") {
+    auto holder_path = fresh_dir("away-holder");
+    auto home_path = fresh_dir("away-home");
+    auto events = sample_events(1200, 11);
+    std::vector<event_block> blocks;
+    {
+      history_store holder{holder_path};
+      for (size_t i = 0; i < events.size(); i += 200) {
+        auto b = sv::analytics::to_block(
+            batch_of("edge", i / 200 + 1,
+                     {events.begin() + static_cast<std::ptrdiff_t>(i),
+                      events.begin() + static_cast<std::ptrdiff_t>(i + 200)}));
+        // Batches 2 and 5 are held for eu-west, 4 for ap-south; the others are at home.
+        auto seq = i / 200 + 1;
+        b.set_home_region(seq == 2 || seq == 5 ? "eu-west" : seq == 4 ? "ap-south" : "");
+        blocks.push_back(b);
+        REQUIRE(holder.append(b, now));
+      }
+      CHECK(holder.away() == std::map<std::string, uint64_t>{{"ap-south", 1}, {"eu-west", 2}});
+    }
+    history_store holder{holder_path}; // the home column is durable
+    REQUIRE(holder.error().empty());
+    CHECK(holder.away() == std::map<std::string, uint64_t>{{"ap-south", 1}, {"eu-west", 2}});
+    CHECK(holder.batches_of_home("", 10, size_t{1} << 20).empty());
+    auto page = holder.batches_of_home("eu-west", 10, size_t{1} << 20);
+    REQUIRE(page.size() == 2);
+    CHECK(page[0].second.sequence() == 2);
+    CHECK(page[1].second.sequence() == 5);
+    CHECK(page[0].second.home_region() == "eu-west");
+    // The home region's store had batch 5 already (its acknowledgement was lost).
+    history_store home{home_path};
+    auto five = blocks[4];
+    five.clear_home_region();
+    REQUIRE(home.append(five, now));
+    std::vector<event_block> given;
+    for (auto& [id, b] : page) {
+      b.clear_home_region(); // as the home region's service does
+      given.push_back(b);
+    }
+    CHECK(*home.adopt(given, now) == 1);
+    CHECK(home.away().empty());
+    // Released at the holder up to the page's last row: only eu-west's, although batches 3
+    // and 4 have smaller row ids.
+    auto released = holder.release_home("eu-west", page.back().first);
+    REQUIRE(released);
+    CHECK(*released == 2);
+    CHECK(holder.batch_count() == 4);
+    CHECK(holder.away() == std::map<std::string, uint64_t>{{"ap-south", 1}});
+    CHECK(*holder.release_home("", 1'000'000) == 0); // "" is never away
+    // Rollups exact on both sides.
+    REQUIRE(holder.flush_rollups());
+    REQUIRE(home.flush_rollups());
+    std::vector<viewer_event> kept;
+    std::vector<viewer_event> moved;
+    for (size_t i = 0; i < events.size(); ++i) {
+      auto seq = i / 200 + 1;
+      (seq == 2 || seq == 5 ? moved : kept).push_back(events[i]);
+    }
+    check_rollups(holder, kept);
+    check_rollups(home, moved);
+    // The in-region handoff's pages carry the home region along.
+    auto all = holder.batches_after(0, 10, size_t{1} << 20);
+    REQUIRE(all.size() == 4);
+    CHECK(all[2].second.home_region() == "ap-south");
+  }
+
+  TEST_CASE("a title's rollups over a range of minutes, with their startup histograms") {
+    auto path = fresh_dir("range");
+    auto events = sample_events(2000, 13);
+    history_store h{path};
+    REQUIRE(h.append(batch_of("p", 1, events), now));
+    REQUIRE(h.flush_rollups());
+    auto from = (now - 120'000) / 60'000 * 60'000;
+    auto rows = h.rollups("title-2", from, from + 60'000);
+    REQUIRE_FALSE(rows.empty());
+    uint64_t want = 0;
+    for (auto& e : events) {
+      want += e.content_id() == "title-2" && e.timestamp_ms() >= from
+                      && e.timestamp_ms() < from + 60'000
+                  ? 1
+                  : 0;
+    }
+    uint64_t got = 0;
+    for (auto& r : rows) {
+      CHECK(r.content == "title-2");
+      CHECK(r.minute_ms == from);
+      got += r.events;
+      uint64_t starts = 0;
+      for (auto n : r.startup) {
+        starts += n;
+      }
+      CHECK(starts == r.views);
+      CHECK(sv::analytics::startup_quantile(r.startup, 0.5) == r.startup_p50_ms);
+    }
+    CHECK(got == want);
+    CHECK(h.rollups("title-2", from, from).empty());
+    CHECK(h.rollups("no-such-title", 0, now * 2).empty());
+  }
+
   TEST_CASE("handing batches to a partition's owner: each once there, rollups exact on both") {
     auto giver_path = fresh_dir("giver");
     auto owner_path = fresh_dir("owner");
