@@ -21,10 +21,10 @@ struct http_request {
   std::string body;   ///< as long as its Content-Length says (at most 1 MiB)
 };
 
-/// A deliberately small HTTP/1.1 server for /metrics, /healthz and /readyz: GET only,
-/// one request per connection, requests handled one at a time on its own thread (a
-/// scrape is rare and cheap). A client that sends nothing is dropped after 2 s. Not a
-/// general-purpose web server.
+/// The server of /metrics, /healthz and /readyz (and of tests' webhook partners): the
+/// runtime's HTTP server (runtime/http/server.hpp: keep-alive, bounded connections, heads
+/// and bodies) with synchronous handlers run on its thread (a scrape is rare and cheap).
+/// At most 64 connections; a request must arrive within 2 s; bodies up to 1 MiB.
 class http_server {
 public:
   using handler = std::function<http_response(const std::string& path)>;

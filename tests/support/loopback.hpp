@@ -42,9 +42,10 @@ inline std::string tcp_exchange(uint16_t port, const std::string& request) {
   return out;
 }
 
-/// GET `path` over HTTP/1.1; returns the raw response (status line, headers, body).
+/// GET `path` over HTTP/1.1 (one request: Connection: close); returns the raw response
+/// (status line, headers, body).
 inline std::string http_get(uint16_t port, const std::string& path) {
-  return tcp_exchange(port, "GET " + path + " HTTP/1.1\r\n\r\n");
+  return tcp_exchange(port, "GET " + path + " HTTP/1.1\r\nConnection: close\r\n\r\n");
 }
 
 /// True when something accepts TCP connections on 127.0.0.1:port.
