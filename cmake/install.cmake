@@ -80,7 +80,7 @@ set(CPACK_DEBIAN_PACKAGE_SECTION net)
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
 set(CPACK_DEBIAN_PACKAGE_DEPENDS "adduser")
 set(CPACK_DEBIAN_PACKAGE_RECOMMENDS
-    "libcaf-dev, libprotobuf-dev, protobuf-compiler, libspdlog-dev, libfmt-dev, libtomlplusplus-dev, libsqlite3-dev, libcurl4-openssl-dev, libssl-dev")
+    "libcaf-dev, libprotobuf-dev, protobuf-compiler, libspdlog-dev, libfmt-dev, libtomlplusplus-dev, libsqlite3-dev, libcurl4-openssl-dev, libssl-dev, libjwt-dev, pkg-config")
 set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA ${PROJECT_SOURCE_DIR}/config/packaging/postinst
                                        ${PROJECT_SOURCE_DIR}/config/packaging/prerm)
 set(CPACK_DEBIAN_PACKAGE_CONTROL_STRICT_PERMISSION ON)

@@ -1,9 +1,12 @@
 #include "actors/services/node_services.hpp"
 
+#include <algorithm>
 #include <stdexcept>
 
 #include "actors/analytics/analytics.hpp"
 #include "actors/analytics/analytics_settings.hpp"
+#include "actors/api/api_settings.hpp"
+#include "actors/api/http_api.hpp"
 #include "actors/cache/cache_settings.hpp"
 #include "actors/content/catalog.hpp"
 #include "actors/content/content_types.hpp"
@@ -27,6 +30,7 @@ struct node_services::impl {
   std::unique_ptr<integrations::node_hooks> hooks;
   std::unique_ptr<media::media_service> media;
   std::unique_ptr<session::gateway> gateway;
+  std::unique_ptr<api::http_api> api; // [http]: the player API (off without a port)
   std::shared_ptr<void> metrics;
   std::shared_ptr<void> scale; // sv_cluster_desired_nodes (reads the sessions service)
   std::shared_ptr<void> host;
@@ -35,6 +39,7 @@ struct node_services::impl {
     host.reset();
     scale.reset();
     metrics.reset();
+    api.reset();
     gateway.reset();
     media.reset();
     hooks.reset();
@@ -57,6 +62,7 @@ void node_services::register_config() {
   cache::register_config();
   analytics::register_config();
   integrations::register_config();
+  api::register_config();
   register_scale_config();
 }
 
@@ -85,6 +91,9 @@ node_services::node_services(node& n, services_options options) : impl_(std::mak
     s.media =
         std::make_unique<media::media_service>(n, *s.catalog, *s.cache, s.hooks->entitlement());
     s.gateway = std::make_unique<session::gateway>(n, *s.sessions, s.media->verifier());
+    s.api = std::make_unique<api::http_api>(n, api::api_parts{s.catalog.get(), s.cache.get(),
+                                                              s.watch.get(), s.analytics.get(),
+                                                              s.gateway.get()});
     if (options.serve_metrics) {
       s.metrics = serve_metrics(n);
     }
@@ -108,6 +117,10 @@ void node_services::stop() {
 
 bool node_services::leave(node& n, std::chrono::milliseconds timeout) {
   auto& s = *impl_;
+  if (s.api) {
+    // Players first: no new connections; what is under way is answered (up to 5 s).
+    s.api->drain(std::min<std::chrono::milliseconds>(timeout, std::chrono::seconds{5}));
+  }
   if (!n.leave()) {
     return false;
   }

@@ -17,7 +17,8 @@
 // (batcher, owned partitions), watch state (resume positions), sessions (hosts; their
 // events go to analytics, their positions to watch state), hooks (from [hooks], or the
 // host's overrides), media (verifies opens: title, region, window, rendition,
-// entitlement), gateway (for clients outside the cluster), then the metrics handle that
+// entitlement), gateway (for clients outside the cluster), the player API over HTTP
+// ([http], when it has a port; drained first on a leave), then the metrics handle that
 // streamverse-soak reads, and last the host's own services. Stop: the exact reverse.
 
 #include <chrono>

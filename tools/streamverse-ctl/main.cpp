@@ -6,6 +6,7 @@
 //   streamverse-ctl cache get --node HOST:PORT --key KEY [--timeout-ms N]
 //   streamverse-ctl analytics window --node HOST:PORT --content ID --region R [--seconds S]
 //   streamverse-ctl analytics history --node HOST:PORT --content ID [--region R|*] [--minutes M]
+//   streamverse-ctl token --key-file F --user U --scope "viewer cms ops" [--ttl-s S]
 //   streamverse-ctl analytics export --db FILE [--format jsonl|csv]
 //   streamverse-ctl session open|heartbeat|close --node HOST:PORT --id N [...]
 //   streamverse-ctl load --node HOST:PORT [--viewers N] [--interval-ms I] [--seconds S]
@@ -33,6 +34,7 @@
 
 #include "actors/analytics/analytics.hpp"
 #include "actors/analytics/history_store.hpp"
+#include "actors/api/auth.hpp"
 #include "actors/cache/cache.hpp"
 #include "actors/content/catalog_client.hpp"
 #include "actors/content/content_types.hpp"
@@ -63,6 +65,8 @@ const char* usage =
     "       streamverse-ctl analytics history --node HOST:PORT --content ID\n"
     "                                        [--region R|*] [--minutes 1..10080]\n"
     "       streamverse-ctl analytics export --db FILE [--format jsonl|csv]\n"
+    "       streamverse-ctl token --key-file F --user U --scope S [--ttl-s 1..31536000]\n"
+    "                             [--expires-at EPOCH_SECONDS]\n"
     "       streamverse-ctl session open --node HOST:PORT --id N --user U --content C\n"
     "                                    [--device D] [--region R] [--tier 0..3]\n"
     "       streamverse-ctl session heartbeat --node HOST:PORT --id N [--position MS]\n"
@@ -88,6 +92,11 @@ const char* usage =
     "  analytics export  every event stored in a partition's history file (e.g.\n"
     "                DATA_DIR/analytics/partition-3.db; no node needed), one per line as\n"
     "                JSON (default) or CSV with a header\n"
+    "  token         a bearer token for the player API (HTTP, [http]): HS256 under the\n"
+    "                key in F (the nodes' http.token_key_file), for user U with scopes S\n"
+    "                (space-separated: viewer, cms, ops), valid S seconds (default 3600)\n"
+    "                or until --expires-at (seconds since the epoch; a past one makes an\n"
+    "                expired token, for tests)\n"
     "  session       a viewer session on that node, through its gateway (the edge client):\n"
     "                prints ok or the refusal (e.g. not_in_region, overloaded)\n"
     "  load          N viewers (default 10000) of title C (default premiere-1, region\n"
@@ -141,6 +150,7 @@ bool parse(int argc, char** argv, args& out) {
       {"analytics window", {"--node", "--timeout-ms", "--content", "--region", "--seconds"}},
       {"analytics history", {"--node", "--timeout-ms", "--content", "--region", "--minutes"}},
       {"analytics export", {"--db", "--format"}},
+      {"token", {"--key-file", "--user", "--scope", "--ttl-s", "--expires-at"}},
       {"session open",
        {"--node", "--timeout-ms", "--id", "--user", "--content", "--device", "--region", "--tier"}},
       {"session heartbeat", {"--node", "--timeout-ms", "--id", "--position"}},
@@ -167,6 +177,13 @@ bool parse(int argc, char** argv, args& out) {
       return fail_usage(flag + " needs a value");
     }
     out.flags[flag] = argv[i + 1];
+  }
+  if (out.command == "token") {
+    if (out.flags.count("--key-file") == 0 || out.flags.count("--user") == 0
+        || out.flags.count("--scope") == 0) {
+      return fail_usage("token needs --key-file F, --user U and --scope S");
+    }
+    return true; // no node
   }
   if (out.command == "analytics export") {
     if (out.flags.count("--db") == 0) {
@@ -359,6 +376,41 @@ int analytics_window(caf::actor_system& sys, const args& a) {
             << w->events << ", starts " << w->starts << ", startup p50/p95 " << w->startup_p50_ms
             << "/" << w->startup_p95_ms << " ms, rebuffer ratio " << w->rebuffer_ratio
             << ", error rate " << w->error_rate << "\n";
+  return 0;
+}
+
+int token(const args& a) {
+  long ttl = 3600;
+  if (auto t = a.flags.find("--ttl-s"); t != a.flags.end()) {
+    char* end = nullptr;
+    ttl = std::strtol(t->second.c_str(), &end, 10);
+    if (*end != '\0' || ttl < 1 || ttl > 31'536'000) {
+      std::cerr << "streamverse-ctl: --ttl-s wants 1..31536000 (a year)\n";
+      return exit_usage;
+    }
+  }
+  auto scopes = sv::api::parse_scopes(a.flags.at("--scope"));
+  if (scopes == 0) {
+    std::cerr << "streamverse-ctl: --scope names none of viewer, cms, ops\n";
+    return exit_usage;
+  }
+  std::string why;
+  auto keys = sv::api::token_keys::from_file(a.flags.at("--key-file"), why);
+  if (!keys) {
+    std::cerr << "streamverse-ctl: " << why << "\n";
+    return exit_usage;
+  }
+  auto expires = sv::clock::wall_ms() / 1000 + ttl;
+  if (auto e = a.flags.find("--expires-at"); e != a.flags.end()) {
+    char* end = nullptr;
+    expires = std::strtoll(e->second.c_str(), &end, 10);
+    if (*end != '\0' || expires < 1) {
+      std::cerr << "streamverse-ctl: --expires-at wants seconds since the epoch\n";
+      return exit_usage;
+    }
+  }
+  sv::api::principal p{a.flags.at("--user"), scopes, expires};
+  std::cout << keys->mint(p) << "\n";
   return 0;
 }
 
@@ -686,6 +738,9 @@ int main(int argc, char** argv) {
   }
   if (a.command == "analytics export") {
     return analytics_export(a);
+  }
+  if (a.command == "token") {
+    return token(a);
   }
   ctl_config cfg{a};
   caf::actor_system sys{cfg};

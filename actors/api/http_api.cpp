@@ -1,0 +1,830 @@
+// The player API (http_api.hpp): the HTTP server's handler checks the route, the token and
+// the flow gate on the server's thread and hands the request to the bridge actor, which
+// asks the node's services and replies.
+
+#include "actors/api/http_api.hpp"
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <map>
+#include <optional>
+#include <set>
+#include <stdexcept>
+
+#include <strings.h>
+
+#include <google/protobuf/util/json_util.h>
+#include <spdlog/spdlog.h>
+
+#include "actors/analytics/analytics.hpp"
+#include "actors/analytics/analytics_protocol.hpp"
+#include "actors/api/api.pb.h"
+#include "actors/api/api_settings.hpp"
+#include "actors/api/auth.hpp"
+#include "actors/api/routes.hpp"
+#include "actors/cache/cache.hpp"
+#include "actors/cache/cache_protocol.hpp"
+#include "actors/content/catalog.hpp"
+#include "actors/media/media_errc.hpp"
+#include "actors/media/watch_protocol.hpp"
+#include "actors/media/watch_state.hpp"
+#include "actors/session/session_errc.hpp"
+#include "actors/session/session_gateway.hpp"
+#include "actors/session/session_host.hpp"
+#include "actors/session/session_protocol.hpp"
+#include "caf/actor_system.hpp"
+#include "caf/allowed_unsafe_message_type.hpp"
+#include "caf/event_based_actor.hpp"
+#include "caf/send.hpp"
+#include "caf/stateful_actor.hpp"
+#include "runtime/cluster/owner_router.hpp"
+#include "runtime/flow/flow_context.hpp"
+#include "runtime/metrics/registry.hpp"
+#include "runtime/node/node.hpp"
+#include "runtime/util/clock.hpp"
+#include "runtime/wire/errc.hpp"
+
+namespace sv::api {
+
+namespace {
+
+namespace v1 = streamverse::v1;
+
+struct call {
+  http::request req;
+  http::reply_fn reply;
+  route r;
+  principal who;
+  flow::service_class cls = flow::service_class::critical;
+  std::chrono::steady_clock::time_point deadline;
+};
+
+} // namespace
+
+} // namespace sv::api
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::shared_ptr<sv::api::call>)
+
+namespace sv::api {
+
+namespace {
+
+using call_ptr = std::shared_ptr<call>;
+
+constexpr auto gateway_service = caf::atom("sv_sessgw");
+
+// What the handler and the bridge share.
+struct shared {
+  node* n = nullptr;
+  config::http_api_settings cfg;
+  std::optional<token_keys> keys;
+  std::string key; // the token key, also for session handles
+  content::catalog_actor catalog;
+  cache::cache_actor cache;
+  media::watch_actor watch;
+  analytics::analytics_actor analytics;
+  caf::actor gateway;
+  std::atomic<uint64_t> next_session{0};
+  std::array<std::atomic<int64_t>, flow::service_class_count> inflight{};
+  std::array<std::atomic<uint64_t>, flow::service_class_count> refused{};
+  std::array<std::atomic<uint64_t>, 6> by_status{}; // 1xx .. 5xx, [0] unused
+};
+
+struct bridge_state {
+  std::shared_ptr<shared> s;
+  cluster::owner_router<caf::stateful_actor<bridge_state>> router{gateway_service};
+  static inline const char* name = "sv.api.bridge";
+};
+
+using bridge = caf::stateful_actor<bridge_state>;
+
+std::string to_json(const google::protobuf::Message& m) {
+  std::string out;
+  google::protobuf::util::JsonPrintOptions o;
+  o.preserve_proto_field_names = true;
+  o.always_print_primitive_fields = true;
+  (void)google::protobuf::util::MessageToJsonString(m, &out, o);
+  return out + "\n";
+}
+
+http::response json(int status, const google::protobuf::Message& m,
+                    std::vector<http::header> headers = {}) {
+  return {status, "application/json", to_json(m), std::move(headers)};
+}
+
+// Parses a JSON body into `m`: unknown fields and wrong types are refused.
+std::optional<http::response> parse_body(const call& c, google::protobuf::Message& m) {
+  auto* type = c.req.find("content-type");
+  if (type == nullptr || type->rfind("application/json", 0) != 0) {
+    return problem(415, "unsupported_media_type", "send the body as application/json");
+  }
+  google::protobuf::util::JsonParseOptions o;
+  o.ignore_unknown_fields = false;
+  auto st = google::protobuf::util::JsonStringToMessage(c.req.body, &m, o);
+  if (!st.ok()) {
+    return problem(400, "invalid_body", std::string{st.message()});
+  }
+  return std::nullopt;
+}
+
+std::string retry_seconds(std::chrono::milliseconds ms) {
+  return std::to_string(std::max<int64_t>(1, (ms.count() + 999) / 1000));
+}
+
+// A service's error as a problem: its code's name and the HTTP status for it.
+http::response from_error(const caf::error& err) {
+  // The service's own words when it gave some, else CAF's rendering.
+  auto& ctx = err.context();
+  auto text = !ctx.empty() && ctx.match_element<std::string>(0) ? ctx.get_as<std::string>(0)
+                                                                : caf::to_string(err);
+  auto cat = err.category();
+  auto code = err.code();
+  if (cat == runtime_error_category()) {
+    auto name = to_string(static_cast<errc>(code));
+    switch (static_cast<errc>(code)) {
+    case errc::overloaded: {
+      auto after = retry_after(err).value_or(std::chrono::milliseconds{1000});
+      return problem(429, name, text, {{"retry-after", retry_seconds(after)}});
+    }
+    case errc::not_found:
+      return problem(404, name, text);
+    case errc::invalid_argument:
+      return problem(400, name, text);
+    case errc::version_conflict:
+      return problem(412, name, text);
+    default:
+      return problem(503, name, text, {{"retry-after", "1"}});
+    }
+  }
+  if (cat == error_domain<media::refusal>::category) {
+    auto r = static_cast<media::refusal>(code);
+    auto name = media::to_string(r);
+    if (r == media::refusal::not_found) {
+      return problem(404, name, text);
+    }
+    if (r == media::refusal::no_ready_rendition) {
+      return problem(409, name, text);
+    }
+    return problem(403, name, text);
+  }
+  if (cat == error_domain<session::session_errc>::category) {
+    auto name = error_domain<session::session_errc>::name(static_cast<session::session_errc>(code));
+    return problem(404, name != nullptr ? name : "unknown_session", text);
+  }
+  return problem(503, "unavailable", text, {{"retry-after", "1"}});
+}
+
+caf::duration remaining(const call& c) {
+  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+      c.deadline - std::chrono::steady_clock::now());
+  return caf::duration{std::max(left, std::chrono::milliseconds{1})};
+}
+
+bool etag_matches(const call& c, const std::string& etag) {
+  auto* inm = c.req.find("if-none-match");
+  if (inm == nullptr) {
+    return false;
+  }
+  if (*inm == "*") {
+    return true;
+  }
+  // A list of tags, weak or strong (weak comparison, RFC 9110 13.1.2).
+  size_t at = 0;
+  while (at < inm->size()) {
+    auto end = inm->find(',', at);
+    if (end == std::string::npos) {
+      end = inm->size();
+    }
+    auto tag = inm->substr(at, end - at);
+    tag.erase(0, tag.find_first_not_of(" \t"));
+    tag.erase(tag.find_last_not_of(" \t") + 1);
+    if (tag.rfind("W/", 0) == 0) {
+      tag.erase(0, 2);
+    }
+    if (tag == etag) {
+      return true;
+    }
+    at = end + 1;
+  }
+  return false;
+}
+
+// A cached title or playlist: 304 when the client has it, else 200 with its tag.
+void reply_cached(const call& c, const std::string& etag, const std::string& type, std::string body,
+                  uint32_t max_age) {
+  std::vector<http::header> h{{"etag", etag},
+                              {"cache-control", "public, max-age=" + std::to_string(max_age)}};
+  if (etag_matches(c, etag)) {
+    c.reply({304, "", "", std::move(h)});
+    return;
+  }
+  c.reply({200, type, std::move(body), std::move(h)});
+}
+
+void get_title(bridge* self, const call_ptr& c) {
+  auto& s = *self->state.s;
+  cache::get_msg q;
+  q.set_key("meta/" + c->r.a);
+  self->request(s.cache, remaining(*c), q)
+      .then(
+          [c, max_age = s.cfg.cache_max_age_s](const cache::value_msg& v) {
+            if (!v.found()) {
+              c->reply(problem(404, "not_found", "no title " + c->r.a));
+              return;
+            }
+            reply_cached(*c, "\"" + std::to_string(v.version()) + "\"", "application/json",
+                         v.value(), max_age);
+          },
+          [c](caf::error& err) { c->reply(from_error(err)); });
+}
+
+void master_playlist(bridge* self, const call_ptr& c) {
+  auto& s = *self->state.s;
+  auto device = query_param(c->req.query, "device").value_or("web");
+  if (device != "tv" && device != "web" && device != "mobile") {
+    c->reply(problem(400, "invalid_argument", "device must be tv, web or mobile"));
+    return;
+  }
+  auto level = static_cast<int>(s.n->flow().current_level());
+  cache::get_msg q;
+  q.set_key("hls/" + std::to_string(level) + "/" + device + "/" + c->r.a);
+  self->request(s.cache, remaining(*c), q)
+      .then(
+          [c, level, device, max_age = s.cfg.cache_max_age_s](const cache::value_msg& v) {
+            if (!v.found()) {
+              c->reply(problem(404, "not_found", "no title " + c->r.a));
+              return;
+            }
+            // The playlist depends on the title's version, the node's level and the device.
+            auto etag = "\"" + std::to_string(v.version()) + "-l" + std::to_string(level) + "-"
+                        + device + "\"";
+            reply_cached(*c, etag, "application/vnd.apple.mpegurl", v.value(), max_age);
+          },
+          [c](caf::error& err) { c->reply(from_error(err)); });
+}
+
+void put_title(bridge* self, const call_ptr& c) {
+  auto& s = *self->state.s;
+  content::metadata m;
+  if (auto bad = parse_body(*c, m)) {
+    c->reply(std::move(*bad));
+    return;
+  }
+  if (m.id().empty()) {
+    m.set_id(c->r.a);
+  } else if (m.id() != c->r.a) {
+    c->reply(problem(400, "invalid_argument",
+                     "the body's id " + m.id() + " is not the path's " + c->r.a));
+    return;
+  }
+  auto* if_match = c->req.find("if-match");
+  if (if_match == nullptr) {
+    c->reply(problem(428, "if_match_required",
+                     "send If-Match with the version you expect (\"3\"), or * to write "
+                     "whatever the current version"));
+    return;
+  }
+  uint64_t expected = 0;
+  if (*if_match != "*") {
+    auto tag = *if_match;
+    if (tag.size() < 3 || tag.front() != '"' || tag.back() != '"'
+        || tag.find_first_not_of("0123456789", 1) != tag.size() - 1) {
+      c->reply(problem(400, "invalid_argument", "If-Match wants a version tag such as \"3\""));
+      return;
+    }
+    expected = std::stoull(tag.substr(1, tag.size() - 2));
+    if (expected == 0) {
+      c->reply(problem(400, "invalid_argument", "versions start at 1; use * to create"));
+      return;
+    }
+  }
+  m.set_version(0);
+  content::update_msg u;
+  *u.mutable_metadata() = std::move(m);
+  u.set_expected_version(expected);
+  u.set_origin("http:" + c->who.user);
+  self->request(s.catalog, remaining(*c), u)
+      .then(
+          [c](uint64_t version) {
+            c->reply({200,
+                      "application/json",
+                      "{\"id\":\"" + json_escape(c->r.a)
+                          + "\",\"version\":" + std::to_string(version) + "}\n",
+                      {{"etag", "\"" + std::to_string(version) + "\""}}});
+          },
+          [c](caf::error& err) { c->reply(from_error(err)); });
+}
+
+void get_position(bridge* self, const call_ptr& c) {
+  auto& s = *self->state.s;
+  media::watch_query_msg q;
+  q.set_user(c->r.a);
+  q.set_content(c->r.b);
+  self->request(s.watch, remaining(*c), q)
+      .then(
+          [c](const media::watch_position_msg& p) {
+            if (p.event_ms() == 0 && p.position_ms() == 0) {
+              c->reply(
+                  problem(404, "not_found", "no position of " + c->r.a + " in " + c->r.b + " yet"));
+              return;
+            }
+            v1::api::Position out;
+            out.set_user(c->r.a);
+            out.set_title(c->r.b);
+            out.set_position_ms(p.position_ms());
+            out.set_event_ms(p.event_ms());
+            out.set_device(p.device());
+            c->reply(json(200, out));
+          },
+          [c](caf::error& err) { c->reply(from_error(err)); });
+}
+
+void windows(bridge* self, const call_ptr& c) {
+  auto& s = *self->state.s;
+  auto title = query_param(c->req.query, "title").value_or("");
+  if (title.empty()) {
+    c->reply(problem(400, "invalid_argument", "title= is required"));
+    return;
+  }
+  int seconds = 10;
+  if (auto sec = query_param(c->req.query, "seconds")) {
+    seconds = std::atoi(sec->c_str());
+    if (seconds < 1 || seconds > 60 || sec->find_first_not_of("0123456789") != std::string::npos) {
+      c->reply(problem(400, "invalid_argument", "seconds= wants 1..60"));
+      return;
+    }
+  }
+  std::vector<std::string> regions;
+  if (auto r = query_param(c->req.query, "region"); r && !r->empty()) {
+    regions.push_back(*r);
+  } else {
+    std::set<std::string> up;
+    for (auto& m : s.n->members()) {
+      if (m.state == cluster::member_state::up && !m.region.empty()) {
+        up.insert(m.region);
+      }
+    }
+    regions.assign(up.begin(), up.end());
+    if (regions.empty()) {
+      regions.emplace_back(); // no regions: this node's partitions
+    }
+  }
+  struct join {
+    v1::api::Windows out;
+    size_t left = 0;
+  };
+  auto j = std::make_shared<join>();
+  j->out.set_title(title);
+  j->out.set_seconds(static_cast<uint32_t>(seconds));
+  j->left = regions.size();
+  for (size_t i = 0; i < regions.size(); ++i) {
+    auto& w = *j->out.add_regions();
+    w.set_region(regions[i]);
+    analytics::query_msg q;
+    q.set_content_id(title);
+    q.set_region(regions[i]);
+    q.set_window_s(static_cast<uint32_t>(seconds));
+    auto done = [c, j] {
+      if (--j->left == 0) {
+        c->reply(json(200, j->out));
+      }
+    };
+    self->request(s.analytics, remaining(*c), q)
+        .then(
+            [j, i, done](const analytics::window_msg& m) {
+              auto& w = *j->out.mutable_regions(static_cast<int>(i));
+              w.set_answered(true);
+              w.set_concurrent_viewers(m.concurrent_viewers());
+              w.set_events(m.events());
+              w.set_starts(m.starts());
+              w.set_startup_p50_ms(m.startup_p50_ms());
+              w.set_startup_p95_ms(m.startup_p95_ms());
+              w.set_rebuffer_ratio(m.rebuffer_ratio());
+              w.set_error_rate(m.error_rate());
+              done();
+            },
+            [j, i, done](caf::error& err) {
+              j->out.mutable_regions(static_cast<int>(i))->set_error(caf::to_string(err));
+              done();
+            });
+  }
+}
+
+// Sends `batch` to the gateway of the node that holds the session (this one or another),
+// and `then` with the item's result.
+void to_gateway(bridge* self, const call_ptr& c, const std::string& holder,
+                session::edge_batch batch, std::function<void(const caf::error&)> then) {
+  auto& st = self->state;
+  auto ask = [self, c, then](const caf::actor& gw, session::edge_batch b) {
+    self->request(gw, remaining(*c), std::move(b))
+        .then(
+            [then](const session::edge_answer& a) {
+              then(a.results.empty() ? make_error(errc::unavailable, "no answer for the item")
+                                     : session::to_error(a.results.front()));
+            },
+            [then](caf::error& err) { then(err); });
+  };
+  batch.budget_ms = static_cast<uint32_t>(
+      std::max<int64_t>(1, std::chrono::duration_cast<std::chrono::milliseconds>(
+                               c->deadline - std::chrono::steady_clock::now())
+                               .count()));
+  batch.sent_at_ms = sv::clock::wall_ms();
+  auto wait = std::chrono::milliseconds{std::max<uint32_t>(1, batch.budget_ms / 2)};
+  st.router.relay(
+      self, holder, wait, [ask, gw = st.s->gateway, batch] { ask(gw, batch); },
+      [ask, batch](const caf::actor& svc, const std::string&) { ask(svc, batch); },
+      [then](const caf::error& err, const std::string& owner) {
+        then(make_error(errc::unavailable, "the node holding the session (" + owner
+                                               + ") is not reachable: " + caf::to_string(err)));
+      });
+}
+
+void open_session(bridge* self, const call_ptr& c) {
+  auto& s = *self->state.s;
+  v1::api::OpenSession body;
+  if (auto bad = parse_body(*c, body)) {
+    c->reply(std::move(*bad));
+    return;
+  }
+  auto device = body.device().empty() ? std::string{"web"} : body.device();
+  if (body.region().empty()) {
+    body.set_region(s.n->settings().region); // the viewer's region: this node's by default
+  }
+  if (body.region().empty()) {
+    c->reply(problem(400, "invalid_argument",
+                     "region is required (this node has none to default to)"));
+    return;
+  }
+  if (body.title().empty() || (device != "tv" && device != "web" && device != "mobile")
+      || body.tier() > 3) {
+    c->reply(problem(400, "invalid_argument",
+                     "title is required, device is tv, web or mobile, tier 0..3"));
+    return;
+  }
+  session_handle h;
+  h.node = s.n->settings().name;
+  // Apart from the numbers edge clients choose: the top bit set.
+  h.number = (uint64_t{1} << 63) | s.next_session.fetch_add(1);
+  session::open_request o;
+  o.session_id = h.number;
+  o.user = c->who.user;
+  o.content = body.title();
+  o.device = device;
+  o.region = body.region();
+  o.subscription = static_cast<uint8_t>(body.tier());
+  o.sent_at_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                     std::chrono::steady_clock::now().time_since_epoch())
+                     .count();
+  session::edge_batch b;
+  b.opens.push_back(o);
+  auto handle = make_handle(h, c->who.user, s.key);
+  to_gateway(
+      self, c, h.node, std::move(b),
+      [self, c, handle, title = body.title(), device,
+       region = body.region()](const caf::error& err) {
+        if (err) {
+          c->reply(from_error(err));
+          return;
+        }
+        v1::api::SessionOpened out;
+        out.set_session_id(handle);
+        out.set_playlist_url("/v1/titles/" + title + "/master.m3u8?device=" + device);
+        // The resume position, if the user has one (interactive: a failure only
+        // means starting from 0).
+        media::watch_query_msg q;
+        q.set_user(c->who.user);
+        q.set_content(title);
+        q.set_region(region);
+        self->request(self->state.s->watch, remaining(*c), q)
+            .then(
+                [c, out](const media::watch_position_msg& p) mutable {
+                  out.set_resume_position_ms(p.position_ms());
+                  c->reply(json(201, out, {{"location", "/v1/sessions/" + out.session_id()}}));
+                },
+                [c, out](caf::error&) {
+                  c->reply(json(201, out, {{"location", "/v1/sessions/" + out.session_id()}}));
+                });
+      });
+}
+
+// The session named in the path, if it is the token's user's.
+std::optional<session_handle> session_of(bridge* self, const call_ptr& c) {
+  auto h = check_handle(c->r.a, c->who.user, self->state.s->key);
+  if (!h) {
+    c->reply(problem(404, "unknown_session", "no session " + c->r.a + " of this user"));
+  }
+  return h;
+}
+
+void session_heartbeat(bridge* self, const call_ptr& c) {
+  v1::api::Heartbeat body;
+  if (auto bad = parse_body(*c, body)) {
+    c->reply(std::move(*bad));
+    return;
+  }
+  auto h = session_of(self, c);
+  if (!h) {
+    return;
+  }
+  session::heartbeat_report r;
+  r.session_id = h->number;
+  r.position_ms = body.position_ms();
+  r.bitrate_kbps = body.bitrate_kbps();
+  r.buffer_ms = body.buffer_ms();
+  r.dropped_frames = body.dropped_frames();
+  r.sent_at_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                     std::chrono::steady_clock::now().time_since_epoch())
+                     .count();
+  session::edge_batch b;
+  b.heartbeats.push_back(r);
+  to_gateway(self, c, h->node, std::move(b), [c](const caf::error& err) {
+    c->reply(err ? from_error(err) : http::response{200, "application/json", "{\"ok\":true}\n"});
+  });
+}
+
+void session_command(bridge* self, const call_ptr& c, std::optional<session::command_kind> kind) {
+  v1::api::SessionCommand body;
+  if (!kind) {
+    if (auto bad = parse_body(*c, body)) {
+      c->reply(std::move(*bad));
+      return;
+    }
+    static const std::map<std::string, session::command_kind> kinds = {
+        {"pause", session::command_kind::pause},
+        {"resume", session::command_kind::resume},
+        {"seek", session::command_kind::seek},
+        {"quality", session::command_kind::quality},
+        {"close", session::command_kind::close}};
+    auto k = kinds.find(body.action());
+    if (k == kinds.end()) {
+      c->reply(
+          problem(400, "invalid_argument", "action must be pause, resume, seek, quality or close"));
+      return;
+    }
+    kind = k->second;
+  }
+  auto h = session_of(self, c);
+  if (!h) {
+    return;
+  }
+  session::command cmd;
+  cmd.session_id = h->number;
+  cmd.kind = *kind;
+  cmd.value = *kind == session::command_kind::seek      ? body.position_ms()
+              : *kind == session::command_kind::quality ? body.bitrate_kbps()
+                                                        : 0;
+  session::edge_batch b;
+  b.commands.push_back(cmd);
+  to_gateway(self, c, h->node, std::move(b), [c](const caf::error& err) {
+    c->reply(err ? from_error(err) : http::response{200, "application/json", "{\"ok\":true}\n"});
+  });
+}
+
+caf::behavior bridge_behavior(bridge* self, std::shared_ptr<shared> s) {
+  auto* n = s->n;
+  self->state.router.bind(n->settings().name, n->cluster_endpoint(),
+                          std::function<std::vector<cluster::member>()>{[n] {
+                            return n->members();
+                          }});
+  self->state.s = std::move(s);
+  self->set_down_handler([self](caf::down_msg& dm) { self->state.router.forget(dm.source); });
+  return {
+      [self](const call_ptr& c) {
+        switch (*c->r.match) {
+        case endpoint::get_title:
+          get_title(self, c);
+          break;
+        case endpoint::put_title:
+          put_title(self, c);
+          break;
+        case endpoint::master_playlist:
+          master_playlist(self, c);
+          break;
+        case endpoint::get_position:
+          get_position(self, c);
+          break;
+        case endpoint::windows:
+          windows(self, c);
+          break;
+        case endpoint::open_session:
+          open_session(self, c);
+          break;
+        case endpoint::session_heartbeat:
+          session_heartbeat(self, c);
+          break;
+        case endpoint::session_command:
+          session_command(self, c, std::nullopt);
+          break;
+        case endpoint::close_session:
+          session_command(self, c, session::command_kind::close);
+          break;
+        default:
+          c->reply(problem(404, "not_found", "no such resource"));
+        }
+      },
+  };
+}
+
+// Which scope an endpoint wants of the token (and whether the path's user must be its own).
+std::optional<http::response> authorize(const call& c) {
+  auto& who = c.who;
+  switch (*c.r.match) {
+  case endpoint::put_title:
+    if (!who.has(scope::cms)) {
+      return problem(403, "forbidden", "writing titles needs the cms scope");
+    }
+    break;
+  case endpoint::windows:
+    if (!who.has(scope::ops)) {
+      return problem(403, "forbidden", "analytics needs the ops scope");
+    }
+    break;
+  case endpoint::get_position:
+    if (!who.has(scope::ops) && !(who.has(scope::viewer) && who.user == c.r.a)) {
+      return problem(403, "forbidden", "a viewer reads only its own positions");
+    }
+    break;
+  case endpoint::open_session:
+  case endpoint::session_heartbeat:
+  case endpoint::session_command:
+  case endpoint::close_session:
+    if (!who.has(scope::viewer)) {
+      return problem(403, "forbidden", "sessions need the viewer scope");
+    }
+    break;
+  default:
+    break; // titles and playlists: any valid token
+  }
+  return std::nullopt;
+}
+
+} // namespace
+
+struct http_api::impl {
+  std::shared_ptr<shared> s = std::make_shared<shared>();
+  caf::actor bridge;
+  http::server server;
+  std::vector<std::shared_ptr<void>> metrics;
+
+  // On the server's thread: route, token, scope, admission; then to the bridge.
+  void handle(http::request&& req, http::reply_fn reply) {
+    auto counted = [sp = s.get(), reply](http::response r) {
+      auto k = static_cast<size_t>(std::clamp(r.status / 100, 1, 5));
+      sp->by_status[k].fetch_add(1, std::memory_order_relaxed);
+      reply(std::move(r));
+    };
+    auto r = match(req.method, req.path);
+    if (!r.match) {
+      if (r.status == 405) {
+        counted(problem(405, "method_not_allowed", req.method + " is not allowed here",
+                        {{"allow", r.allow}}));
+      } else if (r.status == 400) {
+        counted(problem(400, "invalid_argument", "malformed escape in the path"));
+      } else {
+        counted(problem(404, "not_found", "no such resource: " + req.path));
+      }
+      return;
+    }
+    if (*r.match == endpoint::healthz) {
+      counted({200, "text/plain; charset=utf-8", "ok\n"});
+      return;
+    }
+    if (*r.match == endpoint::readyz) {
+      counted(s->n->status().ready
+                  ? http::response{200, "text/plain; charset=utf-8", "ready\n"}
+                  : http::response{503, "text/plain; charset=utf-8", "not ready\n"});
+      return;
+    }
+    auto c = std::make_shared<call>();
+    auto* auth = req.find("authorization");
+    if (auth == nullptr || auth->size() < 7 || strncasecmp(auth->c_str(), "bearer ", 7) != 0) {
+      counted(problem(401, "unauthorized", "send Authorization: Bearer <token>",
+                      {{"www-authenticate", "Bearer"}}));
+      return;
+    }
+    auto v = s->keys->verify(auth->substr(7), sv::clock::wall_ms() / 1000);
+    if (!v.ok()) {
+      counted(problem(401, "invalid_token", v.why(),
+                      {{"www-authenticate", "Bearer error=\"invalid_token\""}}));
+      return;
+    }
+    c->who = v.value();
+    c->r = std::move(r);
+    if (auto denied = authorize(*c)) {
+      counted(std::move(*denied));
+      return;
+    }
+    // The node's flow gate, by the endpoint's class, against the requests of that class
+    // under way here.
+    c->cls = class_of(*c->r.match);
+    auto idx = flow::index(c->cls);
+    auto& flow = s->n->flow();
+    auto lvl = flow.current_level();
+    auto d = flow.admission().check(c->cls, s->inflight[idx].load(), lvl);
+    if (!d.admitted()) {
+      flow.admission().count_refusal(c->cls);
+      s->refused[idx].fetch_add(1, std::memory_order_relaxed);
+      auto shed = d.why == flow::verdict::shed_by_level && lvl == flow::level::l4;
+      counted(problem(shed ? 503 : 429, "overloaded",
+                      std::string{"the node refuses "} + std::string{flow::to_string(c->cls)}
+                          + " work now (level L" + std::to_string(static_cast<int>(lvl)) + ")",
+                      {{"retry-after", retry_seconds(d.retry_after)}}));
+      return;
+    }
+    s->inflight[idx].fetch_add(1, std::memory_order_relaxed);
+    c->req = std::move(req);
+    c->deadline = std::chrono::steady_clock::now()
+                  + std::chrono::milliseconds{s->cfg.request_timeout_ms} * 9 / 10;
+    c->reply = [counted, sp = s, idx,
+                once = std::make_shared<std::atomic<bool>>(false)](http::response res) {
+      if (!once->exchange(true)) {
+        sp->inflight[idx].fetch_sub(1, std::memory_order_relaxed);
+        counted(std::move(res));
+      }
+    };
+    caf::anon_send(bridge, std::move(c));
+  }
+};
+
+http_api::http_api(node& n, api_parts parts) : impl_(std::make_unique<impl>()) {
+  auto& s = *impl_->s;
+  s.n = &n;
+  s.cfg = n.settings().section<config::http_api_settings>();
+  if (s.cfg.port == 0) {
+    return;
+  }
+  if (s.cfg.token_key_file.empty()) {
+    throw std::runtime_error{"http.port is set but http.token_key_file is not: the API needs "
+                             "the key of its bearer tokens"};
+  }
+  std::string why;
+  s.keys = token_keys::from_file(s.cfg.token_key_file, why);
+  if (!s.keys) {
+    throw std::runtime_error{"http: " + why};
+  }
+  s.key = s.keys->key();
+  s.catalog = parts.catalog->handle();
+  s.cache = parts.cache->handle();
+  s.watch = parts.watch->handle();
+  s.analytics = parts.analytics->handle();
+  s.gateway = parts.gateway->handle();
+  s.next_session = static_cast<uint64_t>(sv::clock::wall_ms()) << 12;
+  impl_->bridge = n.system().spawn(bridge_behavior, impl_->s);
+  auto& reg = n.metrics();
+  auto sp = impl_->s;
+  for (auto c : flow::all_service_classes) {
+    auto i = flow::index(c);
+    metrics::labels ls{{"class", std::string{flow::to_string(c)}}};
+    reg.gauge_callback(
+        "sv_http_inflight", "API requests under way, by service class",
+        [sp, i] { return static_cast<double>(sp->inflight[i].load()); }, ls);
+    reg.counter_callback(
+        "sv_http_refused_total",
+        "API requests refused by the flow gate (429/503), by service class",
+        [sp, i] { return static_cast<double>(sp->refused[i].load()); }, ls);
+  }
+  for (size_t k = 1; k <= 5; ++k) {
+    reg.counter_callback("sv_http_responses_total", "API answers by status class",
+                         [sp, k] { return static_cast<double>(sp->by_status[k].load()); },
+                         {{"status", std::to_string(k) + "xx"}});
+  }
+  http::server_settings hs;
+  hs.address = s.cfg.bind;
+  hs.port = static_cast<uint16_t>(s.cfg.port);
+  hs.max_connections = s.cfg.max_connections;
+  hs.header_limit = s.cfg.header_limit_bytes;
+  hs.body_limit = s.cfg.body_limit_bytes;
+  hs.read_timeout = std::chrono::milliseconds{s.cfg.read_timeout_ms};
+  hs.handler_timeout = std::chrono::milliseconds{s.cfg.request_timeout_ms};
+  hs.threads = s.cfg.threads;
+  auto err = impl_->server.start(hs, [i = impl_.get()](http::request&& req, http::reply_fn reply) {
+    i->handle(std::move(req), std::move(reply));
+  });
+  if (!err.empty()) {
+    caf::anon_send_exit(impl_->bridge, caf::exit_reason::user_shutdown);
+    throw std::runtime_error{"http: " + err};
+  }
+  spdlog::info("player API on {}:{}", s.cfg.bind, impl_->server.port());
+}
+
+http_api::~http_api() {
+  impl_->server.stop();
+  if (impl_->bridge) {
+    caf::anon_send_exit(impl_->bridge, caf::exit_reason::user_shutdown);
+  }
+}
+
+uint16_t http_api::port() const noexcept {
+  return impl_->server.port();
+}
+
+void http_api::drain(std::chrono::milliseconds grace) {
+  impl_->server.stop(grace);
+}
+
+http::server_stats http_api::stats() const {
+  return impl_->server.stats();
+}
+
+} // namespace sv::api

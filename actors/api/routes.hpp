@@ -1,0 +1,83 @@
+#pragma once
+
+// The player API's routes, service classes, error bodies and session handles (CAF-free;
+// http_api.cpp serves them, docs/openapi.yaml documents them).
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "runtime/flow/service_class.hpp"
+#include "runtime/http/server.hpp"
+
+namespace sv::api {
+
+enum class endpoint : uint8_t {
+  healthz,           // GET /healthz
+  readyz,            // GET /readyz
+  open_session,      // POST /v1/sessions
+  session_heartbeat, // POST /v1/sessions/{id}/heartbeat
+  session_command,   // POST /v1/sessions/{id}/commands
+  close_session,     // DELETE /v1/sessions/{id}
+  get_title,         // GET /v1/titles/{id}
+  put_title,         // PUT /v1/titles/{id}
+  master_playlist,   // GET /v1/titles/{id}/master.m3u8
+  get_position,      // GET /v1/users/{user}/positions/{title}
+  windows,           // GET /v1/analytics/windows
+};
+
+/// A request's place in the API: its endpoint and path parameters (percent-decoded), or
+/// why none matches (`status` 404 or 405 with the methods `allow`ed, 400 for a bad escape).
+struct route {
+  std::optional<endpoint> match;
+  std::string a; ///< the first path parameter (session, title or user id)
+  std::string b; ///< the second (the title of a position)
+  int status = 0;
+  std::string allow;
+};
+
+route match(std::string_view method, std::string_view path);
+
+/// What a request of `e` is to the node's flow control: opens, heartbeats, commands and
+/// playlists are critical; titles and positions interactive; analytics best effort.
+flow::service_class class_of(endpoint e);
+
+/// Whether `e` needs a bearer token (health probes do not).
+bool needs_token(endpoint e);
+
+/// "session heartbeat", ... (for logs and metrics labels).
+const char* name_of(endpoint e);
+
+/// The value of query parameter `key` in `query` (percent-decoded), or nullopt.
+std::optional<std::string> query_param(std::string_view query, std::string_view key);
+
+/// `text` with %XX escapes decoded (and '+' as a space: query strings); nullopt for a
+/// malformed escape.
+std::optional<std::string> percent_decode(std::string_view text, bool plus_is_space);
+
+/// `text` as the inside of a JSON string.
+std::string json_escape(std::string_view text);
+
+/// An RFC 9457 problem (application/problem+json): `code` names the problem (its type is
+/// "urn:streamverse:problem:<code>"), `detail` says what happened.
+http::response problem(int status, std::string_view code, std::string_view detail,
+                       std::vector<http::header> headers = {});
+
+/// Session handles: "<node>~<number, hex>~<tag>", where the tag is an HMAC (SHA-256,
+/// truncated to 64 bits) of node, number and user under `key`. So any node can tell
+/// which node holds a session, and a viewer can act only on sessions opened with its own
+/// user's token, with no lookup.
+struct session_handle {
+  std::string node;
+  uint64_t number = 0;
+};
+
+std::string make_handle(const session_handle& h, const std::string& user, const std::string& key);
+
+/// The handle `text` if it is well-formed and was made for `user` under `key`.
+std::optional<session_handle> check_handle(std::string_view text, const std::string& user,
+                                           const std::string& key);
+
+} // namespace sv::api
