@@ -19,6 +19,8 @@
 
 #include "actors/analytics/analytics.hpp"
 #include "actors/analytics/analytics_protocol.hpp"
+#include "actors/analytics/analytics_settings.hpp"
+#include "actors/analytics/events.hpp"
 #include "actors/api/api.pb.h"
 #include "actors/api/api_settings.hpp"
 #include "actors/api/auth.hpp"
@@ -89,6 +91,7 @@ struct shared {
   std::array<std::atomic<int64_t>, flow::service_class_count> inflight{};
   std::array<std::atomic<uint64_t>, flow::service_class_count> refused{};
   std::array<std::atomic<uint64_t>, 6> by_status{}; // 1xx .. 5xx, [0] unused
+  analytics::event_limits limits;                   // as the partitions check events
 };
 
 struct bridge_state {
@@ -113,11 +116,21 @@ http::response json(int status, const google::protobuf::Message& m,
   return {status, "application/json", to_json(m), std::move(headers)};
 }
 
-// Parses a JSON body into `m`: unknown fields and wrong types are refused.
-std::optional<http::response> parse_body(const call& c, google::protobuf::Message& m) {
+// Parses a JSON body into `m`: unknown fields and wrong types are refused. With
+// `protobuf_too`, an application/x-protobuf body is taken as the message's binary form.
+std::optional<http::response> parse_body(const call& c, google::protobuf::Message& m,
+                                         bool protobuf_too = false) {
   auto* type = c.req.find("content-type");
+  if (protobuf_too && type != nullptr && type->rfind("application/x-protobuf", 0) == 0) {
+    if (!m.ParseFromString(c.req.body)) {
+      return problem(400, "invalid_body", "the body is not a " + m.GetTypeName());
+    }
+    return std::nullopt;
+  }
   if (type == nullptr || type->rfind("application/json", 0) != 0) {
-    return problem(415, "unsupported_media_type", "send the body as application/json");
+    return problem(415, "unsupported_media_type",
+                   protobuf_too ? "send the body as application/json or application/x-protobuf"
+                                : "send the body as application/json");
   }
   google::protobuf::util::JsonParseOptions o;
   o.ignore_unknown_fields = false;
@@ -411,19 +424,16 @@ void windows(bridge* self, const call_ptr& c) {
   }
 }
 
-// Sends `batch` to the gateway of the node that holds the session (this one or another),
-// and `then` with the item's result.
-void to_gateway(bridge* self, const call_ptr& c, const std::string& holder,
-                session::edge_batch batch, std::function<void(const caf::error&)> then) {
+// Sends `batch` to the gateway of the node `holder` (this one or another) and `then` with its
+// answer (one result per item) or why there is none.
+void to_gateway_all(bridge* self, const call_ptr& c, const std::string& holder,
+                    session::edge_batch batch,
+                    std::function<void(caf::expected<session::edge_answer>)> then) {
   auto& st = self->state;
   auto ask = [self, c, then](const caf::actor& gw, session::edge_batch b) {
     self->request(gw, remaining(*c), std::move(b))
-        .then(
-            [then](const session::edge_answer& a) {
-              then(a.results.empty() ? make_error(errc::unavailable, "no answer for the item")
-                                     : session::to_error(a.results.front()));
-            },
-            [then](caf::error& err) { then(err); });
+        .then([then](session::edge_answer& a) { then(std::move(a)); },
+              [then](caf::error& err) { then(std::move(err)); });
   };
   batch.budget_ms = static_cast<uint32_t>(
       std::max<int64_t>(1, std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -440,6 +450,180 @@ void to_gateway(bridge* self, const call_ptr& c, const std::string& holder,
       });
 }
 
+// to_gateway_all for a batch of one item: `then` with its result as an error (none: ok).
+void to_gateway(bridge* self, const call_ptr& c, const std::string& holder,
+                session::edge_batch batch, std::function<void(const caf::error&)> then) {
+  to_gateway_all(self, c, holder, std::move(batch), [then](caf::expected<session::edge_answer> a) {
+    if (!a) {
+      then(a.error());
+    } else if (a->results.empty()) {
+      then(make_error(errc::unavailable, "no answer for the item"));
+    } else {
+      then(session::to_error(a->results.front()));
+    }
+  });
+}
+
+// An error as one item's result in a batch answer.
+void set_failed(v1::api::ItemResult& r, const caf::error& err) {
+  auto p = from_error(err);
+  r.set_ok(false);
+  r.set_status(static_cast<uint32_t>(p.status));
+  auto code_at = p.body.find("\"code\":\"");
+  if (code_at != std::string::npos) {
+    code_at += 8;
+    r.set_code(p.body.substr(code_at, p.body.find('"', code_at) - code_at));
+  }
+  auto& ctx = err.context();
+  r.set_detail(!ctx.empty() && ctx.match_element<std::string>(0) ? ctx.get_as<std::string>(0)
+                                                                 : caf::to_string(err));
+}
+
+void count_results(v1::api::BatchResults& out) {
+  uint32_t ok = 0;
+  for (auto& r : out.results()) {
+    ok += r.ok() ? 1 : 0;
+  }
+  out.set_ok(ok);
+  out.set_failed(static_cast<uint32_t>(out.results_size()) - ok);
+}
+
+constexpr int max_batch_items = 10'000;
+
+void heartbeats_batch(bridge* self, const call_ptr& c) {
+  auto& s = *self->state.s;
+  v1::api::HeartbeatBatch body;
+  if (auto bad = parse_body(*c, body, true)) {
+    c->reply(std::move(*bad));
+    return;
+  }
+  if (body.heartbeats_size() == 0 || body.heartbeats_size() > max_batch_items) {
+    c->reply(problem(400, "invalid_argument",
+                     "send 1.." + std::to_string(max_batch_items) + " heartbeats"));
+    return;
+  }
+  struct join {
+    v1::api::BatchResults out;
+    size_t left = 0;
+  };
+  auto j = std::make_shared<join>();
+  // The items by the node holding their sessions (each with its result's index).
+  std::map<std::string, std::pair<session::edge_batch, std::vector<int>>> by_node;
+  auto ops = c->who.has(scope::ops);
+  auto now_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                    std::chrono::steady_clock::now().time_since_epoch())
+                    .count();
+  for (int i = 0; i < body.heartbeats_size(); ++i) {
+    auto& item = body.heartbeats(i);
+    auto& r = *j->out.add_results();
+    auto user = ops && !item.user().empty() ? item.user() : c->who.user;
+    auto h = check_handle(item.session_id(), user, s.key);
+    if (!h) {
+      r.set_status(404);
+      r.set_code("unknown_session");
+      r.set_detail("no session " + item.session_id() + " of user " + user);
+      continue;
+    }
+    session::heartbeat_report hb;
+    hb.session_id = h->number;
+    hb.position_ms = item.position_ms();
+    hb.bitrate_kbps = item.bitrate_kbps();
+    hb.buffer_ms = item.buffer_ms();
+    hb.dropped_frames = item.dropped_frames();
+    hb.sent_at_ns = now_ns;
+    auto& [batch, at] = by_node[h->node];
+    batch.heartbeats.push_back(hb);
+    at.push_back(i);
+  }
+  j->left = by_node.size() + 1;
+  auto done = [c, j] {
+    if (--j->left == 0) {
+      count_results(j->out);
+      c->reply(json(200, j->out));
+    }
+  };
+  for (auto& [node, part] : by_node) {
+    auto at = part.second;
+    to_gateway_all(self, c, node, std::move(part.first),
+                   [j, at, done](caf::expected<session::edge_answer> a) {
+                     for (size_t k = 0; k < at.size(); ++k) {
+                       auto& r = *j->out.mutable_results(at[k]);
+                       caf::error err;
+                       if (!a) {
+                         err = a.error();
+                       } else if (k >= a->results.size()) {
+                         err = make_error(errc::unavailable, "no answer for the item");
+                       } else {
+                         err = session::to_error(a->results[k]);
+                       }
+                       if (err) {
+                         set_failed(r, err);
+                       } else {
+                         r.set_ok(true);
+                       }
+                     }
+                     done();
+                   });
+  }
+  done();
+}
+
+void events_batch(bridge* self, const call_ptr& c) {
+  auto& s = *self->state.s;
+  analytics::event_batch body;
+  if (auto bad = parse_body(*c, body, true)) {
+    c->reply(std::move(*bad));
+    return;
+  }
+  if (body.producer_id().empty() || body.sequence() == 0 || body.events_size() == 0
+      || body.events_size() > max_batch_items) {
+    c->reply(problem(400, "invalid_argument",
+                     "a producer_id, a sequence from 1 and 1.." + std::to_string(max_batch_items)
+                         + " events are needed (a producer numbers its batches and resends "
+                           "one until it is answered: it is stored once)"));
+    return;
+  }
+  // Each event checked as its partition will (refused ones are answered here, per item,
+  // and not sent); a viewer sends only its own user's events.
+  auto out = std::make_shared<v1::api::BatchResults>();
+  analytics::event_batch valid;
+  valid.set_producer_id(body.producer_id());
+  valid.set_sequence(body.sequence());
+  valid.set_home_region(body.home_region().empty() ? s.n->settings().region : body.home_region());
+  auto now = sv::clock::wall_ms();
+  auto ops = c->who.has(scope::ops);
+  for (auto& e : body.events()) {
+    auto& r = *out->add_results();
+    auto why = analytics::validate(e, now, s.limits);
+    if (!why.empty()) {
+      r.set_status(400);
+      r.set_code("invalid_argument");
+      r.set_detail(why);
+    } else if (!ops && e.user_id() != c->who.user) {
+      r.set_status(403);
+      r.set_code("forbidden");
+      r.set_detail("a viewer sends only its own events");
+    } else {
+      r.set_ok(true);
+      *valid.add_events() = e;
+    }
+  }
+  if (valid.events_size() == 0) {
+    count_results(*out);
+    c->reply(json(200, *out));
+    return;
+  }
+  self->request(s.analytics, remaining(*c), analytics::ingest_atom::value, std::move(valid))
+      .then(
+          [c, out](const analytics::ack_msg& ack) {
+            out->set_stored(ack.stored());
+            out->set_duplicate(ack.duplicate());
+            count_results(*out);
+            c->reply(json(200, *out));
+          },
+          [c](caf::error& err) { c->reply(from_error(err)); });
+}
+
 void open_session(bridge* self, const call_ptr& c) {
   auto& s = *self->state.s;
   v1::api::OpenSession body;
@@ -452,8 +636,8 @@ void open_session(bridge* self, const call_ptr& c) {
     body.set_region(s.n->settings().region); // the viewer's region: this node's by default
   }
   if (body.region().empty()) {
-    c->reply(problem(400, "invalid_argument",
-                     "region is required (this node has none to default to)"));
+    c->reply(
+        problem(400, "invalid_argument", "region is required (this node has none to default to)"));
     return;
   }
   if (body.title().empty() || (device != "tv" && device != "web" && device != "mobile")
@@ -619,6 +803,12 @@ caf::behavior bridge_behavior(bridge* self, std::shared_ptr<shared> s) {
         case endpoint::close_session:
           session_command(self, c, session::command_kind::close);
           break;
+        case endpoint::heartbeats_batch:
+          heartbeats_batch(self, c);
+          break;
+        case endpoint::events_batch:
+          events_batch(self, c);
+          break;
         default:
           c->reply(problem(404, "not_found", "no such resource"));
         }
@@ -651,6 +841,12 @@ std::optional<http::response> authorize(const call& c) {
   case endpoint::close_session:
     if (!who.has(scope::viewer)) {
       return problem(403, "forbidden", "sessions need the viewer scope");
+    }
+    break;
+  case endpoint::heartbeats_batch:
+  case endpoint::events_batch:
+    if (!who.has(scope::viewer) && !who.has(scope::ops)) {
+      return problem(403, "forbidden", "batches need the viewer or the ops scope");
     }
     break;
   default:
@@ -770,6 +966,7 @@ http_api::http_api(node& n, api_parts parts) : impl_(std::make_unique<impl>()) {
   s.analytics = parts.analytics->handle();
   s.gateway = parts.gateway->handle();
   s.next_session = static_cast<uint64_t>(sv::clock::wall_ms()) << 12;
+  s.limits.max_skew_ms = n.settings().section<config::analytics_node_settings>().max_skew_ms;
   impl_->bridge = n.system().spawn(bridge_behavior, impl_->s);
   auto& reg = n.metrics();
   auto sp = impl_->s;

@@ -154,6 +154,10 @@ route match(std::string_view method, std::string_view path) {
     pick({{endpoint::get_position, "GET"}});
   } else if (is({"v1", "analytics", "windows"})) {
     pick({{endpoint::windows, "GET"}});
+  } else if (is({"v1", "heartbeats"})) {
+    pick({{endpoint::heartbeats_batch, "POST"}});
+  } else if (is({"v1", "events"})) {
+    pick({{endpoint::events_batch, "POST"}});
   } else {
     r.status = 404;
   }
@@ -167,6 +171,7 @@ flow::service_class class_of(endpoint e) {
   case endpoint::session_command:
   case endpoint::close_session:
   case endpoint::master_playlist:
+  case endpoint::heartbeats_batch:
   case endpoint::healthz:
   case endpoint::readyz:
     return flow::service_class::critical;
@@ -176,6 +181,8 @@ flow::service_class class_of(endpoint e) {
     return flow::service_class::interactive;
   case endpoint::windows:
     return flow::service_class::best_effort;
+  case endpoint::events_batch:
+    return flow::service_class::bulk;
   }
   return flow::service_class::bulk;
 }
@@ -208,6 +215,10 @@ const char* name_of(endpoint e) {
     return "get_position";
   case endpoint::windows:
     return "windows";
+  case endpoint::heartbeats_batch:
+    return "heartbeats_batch";
+  case endpoint::events_batch:
+    return "events_batch";
   }
   return "unknown";
 }

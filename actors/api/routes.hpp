@@ -26,6 +26,8 @@ enum class endpoint : uint8_t {
   master_playlist,   // GET /v1/titles/{id}/master.m3u8
   get_position,      // GET /v1/users/{user}/positions/{title}
   windows,           // GET /v1/analytics/windows
+  heartbeats_batch,  // POST /v1/heartbeats
+  events_batch,      // POST /v1/events
 };
 
 /// A request's place in the API: its endpoint and path parameters (percent-decoded), or

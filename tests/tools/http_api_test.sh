@@ -170,6 +170,45 @@ expect 201 "a second open"
 echo "$body" | grep -q '"resume_position_ms":"90000"\|"resume_position_ms":90000' \
   || fail "the second open does not resume at 90000: $body"
 
+sid2=$(echo "$body" | sed -n 's/.*"session_id":"\([^"]*\)".*/\1/p')
+
+# Batches: heartbeats of several sessions (JSON, then protobuf), answered per item.
+call_critical POST $B/v1/heartbeats "$viewer" \
+  "{\"heartbeats\":[{\"session_id\":\"$sid2\",\"position_ms\":5000},{\"session_id\":\"node-a~1~0000000000000000\"}]}"
+expect 200 "a heartbeat batch"
+echo "$body" | grep -q '"results":\[{"ok":true.*},{"ok":false,"status":404,"code":"unknown_session"' \
+  || fail "heartbeat batch results: $body"
+printf 'heartbeats { session_id: "%s" position_ms: 6000 }\n' "$sid2" \
+  | protoc --encode=streamverse.v1.api.HeartbeatBatch -I "$repo/actors/api" "$repo/actors/api/api.proto" \
+  > "$tmp/hb.bin" || fail "protoc --encode"
+code=$(curl -s -o "$tmp/body" -w '%{http_code}' -X POST -H "Authorization: Bearer $viewer" \
+  -H 'Content-Type: application/x-protobuf' --data-binary "@$tmp/hb.bin" $A/v1/heartbeats)
+[ "$code" = 200 ] && grep -q '"ok":1' "$tmp/body" || fail "protobuf heartbeat batch: $code $(cat "$tmp/body")"
+# Events: one valid, one with a timestamp a day away; the resend stores nothing.
+now_ms=$(( $(date +%s) * 1000 ))
+events="{\"producer_id\":\"player-u-1\",\"sequence\":\"1\",\"events\":[
+ {\"event_id\":\"e-1\",\"session_id\":\"$sid2\",\"user_id\":\"u-1\",\"content_id\":\"premiere-1\",\"region\":\"us-east\",\"type\":\"EVENT_HEARTBEAT\",\"timestamp_ms\":\"$now_ms\"},
+ {\"event_id\":\"e-2\",\"session_id\":\"$sid2\",\"user_id\":\"u-1\",\"content_id\":\"premiere-1\",\"region\":\"us-east\",\"type\":\"EVENT_HEARTBEAT\",\"timestamp_ms\":\"$(( now_ms - 86400000 ))\"}]}"
+call POST $A/v1/events "$viewer" "$(echo "$events" | tr -d '\n')"
+expect 200 "an event batch"
+echo "$body" | grep -q '"results":\[{"ok":true.*},{"ok":false,"status":400' || fail "event results: $body"
+echo "$body" | grep -q '"stored":1' || fail "events stored: $body"
+call POST $A/v1/events "$viewer" "$(echo "$events" | tr -d '\n')"
+expect 200 "the same event batch again"
+echo "$body" | grep -q '"duplicate":true' || fail "a resent batch stored again: $body"
+call POST $A/v1/events "$viewer2" "$(echo "$events" | sed 's/"sequence":"1"/"sequence":"2"/' | tr -d '\n')"
+expect 200 "another user's events"
+echo "$body" | grep -q '"stored":0' && echo "$body" | grep -q '"status":403' || fail "another user's events: $body"
+printf 'producer_id: "edge-9" sequence: 1 events { event_id: "p-1" session_id: "s" user_id: "u-1" content_id: "premiere-1" region: "us-east" type: EVENT_START timestamp_ms: %s startup_ms: 800 }\n' "$now_ms" \
+  | protoc --encode=streamverse.v1.EventBatch -I "$repo/actors/analytics" "$repo/actors/analytics/analytics.proto" \
+  > "$tmp/ev.bin" || fail "protoc --encode events"
+code=$(curl -s -o "$tmp/body" -w '%{http_code}' -X POST -H "Authorization: Bearer $ops" \
+  -H 'Content-Type: application/x-protobuf' --data-binary "@$tmp/ev.bin" $A/v1/events)
+[ "$code" = 200 ] && grep -q '"stored":1' "$tmp/body" || fail "protobuf events: $code $(cat "$tmp/body")"
+call POST $A/v1/events "$viewer" '{"events":[]}'
+expect 400 "an event batch without a producer"
+echo "batches: heartbeats and events per item, JSON and protobuf, a resend stored once"
+
 # Analytics windows (ops).
 call GET "$A/v1/analytics/windows?title=premiere-1&seconds=60" "$ops"
 expect 200 "windows"

@@ -12,4 +12,5 @@ NODE_PATH="$repo/tools/npm/node_modules" node "$repo/tests/tools/openapi_check.j
   "GET /healthz" "GET /readyz" "POST /v1/sessions" "POST /v1/sessions/{id}/heartbeat" \
   "POST /v1/sessions/{id}/commands" "DELETE /v1/sessions/{id}" "GET /v1/titles/{id}" \
   "PUT /v1/titles/{id}" "GET /v1/titles/{id}/master.m3u8" \
-  "GET /v1/users/{user}/positions/{title}" "GET /v1/analytics/windows"
+  "GET /v1/users/{user}/positions/{title}" "GET /v1/analytics/windows" \
+  "POST /v1/heartbeats" "POST /v1/events"
