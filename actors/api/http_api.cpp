@@ -94,9 +94,21 @@ struct shared {
   analytics::event_limits limits;                   // as the partitions check events
 };
 
+// Heartbeats waiting to go to one node's gateway as one batch.
+struct pending_heartbeats {
+  session::edge_batch batch;
+  std::vector<call_ptr> calls; // calls[i] is batch.heartbeats[i]'s
+};
+
+using flush_atom = caf::atom_constant<caf::atom("sv_apiflsh")>;
+
 struct bridge_state {
   std::shared_ptr<shared> s;
   cluster::owner_router<caf::stateful_actor<bridge_state>> router{gateway_service};
+  // Single heartbeats are coalesced: those that reach the bridge together (before the flush
+  // it sends itself, which queues behind them) go to each node's gateway as one batch.
+  std::map<std::string, pending_heartbeats> heartbeats;
+  bool flush_queued = false;
   static inline const char* name = "sv.api.bridge";
 };
 
@@ -430,8 +442,11 @@ void to_gateway_all(bridge* self, const call_ptr& c, const std::string& holder,
                     session::edge_batch batch,
                     std::function<void(caf::expected<session::edge_answer>)> then) {
   auto& st = self->state;
-  auto ask = [self, c, then](const caf::actor& gw, session::edge_batch b) {
-    self->request(gw, remaining(*c), std::move(b))
+  auto ask = [self, c, then, local = st.s->gateway](const caf::actor& gw, session::edge_batch b) {
+    // This node's gateway answers every batch within its budget (refusing what it could
+    // not serve in time): no timer per request. Another node's may be cut off.
+    auto timeout = gw == local ? caf::infinite : remaining(*c);
+    self->request(gw, timeout, std::move(b))
         .then([then](session::edge_answer& a) { then(std::move(a)); },
               [then](caf::error& err) { then(std::move(err)); });
   };
@@ -720,11 +735,42 @@ void session_heartbeat(bridge* self, const call_ptr& c) {
   r.sent_at_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
                      std::chrono::steady_clock::now().time_since_epoch())
                      .count();
-  session::edge_batch b;
-  b.heartbeats.push_back(r);
-  to_gateway(self, c, h->node, std::move(b), [c](const caf::error& err) {
-    c->reply(err ? from_error(err) : http::response{200, "application/json", "{\"ok\":true}\n"});
-  });
+  auto& st = self->state;
+  auto& p = st.heartbeats[h->node];
+  p.batch.heartbeats.push_back(r);
+  p.calls.push_back(c);
+  if (!st.flush_queued) {
+    st.flush_queued = true;
+    self->send(self, flush_atom::value);
+  }
+}
+
+// The coalesced heartbeats, one batch per node; each call answered with its item's result.
+void flush_heartbeats(bridge* self) {
+  auto& st = self->state;
+  st.flush_queued = false;
+  auto all = std::move(st.heartbeats);
+  st.heartbeats.clear();
+  for (auto& [node, p] : all) {
+    // The batch's budget: the first call's (the oldest).
+    auto calls = std::make_shared<std::vector<call_ptr>>(std::move(p.calls));
+    to_gateway_all(self, calls->front(), node, std::move(p.batch),
+                   [calls](caf::expected<session::edge_answer> a) {
+                     for (size_t i = 0; i < calls->size(); ++i) {
+                       caf::error err;
+                       if (!a) {
+                         err = a.error();
+                       } else if (i >= a->results.size()) {
+                         err = make_error(errc::unavailable, "no answer for the item");
+                       } else {
+                         err = session::to_error(a->results[i]);
+                       }
+                       (*calls)[i]->reply(
+                           err ? from_error(err)
+                               : http::response{200, "application/json", "{\"ok\":true}\n"});
+                     }
+                   });
+  }
 }
 
 void session_command(bridge* self, const call_ptr& c, std::optional<session::command_kind> kind) {
@@ -774,6 +820,7 @@ caf::behavior bridge_behavior(bridge* self, std::shared_ptr<shared> s) {
   self->state.s = std::move(s);
   self->set_down_handler([self](caf::down_msg& dm) { self->state.router.forget(dm.source); });
   return {
+      [self](flush_atom) { flush_heartbeats(self); },
       [self](const call_ptr& c) {
         switch (*c->r.match) {
         case endpoint::get_title:
@@ -1017,7 +1064,21 @@ uint16_t http_api::port() const noexcept {
 }
 
 void http_api::drain(std::chrono::milliseconds grace) {
+  if (impl_->server.port() == 0) {
+    return;
+  }
+  int64_t busy = 0;
+  for (auto& n : impl_->s->inflight) {
+    busy += n.load();
+  }
+  spdlog::info("player API: draining (no new connections; {} requests under way, up to {} ms)",
+               busy, grace.count());
+  auto t0 = std::chrono::steady_clock::now();
   impl_->server.stop(grace);
+  spdlog::info(
+      "player API: drained in {} ms",
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)
+          .count());
 }
 
 http::server_stats http_api::stats() const {
