@@ -11,7 +11,7 @@
 # each connection), and an overload: heartbeats from 4x the connections unpaced plus
 # event batches (bulk) at once; then three nodes, heartbeats to each at once. The last
 # line is JSON: medians over the rounds, and heartbeats/s over nginx's requests/s.
-# Needs wrk, nginx (nginx-light) and curl (tools/install-deps installs them).
+# Needs wrk, nginx (nginx-light) and curl: tools/install-deps --bench installs them.
 set -euo pipefail
 rounds=3
 secs=10
@@ -27,10 +27,10 @@ done
 bin=$(cd "$(dirname "$0")" && pwd)
 lua=@SV_BENCH_HTTP_DIR@
 for c in wrk curl; do
-  command -v $c > /dev/null || { echo "sv-bench-http: $c is missing (tools/install-deps)" >&2; exit 2; }
+  command -v $c > /dev/null || { echo "sv-bench-http: $c is missing (tools/install-deps --bench)" >&2; exit 2; }
 done
 nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
-[ -x "$nginx_bin" ] || { echo "sv-bench-http: nginx is missing (tools/install-deps)" >&2; exit 2; }
+[ -x "$nginx_bin" ] || { echo "sv-bench-http: nginx is missing (tools/install-deps --bench)" >&2; exit 2; }
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/sv-bench-http.XXXXXX")
 pids=()
