@@ -20,6 +20,7 @@ write_config node-a 17341 '' "$(http_keys 17351)"
 write_config node-b 17342 '"127.0.0.1:17341"' "$(http_keys 17352)"
 start node-a
 start node-b
+pid_b=$last_pid
 A=http://127.0.0.1:17351
 B=http://127.0.0.1:17352
 for _ in $(seq 100); do
@@ -260,6 +261,21 @@ echo "$body" | grep -q 'expired' || fail "expired token: $body"
 [ "$(version_now)" = "$before" ] || fail "bad input changed the title: $before -> $(version_now)"
 echo "bad input: 400/401/403/405/413/431 with problem bodies, the title unchanged at v$before"
 
-# Metrics count the answers.
-curl -s http://127.0.0.1:17341/metrics > /dev/null 2>&1 || true
+# SIGTERM: node-b drains its API (no new connections) before it leaves the cluster, and
+# exits cleanly; node-a goes on serving.
+kill -TERM "$pid_b"
+for _ in $(seq 150); do kill -0 "$pid_b" 2> /dev/null || break; sleep 0.1; done
+kill -0 "$pid_b" 2> /dev/null && fail "node-b still runs 15 s after SIGTERM"
+wait "$pid_b"
+rc=$?
+[ $rc = 0 ] || fail "node-b exited with $rc after SIGTERM"
+drain_at=$(grep -n 'player API: draining' "$tmp/node-b.log" | head -1 | cut -d: -f1)
+leave_at=$(grep -n 'leaving the cluster' "$tmp/node-b.log" | head -1 | cut -d: -f1)
+[ -n "$drain_at" ] && [ -n "$leave_at" ] && [ "$drain_at" -lt "$leave_at" ] \
+  || fail "node-b did not drain its API before leaving (lines $drain_at, $leave_at)"
+code=$(curl -s -o /dev/null -w '%{http_code}' $B/healthz)
+[ "$code" = 000 ] || fail "node-b's API still answers after its stop: $code"
+call GET $A/v1/titles/premiere-1 "$viewer"
+expect 200 "node-a after node-b's stop"
+echo "SIGTERM: node-b drained its API, then left, exit 0; node-a serves on"
 echo "PASS"
