@@ -58,9 +58,9 @@ members 17202
 # Each member's region, learned from its hello or from gossip, on every node.
 for port in 17201 17202 17203; do
   t=$(members $port)
-  echo "$t" | grep -Eq '^node-a +.* eu-west$' || fail "node on $port lacks node-a's region: $t"
-  echo "$t" | grep -Eq '^node-b +.* eu-west/b$' || fail "node on $port lacks node-b's region: $t"
-  echo "$t" | grep -Eq '^node-c +.* us-east$' || fail "node on $port lacks node-c's region: $t"
+  grep -Eq '^node-a +.* eu-west$' <<< "$t" || fail "node on $port lacks node-a's region: $t"
+  grep -Eq '^node-b +.* eu-west/b$' <<< "$t" || fail "node on $port lacks node-b's region: $t"
+  grep -Eq '^node-c +.* us-east$' <<< "$t" || fail "node on $port lacks node-c's region: $t"
 done
 echo "regions listed on every node: node-a eu-west, node-b eu-west/b, node-c us-east"
 
