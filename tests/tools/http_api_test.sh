@@ -64,12 +64,12 @@ call_critical() {
 expect() { # STATUS WHAT: the last call's status, and a problem body for errors
   [ "$code" = "$1" ] || fail "$2: status $code, want $1: $body"
   if [ "$1" -ge 400 ]; then
-    echo "$headers" | grep -qi '^content-type: application/problem+json' \
+    grep -qi '^content-type: application/problem+json' <<< "$headers" \
       || fail "$2: no problem body: $headers"
-    echo "$body" | grep -q "\"status\":$1" || fail "$2: problem body without its status: $body"
+    grep -q "\"status\":$1" <<< "$body" || fail "$2: problem body without its status: $body"
   fi
 }
-header() { echo "$headers" | sed -n "s/^$1: //Ip" | head -1; }
+header() { sed -n "s/^$1: //Ip" <<< "$headers" | sed -n 1p; }
 
 # A title from the CMS through node-b, read through node-a: ETag, 304, then a new version.
 title=$(tr -d '\n' < "$repo/config/examples/premiere.json")
@@ -87,8 +87,8 @@ done
 expect 200 "GET premiere-1 through node-a"
 etag=$(header etag)
 [ "$etag" = "\"$v1\"" ] || fail "ETag $etag, want \"$v1\""
-echo "$body" | grep -q '"title":"Premiere Night"' || fail "title body: $body"
-header cache-control | grep -q 'max-age=' || fail "no Cache-Control: $headers"
+grep -q '"title":"Premiere Night"' <<< "$body" || fail "title body: $body"
+grep -q 'max-age=' <<< "$(header cache-control)" || fail "no Cache-Control: $headers"
 call GET $A/v1/titles/premiere-1 "$viewer" '' "If-None-Match: $etag"
 expect 304 "a matching If-None-Match"
 [ -z "$body" ] || fail "a 304 with a body: $body"
@@ -104,7 +104,7 @@ for _ in $(seq 50); do
 done
 expect 200 "the old ETag after an update"
 [ "$(header etag)" != "$etag" ] || fail "the same ETag after an update"
-echo "$body" | grep -q 'extended' || fail "the new version not served: $body"
+grep -q 'extended' <<< "$body" || fail "the new version not served: $body"
 echo "title: v$v1 then $(header etag); 304 for the old tag before the update, 200 after"
 
 # The master playlist, through the cache, parsed by a real HLS parser.
@@ -112,7 +112,7 @@ mkdir -p "$tmp/hls"
 for device in tv web mobile; do
   call GET "$A/v1/titles/premiere-1/master.m3u8?device=$device" "$viewer"
   expect 200 "playlist for $device"
-  header content-type | grep -q 'application/vnd.apple.mpegurl' || fail "playlist type: $headers"
+  grep -q 'application/vnd.apple.mpegurl' <<< "$(header content-type)" || fail "playlist type: $headers"
   n=2; [ $device = mobile ] && n=1
   cp "$tmp/body" "$tmp/hls/L0-$device-$n.m3u8"
   call GET "$A/v1/titles/premiere-1/master.m3u8?device=$device" "$viewer" '' "If-None-Match: $(header etag)"
@@ -133,8 +133,8 @@ expect 404 "the playlist of an unknown title"
 call_critical POST $A/v1/sessions "$viewer" '{"title":"premiere-1","device":"tv","region":"eu-west"}'
 expect 201 "open"
 sid=$(echo "$body" | sed -n 's/.*"session_id":"\([^"]*\)".*/\1/p')
-echo "$sid" | grep -q '^node-a~' || fail "session id $sid"
-echo "$body" | grep -q '"playlist_url":"/v1/titles/premiere-1/master.m3u8?device=tv"' \
+grep -q '^node-a~' <<< "$sid" || fail "session id $sid"
+grep -q '"playlist_url":"/v1/titles/premiere-1/master.m3u8?device=tv"' <<< "$body" \
   || fail "open answer: $body"
 call_critical POST "$A/v1/sessions/$sid/heartbeat" "$viewer" '{"position_ms":61000,"bitrate_kbps":6000}'
 expect 200 "heartbeat"
@@ -152,14 +152,14 @@ call_critical POST "$A/v1/sessions/$sid/heartbeat" "$viewer" '{"position_ms":1}'
 expect 404 "a heartbeat after the close"
 call_critical POST $A/v1/sessions "$viewer" '{"title":"premiere-1","device":"tv","region":"ap-south"}'
 expect 403 "a region the title is not in"
-echo "$body" | grep -q '"code":"not_in_region"' || fail "refusal reason: $body"
+grep -q '"code":"not_in_region"' <<< "$body" || fail "refusal reason: $body"
 call_critical POST $A/v1/sessions "$viewer" '{"title":"no-such-title","device":"tv","region":"eu-west"}'
 expect 404 "an unknown title"
 
 # Resume on any device: the close's position, through the other node.
 call GET $B/v1/users/u-1/positions/premiere-1 "$viewer"
 expect 200 "the position"
-echo "$body" | grep -q '"position_ms":"90000"\|"position_ms":90000' || fail "position: $body"
+grep -q '"position_ms":"90000"\|"position_ms":90000' <<< "$body" || fail "position: $body"
 call GET $B/v1/users/u-1/positions/premiere-1 "$viewer2"
 expect 403 "another user's position"
 call GET $B/v1/users/u-1/positions/premiere-1 "$ops"
@@ -168,7 +168,7 @@ call_critical POST $A/v1/sessions "$viewer" '{"title":"premiere-1","device":"web
 expect 400 "an open without a region on a node without one"
 call_critical POST $A/v1/sessions "$viewer" '{"title":"premiere-1","device":"web","region":"us-east"}'
 expect 201 "a second open"
-echo "$body" | grep -q '"resume_position_ms":"90000"\|"resume_position_ms":90000' \
+grep -q '"resume_position_ms":"90000"\|"resume_position_ms":90000' <<< "$body" \
   || fail "the second open does not resume at 90000: $body"
 
 sid2=$(echo "$body" | sed -n 's/.*"session_id":"\([^"]*\)".*/\1/p')
@@ -177,7 +177,7 @@ sid2=$(echo "$body" | sed -n 's/.*"session_id":"\([^"]*\)".*/\1/p')
 call_critical POST $B/v1/heartbeats "$viewer" \
   "{\"heartbeats\":[{\"session_id\":\"$sid2\",\"position_ms\":5000},{\"session_id\":\"node-a~1~0000000000000000\"}]}"
 expect 200 "a heartbeat batch"
-echo "$body" | grep -q '"results":\[{"ok":true.*},{"ok":false,"status":404,"code":"unknown_session"' \
+grep -q '"results":\[{"ok":true.*},{"ok":false,"status":404,"code":"unknown_session"' <<< "$body" \
   || fail "heartbeat batch results: $body"
 printf 'heartbeats { session_id: "%s" position_ms: 6000 }\n' "$sid2" \
   | protoc --encode=streamverse.v1.api.HeartbeatBatch -I "$repo/actors/api" "$repo/actors/api/api.proto" \
@@ -192,14 +192,14 @@ events="{\"producer_id\":\"player-u-1\",\"sequence\":\"1\",\"events\":[
  {\"event_id\":\"e-2\",\"session_id\":\"$sid2\",\"user_id\":\"u-1\",\"content_id\":\"premiere-1\",\"region\":\"us-east\",\"type\":\"EVENT_HEARTBEAT\",\"timestamp_ms\":\"$(( now_ms - 86400000 ))\"}]}"
 call POST $A/v1/events "$viewer" "$(echo "$events" | tr -d '\n')"
 expect 200 "an event batch"
-echo "$body" | grep -q '"results":\[{"ok":true.*},{"ok":false,"status":400' || fail "event results: $body"
-echo "$body" | grep -q '"stored":1' || fail "events stored: $body"
+grep -q '"results":\[{"ok":true.*},{"ok":false,"status":400' <<< "$body" || fail "event results: $body"
+grep -q '"stored":1' <<< "$body" || fail "events stored: $body"
 call POST $A/v1/events "$viewer" "$(echo "$events" | tr -d '\n')"
 expect 200 "the same event batch again"
-echo "$body" | grep -q '"duplicate":true' || fail "a resent batch stored again: $body"
+grep -q '"duplicate":true' <<< "$body" || fail "a resent batch stored again: $body"
 call POST $A/v1/events "$viewer2" "$(echo "$events" | sed 's/"sequence":"1"/"sequence":"2"/' | tr -d '\n')"
 expect 200 "another user's events"
-echo "$body" | grep -q '"stored":0' && echo "$body" | grep -q '"status":403' || fail "another user's events: $body"
+grep -q '"stored":0' <<< "$body" && grep -q '"status":403' <<< "$body" || fail "another user's events: $body"
 printf 'producer_id: "edge-9" sequence: 1 events { event_id: "p-1" session_id: "s" user_id: "u-1" content_id: "premiere-1" region: "us-east" type: EVENT_START timestamp_ms: %s startup_ms: 800 }\n' "$now_ms" \
   | protoc --encode=streamverse.v1.EventBatch -I "$repo/actors/analytics" "$repo/actors/analytics/analytics.proto" \
   > "$tmp/ev.bin" || fail "protoc --encode events"
@@ -213,7 +213,7 @@ echo "batches: heartbeats and events per item, JSON and protobuf, a resend store
 # Analytics windows (ops).
 call GET "$A/v1/analytics/windows?title=premiere-1&seconds=60" "$ops"
 expect 200 "windows"
-echo "$body" | grep -q '"answered":true' || fail "windows: $body"
+grep -q '"answered":true' <<< "$body" || fail "windows: $body"
 call GET "$A/v1/analytics/windows?title=premiere-1" "$viewer"
 expect 403 "windows with a viewer token"
 call GET "$A/v1/analytics/windows?seconds=61&title=x" "$ops"
@@ -235,7 +235,7 @@ call PUT $A/v1/titles/premiere-1 "$viewer" "$title" 'If-Match: *'
 expect 403 "a viewer writing a title"
 call PUT $A/v1/titles/premiere-1 "$forged" "$title" 'If-Match: *'
 expect 401 "a forged token"
-header www-authenticate | grep -q 'Bearer' || fail "401 without WWW-Authenticate"
+grep -q 'Bearer' <<< "$(header www-authenticate)" || fail "401 without WWW-Authenticate"
 call PUT $A/v1/titles/premiere-1 "" "$title" 'If-Match: *'
 expect 401 "no token"
 head -c 1100000 /dev/zero | tr '\0' 'x' > "$tmp/big"
@@ -252,12 +252,12 @@ call_critical POST $A/v1/sessions "$viewer" '{"title":"premiere-1","device":"tv"
 expect 400 "a tier out of range"
 call DELETE $A/v1/titles/premiere-1 "$cms"
 expect 405 "DELETE on a title"
-header allow | grep -q 'GET, PUT' || fail "405 without Allow: $headers"
+grep -q 'GET, PUT' <<< "$(header allow)" || fail "405 without Allow: $headers"
 call GET $A/v1/nope "$viewer"
 expect 404 "an unknown path"
 call GET $A/v1/titles/premiere-1 "$expired"
 expect 401 "an expired token"
-echo "$body" | grep -q 'expired' || fail "expired token: $body"
+grep -q 'expired' <<< "$body" || fail "expired token: $body"
 [ "$(version_now)" = "$before" ] || fail "bad input changed the title: $before -> $(version_now)"
 echo "bad input: 400/401/403/405/413/431 with problem bodies, the title unchanged at v$before"
 

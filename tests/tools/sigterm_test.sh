@@ -59,7 +59,7 @@ echo "node-a restarted on its data"
 # per minute (eu-west viewers), from the partition's rollups, through streamverse-ctl.
 out=$("$ctl" analytics history --node 127.0.0.1:17331 --content premiere-1 --minutes 30 2>&1) \
   || fail "analytics history: $out"
-echo "$out" | grep -q "at node-a: answered" || fail "analytics history: $out"
+grep -q "at node-a: answered" <<< "$out" || fail "analytics history: $out"
 events=$(echo "$out" | awk '$3 == "eu-west" {n += $NF} END {print n + 0}')
 [ "$events" -gt 0 ] || fail "no events in the history: $out"
 "$ctl" analytics history --node 127.0.0.1:17331 --content x --minutes 0 > /dev/null 2>&1
