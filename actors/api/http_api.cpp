@@ -158,46 +158,74 @@ std::string retry_seconds(std::chrono::milliseconds ms) {
 }
 
 // A service's error as a problem: its code's name and the HTTP status for it.
-http::response from_error(const caf::error& err) {
-  // The service's own words when it gave some, else CAF's rendering.
+// What a service's error means to a client: its status, its code's name, the service's own
+// words (else CAF's rendering) and the headers that go with it.
+struct classified {
+  int status = 503;
+  std::string code;
+  std::string detail;
+  std::vector<http::header> headers;
+};
+
+classified classify(const caf::error& err) {
   auto& ctx = err.context();
-  auto text = !ctx.empty() && ctx.match_element<std::string>(0) ? ctx.get_as<std::string>(0)
-                                                                : caf::to_string(err);
+  classified out;
+  out.detail = !ctx.empty() && ctx.match_element<std::string>(0) ? ctx.get_as<std::string>(0)
+                                                                 : caf::to_string(err);
   auto cat = err.category();
   auto code = err.code();
   if (cat == runtime_error_category()) {
-    auto name = to_string(static_cast<errc>(code));
+    out.code = to_string(static_cast<errc>(code));
     switch (static_cast<errc>(code)) {
-    case errc::overloaded: {
-      auto after = retry_after(err).value_or(std::chrono::milliseconds{1000});
-      return problem(429, name, text, {{"retry-after", retry_seconds(after)}});
-    }
+    case errc::overloaded:
+      out.status = 429;
+      out.headers = {{"retry-after",
+                      retry_seconds(retry_after(err).value_or(std::chrono::milliseconds{1000}))}};
+      break;
     case errc::not_found:
-      return problem(404, name, text);
+      out.status = 404;
+      break;
     case errc::invalid_argument:
-      return problem(400, name, text);
+      out.status = 400;
+      break;
     case errc::version_conflict:
-      return problem(412, name, text);
+      out.status = 412;
+      break;
     default:
-      return problem(503, name, text, {{"retry-after", "1"}});
+      out.headers = {{"retry-after", "1"}};
     }
-  }
-  if (cat == error_domain<media::refusal>::category) {
+  } else if (cat == error_domain<media::refusal>::category) {
     auto r = static_cast<media::refusal>(code);
-    auto name = media::to_string(r);
-    if (r == media::refusal::not_found) {
-      return problem(404, name, text);
-    }
-    if (r == media::refusal::no_ready_rendition) {
-      return problem(409, name, text);
-    }
-    return problem(403, name, text);
+    out.code = media::to_string(r);
+    out.status = r == media::refusal::not_found            ? 404
+                 : r == media::refusal::no_ready_rendition ? 409
+                                                           : 403;
+  } else if (cat == error_domain<session::session_errc>::category) {
+    const char* name =
+        error_domain<session::session_errc>::name(static_cast<session::session_errc>(code));
+    out.code = name != nullptr ? name : "unknown_session";
+    out.status = 404;
+  } else {
+    out.code = "unavailable";
+    out.headers = {{"retry-after", "1"}};
   }
-  if (cat == error_domain<session::session_errc>::category) {
-    auto name = error_domain<session::session_errc>::name(static_cast<session::session_errc>(code));
-    return problem(404, name != nullptr ? name : "unknown_session", text);
+  return out;
+}
+
+http::response from_error(const caf::error& err) {
+  auto c = classify(err);
+  return problem(c.status, c.code, c.detail, std::move(c.headers));
+}
+
+// Item `i`'s outcome in a gateway's answer to a batch (none: ok).
+caf::error item_error(const caf::expected<session::edge_answer>& a, size_t i) {
+  if (!a) {
+    return a.error();
   }
-  return problem(503, "unavailable", text, {{"retry-after", "1"}});
+  if (i >= a->results.size()) {
+    return make_error(errc::unavailable, "no answer for the item");
+  }
+  return session::to_error(a->results[i]);
 }
 
 caf::duration remaining(const call& c) {
@@ -468,30 +496,17 @@ void to_gateway_all(bridge* self, const call_ptr& c, const std::string& holder,
 // to_gateway_all for a batch of one item: `then` with its result as an error (none: ok).
 void to_gateway(bridge* self, const call_ptr& c, const std::string& holder,
                 session::edge_batch batch, std::function<void(const caf::error&)> then) {
-  to_gateway_all(self, c, holder, std::move(batch), [then](caf::expected<session::edge_answer> a) {
-    if (!a) {
-      then(a.error());
-    } else if (a->results.empty()) {
-      then(make_error(errc::unavailable, "no answer for the item"));
-    } else {
-      then(session::to_error(a->results.front()));
-    }
-  });
+  to_gateway_all(self, c, holder, std::move(batch),
+                 [then](caf::expected<session::edge_answer> a) { then(item_error(a, 0)); });
 }
 
 // An error as one item's result in a batch answer.
 void set_failed(v1::api::ItemResult& r, const caf::error& err) {
-  auto p = from_error(err);
+  auto c = classify(err);
   r.set_ok(false);
-  r.set_status(static_cast<uint32_t>(p.status));
-  auto code_at = p.body.find("\"code\":\"");
-  if (code_at != std::string::npos) {
-    code_at += 8;
-    r.set_code(p.body.substr(code_at, p.body.find('"', code_at) - code_at));
-  }
-  auto& ctx = err.context();
-  r.set_detail(!ctx.empty() && ctx.match_element<std::string>(0) ? ctx.get_as<std::string>(0)
-                                                                 : caf::to_string(err));
+  r.set_status(static_cast<uint32_t>(c.status));
+  r.set_code(std::move(c.code));
+  r.set_detail(std::move(c.detail));
 }
 
 void count_results(v1::api::BatchResults& out) {
@@ -563,15 +578,7 @@ void heartbeats_batch(bridge* self, const call_ptr& c) {
                    [j, at, done](caf::expected<session::edge_answer> a) {
                      for (size_t k = 0; k < at.size(); ++k) {
                        auto& r = *j->out.mutable_results(at[k]);
-                       caf::error err;
-                       if (!a) {
-                         err = a.error();
-                       } else if (k >= a->results.size()) {
-                         err = make_error(errc::unavailable, "no answer for the item");
-                       } else {
-                         err = session::to_error(a->results[k]);
-                       }
-                       if (err) {
+                       if (auto err = item_error(a, k)) {
                          set_failed(r, err);
                        } else {
                          r.set_ok(true);
@@ -757,14 +764,7 @@ void flush_heartbeats(bridge* self) {
     to_gateway_all(self, calls->front(), node, std::move(p.batch),
                    [calls](caf::expected<session::edge_answer> a) {
                      for (size_t i = 0; i < calls->size(); ++i) {
-                       caf::error err;
-                       if (!a) {
-                         err = a.error();
-                       } else if (i >= a->results.size()) {
-                         err = make_error(errc::unavailable, "no answer for the item");
-                       } else {
-                         err = session::to_error(a->results[i]);
-                       }
+                       auto err = item_error(a, i);
                        (*calls)[i]->reply(
                            err ? from_error(err)
                                : http::response{200, "application/json", "{\"ok\":true}\n"});
