@@ -30,6 +30,7 @@ void register_config() {
               return {};
             })
       .integer("cache_max_age_s", 0, 86'400, &http_api_settings::cache_max_age_s, " s")
+      .integer("token_cache_entries", 0, 10'000'000, &http_api_settings::token_cache_entries)
       .add();
 }
 

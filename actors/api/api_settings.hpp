@@ -21,7 +21,8 @@ struct http_api_settings {
   uint32_t threads = 1;
   /// The HS256 key of the bearer tokens (at least 32 bytes); required with a port.
   std::string token_key_file;
-  uint32_t cache_max_age_s = 5; ///< Cache-Control max-age of titles and playlists
+  uint32_t cache_max_age_s = 5;          ///< Cache-Control max-age of titles and playlists
+  uint32_t token_cache_entries = 16'384; ///< verified tokens kept (0: verify every request)
 };
 
 } // namespace sv::config

@@ -143,4 +143,35 @@ std::string token_keys::mint(const principal& p) const {
   return text.get();
 }
 
+verified token_cache::verify(const token_keys& keys, const std::string& token, int64_t now_s) {
+  if (capacity_ > 0) {
+    std::lock_guard<std::mutex> g{mtx_};
+    if (auto i = known_.find(token); i != known_.end()) {
+      if (i->second.expires_s + keys.leeway_s() < now_s) {
+        return verified::refused("the token expired");
+      }
+      ++hits_;
+      return i->second;
+    }
+    ++misses_;
+  }
+  auto v = keys.verify(token, now_s);
+  if (v.ok() && capacity_ > 0) {
+    std::lock_guard<std::mutex> g{mtx_};
+    if (known_.emplace(token, v.value()).second) {
+      order_.push_back(token);
+      while (order_.size() > capacity_) {
+        known_.erase(order_.front());
+        order_.pop_front();
+      }
+    }
+  }
+  return v;
+}
+
+token_cache::counts token_cache::stats() const {
+  std::lock_guard<std::mutex> g{mtx_};
+  return {hits_, misses_, known_.size()};
+}
+
 } // namespace sv::api

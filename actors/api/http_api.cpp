@@ -81,6 +81,7 @@ struct shared {
   node* n = nullptr;
   config::http_api_settings cfg;
   std::optional<token_keys> keys;
+  std::unique_ptr<token_cache> tokens;
   std::string key; // the token key, also for session handles
   content::catalog_actor catalog;
   cache::cache_actor cache;
@@ -946,7 +947,7 @@ struct http_api::impl {
                       {{"www-authenticate", "Bearer"}}));
       return;
     }
-    auto v = s->keys->verify(auth->substr(7), sv::clock::wall_ms() / 1000);
+    auto v = s->tokens->verify(*s->keys, auth->substr(7), sv::clock::wall_ms() / 1000);
     if (!v.ok()) {
       counted(problem(401, "invalid_token", v.why(),
                       {{"www-authenticate", "Bearer error=\"invalid_token\""}}));
@@ -1007,6 +1008,7 @@ http_api::http_api(node& n, api_parts parts) : impl_(std::make_unique<impl>()) {
     throw std::runtime_error{"http: " + why};
   }
   s.key = s.keys->key();
+  s.tokens = std::make_unique<token_cache>(s.cfg.token_cache_entries);
   s.catalog = parts.catalog->handle();
   s.cache = parts.cache->handle();
   s.watch = parts.watch->handle();
@@ -1028,6 +1030,9 @@ http_api::http_api(node& n, api_parts parts) : impl_(std::make_unique<impl>()) {
         "API requests refused by the flow gate (429/503), by service class",
         [sp, i] { return static_cast<double>(sp->refused[i].load()); }, ls);
   }
+  reg.counter_callback("sv_http_token_cache_hits_total",
+                       "API requests whose bearer token was found among those verified before",
+                       [sp] { return static_cast<double>(sp->tokens->stats().hits); });
   for (size_t k = 1; k <= 5; ++k) {
     reg.counter_callback("sv_http_responses_total", "API answers by status class",
                          [sp, k] { return static_cast<double>(sp->by_status[k].load()); },

@@ -98,6 +98,47 @@ TEST_SUITE("actors.api") {
     CHECK_FALSE(keys.verify(std::string(9000, 'a'), now).ok());
   }
 
+  TEST_CASE("the token cache answers as a full check would and keeps only verified tokens") {
+    sv::api::token_keys keys{key};
+    sv::api::token_cache cache{2};
+    auto t1 = keys.mint({"u-1", sv::api::parse_scopes("viewer"), now + 60});
+    auto t2 = keys.mint({"u-2", sv::api::parse_scopes("ops"), now + 60});
+    auto t3 = keys.mint({"u-3", sv::api::parse_scopes("cms"), now + 60});
+    auto first = cache.verify(keys, t1, now);
+    REQUIRE(first.ok());
+    auto again = cache.verify(keys, t1, now);
+    REQUIRE(again.ok());
+    CHECK(again.value().user == "u-1");
+    CHECK(again.value().has(sv::api::scope::viewer));
+    CHECK(cache.stats().hits == 1);
+    CHECK(cache.stats().misses == 1);
+    // A cached token still expires (past the leeway), as a full check says.
+    auto late = cache.verify(keys, t1, now + 60 + keys.leeway_s() + 1);
+    CHECK_FALSE(late.ok());
+    CHECK(late.why() == keys.verify(t1, now + 60 + keys.leeway_s() + 1).why());
+    // A changed token is checked in full and refused; refusals are not kept.
+    auto forged = t1;
+    forged[forged.size() - 2] = forged[forged.size() - 2] == 'A' ? 'B' : 'A';
+    CHECK_FALSE(cache.verify(keys, forged, now).ok());
+    CHECK_FALSE(cache.verify(keys, forged, now).ok());
+    CHECK(cache.stats().size == 1);
+    // Bounded: the oldest goes first.
+    REQUIRE(cache.verify(keys, t2, now).ok());
+    REQUIRE(cache.verify(keys, t3, now).ok());
+    CHECK(cache.stats().size == 2);
+    auto hits = cache.stats().hits;
+    REQUIRE(cache.verify(keys, t3, now).ok());
+    CHECK(cache.stats().hits == hits + 1);
+    REQUIRE(cache.verify(keys, t1, now).ok()); // evicted: checked in full again
+    CHECK(cache.stats().hits == hits + 1);
+    // Capacity 0: nothing kept.
+    sv::api::token_cache off{0};
+    REQUIRE(off.verify(keys, t1, now).ok());
+    REQUIRE(off.verify(keys, t1, now).ok());
+    CHECK(off.stats().hits == 0);
+    CHECK(off.stats().size == 0);
+  }
+
   TEST_CASE("a token key shorter than 32 bytes or a missing key file is refused") {
     CHECK_THROWS_AS(sv::api::token_keys{"short"}, std::invalid_argument);
     auto dir = std::filesystem::path{"api_test_data"};
