@@ -238,11 +238,19 @@ void add_checks(report& rep, const run_outcome& out, const scenario& sc,
       }
       row.events_per_s = count > 0 ? evs / count : 0;
     }
-    c.passed = c.passed && !load.empty();
+    // No heartbeat answered at all is no evidence of a bound kept.
+    double measured = 0;
+    for (auto& row : rep.phases) {
+      measured += row.samples;
+    }
+    c.passed = c.passed && !load.empty() && measured > 0;
     std::ostringstream os;
     os.precision(3);
     os << "bound " << sc.critical_p99_ms << " ms; highest p99 " << worst_p99 << " ms (" << worst
        << "); heartbeats to a node while it was killed or stopped are not counted here";
+    if (measured == 0) {
+      os << "; no heartbeat was answered ok: nothing measured";
+    }
     c.detail = os.str();
     rep.checks.push_back(c);
   }
@@ -257,6 +265,13 @@ void add_checks(report& rep, const run_outcome& out, const scenario& sc,
                + " to a session its node no longer had, "
                + (unaccounted < 0 ? "no answer from the driver" : n(unaccounted))
                + " unaccounted (no answer or another error)";
+    if (sc.protocol == "http") { // what the viewers' requests went through
+      auto requests = json_number(load, "http_requests", -1);
+      c.passed = c.passed && requests > 0;
+      c.detail += "; through the player API: " + (requests < 0 ? "no count" : n(requests))
+                  + " HTTP requests, " + n(json_number(load, "http_transport_errors"))
+                  + " failed in transport";
+    }
     rep.checks.push_back(c);
   }
   {

@@ -1,6 +1,9 @@
 #include "soak/driver.hpp"
 #include "soak/driver_parts.hpp"
 
+#include <fstream>
+#include <memory>
+
 namespace sv::soak {
 
 namespace {
@@ -133,12 +136,33 @@ int run_driver(const scenario& s, const std::string& report_dir,
   es.deadline =
       std::chrono::milliseconds{static_cast<int64_t>(std::max(2000.0, 4 * s.critical_p99_ms))};
   result_queue results;
-  session::edge_client client{sys, es, [&results](std::vector<session::edge_result>& rs) {
-                                std::lock_guard<std::mutex> guard{results.mtx};
-                                results.items.insert(results.items.end(),
-                                                     std::make_move_iterator(rs.begin()),
-                                                     std::make_move_iterator(rs.end()));
-                              }};
+  auto sink = [&results](std::vector<session::edge_result>& rs) {
+    std::lock_guard<std::mutex> guard{results.mtx};
+    results.items.insert(results.items.end(), std::make_move_iterator(rs.begin()),
+                         std::make_move_iterator(rs.end()));
+  };
+  // viewers.protocol: the edge client, or the nodes' player API over HTTP.
+  std::unique_ptr<session::edge_client> edge;
+  std::unique_ptr<session_port> port;
+  if (s.protocol == "http") {
+    http_port_settings hs;
+    for (uint32_t i = 0; i < s.nodes; ++i) {
+      hs.nodes.push_back("http://" + flags[i].host + ":" + std::to_string(s.http_port(i)));
+    }
+    std::ifstream key_file{report_dir + "/nodes/jwt.key"};
+    std::getline(key_file, hs.token_key);
+    hs.deadline = es.deadline;
+    try {
+      port = http_port(std::move(hs), sink);
+    } catch (const std::exception& e) {
+      std::cerr << "soak driver: " << e.what() << "\n";
+      return 1;
+    }
+  } else {
+    edge = std::make_unique<session::edge_client>(sys, es, sink);
+    port = edge_port(*edge);
+  }
+  auto& client = *port;
   auto connected = [&] {
     for (uint32_t i = 0; i < s.nodes; ++i) {
       if (s.starts(i) && !client.connected(i)) {
@@ -151,7 +175,8 @@ int run_driver(const scenario& s, const std::string& report_dir,
     std::this_thread::sleep_for(10ms);
   }
   if (!connected()) {
-    std::cerr << "soak driver: the edge client could not connect to every node\n";
+    std::cerr << "soak driver: the " << (s.protocol == "http" ? "player API" : "edge client")
+              << " could not reach every node\n";
     return 1;
   }
   auto seed_start = steady::now();
@@ -164,8 +189,8 @@ int run_driver(const scenario& s, const std::string& report_dir,
   std::cout << "READY\n" << std::flush; // the controller starts the phases now
   meta_shared meta;
   positions_shared positions;
-  auto driver =
-      spawn_viewer_load(sys, &s, &flags, &meta, &positions, links, report_dir, &client, &results);
+  auto driver = spawn_viewer_load(sys, &s, &flags, &meta, &positions, links, report_dir, port.get(),
+                                  &results);
   std::thread tracer{[&] {
     trace_loop(sys, s, flags, meta);
   }};

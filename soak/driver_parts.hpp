@@ -43,6 +43,7 @@
 #include "runtime/util/clock.hpp"
 #include "runtime/wire/errc.hpp"
 #include "runtime/wire/protobuf.hpp"
+#include "soak/session_port.hpp"
 
 #include "soak/report.hpp"
 #include "soak/scenario.hpp"
@@ -180,8 +181,7 @@ inline std::string json_clean(const std::string& text) {
 caf::actor spawn_viewer_load(caf::actor_system& sys, const scenario* sc,
                              std::vector<node_flags>* flags, meta_shared* meta,
                              positions_shared* positions, std::vector<node_link> links,
-                             std::string report_dir, session::edge_client* client,
-                             result_queue* results);
+                             std::string report_dir, session_port* client, result_queue* results);
 
 struct convergence {
   uint64_t titles = 0, diverged = 0;

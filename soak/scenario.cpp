@@ -129,6 +129,10 @@ std::optional<scenario> load_scenario(const std::string& path, std::string& erro
   s.partitions = doc["cluster"]["analytics_partitions"].value_or(s.partitions);
   s.viewers = doc["viewers"]["count"].value_or(s.viewers);
   s.heartbeat_ms = doc["viewers"]["heartbeat_ms"].value_or(s.heartbeat_ms);
+  s.protocol = doc["viewers"]["protocol"].value_or(s.protocol);
+  if (s.protocol != "edge" && s.protocol != "http") {
+    return fail("viewers.protocol wants \"edge\" or \"http\", got \"" + s.protocol + "\"");
+  }
   if (!read_mix(doc["viewers"]["devices"].as_table(), s.devices, error, "viewers.devices")
       || !read_mix(doc["viewers"]["regions"].as_table(), s.regions, error, "viewers.regions")) {
     error = path + ": " + error;

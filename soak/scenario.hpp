@@ -87,6 +87,9 @@ struct scenario {
   std::vector<link_spec> links;
   uint64_t viewers = 1000;
   uint32_t heartbeat_ms = 10'000;
+  /// viewers.protocol: "edge" (the edge client, CAF's protocol) or "http" (the nodes'
+  /// player API, [http] on each node; soak/session_port.hpp).
+  std::string protocol = "edge";
   std::vector<std::pair<std::string, double>> devices{{"tv", 0.4}, {"mobile", 0.4}, {"web", 0.2}};
   std::vector<std::pair<std::string, double>> regions{{"eu-west", 0.5}, {"us-east", 0.5}};
   // [catalog]
@@ -127,6 +130,11 @@ struct scenario {
   /// Whether nodes reach each other through WAN relays (a [[link]], cluster.regions or a
   /// wan phase): then partitions cut relays instead of using network namespaces.
   bool relayed() const;
+
+  /// Node i's player API port (viewers.protocol "http"): base_port + 200 + i.
+  uint16_t http_port(uint32_t i) const {
+    return static_cast<uint16_t>(base_port + 200 + i);
+  }
 
   /// Node i's region ("" without cluster.regions).
   std::string region_of(uint32_t i) const;

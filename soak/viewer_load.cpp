@@ -68,7 +68,7 @@ struct driver_state {
   // Closes under way: session id -> what the close acknowledges.
   std::map<uint64_t, std::pair<std::pair<std::string, std::string>, closed_position>> closing;
   std::vector<node_link> links;
-  session::edge_client* client = nullptr;
+  session_port* client = nullptr;
   result_queue* results = nullptr;
   std::vector<session::edge_result> taken; // drained from `results`
   std::vector<viewer> viewers;
@@ -634,7 +634,7 @@ void write_results(driver_actor* self) {
     acked << seq << "\t" << n << "\n";
   }
   std::ofstream out{st.report_dir + "/driver-load.json"};
-  out << "{\"total\":";
+  out << "{" << st.client->json_members() << ",\"total\":";
   write_counters(out, st.total);
   out << ",\"phases\":[";
   bool first = true;
@@ -685,8 +685,7 @@ void maybe_finish(driver_actor* self) {
 caf::behavior driver_behavior(driver_actor* self, const scenario* sc,
                               std::vector<node_flags>* flags, meta_shared* meta,
                               positions_shared* positions, std::vector<node_link> links,
-                              std::string report_dir, session::edge_client* client,
-                              result_queue* results) {
+                              std::string report_dir, session_port* client, result_queue* results) {
   auto& st = self->state;
   st.client = client;
   st.results = results;
@@ -766,8 +765,7 @@ caf::behavior driver_behavior(driver_actor* self, const scenario* sc,
 caf::actor spawn_viewer_load(caf::actor_system& sys, const scenario* sc,
                              std::vector<node_flags>* flags, meta_shared* meta,
                              positions_shared* positions, std::vector<node_link> links,
-                             std::string report_dir, session::edge_client* client,
-                             result_queue* results) {
+                             std::string report_dir, session_port* client, result_queue* results) {
   return sys.spawn(driver_behavior, sc, flags, meta, positions, std::move(links),
                    std::move(report_dir), client, results);
 }

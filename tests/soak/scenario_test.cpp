@@ -161,4 +161,20 @@ seconds = 5
         with("orchestrate = true\n", "[[phase]]\nkind = \"leave\"\nnode = \"node-a\"\n"), error));
     CHECK(error.find("not join or leave phases") != std::string::npos);
   }
+
+  TEST_CASE("viewers.protocol is edge by default and http gives each node an API port while "
+            "another value is refused") {
+    std::string error;
+    const std::string phase = "[[phase]]\nkind = \"steady\"\n";
+    auto sc = load("[cluster]\nbase_port = 7400\n" + phase, error);
+    REQUIRE_MESSAGE(sc, error);
+    CHECK(sc->protocol == "edge");
+    sc = load("[cluster]\nbase_port = 7400\n[viewers]\nprotocol = \"http\"\n" + phase, error);
+    REQUIRE_MESSAGE(sc, error);
+    CHECK(sc->protocol == "http");
+    CHECK(sc->http_port(2) == 7602);
+    CHECK_FALSE(load("[viewers]\nprotocol = \"grpc\"\n" + phase, error));
+    CHECK(error.find("viewers.protocol wants \"edge\" or \"http\", got \"grpc\"")
+          != std::string::npos);
+  }
 }
