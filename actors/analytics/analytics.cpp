@@ -9,7 +9,6 @@
 #include <filesystem>
 #include <future>
 #include <map>
-#include <set>
 #include <thread>
 #include <vector>
 
@@ -58,15 +57,7 @@ void register_message_types(caf::actor_system_config& cfg) {
 }
 
 analytics::analytics(node& n)
-    : sys_(n.system()), regions_([np = &n] {
-        std::set<std::string> rs;
-        for (auto& m : np->members()) {
-          if (m.state == cluster::member_state::up && !m.region.empty()) {
-            rs.insert(m.region);
-          }
-        }
-        return std::vector<std::string>(rs.begin(), rs.end());
-      }),
+    : sys_(n.system()), regions_([np = &n] { return cluster::up_regions(np->members()); }),
       shared_(std::make_shared<analytics_shared>()) {
   auto& cfg = n.settings().section<config::analytics_node_settings>();
   shared_->max_pending = cfg.max_pending;

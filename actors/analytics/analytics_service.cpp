@@ -22,6 +22,7 @@
 #include "caf/typed_event_based_actor.hpp"
 #include "caf/typed_response_promise.hpp"
 #include "runtime/cluster/endpoint.hpp"
+#include "runtime/cluster/membership.hpp"
 #include "runtime/cluster/owner_router.hpp"
 #include "runtime/flow/flow_context.hpp"
 #include "runtime/metrics/registry.hpp"
@@ -333,13 +334,7 @@ void history(service_actor* self, const history_query_msg& q,
   auto& st = self->state;
   std::vector<std::string> regions;
   if (q.region() == "*") {
-    std::set<std::string> up;
-    for (auto& m : st.router.members()) {
-      if (m.state == cluster::member_state::up && !m.region.empty()) {
-        up.insert(m.region);
-      }
-    }
-    regions.assign(up.begin(), up.end());
+    regions = cluster::up_regions(st.router.members());
   }
   if (regions.empty()) {
     regions.push_back(q.region() == "*" ? std::string{} : q.region());
@@ -441,18 +436,13 @@ service_behavior(service_actor* self, std::string node_name, config::analytics_n
           std::lock_guard<std::mutex> guard{st.shared->away_mutex};
           away = st.shared->away;
         }
-        std::set<std::string> regions_up;
-        for (auto& m : st.router.members()) {
-          if (m.state == cluster::member_state::up && !m.region.empty()) {
-            regions_up.insert(m.region);
-          }
-        }
+        auto regions_up = cluster::up_regions(st.router.members());
         // Batches held here of partitions owned elsewhere, or for another region that has
         // a node up (0 once every handoff is done).
         int64_t unowned = 0;
         for (auto& [p, homes] : away) {
           for (auto& [home, n] : homes) {
-            if (regions_up.count(home) == 0) {
+            if (!std::binary_search(regions_up.begin(), regions_up.end(), home)) {
               continue;
             }
             if (st.partitions.count(p) != 0) {

@@ -9,7 +9,6 @@
 #include <atomic>
 #include <map>
 #include <optional>
-#include <set>
 #include <stdexcept>
 
 #include <strings.h>
@@ -40,6 +39,7 @@
 #include "caf/event_based_actor.hpp"
 #include "caf/send.hpp"
 #include "caf/stateful_actor.hpp"
+#include "runtime/cluster/membership.hpp"
 #include "runtime/cluster/owner_router.hpp"
 #include "runtime/flow/flow_context.hpp"
 #include "runtime/metrics/registry.hpp"
@@ -413,13 +413,7 @@ void windows(bridge* self, const call_ptr& c) {
   if (auto r = query_param(c->req.query, "region"); r && !r->empty()) {
     regions.push_back(*r);
   } else {
-    std::set<std::string> up;
-    for (auto& m : s.n->members()) {
-      if (m.state == cluster::member_state::up && !m.region.empty()) {
-        up.insert(m.region);
-      }
-    }
-    regions.assign(up.begin(), up.end());
+    regions = cluster::up_regions(s.n->members());
     if (regions.empty()) {
       regions.emplace_back(); // no regions: this node's partitions
     }

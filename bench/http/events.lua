@@ -1,18 +1,11 @@
 -- wrk: POST /v1/events batches (bulk work) of 50 events each, numbered per thread;
--- done() prints the answers by status class (429: refused by the node's flow gate).
+-- done() prints the answers by outcome (tally.lua; refused: 429 from the flow gate).
+dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "tally.lua")
 local token = os.getenv("SV_TOKEN")
-local threads = {}
-local counter = 0
-
-function setup(thread)
-  counter = counter + 1
-  thread:set("tid", counter)
-  table.insert(threads, thread)
-end
 
 function init(args)
   seq = 0
-  ok, refused, other = 0, 0, 0
+  init_tally()
 end
 
 function request()
@@ -32,21 +25,5 @@ function request()
 end
 
 function response(status, headers, body)
-  if status == 200 then
-    ok = ok + 1
-  elseif status == 429 or status == 503 then
-    refused = refused + 1
-  else
-    other = other + 1
-  end
-end
-
-function done(summary, latency, requests)
-  local a, r, o = 0, 0, 0
-  for _, t in ipairs(threads) do
-    a = a + t:get("ok")
-    r = r + t:get("refused")
-    o = o + t:get("other")
-  end
-  io.write(string.format("SV ok %d refused %d other %d\n", a, r, o))
+  tally(status, body)
 end

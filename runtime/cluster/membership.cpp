@@ -219,6 +219,18 @@ std::vector<std::string> up_names(const std::vector<member>& ms) {
   return out;
 }
 
+std::vector<std::string> up_regions(const std::vector<member>& ms) {
+  std::vector<std::string> out;
+  for (auto& m : ms) {
+    if (m.state == member_state::up && !m.region.empty()) {
+      out.push_back(m.region);
+    }
+  }
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
+}
+
 std::vector<std::string> up_names_in(const std::vector<member>& ms, const std::string& region) {
   std::vector<std::string> out;
   for (auto& m : ms) {

@@ -46,6 +46,10 @@ bool crosses_regions(const std::string& a, const std::string& b) noexcept;
 /// code that holds a member list, e.g. from `node::members()`).
 std::vector<std::string> up_names(const std::vector<member>& ms);
 
+/// The regions (node.region) with at least one member of `ms` up, sorted, each once; empty
+/// when no up member names a region.
+std::vector<std::string> up_regions(const std::vector<member>& ms);
+
 /// The names of the members of `ms` that are up and in `region`, sorted; every up member's
 /// when `region` is empty.
 std::vector<std::string> up_names_in(const std::vector<member>& ms, const std::string& region);

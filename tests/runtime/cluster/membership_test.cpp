@@ -82,6 +82,14 @@ TEST_SUITE("runtime.cluster") {
     CHECK(sv::cluster::up_names_in(ms, "")
           == std::vector<std::string>{"node-a", "node-b", "node-c"});
     CHECK(sv::cluster::up_names_in(ms, "ap-south").empty());
+    // The regions with a member up, once each; ap-south's only member is down.
+    ms.push_back({"node-f", "", "", 1, member_state::down, "ap-south", ""});
+    ms.push_back({"node-g", "", "", 1, member_state::up, "", ""});
+    CHECK(sv::cluster::up_regions(ms) == std::vector<std::string>{"eu-west", "us-east"});
+    ms.back().state = member_state::suspect;
+    ms.push_back({"node-h", "", "", 1, member_state::up, "ap-south", ""});
+    CHECK(sv::cluster::up_regions(ms)
+          == std::vector<std::string>{"ap-south", "eu-west", "us-east"});
     // Every key of eu-west's nodes is owned in eu-west.
     for (int k = 0; k < 50; ++k) {
       auto owner = sv::cluster::owner_of("key-" + std::to_string(k),
