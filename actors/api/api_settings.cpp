@@ -31,6 +31,10 @@ void register_config() {
             })
       .integer("cache_max_age_s", 0, 86'400, &http_api_settings::cache_max_age_s, " s")
       .integer("token_cache_entries", 0, 10'000'000, &http_api_settings::token_cache_entries)
+      .integer("critical_queue_target_ms", 0, 60'000, &http_api_settings::critical_queue_target_ms,
+               " ms")
+      .integer("critical_queue_interval_ms", 10, 60'000,
+               &http_api_settings::critical_queue_interval_ms, " ms")
       .add();
 }
 

@@ -23,6 +23,10 @@ struct http_api_settings {
   std::string token_key_file;
   uint32_t cache_max_age_s = 5;          ///< Cache-Control max-age of titles and playlists
   uint32_t token_cache_entries = 16'384; ///< verified tokens kept (0: verify every request)
+  /// Best-effort and bulk requests are refused (429) while critical ones queue: the fastest
+  /// critical request of an interval took longer than this (0: off).
+  uint32_t critical_queue_target_ms = 5;
+  uint32_t critical_queue_interval_ms = 100;
 };
 
 } // namespace sv::config

@@ -42,6 +42,7 @@
 #include "runtime/cluster/membership.hpp"
 #include "runtime/cluster/owner_router.hpp"
 #include "runtime/flow/flow_context.hpp"
+#include "runtime/flow/standing_queue.hpp"
 #include "runtime/metrics/registry.hpp"
 #include "runtime/node/node.hpp"
 #include "runtime/util/clock.hpp"
@@ -82,7 +83,11 @@ struct shared {
   config::http_api_settings cfg;
   std::optional<token_keys> keys;
   std::unique_ptr<token_cache> tokens;
-  std::string key; // the token key, also for session handles
+  // Critical requests' latencies: while they queue, best-effort and bulk work is refused.
+  std::unique_ptr<flow::standing_queue> critical_queue;
+  std::atomic<uint64_t> shed_for_critical{0};
+  std::string self_prefix; // "NODE~": how the ids of sessions held here begin
+  std::string key;         // the token key, also for session handles
   content::catalog_actor catalog;
   cache::cache_actor cache;
   media::watch_actor watch;
@@ -970,14 +975,39 @@ struct http_api::impl {
                       {{"retry-after", retry_seconds(d.retry_after)}}));
       return;
     }
+    // Critical first: while critical requests queue here (even the fastest of the last
+    // interval waited longer than the target), work that can wait is refused, so the
+    // node's capacity goes to playback.
+    auto now = std::chrono::steady_clock::now();
+    if ((c->cls == flow::service_class::best_effort || c->cls == flow::service_class::bulk)
+        && s->critical_queue && s->critical_queue->standing(now.time_since_epoch())) {
+      flow.admission().count_refusal(c->cls);
+      s->refused[idx].fetch_add(1, std::memory_order_relaxed);
+      s->shed_for_critical.fetch_add(1, std::memory_order_relaxed);
+      counted(problem(429, "overloaded",
+                      std::string{"the node refuses "} + std::string{flow::to_string(c->cls)}
+                          + " work while its critical requests queue",
+                      {{"retry-after", "1"}}));
+      return;
+    }
     s->inflight[idx].fetch_add(1, std::memory_order_relaxed);
     c->req = std::move(req);
-    c->deadline = std::chrono::steady_clock::now()
-                  + std::chrono::milliseconds{s->cfg.request_timeout_ms} * 9 / 10;
-    c->reply = [counted, sp = s, idx,
+    c->deadline = now + std::chrono::milliseconds{s->cfg.request_timeout_ms} * 9 / 10;
+    // Watched: heartbeats of sessions held here. Their work is small and local, so their
+    // latency is mostly waiting (an open's includes its hooks, a forwarded request's the
+    // network to the session's node: neither says this node queues).
+    auto* watch = *c->r.match == endpoint::session_heartbeat
+                          && c->r.a.compare(0, s->self_prefix.size(), s->self_prefix) == 0
+                      ? s->critical_queue.get()
+                      : nullptr;
+    c->reply = [counted, sp = s, idx, watch, started = now,
                 once = std::make_shared<std::atomic<bool>>(false)](http::response res) {
       if (!once->exchange(true)) {
         sp->inflight[idx].fetch_sub(1, std::memory_order_relaxed);
+        if (watch != nullptr) {
+          auto end = std::chrono::steady_clock::now();
+          watch->record(end - started, end.time_since_epoch());
+        }
         counted(std::move(res));
       }
     };
@@ -1003,6 +1033,12 @@ http_api::http_api(node& n, api_parts parts) : impl_(std::make_unique<impl>()) {
   }
   s.key = s.keys->key();
   s.tokens = std::make_unique<token_cache>(s.cfg.token_cache_entries);
+  s.self_prefix = n.settings().name + "~";
+  if (s.cfg.critical_queue_target_ms > 0) {
+    s.critical_queue = std::make_unique<flow::standing_queue>(
+        std::chrono::milliseconds{s.cfg.critical_queue_target_ms},
+        std::chrono::milliseconds{s.cfg.critical_queue_interval_ms});
+  }
   s.catalog = parts.catalog->handle();
   s.cache = parts.cache->handle();
   s.watch = parts.watch->handle();
@@ -1024,6 +1060,19 @@ http_api::http_api(node& n, api_parts parts) : impl_(std::make_unique<impl>()) {
         "API requests refused by the flow gate (429/503), by service class",
         [sp, i] { return static_cast<double>(sp->refused[i].load()); }, ls);
   }
+  reg.gauge_callback(
+      "sv_http_critical_queue_seconds",
+      "The fastest critical API request of the last interval (http.critical_queue_interval_ms): "
+      "above http.critical_queue_target_ms, best-effort and bulk requests are refused",
+      [sp] {
+        return sp->critical_queue
+                   ? std::chrono::duration<double>(sp->critical_queue->last_min()).count()
+                   : 0.0;
+      });
+  reg.counter_callback(
+      "sv_http_shed_for_critical_total",
+      "Best-effort and bulk API requests refused (429) while critical requests queued",
+      [sp] { return static_cast<double>(sp->shed_for_critical.load()); });
   reg.counter_callback("sv_http_token_cache_hits_total",
                        "API requests whose bearer token was found among those verified before",
                        [sp] { return static_cast<double>(sp->tokens->stats().hits); });
