@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <vector>
 
@@ -51,6 +52,8 @@ struct service_state {
   std::set<std::pair<uint32_t, std::string>> pulling;
   // Batches under way to their home region: (partition, home region).
   std::set<std::pair<uint32_t, std::string>> sending_home;
+  // This node's region, once the member view has this node (it does not change).
+  std::optional<std::string> own_region;
 
   static inline const char* name = "sv.analytics.service";
 };
@@ -79,6 +82,20 @@ std::string region_of(service_actor* self, const std::string& name) {
     }
   }
   return {};
+}
+
+// This node's region, looked up in the member view once ("" until the view has this node).
+const std::string& own_region(service_actor* self) {
+  auto& st = self->state;
+  if (!st.own_region) {
+    for (auto& m : st.router.members()) {
+      if (m.name == st.router.self_name()) {
+        st.own_region = m.region;
+      }
+    }
+  }
+  static const std::string unknown;
+  return st.own_region ? *st.own_region : unknown;
 }
 
 // A partition number from another node or a producer: within the configured count (a
@@ -253,8 +270,7 @@ void ingest(service_actor* self, const event_batch& b, caf::typed_response_promi
   }
   std::map<uint32_t, event_block> parts;
   // Held for its home region when that is not this one (see send_home).
-  auto home =
-      b.home_region() == region_of(self, st.router.self_name()) ? std::string{} : b.home_region();
+  auto home = b.home_region() == own_region(self) ? std::string{} : b.home_region();
   for (auto& [p, builder] : builders) {
     auto& part = parts[p];
     part = builder.take();
@@ -555,7 +571,7 @@ service_behavior(service_actor* self, std::string node_name, config::analytics_n
         if (auto err = check_partition(self, p)) {
           return err;
         }
-        auto region = region_of(self, self->state.router.self_name());
+        auto region = own_region(self);
         for (auto& b : *page.mutable_blocks()) {
           if (b.home_region() == region) {
             b.clear_home_region(); // home now

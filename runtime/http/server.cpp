@@ -107,13 +107,9 @@ public:
 
   // A connection over the limit: a 503 and close.
   void refuse() {
-    auto res = std::make_shared<bhttp::response<bhttp::string_body>>(
-        bhttp::status::service_unavailable, 11);
-    res->set(bhttp::field::content_type, "text/plain; charset=utf-8");
-    res->set(bhttp::field::retry_after, "1");
-    res->body() = "too many connections\n";
-    res->keep_alive(false);
-    res->prepare_payload();
+    auto res = to_beast(
+        {503, "text/plain; charset=utf-8", "too many connections\n", {{"retry-after", "1"}}}, 11,
+        false);
     stream_.expires_after(shared_->settings.write_timeout);
     bhttp::async_write(stream_, *res, [self = shared_from_this(), res](beast::error_code, size_t) {
       self->close();
@@ -122,6 +118,24 @@ public:
 
 private:
   enum class state { reading, handling, writing, closed };
+
+  // Every answer, in Beast's form: status with its reason, headers, the body's length.
+  static std::shared_ptr<bhttp::response<bhttp::string_body>> to_beast(response r, unsigned version,
+                                                                       bool keep_alive) {
+    auto res = std::make_shared<bhttp::response<bhttp::string_body>>(
+        static_cast<bhttp::status>(r.status), version);
+    res->reason(reason(r.status));
+    if (!r.content_type.empty()) {
+      res->set(bhttp::field::content_type, r.content_type);
+    }
+    for (auto& h : r.headers) {
+      res->set(h.name, h.value);
+    }
+    res->body() = std::move(r.body);
+    res->keep_alive(keep_alive);
+    res->prepare_payload();
+    return res;
+  }
 
   void read_head() {
     if (shared_->draining) {
@@ -259,18 +273,7 @@ private:
     }
     deadline_.cancel();
     state_ = state::writing;
-    auto res = std::make_shared<bhttp::response<bhttp::string_body>>(
-        static_cast<bhttp::status>(r.status), version_);
-    res->reason(reason(r.status));
-    if (!r.content_type.empty()) {
-      res->set(bhttp::field::content_type, r.content_type);
-    }
-    for (auto& h : r.headers) {
-      res->set(h.name, h.value);
-    }
-    res->body() = std::move(r.body);
-    res->keep_alive(keep_alive_ && !shared_->draining);
-    res->prepare_payload();
+    auto res = to_beast(std::move(r), version_, keep_alive_ && !shared_->draining);
     stream_.expires_after(shared_->settings.write_timeout);
     bhttp::async_write(stream_, *res,
                        [self = shared_from_this(), res](beast::error_code ec, size_t) {
