@@ -319,4 +319,97 @@ std::optional<session_handle> check_handle(std::string_view text, const std::str
   return h;
 }
 
+handle_checker::handle_checker(std::string key, size_t capacity)
+    : key_(std::move(key)), capacity_(capacity) {}
+
+std::optional<session_handle> handle_checker::check(std::string_view text,
+                                                    const std::string& user) {
+  std::string k;
+  k.reserve(user.size() + 1 + text.size());
+  k.append(user).append(1, '\n').append(text);
+  if (auto i = known_.find(k); i != known_.end()) {
+    return i->second;
+  }
+  auto h = check_handle(text, user, key_);
+  if (h && capacity_ > 0) {
+    known_.emplace(k, *h);
+    order_.push_back(std::move(k));
+    while (order_.size() > capacity_) {
+      known_.erase(order_.front());
+      order_.pop_front();
+    }
+  }
+  return h;
+}
+
+bool read_int_fields(std::string_view json, const std::vector<std::string_view>& names,
+                     std::vector<int64_t>& out) {
+  out.assign(names.size(), 0);
+  std::vector<bool> seen(names.size(), false);
+  size_t i = 0;
+  auto ws = [&] {
+    while (i < json.size()
+           && (json[i] == ' ' || json[i] == '\t' || json[i] == '\n' || json[i] == '\r')) {
+      ++i;
+    }
+  };
+  auto eat = [&](char c) {
+    ws();
+    if (i < json.size() && json[i] == c) {
+      ++i;
+      return true;
+    }
+    return false;
+  };
+  if (!eat('{')) {
+    return false;
+  }
+  if (eat('}')) {
+    ws();
+    return i == json.size();
+  }
+  for (;;) {
+    if (!eat('"')) {
+      return false;
+    }
+    auto end = json.find('"', i);
+    if (end == std::string_view::npos) {
+      return false;
+    }
+    auto name = json.substr(i, end - i); // an escape in it matches no name: the full parser
+    i = end + 1;
+    size_t f = 0;
+    while (f < names.size() && names[f] != name) {
+      ++f;
+    }
+    if (f == names.size() || seen[f] || !eat(':')) {
+      return false;
+    }
+    seen[f] = true;
+    ws();
+    bool negative = i < json.size() && json[i] == '-';
+    if (negative) {
+      ++i;
+    }
+    auto digits = i;
+    int64_t v = 0;
+    while (i < json.size() && json[i] >= '0' && json[i] <= '9') {
+      v = v * 10 + (json[i] - '0');
+      ++i;
+    }
+    auto n = i - digits;
+    if (n == 0 || n > 18 || (n > 1 && json[digits] == '0')) {
+      return false;
+    }
+    out[f] = negative ? -v : v;
+    if (eat('}')) {
+      ws();
+      return i == json.size();
+    }
+    if (!eat(',')) {
+      return false; // a fraction, an exponent, another type, or broken JSON
+    }
+  }
+}
+
 } // namespace sv::api

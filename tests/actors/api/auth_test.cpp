@@ -173,6 +173,48 @@ TEST_SUITE("actors.api") {
     CHECK_FALSE(sv::api::check_handle("node-a~zz~0123456789abcdef", "u-1", key));
   }
 
+  TEST_CASE("the handle checker answers as check_handle and remembers only good handles") {
+    sv::api::handle_checker checker{key, 2};
+    auto a = sv::api::make_handle({"node-a", 1}, "u-1", key);
+    auto b = sv::api::make_handle({"node-a", 2}, "u-1", key);
+    auto c = sv::api::make_handle({"node-b", 3}, "u-2", key);
+    for (int round = 0; round < 2; ++round) { // the second round from memory
+      auto h = checker.check(a, "u-1");
+      REQUIRE(h);
+      CHECK(h->node == "node-a");
+      CHECK(h->number == 1);
+      CHECK_FALSE(checker.check(a, "u-2")); // another user's: refused, also once known
+      CHECK_FALSE(checker.check(a.substr(0, a.size() - 1) + "0", "u-1"));
+    }
+    CHECK(checker.size() == 1);
+    REQUIRE(checker.check(b, "u-1"));
+    REQUIRE(checker.check(c, "u-2"));
+    CHECK(checker.size() == 2); // bounded
+    REQUIRE(checker.check(a, "u-1"));
+  }
+
+  TEST_CASE("read_int_fields takes the plain form of an integer object and leaves the rest to "
+            "the full parser") {
+    const std::vector<std::string_view> names = {"position_ms", "bitrate_kbps"};
+    std::vector<int64_t> v;
+    REQUIRE(sv::api::read_int_fields(R"({"position_ms":1000,"bitrate_kbps":4500})", names, v));
+    CHECK(v == std::vector<int64_t>{1000, 4500});
+    REQUIRE(sv::api::read_int_fields(" { \"bitrate_kbps\" : -7 }\n", names, v));
+    CHECK(v == std::vector<int64_t>{0, -7});
+    REQUIRE(sv::api::read_int_fields("{}", names, v));
+    CHECK(v == std::vector<int64_t>{0, 0});
+    REQUIRE(sv::api::read_int_fields(R"({"position_ms":0})", names, v));
+    // Not the plain form: the caller parses fully (and refuses what is wrong).
+    for (auto text :
+         {R"({"position_ms":1.5})", R"({"position_ms":1e3})", R"({"position_ms":"5"})",
+          R"({"positionMs":5})", R"({"other":5})", R"({"position_ms":1,"position_ms":2})",
+          R"({"position_ms":01})", R"({"position_ms":1234567890123456789})", R"({"position_ms":-})",
+          R"({"position_ms":1)", R"({"position_ms":1}x)", R"([1])", "", R"({"position_ms" 1})",
+          R"({"position_ms":1,})", R"({"position_ms":null})", R"({"pos\u0069tion_ms":1})"}) {
+      CHECK_MESSAGE(!sv::api::read_int_fields(text, names, v), text);
+    }
+  }
+
   TEST_CASE("routes: each path and method to its endpoint, else 404 or 405 with Allow") {
     using sv::api::endpoint;
     auto m = [](const char* method, const char* path) {
