@@ -1,0 +1,97 @@
+// libFuzzer target: bytes as CAF 0.17 reads a message's content from another node (the
+// BASP payload after its header): type names looked up in the registry that every node
+// fills (wire::register_message_types: the protobuf messages of the cluster and the
+// error category), then each element decoded, protobuf ones through the glue in
+// runtime/wire/protobuf.hpp. A bad payload must end as an error or an empty message,
+// never a crash, a leak or undefined behaviour.
+
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <fstream>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <google/protobuf/stubs/logging.h>
+
+#include "caf/actor_system.hpp"
+#include "caf/actor_system_config.hpp"
+#include "caf/binary_deserializer.hpp"
+#include "caf/binary_serializer.hpp"
+#include "caf/message.hpp"
+#include "runtime/cluster/cluster.pb.h"
+#include "runtime/wire/message_types.hpp"
+#include "runtime/wire/protobuf.hpp"
+
+namespace {
+
+struct fuzz_config : caf::actor_system_config {
+  fuzz_config() {
+    sv::wire::register_message_types(*this);
+    set("scheduler.max-threads", size_t{1});
+    set("logger.file-verbosity", caf::atom("quiet"));
+    set("logger.console-verbosity", caf::atom("quiet"));
+  }
+};
+
+caf::actor_system& sys() {
+  // Never destroyed: CAF's system torn down by exit handlers, after CAF's own statics,
+  // crashes in ~actor_system; the pointers stay reachable, so it is no leak.
+  static auto* cfg = new fuzz_config;
+  static auto* s = new caf::actor_system{*cfg};
+  return *s;
+}
+
+} // namespace
+
+// With SV_FUZZ_WRITE_SEEDS=DIR set, writes well-formed messages (what fuzz/corpus/ holds for
+// this target) to DIR first.
+extern "C" int LLVMFuzzerInitialize(int*, char***) {
+  auto* dir = std::getenv("SV_FUZZ_WRITE_SEEDS");
+  if (dir == nullptr) {
+    return 0;
+  }
+  streamverse::v1::Hello hello;
+  hello.set_node_name("node-a");
+  hello.set_cluster_address("127.0.0.1:7301");
+  hello.set_protocol(1);
+  streamverse::v1::Gossip gossip;
+  auto* m = gossip.add_members();
+  m->set_node_name("node-b");
+  m->set_incarnation(42);
+  std::vector<std::pair<const char*, caf::message>> seeds = {
+      {"hello", caf::make_message(hello)},
+      {"gossip", caf::make_message(gossip)},
+      {"atom-int", caf::make_message(caf::atom("ping"), int32_t{7})},
+      {"request", caf::make_message(streamverse::v1::MembersRequest{})},
+      {"text", caf::make_message(std::string{"hello"}, uint64_t{1})},
+  };
+  for (auto& [name, msg] : seeds) {
+    std::vector<char> buf;
+    caf::binary_serializer sink{sys(), buf};
+    if (!sink(msg)) {
+      std::ofstream{std::string{dir} + "/" + name, std::ios::binary}.write(
+          buf.data(), static_cast<std::streamsize>(buf.size()));
+    }
+  }
+  return 0;
+}
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  static bool quiet = [] {
+    google::protobuf::SetLogHandler(nullptr);
+    return true;
+  }();
+  (void)quiet;
+  std::vector<char> buf(reinterpret_cast<const char*>(data),
+                        reinterpret_cast<const char*>(data) + size);
+  caf::message m;
+  caf::binary_deserializer src{sys(), buf};
+  (void)src(m);
+  // Not rendered: CAF's own to_string of a decoded caf::duration whose unit is out of range
+  // reads past a table (fuzz/findings/caf-duration-bad-unit.bin, docs/fuzzing.md). The
+  // node's actors never render a received message (wire::answer_undecodable); CAF's
+  // default handler print_and_drop does, in actors that keep it.
+  return 0;
+}
