@@ -90,8 +90,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   caf::binary_deserializer src{sys(), buf};
   (void)src(m);
   // Not rendered: CAF's own to_string of a decoded caf::duration whose unit is out of range
-  // reads past a table (fuzz/findings/caf-duration-bad-unit.bin, docs/fuzzing.md). The
-  // node's actors never render a received message (wire::answer_undecodable); CAF's
-  // default handler print_and_drop does, in actors that keep it.
+  // reads past a table (docs/fuzzing.md, Found). No actor of the node renders what it
+  // receives (wire::answer_undecodable everywhere), so the target fuzzes the decoder.
   return 0;
 }

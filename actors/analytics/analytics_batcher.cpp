@@ -23,6 +23,7 @@
 #include "runtime/node/background.hpp"
 #include "runtime/wire/errc.hpp"
 #include "runtime/wire/protobuf.hpp"
+#include "runtime/wire/undecodable.hpp"
 
 namespace sv::analytics::detail {
 
@@ -195,7 +196,8 @@ caf::behavior batcher_behavior(batcher_actor* self, std::string producer_id,
                                config::analytics_node_settings cfg,
                                std::shared_ptr<analytics_shared> shared, flow::flow_context* flow,
                                metrics::histogram* ack_latency, caf::actor service) {
-  lower_this_threads_priority(true); // bulk work: only on an idle core
+  lower_this_threads_priority(true);                   // bulk work: only on an idle core
+  wire::answer_undecodable(self, "analytics batcher"); // never renders what it does not know
   auto& st = self->state;
   st.producer_id = std::move(producer_id);
   st.cfg = cfg;

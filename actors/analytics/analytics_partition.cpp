@@ -25,6 +25,7 @@
 #include "runtime/node/background.hpp"
 #include "runtime/wire/errc.hpp"
 #include "runtime/wire/protobuf.hpp"
+#include "runtime/wire/undecodable.hpp"
 
 namespace sv::analytics::detail {
 
@@ -160,6 +161,7 @@ caf::behavior partition_behavior(partition_actor* self, uint32_t index, std::str
                                  std::shared_ptr<analytics_shared> shared, flow::flow_context* flow,
                                  metrics::histogram* freshness) {
   lower_this_threads_priority(true); // SQLite and the windows: only on an idle core
+  wire::answer_undecodable(self, "analytics partition"); // never renders what it does not know
   auto& st = self->state;
   history_settings hs;
   hs.limits.max_skew_ms = cfg.max_skew_ms;

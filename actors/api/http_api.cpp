@@ -47,6 +47,7 @@
 #include "runtime/node/node.hpp"
 #include "runtime/util/clock.hpp"
 #include "runtime/wire/errc.hpp"
+#include "runtime/wire/undecodable.hpp"
 
 namespace sv::api {
 
@@ -825,6 +826,7 @@ void session_command(bridge* self, const call_ptr& c, std::optional<session::com
 }
 
 caf::behavior bridge_behavior(bridge* self, std::shared_ptr<shared> s) {
+  wire::answer_undecodable(self, "player API bridge"); // never renders what it does not know
   auto* n = s->n;
   self->state.router.bind(n->settings().name, n->cluster_endpoint(),
                           std::function<std::vector<cluster::member>()>{[n] {

@@ -36,6 +36,7 @@
 #include "runtime/util/clock.hpp"
 #include "runtime/wire/errc.hpp"
 #include "runtime/wire/protobuf.hpp"
+#include "runtime/wire/undecodable.hpp"
 
 namespace sv::cache {
 
@@ -161,6 +162,7 @@ void cache::follow(content::catalog& c) {
   set_loader("meta", [sys, cat, timeout](const std::string& key, load_done done) {
     auto id = key.substr(key.find('/') + 1);
     sys->spawn([cat, id, done, timeout](caf::event_based_actor* self) {
+      wire::answer_undecodable(self, "cache loader"); // never renders what it does not know
       self->request(cat, caf::duration{timeout}, caf::get_atom::value, id)
           .then(
               [done, id](const content::metadata& m) {

@@ -19,6 +19,7 @@
 #include "caf/stateful_actor.hpp"
 #include "runtime/wire/errc.hpp"
 #include "runtime/wire/protobuf.hpp"
+#include "runtime/wire/undecodable.hpp"
 
 namespace sv::cache::detail {
 
@@ -193,6 +194,7 @@ void start_load(shard_actor* self, const std::string& key) {
 caf::behavior shard_behavior(shard_actor* self, store_settings store_cfg,
                              config::cache_node_settings cfg, std::shared_ptr<loader_table> loaders,
                              std::shared_ptr<cache_counters> count, caf::actor service) {
+  wire::answer_undecodable(self, "cache shard"); // never renders what it does not know
   auto& st = self->state;
   st.store_cfg = store_cfg;
   st.data = std::make_unique<store>(store_cfg);

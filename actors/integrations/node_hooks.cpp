@@ -13,6 +13,7 @@
 #include "runtime/flow/gate.hpp"
 #include "runtime/node/node.hpp"
 #include "runtime/wire/errc.hpp"
+#include "runtime/wire/undecodable.hpp"
 #include "spdlog/spdlog.h"
 
 namespace sv::integrations {
@@ -145,7 +146,8 @@ node_hooks::node_hooks(node& n, content::catalog& catalog, hook_overrides o) : n
   auto* purger = purger_.get();
   auto name = n.settings().name;
   auto cat = catalog.handle();
-  watcher_ = n.system().spawn([purger, np, name](caf::event_based_actor*) {
+  watcher_ = n.system().spawn([purger, np, name](caf::event_based_actor* self) {
+    wire::answer_undecodable(self, "CDN purge watcher"); // never renders what it does not know
     return caf::behavior{
         [purger, np, name](const streamverse::v1::MetadataChanged& c) {
           auto& id = c.metadata().id();

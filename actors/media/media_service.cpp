@@ -24,6 +24,7 @@
 #include "runtime/node/node.hpp"
 #include "runtime/util/clock.hpp"
 #include "runtime/wire/errc.hpp"
+#include "runtime/wire/undecodable.hpp"
 
 namespace sv::media {
 
@@ -166,6 +167,7 @@ void verify(verifier_actor* self, const session::open_request& r, verdict_fn don
 
 caf::behavior verifier_behavior(verifier_actor* self, content::catalog_actor catalog,
                                 std::shared_ptr<integrations::entitlements> entitlement) {
+  wire::answer_undecodable(self, "availability verifier"); // never renders what it does not know
   self->state.catalog = catalog;
   self->state.entitlement = std::move(entitlement);
   self->request(catalog, caf::duration{std::chrono::seconds{5}}, content::watch_atom::value,
@@ -242,6 +244,7 @@ media_service::media_service(node& n, content::catalog& catalog, cache::cache& c
     auto device = key.substr(b + 1, c - b - 1);
     auto id = key.substr(c + 1);
     sysp->spawn([cat, id, device, level, done](caf::event_based_actor* self) {
+      wire::answer_undecodable(self, "playlist loader"); // never renders what it does not know
       self->request(cat, caf::duration{std::chrono::seconds{2}}, caf::get_atom::value, id)
           .then(
               [=](const content::metadata& m) {

@@ -90,6 +90,7 @@ using writer_actor = caf::stateful_actor<writer_state>;
 caf::behavior writer_behavior(writer_actor* self, std::string path,
                               std::shared_ptr<std::atomic<uint64_t>> stored) {
   lower_this_threads_priority();
+  wire::answer_undecodable(self, "watch writer"); // never renders what it does not know
   self->state.store = std::make_unique<watch_store>(path);
   if (!self->state.store->error().empty()) {
     spdlog::error("watch_state: {}", self->state.store->error());

@@ -21,6 +21,7 @@
 #include "caf/stateful_actor.hpp"
 #include "runtime/util/clock.hpp"
 #include "runtime/wire/errc.hpp"
+#include "runtime/wire/undecodable.hpp"
 
 namespace sv::session {
 
@@ -685,6 +686,7 @@ void answered(client_actor* self, uint64_t id, const edge_answer* answer, const 
 }
 
 caf::behavior client_behavior(client_actor* self, std::shared_ptr<edge_client::shared> sh) {
+  wire::answer_undecodable(self, "edge client"); // never renders what it does not know
   auto& st = self->state;
   st.sh = std::move(sh);
   st.gateways.resize(st.sh->cfg.nodes.size());

@@ -21,6 +21,7 @@
 #include "runtime/util/clock.hpp"
 #include "runtime/wire/errc.hpp"
 #include "runtime/wire/message_types.hpp"
+#include "runtime/wire/undecodable.hpp"
 
 namespace sv::session {
 
@@ -222,6 +223,7 @@ gateway_actor::behavior_type
 gateway_behavior(gateway_pointer self, service* sessions, caf::actor verifier,
                  std::shared_ptr<flow::load_cell> cell,
                  std::shared_ptr<const std::vector<caf::actor>> gateways) {
+  wire::answer_undecodable(self, "session gateway"); // never renders what it does not know
   self->state.sessions = sessions;
   self->state.gateways = std::move(gateways);
   self->state.verifier = std::move(verifier);

@@ -20,6 +20,7 @@
 #include "runtime/flow/load_cell.hpp"
 #include "runtime/util/clock.hpp"
 #include "runtime/wire/errc.hpp"
+#include "runtime/wire/undecodable.hpp"
 
 namespace sv::session {
 
@@ -583,6 +584,7 @@ void sweep(host_pointer self) {
 host_actor::behavior_type session_host(host_pointer self, host_settings cfg,
                                        std::shared_ptr<flow::load_cell> cell,
                                        flow::flow_context* flow, uint32_t index) {
+  wire::answer_undecodable(self, "session host"); // never renders what it does not know
   auto& st = self->state;
   st.cfg = std::move(cfg);
   st.cell = std::move(cell);

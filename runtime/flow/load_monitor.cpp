@@ -9,6 +9,7 @@
 #include "caf/event_based_actor.hpp"
 #include "caf/stateful_actor.hpp"
 #include "runtime/metrics/registry.hpp"
+#include "runtime/wire/undecodable.hpp"
 
 namespace sv::flow {
 
@@ -82,6 +83,7 @@ void export_reading(monitor_actor* self, const reading& r) {
 
 caf::behavior load_monitor(monitor_actor* self, std::shared_ptr<flow_context> ctx,
                            metrics::registry* reg) {
+  wire::answer_undecodable(self, "load monitor"); // never renders what it does not know
   auto& st = self->state;
   st.ctx = std::move(ctx);
   st.reg = reg;

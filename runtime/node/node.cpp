@@ -29,6 +29,7 @@
 #include "runtime/util/clock.hpp"
 #include "runtime/wire/message_types.hpp"
 #include "runtime/wire/protobuf.hpp"
+#include "runtime/wire/undecodable.hpp"
 
 namespace sv {
 
@@ -357,7 +358,9 @@ flow::flow_context& node::flow() {
 std::shared_ptr<void> serve_metrics(node& n) {
   auto& sys = n.system();
   auto* reg = &n.metrics();
-  auto actor = sys.spawn([reg](caf::event_based_actor*) -> caf::behavior {
+  auto actor = sys.spawn([reg](caf::event_based_actor* self) -> caf::behavior {
+    wire::answer_undecodable(self, "metrics"); // never renders what it does not know
+
     return {[reg](metrics_atom) {
       return reg->render();
     }};

@@ -11,6 +11,7 @@
 #include "caf/io/all.hpp"
 #include "runtime/wire/message_type_list.hpp"
 #include "runtime/wire/message_types.hpp"
+#include "runtime/wire/undecodable.hpp"
 #include "tests/support/proto_fill.hpp"
 
 // A domain module's error codes, as actors/session and actors/media declare theirs.
@@ -213,6 +214,30 @@ TEST_SUITE("runtime.wire") {
     CHECK(*sv::retry_after(over) == std::chrono::milliseconds{75});
     CHECK_FALSE(sv::retry_after(err).has_value()); // overloaded, but no hint attached
     CHECK_FALSE(sv::retry_after(sv::make_error(sv::errc::invalid_argument)).has_value());
+  }
+
+  TEST_CASE("an actor with answer_undecodable refuses what it does not know without rendering "
+            "it (CAF renders a duration with a bad unit out of bounds)") {
+    system_config cfg;
+    caf::actor_system sys{cfg};
+    auto a = sys.spawn([](caf::event_based_actor* self) -> caf::behavior {
+      sv::wire::answer_undecodable(self, "wire test");
+      return {[](int32_t x) {
+        return x;
+      }};
+    });
+    // What fuzz_cluster_message found
+    // (fuzz/regressions/fuzz_cluster_message/caf-duration-bad-unit.bin): CAF decodes any unit, and
+    // its default handler (print_and_drop) would render this and crash.
+    caf::duration bad;
+    bad.unit = static_cast<caf::time_unit>(0x7fffffff); // far past the table of names
+    bad.count = 1;
+    caf::scoped_actor self{sys};
+    caf::error seen;
+    self->request(a, timeout, bad)
+        .receive([&](caf::duration&) { FAIL("echoed"); }, [&](caf::error& err) { seen = err; });
+    CHECK(seen == caf::sec::unexpected_message);
+    caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
   }
 
 } // TEST_SUITE
