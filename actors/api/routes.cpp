@@ -394,6 +394,9 @@ bool read_int_fields(std::string_view json, const std::vector<std::string_view>&
     auto digits = i;
     int64_t v = 0;
     while (i < json.size() && json[i] >= '0' && json[i] <= '9') {
+      if (i - digits == 18) {
+        return false; // more digits than int64 surely holds (checked before it overflows)
+      }
       v = v * 10 + (json[i] - '0');
       ++i;
     }

@@ -176,5 +176,8 @@ seconds = 5
     CHECK_FALSE(load("[viewers]\nprotocol = \"grpc\"\n" + phase, error));
     CHECK(error.find("viewers.protocol wants \"edge\" or \"http\", got \"grpc\"")
           != std::string::npos);
+    // A float past int64 (toml++ would cast it with undefined behaviour; found by fuzzing).
+    CHECK_FALSE(load("[cluster]\nbase_port = 36e81\n" + phase, error));
+    CHECK(error.find("a number too large") != std::string::npos);
   }
 }

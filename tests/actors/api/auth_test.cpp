@@ -208,7 +208,8 @@ TEST_SUITE("actors.api") {
     for (auto text :
          {R"({"position_ms":1.5})", R"({"position_ms":1e3})", R"({"position_ms":"5"})",
           R"({"positionMs":5})", R"({"other":5})", R"({"position_ms":1,"position_ms":2})",
-          R"({"position_ms":01})", R"({"position_ms":1234567890123456789})", R"({"position_ms":-})",
+          R"({"position_ms":01})", R"({"position_ms":1234567890123456789})",
+          R"({"position_ms":1001111111111111111111111})", R"({"position_ms":-})",
           R"({"position_ms":1)", R"({"position_ms":1}x)", R"([1])", "", R"({"position_ms" 1})",
           R"({"position_ms":1,})", R"({"position_ms":null})", R"({"pos\u0069tion_ms":1})"}) {
       CHECK_MESSAGE(!sv::api::read_int_fields(text, names, v), text);
