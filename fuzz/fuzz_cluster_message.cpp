@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <fstream>
+#include <stdexcept>
 #include <string>
 #include <utility>
 #include <vector>
@@ -88,7 +89,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                         reinterpret_cast<const char*>(data) + size);
   caf::message m;
   caf::binary_deserializer src{sys(), buf};
-  (void)src(m);
+  try {
+    (void)src(m);
+  } catch (const std::runtime_error&) {
+    // CAF 0.17 throws for a caf::config_value whose type index is out of range ("invalid
+    // type found"; fuzz/findings/caf-config-value-throws.bin, docs/fuzzing.md): known and
+    // open (issue #18), caught here so that fuzzing goes on past it.
+  }
   // Not rendered: CAF's own to_string of a decoded caf::duration whose unit is out of range
   // reads past a table (docs/fuzzing.md, Found). No actor of the node renders what it
   // receives (wire::answer_undecodable everywhere), so the target fuzzes the decoder.
