@@ -345,7 +345,10 @@ std::optional<session_handle> handle_checker::check(std::string_view text,
 bool read_int_fields(std::string_view json, const std::vector<std::string_view>& names,
                      std::vector<int64_t>& out) {
   out.assign(names.size(), 0);
-  std::vector<bool> seen(names.size(), false);
+  if (names.size() > 64) {
+    return false; // more names than the bit set below holds: the full parser
+  }
+  uint64_t seen = 0; // bit f: names[f] was read (no allocation per body)
   size_t i = 0;
   auto ws = [&] {
     while (i < json.size()
@@ -382,10 +385,10 @@ bool read_int_fields(std::string_view json, const std::vector<std::string_view>&
     while (f < names.size() && names[f] != name) {
       ++f;
     }
-    if (f == names.size() || seen[f] || !eat(':')) {
+    if (f == names.size() || ((seen >> f) & 1U) != 0 || !eat(':')) {
       return false;
     }
-    seen[f] = true;
+    seen |= uint64_t{1} << f;
     ws();
     bool negative = i < json.size() && json[i] == '-';
     if (negative) {

@@ -105,7 +105,7 @@ private:
 
 /// A fast reader of flat JSON objects whose fields are all integers, such as a heartbeat's
 /// body: `out[i]` gets the value of field `names[i]` (0 when absent). It takes only the
-/// plain form, {"name": integer, ...} with names among `names`, each at most once, and
+/// plain form, {"name": integer, ...} with names among `names` (at most 64), each at most once, and
 /// integers of at most 18 digits without a fraction, an exponent or a leading zero, and
 /// returns false for anything else, which the caller then gives to the full parser (the
 /// one that decides what is an error; for what this one takes, both agree).
