@@ -66,6 +66,7 @@ struct item {
   session::open_request open;
   session::heartbeat_report hb;
   session::command cmd;
+  std::string token; // an open's: the viewer's token, kept for the session's later requests
 
   uint64_t session_id() const {
     return kind == session::item_kind::open        ? open.session_id
@@ -280,8 +281,9 @@ private:
       body.set_device(i.open.device);
       body.set_region(i.open.region);
       body.set_tier(i.open.subscription);
-      auto token = keys_.mint({i.open.user, static_cast<uint8_t>(api::scope::viewer),
-                               sv::clock::wall_ms() / 1000 + 7 * 86'400});
+      i.token = keys_.mint({i.open.user, static_cast<uint8_t>(api::scope::viewer),
+                            sv::clock::wall_ms() / 1000 + 7 * 86'400});
+      auto token = i.token;
       std::vector<item> items;
       items.push_back(std::move(i));
       send(node, "POST", "/v1/sessions", token, to_json(body), std::move(items));
@@ -404,8 +406,7 @@ private:
         k.handle = o.session_id();
         k.user = first.open.user;
         k.node = t.node;
-        k.token = keys_.mint({k.user, static_cast<uint8_t>(api::scope::viewer),
-                              sv::clock::wall_ms() / 1000 + 7 * 86'400});
+        k.token = first.token;
         sessions_[first.open.session_id] = std::move(k);
         answer(first, caf::error{}, node);
       } else {
