@@ -235,8 +235,10 @@ void dial(endpoint_self* self, size_t i) {
   }
   slot.dialing = true;
   auto timeout = self->state.cfg.connect_timeout;
-  auto mm = self->state.cfg.tls ? self->system().openssl_manager().actor_handle()
-                                : self->system().middleman().actor_handle();
+  auto mm = self->state.cfg.dialer
+                ? caf::actor_cast<caf::io::middleman_actor>(self->state.cfg.dialer)
+            : self->state.cfg.tls ? self->system().openssl_manager().actor_handle()
+                                  : self->system().middleman().actor_handle();
   auto target = slot.where;
   auto via = self->state.cfg.dial_via.find(slot.where.host + ":" + std::to_string(slot.where.port));
   if (via != self->state.cfg.dial_via.end()) {

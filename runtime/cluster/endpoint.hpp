@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "caf/actor.hpp"
 #include "caf/atom.hpp"
 #include "caf/fwd.hpp"
 #include "runtime/cluster/endpoint_protocol.hpp"
@@ -50,6 +51,9 @@ struct endpoint_settings {
   membership_settings membership;
   /// Dial through caf_openssl (the node published its endpoint with TLS).
   bool tls = false;
+  /// The middleman actor to dial through (the node's transport_guard); none: CAF's own
+  /// (or caf_openssl's with `tls`).
+  caf::actor dialer;
 };
 
 /// Spawns the cluster endpoint: the actor a node publishes on its cluster port. It

@@ -88,6 +88,14 @@ struct node_settings {
   uint32_t heartbeat_interval_ms = 500;
   uint32_t connection_timeout_ms = 3000;
   uint32_t seed_retry_ms = 500;
+  /// The cluster port's guard (issue #18): largest BASP frame payload after the
+  /// handshake, most accepted connections at once, most of them still without handshake
+  /// (the oldest is pushed out), and how long a new connection may take to complete its
+  /// handshake.
+  uint32_t max_frame_bytes = 16u << 20;
+  uint32_t max_connections = 512;
+  uint32_t max_pending_connections = 64;
+  uint32_t handshake_timeout_ms = 5000;
   /// Graceful leave (SIGTERM): how long the node waits for the other nodes of its region to
   /// take over what it holds before it stops anyway.
   uint32_t leave_timeout_ms = 10'000;

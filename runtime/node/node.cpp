@@ -4,6 +4,7 @@
 #include <chrono>
 #include <filesystem>
 #include <system_error>
+#include <variant>
 
 #include <spdlog/spdlog.h>
 
@@ -13,13 +14,14 @@
 #include "caf/event_based_actor.hpp"
 #include "caf/exit_reason.hpp"
 #include "caf/io/middleman.hpp"
+#include "caf/io/middleman_actor.hpp"
 #include "caf/openssl/manager.hpp"
-#include "caf/openssl/publish.hpp"
 #include "caf/scoped_actor.hpp"
 #include "caf/send.hpp"
 #include "runtime/cluster/client.hpp"
 #include "runtime/cluster/endpoint.hpp"
 #include "runtime/cluster/tls_io.hpp"
+#include "runtime/cluster/transport_guard.hpp"
 #include "runtime/flow/flow_context.hpp"
 #include "runtime/flow/load_monitor.hpp"
 #include "runtime/metrics/http_server.hpp"
@@ -100,6 +102,8 @@ struct node::impl {
   caf::actor_system_config cfg;
   std::unique_ptr<caf::actor_system> sys;
   cluster::endpoint_actor endpoint;
+  // The cluster port's guard: the endpoint is published and peers are dialed through it.
+  std::unique_ptr<cluster::transport_guard> guard;
   uint16_t cluster_port = 0;
   metrics::http_server http;
   std::atomic<bool> ready{false};
@@ -194,18 +198,22 @@ struct node::impl {
     if (cluster_port != 0) {
       // Graceful leave: peers learn that this node is leaving before its connections drop.
       cluster::leave_cluster(*sys, endpoint, std::chrono::milliseconds{1000});
-      if (tls()) {
-        // caf/openssl/unpublish.hpp does not compile in 0.17.6; ask its manager directly.
-        caf::scoped_actor self{*sys};
-        self->request(sys->openssl_manager().actor_handle(), caf::duration{std::chrono::seconds{1}},
-                      caf::unpublish_atom::value, endpoint.address(), cluster_port)
-            .receive([] {}, [](caf::error&) {});
-      } else {
-        sys->middleman().unpublish(endpoint, cluster_port);
-      }
+      // The guard's middleman actor published it, for plain TCP and TLS alike.
+      caf::scoped_actor self{*sys};
+      self->request(caf::actor_cast<caf::io::middleman_actor>(guard->dialer()),
+                    caf::duration{std::chrono::seconds{1}}, caf::unpublish_atom::value,
+                    endpoint.address(), cluster_port)
+          .receive([] {}, [](caf::error&) {});
     }
     stop_actor(*sys, endpoint);
     cluster_port = 0;
+  }
+
+  void stop_guard() {
+    if (guard) {
+      guard->stop();
+      guard.reset();
+    }
   }
 };
 
@@ -261,30 +269,40 @@ std::string node::start() {
   es.membership.remote_down_after = std::chrono::milliseconds{d.settings.remote_down_after_ms};
   es.region = d.settings.region;
   es.zone = d.settings.zone;
+  cluster::guard_settings gs;
+  gs.frames.max_frame_bytes = d.settings.max_frame_bytes;
+  gs.max_connections = d.settings.max_connections;
+  gs.max_pending = d.settings.max_pending_connections;
+  gs.handshake_timeout = std::chrono::milliseconds{d.settings.handshake_timeout_ms};
+  gs.tls = d.tls();
+  d.guard = std::make_unique<cluster::transport_guard>(*d.sys, gs, &d.registry);
+  es.dialer = d.guard->dialer();
   d.endpoint = cluster::spawn_endpoint(*d.sys, std::move(es), d.peers, d.registry);
   // reuse = true: a restarted node must re-bind at once despite TIME_WAIT sockets.
-  auto port = d.tls() ? caf::openssl::publish(d.endpoint, d.settings.cluster_port,
-                                              d.settings.bind_address.c_str(), true)
-                      : d.sys->middleman().publish(d.endpoint, d.settings.cluster_port,
-                                                   d.settings.bind_address.c_str(), true);
-  if (!port) {
+  auto published = d.guard->publish(caf::actor_cast<caf::strong_actor_ptr>(d.endpoint),
+                                    d.sys->message_types(d.endpoint), d.settings.cluster_port,
+                                    d.settings.bind_address, true);
+  if (auto* err = std::get_if<std::string>(&published)) {
     auto why = "cannot publish the cluster endpoint on " + d.settings.bind_address + ":"
-               + std::to_string(d.settings.cluster_port) + ": " + d.sys->render(port.error());
+               + std::to_string(d.settings.cluster_port) + ": " + *err;
     d.stop_endpoint();
+    d.stop_guard();
     stop_actor(*d.sys, d.monitor);
     return why;
   }
-  d.cluster_port = *port;
+  auto port = std::get<uint16_t>(published);
+  d.cluster_port = port;
   if (d.settings.metrics_port != 0) {
     auto err = d.http.start(d.settings.metrics_bind_address, d.settings.metrics_port,
                             [&d](const std::string& path) { return d.serve(path); });
     if (!err.empty()) {
       d.stop_endpoint();
+      d.stop_guard();
       stop_actor(*d.sys, d.monitor);
       return "cannot start the metrics endpoint: " + err;
     }
   }
-  cluster::start_endpoint(d.endpoint, d.settings.bind_address + ":" + std::to_string(*port));
+  cluster::start_endpoint(d.endpoint, d.settings.bind_address + ":" + std::to_string(port));
   d.ready = true;
   return {};
 }
@@ -295,6 +313,7 @@ void node::stop() {
   // Reverse start order: metrics endpoint, cluster endpoint, load monitor.
   d.http.stop();
   d.stop_endpoint();
+  d.stop_guard();
   stop_actor(*d.sys, d.monitor);
 }
 
