@@ -59,6 +59,7 @@ void register_message_types(caf::actor_system_config& cfg) {
 analytics::analytics(node& n)
     : sys_(n.system()), regions_([np = &n] { return cluster::up_regions(np->members()); }),
       shared_(std::make_shared<analytics_shared>()) {
+  shared_->health = n.service_readiness();
   auto& cfg = n.settings().section<config::analytics_node_settings>();
   shared_->max_pending = cfg.max_pending;
   shared_->held = std::make_unique<std::atomic<int64_t>[]>(cfg.partitions);

@@ -25,6 +25,7 @@
 #include "runtime/cluster/membership.hpp"
 #include "runtime/cluster/placement.hpp"
 #include "runtime/node/detached_children.hpp"
+#include "runtime/node/readiness.hpp"
 #include "runtime/util/clock.hpp"
 
 namespace sv::flow {
@@ -56,6 +57,8 @@ struct analytics_shared {
   std::atomic<int64_t> held_away{0}; // their total
   // The partitions (detached, each with its store open): stopping waits for them.
   detached_children partitions;
+  // Where a partition whose store fails to write says so (the node's /readyz).
+  std::shared_ptr<readiness> health;
 };
 
 namespace detail {

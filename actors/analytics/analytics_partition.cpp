@@ -125,8 +125,18 @@ caf::result<ack_msg> store_block(partition_actor* self, const event_block& b) {
                       "analytics: malformed event block from " + b.producer_id());
   }
   auto r = st.history->append(b, now);
+  auto service = [&] {
+    return "analytics partition " + std::to_string(st.index);
+  };
   if (!r) {
+    // Not stored, not acknowledged: the batcher keeps the block and sends it again.
+    if (st.shared->health) {
+      st.shared->health->mark_unready(service(), st.history->error());
+    }
     return make_error(errc::unavailable, "analytics history: " + st.history->error());
+  }
+  if (st.shared->health && st.shared->health->any_unready()) {
+    st.shared->health->mark_ready(service());
   }
   ack_msg ack;
   ack.set_producer_id(b.producer_id());

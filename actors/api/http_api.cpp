@@ -950,9 +950,9 @@ struct http_api::impl {
       return;
     }
     if (*r.match == endpoint::readyz) {
-      counted(s->n->status().ready
-                  ? http::response{200, "text/plain; charset=utf-8", "ready\n"}
-                  : http::response{503, "text/plain; charset=utf-8", "not ready\n"});
+      auto st = s->n->status();
+      auto text = readyz_body(st.started, st.unready);
+      counted(http::response{st.ready ? 200 : 503, "text/plain; charset=utf-8", text});
       return;
     }
     auto c = std::make_shared<call>();

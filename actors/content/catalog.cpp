@@ -43,6 +43,7 @@ catalog::catalog(node& n, std::chrono::milliseconds timeout,
   if (!store->error().empty()) {
     throw std::runtime_error("catalog: " + store->error());
   }
+  store->report_to(n.service_readiness(), "catalog");
   auto* np = &n;
   auto members = [np] {
     return np->members();

@@ -73,6 +73,11 @@ void reconcile(catalog_self* self, const catalog_actor& peer, const entries_msg&
 
 void repair_round(catalog_self* self) {
   auto& st = self->state;
+  if (st.store->failing()) {
+    // After a failed write (a full disk): learn whether writes work again, so that
+    // /readyz recovers without waiting for the next title update.
+    st.store->probe();
+  }
   refresh_voters(self);
   digest_msg d;
   d.set_from(st.router.self_name());

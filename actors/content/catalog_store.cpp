@@ -5,6 +5,7 @@
 #include <chrono>
 #include <unordered_map>
 
+#include "runtime/node/readiness.hpp"
 #include "runtime/storage/sqlite.hpp"
 
 namespace sv::content {
@@ -151,9 +152,21 @@ std::optional<apply_result> catalog_store::apply(const metadata& m, const ballot
   bind_text(s.get(), 5, b.node);
   if (sqlite3_step(s.get()) != SQLITE_DONE) {
     error_ = sqlite3_errmsg(db_);
+    wrote(false);
     return std::nullopt;
   }
+  wrote(true);
   return sqlite3_changes(db_) > 0 ? apply_result::applied : apply_result::stale;
+}
+
+bool catalog_store::wrote(bool ok) {
+  failing_ = !ok;
+  if (health_ && !ok) {
+    health_->mark_unready(service_, error_);
+  } else if (health_ && health_->any_unready()) {
+    health_->mark_ready(service_);
+  }
+  return ok;
 }
 
 std::optional<stored_version> catalog_store::get_stored(const std::string& id) const {
@@ -195,9 +208,9 @@ bool catalog_store::promise(const std::string& id, const ballot& b) {
   bind_text(s.get(), 3, b.node);
   if (sqlite3_step(s.get()) != SQLITE_DONE) {
     error_ = sqlite3_errmsg(db_);
-    return false;
+    return wrote(false);
   }
-  return true;
+  return wrote(true);
 }
 
 std::vector<std::string> catalog_store::voters() const {
@@ -210,12 +223,13 @@ std::vector<std::string> catalog_store::voters() const {
 }
 
 bool catalog_store::set_voters(const std::vector<std::string>& names) {
-  if (db_ == nullptr
-      || sqlite3_exec(db_, "BEGIN; DELETE FROM voter;", nullptr, nullptr, nullptr) != SQLITE_OK) {
+  if (db_ == nullptr) {
     return false;
   }
+  auto ok = sqlite3_exec(db_, "BEGIN IMMEDIATE; DELETE FROM voter;", nullptr, nullptr, nullptr)
+            == SQLITE_OK;
   statement s{stmts_, db_, "INSERT OR IGNORE INTO voter (name) VALUES (?1)"};
-  auto ok = static_cast<bool>(s);
+  ok = ok && static_cast<bool>(s);
   for (auto& n : names) {
     if (!ok) {
       break;
@@ -224,9 +238,35 @@ bool catalog_store::set_voters(const std::vector<std::string>& names) {
     bind_text(s.get(), 1, n);
     ok = sqlite3_step(s.get()) == SQLITE_DONE;
   }
-  ok =
-      sqlite3_exec(db_, ok ? "COMMIT;" : "ROLLBACK;", nullptr, nullptr, nullptr) == SQLITE_OK && ok;
-  return ok;
+  ok = ok && sqlite3_exec(db_, "COMMIT;", nullptr, nullptr, nullptr) == SQLITE_OK;
+  if (!ok) {
+    error_ = sqlite3_errmsg(db_);
+    // A failed statement or COMMIT (a full disk) can leave the transaction open; later
+    // writes would then "succeed" inside it without ever being durable.
+    if (sqlite3_get_autocommit(db_) == 0) {
+      sqlite3_exec(db_, "ROLLBACK;", nullptr, nullptr, nullptr);
+    }
+  }
+  return wrote(ok);
+}
+
+bool catalog_store::probe() {
+  if (db_ == nullptr) {
+    return false;
+  }
+  auto ok = sqlite3_exec(db_,
+                         "BEGIN IMMEDIATE; CREATE TABLE IF NOT EXISTS probe (at INTEGER); "
+                         "DELETE FROM probe; INSERT INTO probe VALUES (strftime('%s','now')); "
+                         "COMMIT;",
+                         nullptr, nullptr, nullptr)
+            == SQLITE_OK;
+  if (!ok) {
+    error_ = sqlite3_errmsg(db_);
+    if (sqlite3_get_autocommit(db_) == 0) {
+      sqlite3_exec(db_, "ROLLBACK;", nullptr, nullptr, nullptr);
+    }
+  }
+  return wrote(ok);
 }
 
 std::optional<metadata> catalog_store::get(const std::string& id) const {

@@ -19,6 +19,10 @@
 struct sqlite3;
 struct sqlite3_stmt;
 
+namespace sv {
+class readiness;
+}
+
 namespace sv::content {
 
 /// A proposal number of the per-title consensus: ordered by round, then by node name, so
@@ -97,8 +101,29 @@ public:
 
   size_t size() const;
 
+  /// Where a failed write says so (as `service`), and a write that succeeds again clears
+  /// it: the node's /readyz.
+  void report_to(std::shared_ptr<sv::readiness> health, std::string service) {
+    health_ = std::move(health);
+    service_ = std::move(service);
+  }
+
+  /// Whether the last write failed.
+  bool failing() const noexcept {
+    return failing_;
+  }
+
+  /// A small write that touches the disk (a probe row, in a transaction), to learn whether
+  /// writes work again after a failure; reported like any write.
+  bool probe();
+
 private:
   void checkpoint_loop(const std::string& path);
+  bool failing_ = false;
+  // Reports a write's outcome to health_ (a failure with error_); returns `ok`.
+  bool wrote(bool ok);
+  std::shared_ptr<sv::readiness> health_;
+  std::string service_;
 
   sqlite3* db_ = nullptr;
   std::thread checkpointer_;

@@ -30,6 +30,7 @@
 #include "runtime/node/ask.hpp"
 #include "runtime/node/background.hpp"
 #include "runtime/node/node.hpp"
+#include "runtime/node/readiness.hpp"
 #include "runtime/node/stop.hpp"
 #include "runtime/wire/errc.hpp"
 #include "runtime/wire/protobuf.hpp"
@@ -82,13 +83,53 @@ using key = std::pair<std::string, std::string>; // user, content
 // remote reference to a detached actor can keep CAF 0.17's actor system from shutting down.
 struct writer_state {
   std::unique_ptr<watch_store> store;
+  // Positions whose write failed (a full disk), newest per user and title: written before
+  // the next batch and retried every second until they are stored.
+  std::map<key, watch_entry> retry;
+  bool retry_scheduled = false;
   static inline const char* name = "sv.media.watch_writer";
 };
 
 using writer_actor = caf::stateful_actor<writer_state>;
 
+using retry_writes_atom = caf::atom_constant<caf::atom("svwretry")>;
+
+void keep_newer(std::map<key, watch_entry>& m, const watch_entry& e);
+
+// Writes `fresh` after what earlier failed; on a failure keeps all of it for the next try
+// and marks the store unready, on success clears that. Whether it stored them.
+bool write_positions(writer_actor* self, std::vector<watch_entry> fresh,
+                     const std::shared_ptr<readiness>& health) {
+  auto& st = self->state;
+  std::vector<watch_entry> es;
+  es.reserve(st.retry.size() + fresh.size());
+  for (auto& [k, e] : st.retry) {
+    es.push_back(e);
+  }
+  es.insert(es.end(), fresh.begin(), fresh.end());
+  if (es.empty()) {
+    return true;
+  }
+  if (!st.store->record_all(es)) {
+    spdlog::error("watch_state: {}", st.store->error());
+    health->mark_unready("positions", st.store->error());
+    for (auto& e : fresh) {
+      keep_newer(st.retry, e);
+    }
+    if (!st.retry_scheduled) {
+      st.retry_scheduled = true;
+      self->delayed_send(self, std::chrono::seconds{1}, retry_writes_atom::value);
+    }
+    return false;
+  }
+  st.retry.clear();
+  health->mark_ready("positions");
+  return true;
+}
+
 caf::behavior writer_behavior(writer_actor* self, std::string path,
-                              std::shared_ptr<std::atomic<uint64_t>> stored) {
+                              std::shared_ptr<std::atomic<uint64_t>> stored,
+                              std::shared_ptr<readiness> health) {
   lower_this_threads_priority();
   wire::answer_undecodable(self, "watch writer"); // never renders what it does not know
   self->state.store = std::make_unique<watch_store>(path);
@@ -98,27 +139,32 @@ caf::behavior writer_behavior(writer_actor* self, std::string path,
   // The logged positions go into the keyed table once a minute (and when many are in).
   self->delayed_send(self, std::chrono::minutes{1}, compact_atom::value);
   return {
-      [self](compact_atom) {
+      [self, health](compact_atom) {
         if (!self->state.store->compact()) {
           spdlog::error("watch_state: {}", self->state.store->error());
+          health->mark_unready("positions", self->state.store->error());
         }
         self->delayed_send(self, std::chrono::minutes{1}, compact_atom::value);
       },
-      [self, stored](const batch_msg& b) -> caf::result<caf::ok_atom> {
+      [self, stored, health](const batch_msg& b) -> caf::result<caf::ok_atom> {
         std::vector<watch_entry> es;
         es.reserve(static_cast<size_t>(b.positions_size()));
         for (auto& p : b.positions()) {
           es.push_back(from_msg(p));
         }
-        auto n = self->state.store->record_all(es);
-        if (!n) {
-          spdlog::error("watch_state: {}", self->state.store->error());
+        if (!write_positions(self, std::move(es), health)) {
+          // Not stored: the requester is told; this writer keeps the positions and writes
+          // them once the disk takes them, and /readyz says why until then.
           return make_error(errc::unavailable, self->state.store->error());
         }
         if (!b.replica()) {
-          stored->fetch_add(es.size(), std::memory_order_relaxed);
+          stored->fetch_add(static_cast<uint64_t>(b.positions_size()), std::memory_order_relaxed);
         }
         return caf::ok_atom::value;
+      },
+      [self, health](retry_writes_atom) {
+        self->state.retry_scheduled = false;
+        write_positions(self, {}, health);
       },
       [self](const query_msg& q) {
         auto e = self->state.store->get(q.user(), q.content());
@@ -686,13 +732,14 @@ watch_private::behavior_type
 watch_behavior(watch_self* self, std::string node_name,
                std::function<std::vector<cluster::member>()> members, caf::actor endpoint,
                std::string path, watch_settings cfg, std::shared_ptr<std::atomic<uint64_t>> stored,
-               std::shared_ptr<watch_counts> counts, std::shared_ptr<detached_children> children) {
+               std::shared_ptr<watch_counts> counts, std::shared_ptr<detached_children> children,
+               std::shared_ptr<readiness> health) {
   auto& st = self->state;
   st.router.bind(std::move(node_name), std::move(endpoint), std::move(members));
   st.cfg = cfg;
   st.counts = std::move(counts);
-  st.writer =
-      self->spawn<caf::linked + caf::detached>(writer_behavior, std::move(path), std::move(stored));
+  st.writer = self->spawn<caf::linked + caf::detached>(writer_behavior, std::move(path),
+                                                       std::move(stored), std::move(health));
   children->add(st.writer);
   self->set_down_handler([self](caf::down_msg& dm) { self->state.router.forget(dm.source); });
   wire::answer_undecodable(self, "watch state");
@@ -900,11 +947,11 @@ watch_state::watch_state(node& n, watch_settings s) : sys_(n.system()) {
   auto* np = &n;
   auto stored = std::make_shared<std::atomic<uint64_t>>(0);
   auto counts = std::make_shared<watch_counts>();
-  actor_ = sys_.spawn(watch_behavior, n.settings().name,
-                      std::function<std::vector<cluster::member>()>{[np] {
-                        return np->members();
-                      }},
-                      n.cluster_endpoint(), path, s, stored, counts, children_);
+  actor_ = sys_.spawn(
+      watch_behavior, n.settings().name, std::function<std::vector<cluster::member>()>{[np] {
+        return np->members();
+      }},
+      n.cluster_endpoint(), path, s, stored, counts, children_, n.service_readiness());
   n.metrics().counter_callback("sv_watch_positions_stored_total",
                                "Positions this node stored as their users' owner (replica copies "
                                "not counted)",

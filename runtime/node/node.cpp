@@ -26,6 +26,7 @@
 #include "runtime/flow/load_monitor.hpp"
 #include "runtime/metrics/http_server.hpp"
 #include "runtime/metrics/registry.hpp"
+#include "runtime/node/readiness.hpp"
 #include "runtime/node/tls.hpp"
 #include "runtime/node/version.hpp"
 #include "runtime/util/clock.hpp"
@@ -92,6 +93,21 @@ void stop_actor(caf::actor_system& sys, Handle& a) {
 
 } // namespace
 
+std::string readyz_body(bool started,
+                        const std::vector<std::pair<std::string, std::string>>& unready) {
+  if (!started) {
+    return "not ready\n";
+  }
+  if (unready.empty()) {
+    return "ready\n";
+  }
+  std::string out = "not ready\n";
+  for (auto& [service, why] : unready) {
+    out += service + ": " + why + "\n";
+  }
+  return out;
+}
+
 struct node::impl {
   config::node_settings settings;
   // Declared before the actor system: actors hold pointers into it.
@@ -107,6 +123,7 @@ struct node::impl {
   uint16_t cluster_port = 0;
   metrics::http_server http;
   std::atomic<bool> ready{false};
+  std::shared_ptr<readiness> services = std::make_shared<readiness>();
 
   impl(config::node_settings s, const std::vector<node::type_registrar>& extra_types)
       : settings(std::move(s)),
@@ -167,6 +184,14 @@ struct node::impl {
     registry.counter_callback("sv_wire_decode_failures_total",
                               "Protobuf payloads that failed to decode",
                               [&c] { return static_cast<double>(c.decode_failures.load()); });
+    auto svc = services;
+    registry.gauge_callback("sv_node_unready_services",
+                            "Services of this node not ready (e.g. a store whose writes fail)",
+                            [svc] { return static_cast<double>(svc->unready().size()); });
+    registry.counter_callback("sv_store_write_failures_total",
+                              "Store writes that failed (disk full, I/O error), answered with "
+                              "an error and not acknowledged",
+                              [svc] { return static_cast<double>(svc->failures()); });
     registry.counter_callback("sv_wire_undecodable_messages_total",
                               "Messages that reached an actor undecodable (answered with "
                               "an error)",
@@ -181,8 +206,8 @@ struct node::impl {
       return {200, "text/plain; charset=utf-8", "ok\n"};
     }
     if (path == "/readyz") {
-      return ready ? metrics::http_response{200, "text/plain; charset=utf-8", "ready\n"}
-                   : metrics::http_response{503, "text/plain; charset=utf-8", "not ready\n"};
+      auto body = readyz_body(ready, services->unready());
+      return {body == "ready\n" ? 200 : 503, "text/plain; charset=utf-8", body};
     }
     return {404, "text/plain; charset=utf-8", "not found\n"};
   }
@@ -334,8 +359,14 @@ node_status node::status() const {
   st.members = d.peers->members().size();
   st.actors = d.sys->registry().running();
   st.load_level = static_cast<int>(d.flow->current_level());
-  st.ready = d.ready;
+  st.unready = d.services->unready();
+  st.started = d.ready;
+  st.ready = st.started && st.unready.empty();
   return st;
+}
+
+std::shared_ptr<readiness> node::service_readiness() const {
+  return impl_->services;
 }
 
 std::vector<cluster::peer_info> node::peers() const {

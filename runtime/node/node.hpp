@@ -5,6 +5,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "caf/expected.hpp"
@@ -30,6 +31,12 @@ class formatter;
 
 namespace sv {
 
+class readiness;
+
+/// The body of /readyz: "ready", or "not ready" and a line per unready service.
+std::string readyz_body(bool started,
+                        const std::vector<std::pair<std::string, std::string>>& unready);
+
 /// The StreamVerse release this runtime was built from, e.g. "0.1.0".
 const char* version();
 
@@ -39,9 +46,12 @@ struct node_status {
   size_t peers = 0;   ///< peers with which a hello was exchanged and still connected
   size_t members = 0; ///< members listed (any state, this node included)
   size_t members_up = 0;
-  size_t actors = 0;  ///< actors running in this node's actor system
-  int load_level = 0; ///< degrader level L0 (normal) .. L4 (critical work only)
-  bool ready = false; ///< start() succeeded and stop() was not called
+  size_t actors = 0;    ///< actors running in this node's actor system
+  int load_level = 0;   ///< degrader level L0 (normal) .. L4 (critical work only)
+  bool started = false; ///< start() succeeded and stop() was not called
+  bool ready = false;   ///< started and every service ready
+  /// Services not ready (a store whose writes fail) and why; empty when all are.
+  std::vector<std::pair<std::string, std::string>> unready;
 };
 
 /// One StreamVerse node: a CAF actor system with its middleman, the cluster endpoint
@@ -90,6 +100,9 @@ public:
   const config::node_settings& settings() const;
   caf::actor_system& system();
   metrics::registry& metrics();
+  /// Services report here when they stop or start working again (e.g. a store whose disk
+  /// is full); status().ready and /readyz follow. Shared: detached actors keep it.
+  std::shared_ptr<readiness> service_readiness() const;
   /// Flow control of this node: the gate, load cells, the current level.
   flow::flow_context& flow();
   /// The cluster endpoint actor (valid between start() and stop()): ask it for peers

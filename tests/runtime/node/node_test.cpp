@@ -182,3 +182,23 @@ TEST_SUITE("runtime.node") {
     CHECK(members_answer(sys, *ep));
   }
 }
+
+#include "runtime/node/readiness.hpp"
+
+TEST_CASE("a store that fails to write makes the node unready until a write succeeds") {
+  sv::readiness r;
+  CHECK(r.unready().empty());
+  CHECK(sv::readyz_body(true, r.unready()) == "ready\n");
+  r.mark_unready("positions", "database or disk is full");
+  r.mark_unready("catalog", "disk I/O error");
+  CHECK(r.any_unready());
+  CHECK(r.failures() == 2);
+  CHECK(sv::readyz_body(true, r.unready())
+        == "not ready\ncatalog: disk I/O error\npositions: database or disk is full\n");
+  r.mark_ready("positions");
+  CHECK(r.unready().size() == 1);
+  r.mark_ready("catalog");
+  CHECK_FALSE(r.any_unready());
+  CHECK(sv::readyz_body(true, r.unready()) == "ready\n");
+  CHECK(sv::readyz_body(false, r.unready()) == "not ready\n");
+}
