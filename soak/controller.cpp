@@ -695,6 +695,12 @@ private:
     for (auto& name : skipped) {
       rep.notes.push_back("phase " + name + " skipped");
     }
+    if (sc.chaos.present) {
+      rep.notes.push_back("chaos: seed " + std::to_string(sc.chaos.seed) + ", "
+                          + std::to_string(sc.chaos.faults)
+                          + " faults (the phases named chaos-NN-...); the same seed replays "
+                            "the same schedule");
+    }
     if (wan.active()) {
       auto t = wan.totals();
       rep.notes.push_back("WAN relays: " + std::to_string(wan.size())

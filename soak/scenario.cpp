@@ -5,6 +5,9 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <cstdio>
+#include <optional>
+#include <random>
 #include <set>
 #include <sstream>
 
@@ -401,6 +404,40 @@ std::optional<scenario> load_scenario(const std::string& path, std::string& erro
     }
     s.phases.push_back(std::move(p));
   }
+  if (auto* chaos = doc["chaos"].as_table()) {
+    auto& ct = *chaos;
+    s.chaos.present = true;
+    auto seed = ct["seed"].value_or(int64_t{1});
+    auto faults = ct["faults"].value_or(int64_t{20});
+    s.chaos.gap_s = ct["gap_s"].value_or(s.chaos.gap_s);
+    if (seed < 0 || faults < 1 || faults > 500 || s.chaos.gap_s < 0 || s.chaos.gap_s > 600) {
+      return fail("chaos: seed wants >= 0, faults 1..500, gap_s 0..600");
+    }
+    s.chaos.seed = static_cast<uint64_t>(seed);
+    s.chaos.faults = static_cast<uint32_t>(faults);
+    if (auto* ks = ct["kinds"].as_array()) {
+      for (auto& k : *ks) {
+        auto name = k.value_or(std::string{});
+        std::optional<phase_kind> found;
+        for (auto pk : {phase_kind::kill, phase_kind::stall, phase_kind::partition, phase_kind::wan,
+                        phase_kind::spike, phase_kind::cpu_thief, phase_kind::storm}) {
+          if (name == to_string(pk)) {
+            found = pk;
+          }
+        }
+        if (!found) {
+          return fail("chaos.kinds: \"" + name
+                      + "\" is not a fault kind (kill, stall, partition, wan, spike, "
+                        "cpu_thief, storm)");
+        }
+        s.chaos.kinds.push_back(*found);
+      }
+    }
+    if (s.nodes < 2) {
+      return fail("chaos wants at least two nodes");
+    }
+    add_chaos_phases(s, s.chaos);
+  }
   // Which nodes run when: every node from the start unless its first phase is a join; a
   // leave needs the node running and another one left; a join needs it not running; a kill
   // or stall needs it running.
@@ -441,6 +478,101 @@ std::optional<scenario> load_scenario(const std::string& path, std::string& erro
     }
   }
   return s;
+}
+
+void add_chaos_phases(scenario& s, const chaos_spec& c) {
+  std::mt19937_64 rng{c.seed};
+  auto uniform = [&](double lo, double hi) {
+    return std::round((lo + (hi - lo) * std::uniform_real_distribution<double>{0, 1}(rng)) * 10)
+           / 10;
+  };
+  auto pick = [&](size_t n) {
+    return static_cast<size_t>(rng() % n);
+  };
+  auto kinds = c.kinds;
+  if (kinds.empty()) {
+    kinds = {phase_kind::kill,  phase_kind::stall,     phase_kind::partition, phase_kind::wan,
+             phase_kind::spike, phase_kind::cpu_thief, phase_kind::storm};
+  }
+  // Nodes that run from the start and do not leave: a fault needs its node up.
+  std::vector<uint32_t> up;
+  for (uint32_t i = 0; i < s.nodes; ++i) {
+    if (s.starts(i) && s.runs_at_end(i)) {
+      up.push_back(i);
+    }
+  }
+  for (uint32_t f = 1; f <= c.faults; ++f) {
+    phase p;
+    p.kind = kinds[pick(kinds.size())];
+    char number[8];
+    std::snprintf(number, sizeof(number), "%02u", f);
+    std::string what = to_string(p.kind);
+    switch (p.kind) {
+    case phase_kind::kill:
+      p.node = node_name(up[pick(up.size())]);
+      p.nodes = {p.node};
+      p.restart_after_s = uniform(2, 5);
+      p.seconds = p.restart_after_s + 4;
+      what += "-" + p.node;
+      break;
+    case phase_kind::stall:
+      p.node = node_name(up[pick(up.size())]);
+      p.nodes = {p.node};
+      p.stall_s = uniform(1, 4);
+      p.seconds = p.stall_s + 3;
+      what += "-" + p.node;
+      break;
+    case phase_kind::partition: {
+      // Two non-empty groups: shuffle, then cut at a random point.
+      std::vector<uint32_t> order = up;
+      std::shuffle(order.begin(), order.end(), rng);
+      auto cut = 1 + pick(order.size() - 1);
+      p.groups.resize(2);
+      for (size_t k = 0; k < order.size(); ++k) {
+        p.groups[k < cut ? 0 : 1].push_back(node_name(order[k]));
+      }
+      p.seconds = uniform(5, 12);
+      for (auto& m : p.groups[0]) {
+        what += "-" + m;
+      }
+      break;
+    }
+    case phase_kind::wan:
+      p.delay_ms = static_cast<uint32_t>(uniform(10, 80));
+      p.jitter_ms = static_cast<uint32_t>(uniform(0, 40));
+      p.seconds = uniform(6, 12);
+      break;
+    case phase_kind::spike:
+      p.factor = uniform(2, 3);
+      p.ramp_s = 2;
+      p.leave_s = 2;
+      p.seconds = 8;
+      break;
+    case phase_kind::cpu_thief:
+      p.share = uniform(0.2, 0.4);
+      p.factor = 0;
+      p.seconds = uniform(6, 10);
+      break;
+    case phase_kind::storm:
+      p.updates_per_s = uniform(20, 50);
+      p.seconds = 8;
+      break;
+    default:
+      break;
+    }
+    p.name = "chaos-" + std::string{number} + "-" + what;
+    s.phases.push_back(std::move(p));
+    phase gap;
+    gap.kind = phase_kind::steady;
+    gap.name = "chaos-" + std::string{number} + "-after";
+    gap.seconds = c.gap_s;
+    s.phases.push_back(std::move(gap));
+  }
+  phase last;
+  last.kind = phase_kind::recovery;
+  last.name = "chaos-recovery";
+  last.seconds = std::max(10.0, c.gap_s);
+  s.phases.push_back(std::move(last));
 }
 
 std::map<std::string, std::vector<uint32_t>> scenario::nodes_by_region() const {

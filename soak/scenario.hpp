@@ -61,6 +61,18 @@ struct link_spec {
   uint32_t jitter_ms = 0;
 };
 
+/// [chaos]: faults from a seeded random schedule, appended after the listed phases, each
+/// followed by `gap_s` of steady load, then a recovery phase. The same seed gives the same
+/// schedule (phase names say what each fault is: "chaos-07-kill-node-b").
+struct chaos_spec {
+  bool present = false;
+  uint64_t seed = 1;
+  uint32_t faults = 20;
+  double gap_s = 8;
+  /// Kinds drawn from (uniformly): kill, stall, partition, wan, spike, cpu_thief, storm.
+  std::vector<phase_kind> kinds;
+};
+
 /// [autoscale]: the nodes' [scale] targets, and what `streamverse-soak --autoscale` does as
 /// the orchestrator (start and stop node processes to follow sv_cluster_desired_nodes).
 struct autoscale_spec {
@@ -106,6 +118,7 @@ struct scenario {
   double invalidation_p99_ms = 2000;
   std::vector<phase> phases;
   autoscale_spec autoscale;
+  chaos_spec chaos;
 
   double total_seconds() const;
 
@@ -149,5 +162,10 @@ std::optional<scenario> load_scenario(const std::string& path, std::string& erro
 
 /// "node-a", "node-b", ...
 std::string node_name(uint32_t index);
+
+/// Appends `c`'s faults to `s.phases` (deterministic in c.seed; a partition splits the
+/// nodes in two random groups, a kill or stall picks a node, durations and strengths are
+/// drawn from fixed ranges).
+void add_chaos_phases(scenario& s, const chaos_spec& c);
 
 } // namespace sv::soak

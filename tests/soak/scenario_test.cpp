@@ -180,4 +180,53 @@ seconds = 5
     CHECK_FALSE(load("[cluster]\nbase_port = 36e81\n" + phase, error));
     CHECK(error.find("a number too large") != std::string::npos);
   }
+  TEST_CASE("a chaos section appends a seeded schedule of faults that the same seed replays") {
+    std::string error;
+    const std::string base = "[cluster]\nnodes = 3\n[[phase]]\nkind = \"ramp\"\nseconds = 5\n";
+    auto a = load(base + "[chaos]\nseed = 4\nfaults = 12\ngap_s = 3\n", error);
+    REQUIRE_MESSAGE(a, error);
+    auto again = load(base + "[chaos]\nseed = 4\nfaults = 12\ngap_s = 3\n", error);
+    REQUIRE(again);
+    auto other = load(base + "[chaos]\nseed = 5\nfaults = 12\ngap_s = 3\n", error);
+    REQUIRE(other);
+    // ramp, then each fault and its gap, then recovery.
+    REQUIRE(a->phases.size() == 1 + 2 * 12 + 1);
+    CHECK(a->phases.back().kind == sv::soak::phase_kind::recovery);
+    bool differs = false;
+    for (size_t i = 0; i < a->phases.size(); ++i) {
+      CHECK(a->phases[i].name == again->phases[i].name);
+      CHECK(a->phases[i].seconds == again->phases[i].seconds);
+      differs = differs || a->phases[i].name != other->phases[i].name;
+    }
+    CHECK(differs);
+    for (size_t f = 0; f < 12; ++f) {
+      auto& p = a->phases[1 + 2 * f];
+      auto& gap = a->phases[2 + 2 * f];
+      CHECK(p.name.rfind("chaos-", 0) == 0);
+      CHECK(gap.kind == sv::soak::phase_kind::steady);
+      CHECK(gap.seconds == 3);
+      if (p.kind == sv::soak::phase_kind::kill) {
+        CHECK(p.restart_after_s < p.seconds);
+        CHECK(p.nodes.size() == 1);
+      }
+      if (p.kind == sv::soak::phase_kind::partition) {
+        REQUIRE(p.groups.size() == 2);
+        CHECK(p.groups[0].size() + p.groups[1].size() == 3);
+        CHECK_FALSE(p.groups[0].empty());
+        CHECK_FALSE(p.groups[1].empty());
+      }
+    }
+    // Only the kinds asked for.
+    auto kills = load(base + "[chaos]\nfaults = 6\nkinds = [\"kill\"]\n", error);
+    REQUIRE(kills);
+    for (size_t f = 0; f < 6; ++f) {
+      CHECK(kills->phases[1 + 2 * f].kind == sv::soak::phase_kind::kill);
+    }
+    CHECK_FALSE(load(base + "[chaos]\nkinds = [\"meteor\"]\n", error));
+    CHECK(error.find("not a fault kind") != std::string::npos);
+    CHECK_FALSE(load(base + "[chaos]\nfaults = 0\n", error));
+    CHECK(error.find("faults 1..500") != std::string::npos);
+    CHECK_FALSE(load("[cluster]\nnodes = 1\n[[phase]]\nkind = \"ramp\"\n[chaos]\n", error));
+    CHECK(error.find("at least two nodes") != std::string::npos);
+  }
 }

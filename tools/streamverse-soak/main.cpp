@@ -34,7 +34,7 @@ const char* usage =
     "  --autoscale      the controller orchestrates: it starts and stops node processes\n"
     "                   (SIGTERM: a graceful leave) to follow the nodes'\n"
     "                   sv_cluster_desired_nodes; needs the scenario's [autoscale]\n"
-    "       streamverse-soak --check --scenario FILE\n"
+    "       streamverse-soak --check --scenario FILE   (a [chaos] scenario: also its schedule)\n"
     "  validates FILE and exits.\n"
     "Exit codes: 0 every invariant passed, 1 one failed, 2 bad arguments or setup failure.\n";
 
@@ -117,6 +117,14 @@ int main(int argc, char** argv) {
     }
     std::cout << scenario_file << ": ok (" << s->nodes << " nodes, " << s->viewers << " viewers, "
               << s->phases.size() << " phases, " << s->total_seconds() << " s)\n";
+    if (s->chaos.present) {
+      // The schedule the seed gives, phase by phase (start second, name, length).
+      double at = 0;
+      for (auto& p : s->phases) {
+        std::cout << "  " << at << " s  " << p.name << "  " << p.seconds << " s\n";
+        at += p.seconds;
+      }
+    }
     return 0;
   }
   if (scenario_file.empty() || report_dir.empty()) {
