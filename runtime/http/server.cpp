@@ -19,6 +19,8 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include "runtime/http/beast_request.hpp"
+
 namespace sv::http {
 
 namespace net = boost::asio;
@@ -144,8 +146,7 @@ private:
     }
     state_ = state::reading;
     parser_.emplace();
-    parser_->header_limit(static_cast<uint32_t>(shared_->settings.header_limit));
-    parser_->body_limit(static_cast<uint64_t>(shared_->settings.body_limit));
+    detail::limit(*parser_, shared_->settings.header_limit, shared_->settings.body_limit);
     stream_.expires_after(shared_->settings.read_timeout);
     bhttp::async_read_header(
         stream_, buffer_, *parser_,
@@ -184,22 +185,19 @@ private:
   }
 
   void failed(beast::error_code ec) {
-    if (ec == bhttp::error::header_limit) {
-      ++shared_->stats.too_large;
-      answer_error(431, "request head too large\n");
-    } else if (ec == bhttp::error::body_limit) {
-      ++shared_->stats.too_large;
-      answer_error(413, "body too large\n");
-    } else if (ec == beast::error::timeout) {
+    if (ec == beast::error::timeout) {
       ++shared_->stats.timed_out;
       close();
     } else if (ec == bhttp::error::end_of_stream || ec == net::error::eof
                || ec == net::error::operation_aborted || ec == net::error::connection_reset
                || ec == bhttp::error::partial_message) {
       close(); // the client went away (or the server closes)
-    } else {
+    } else if (auto status = detail::refusal_status(ec); status == 400) {
       ++shared_->stats.bad_requests;
       answer_error(400, "bad request\n");
+    } else {
+      ++shared_->stats.too_large;
+      answer_error(status, status == 431 ? "request head too large\n" : "body too large\n");
     }
   }
 
@@ -212,20 +210,7 @@ private:
     auto msg = parser_->release();
     keep_alive_ = msg.keep_alive();
     version_ = msg.version();
-    request req;
-    req.method = std::string{msg.method_string()};
-    req.target = std::string{msg.target()};
-    auto q = req.target.find('?');
-    req.path = req.target.substr(0, q);
-    req.query = q == std::string::npos ? std::string{} : req.target.substr(q + 1);
-    for (auto& f : msg) {
-      std::string name{f.name_string()};
-      std::transform(name.begin(), name.end(), name.begin(),
-                     [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-      req.headers.push_back({std::move(name), std::string{f.value()}});
-    }
-    req.body = std::move(msg.body());
-    req.remote = remote_;
+    auto req = detail::to_request(std::move(msg), remote_);
     state_ = state::handling;
     auto n = ++asked_;
     deadline_.expires_after(shared_->settings.handler_timeout);

@@ -298,3 +298,33 @@ TEST_SUITE("runtime.http") {
     CHECK(b.start(s, echo()).find("not an IP address") != std::string::npos);
   }
 }
+
+#include "runtime/http/request_parse.hpp"
+
+TEST_CASE("a connection's bytes parse as the server reads them: pipelined requests and each "
+          "refusal's status") {
+  auto out = sv::http::parse_requests("GET /a?x=1 HTTP/1.1\r\nHost: h\r\nX-Mixed-Case: v\r\n\r\n"
+                                      "POST /b HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc"
+                                      "GET /c HTTP/1.1\r\n",
+                                      8192, 1024);
+  REQUIRE(out.requests.size() == 2);
+  CHECK(out.incomplete);
+  CHECK(out.refused_status == 0);
+  CHECK(out.requests[0].path == "/a");
+  CHECK(out.requests[0].query == "x=1");
+  REQUIRE(out.requests[0].find("x-mixed-case") != nullptr);
+  CHECK(*out.requests[0].find("x-mixed-case") == "v");
+  CHECK(out.requests[1].method == "POST");
+  CHECK(out.requests[1].body == "abc");
+  // A head above the limit, a body above it, and garbage.
+  CHECK(sv::http::parse_requests("GET / HTTP/1.1\r\nX: " + std::string(200, 'a') + "\r\n\r\n", 100,
+                                 1024)
+            .refused_status
+        == 431);
+  CHECK(sv::http::parse_requests("POST / HTTP/1.1\r\nContent-Length: 5000\r\n\r\n", 8192, 1024)
+            .refused_status
+        == 413);
+  auto bad = sv::http::parse_requests("GET / HTTP/1.1\r\n\r\nNOT HTTP AT ALL\r\n\r\n", 8192, 1024);
+  CHECK(bad.requests.size() == 1);
+  CHECK(bad.refused_status == 400);
+}
