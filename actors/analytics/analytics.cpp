@@ -89,6 +89,10 @@ analytics::analytics(node& n)
           &analytics_shared::stored);
   counter("sv_analytics_refused_total", "Bad events refused by this node's partitions",
           &analytics_shared::refused);
+  counter("sv_analytics_window_events_dropped_total",
+          "Events stored but not counted in the real-time windows: their partition had "
+          "analytics.max_windows (title, region) windows with events in the last minute",
+          &analytics_shared::window_events_dropped);
   counter("sv_analytics_duplicate_batches_total", "Resent batches stored before",
           &analytics_shared::duplicate_batches);
   counter("sv_analytics_handed_off_total",

@@ -42,7 +42,7 @@ namespace sv::analytics {
 struct analytics_shared {
   std::atomic<uint64_t> emitted{0}, overloaded{0}, batches_sent{0}, resends{0}, acked_events{0},
       pending{0}, stored{0}, refused{0}, duplicate_batches{0}, handed_off{0}, adopted{0},
-      sent_home{0};
+      sent_home{0}, window_events_dropped{0};
   uint64_t max_pending = 0;
   // Batches each partition on this node holds (-1: not known yet), published by the
   // partition after every change; the service sums those it does not own.

@@ -154,7 +154,9 @@ caf::result<ack_msg> store_block(partition_actor* self, const event_block& b) {
   if (!b.home_region().empty()) {
     publish_away(self);
   }
+  auto dropped_before = st.live.dropped_events();
   st.live.add_block(b, st.sample_rate(), now, r->refused_at);
+  st.shared->window_events_dropped += st.live.dropped_events() - dropped_before;
   // Freshness of the real-time path: a sample per block (its newest event).
   int64_t newest = 0;
   for (auto t : b.timestamp_ms()) {
@@ -183,6 +185,7 @@ caf::behavior partition_behavior(partition_actor* self, uint32_t index, std::str
   }
   st.limits = hs.limits;
   st.cfg = cfg;
+  st.live.set_max_series(cfg.max_windows);
   st.index = index;
   st.shared = std::move(shared);
   st.flow = flow;

@@ -11,6 +11,7 @@ void register_config() {
       .integer("max_batch", 1, 1'000'000, &analytics_node_settings::max_batch)
       .integer("linger_ms", 0, 60'000, &analytics_node_settings::linger_ms, " ms")
       .integer("max_pending", 1, 100'000'000, &analytics_node_settings::max_pending)
+      .integer("max_windows", 1, 10'000'000, &analytics_node_settings::max_windows)
       .integer("resend_ms", 10, 600'000, &analytics_node_settings::resend_ms, " ms")
       .integer("sample_rate", 1, 1000, &analytics_node_settings::sample_rate)
       .integer("max_skew_ms", 1000, 86'400'000, &analytics_node_settings::max_skew_ms, " ms")

@@ -18,6 +18,7 @@ struct analytics_node_settings {
   uint32_t max_batch = 4096;      ///< events per batch at L0 (doubles per degrader level)
   uint32_t linger_ms = 50;        ///< longest wait to fill a batch at L0 (doubles per level)
   uint32_t max_pending = 200'000; ///< events accepted but not yet acknowledged
+  uint32_t max_windows = 8192;    ///< real-time (title, region) windows per partition
   uint32_t resend_ms = 1000;      ///< an unacknowledged batch is sent again after this
   uint32_t sample_rate = 4;       ///< at L2 and above, 1 in this many sessions' heartbeats
   uint32_t max_skew_ms = 300'000; ///< events further from now are refused

@@ -76,8 +76,38 @@ bool session_kept(const std::string& session_id, uint32_t rate) {
   return session_kept(session_key_of(session_id), rate);
 }
 
+realtime::series* realtime::find_or_add(std::string_view content, std::string_view region,
+                                        int64_t now_ms) {
+  auto now_s = now_ms / 1000;
+  if (now_s - swept_s_ >= span_s) {
+    drop_idle(now_s);
+  }
+  key k{std::string{content}, std::string{region}};
+  if (auto i = series_.find(k); i != series_.end()) {
+    return &i->second;
+  }
+  if (series_.size() >= max_series_ && swept_s_ != now_s) {
+    drop_idle(now_s);
+  }
+  if (series_.size() >= max_series_) {
+    return nullptr;
+  }
+  return &series_[std::move(k)];
+}
+
+void realtime::drop_idle(int64_t now_s) {
+  swept_s_ = now_s;
+  for (auto i = series_.begin(); i != series_.end();) {
+    i = i->second.newest_s <= now_s - span_s ? series_.erase(i) : std::next(i);
+  }
+}
+
 void realtime::add(const event_view& e, uint32_t rate, int64_t now_ms) {
-  add_to(series_[key{std::string{e.content()}, std::string{e.region()}}], e, rate, now_ms);
+  if (auto* s = find_or_add(e.content(), e.region(), now_ms)) {
+    add_to(*s, e, rate, now_ms);
+  } else {
+    ++dropped_;
+  }
 }
 
 void realtime::add(const viewer_event& e, uint32_t rate, int64_t now_ms) {
@@ -102,7 +132,11 @@ size_t realtime::add_block(const event_block& b, uint32_t rate, int64_t now_ms,
     auto k = (static_cast<uint64_t>(b.content(i)) << 32) | b.region(i);
     auto j = seen.find(k);
     if (j == seen.end()) {
-      j = seen.emplace(k, &series_[key{std::string{e.content()}, std::string{e.region()}}]).first;
+      j = seen.emplace(k, find_or_add(e.content(), e.region(), now_ms)).first;
+    }
+    if (j->second == nullptr) {
+      ++dropped_; // no room for another window
+      continue;
     }
     add_to(*j->second, e, rate, now_ms);
     ++counted;
@@ -124,6 +158,7 @@ void realtime::add_to(series& s, const event_view& e, uint32_t rate, int64_t now
     return; // outside the windows (history still has it)
   }
   auto weight = always ? 1.0 : static_cast<double>(rate);
+  s.newest_s = std::max(s.newest_s, at_s);
   auto& slot = s.seconds[static_cast<size_t>(((at_s % span_s) + span_s) % span_s)];
   if (slot.at_s != at_s) {
     slot = second{};

@@ -9,11 +9,13 @@
 // Counts and ratios stay unbiased; concurrent viewers are estimated from the kept sessions
 // (each stands for r), with a relative standard error of about sqrt((r - 1) / viewers).
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <cstdint>
 #include <map>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -116,6 +118,19 @@ public:
   /// (content, region) pairs with events in the last 60 s.
   std::vector<std::pair<std::string, std::string>> keys() const;
 
+  /// At most `n` (content, region) windows: pairs without events in the last 60 s are
+  /// dropped first (once a minute, or when full); events of a new pair beyond that are not
+  /// counted in the windows (history still has them) and counted in dropped_events().
+  void set_max_series(size_t n) {
+    max_series_ = std::max<size_t>(1, n);
+  }
+  size_t series_count() const noexcept {
+    return series_.size();
+  }
+  uint64_t dropped_events() const noexcept {
+    return dropped_;
+  }
+
 private:
   static constexpr int64_t span_s = 60;
   struct second {
@@ -130,12 +145,20 @@ private:
     // Sessions counted for concurrency: id hash -> (last second seen, weight).
     session_table sessions;
     int64_t pruned_s = 0;
+    int64_t newest_s = 0; // the newest second an event was counted in
   };
   using key = std::pair<std::string, std::string>;
 
   void add_to(series& s, const event_view& e, uint32_t rate, int64_t now_ms);
+  // The series of (content, region), created when there is room; nullptr when full.
+  series* find_or_add(std::string_view content, std::string_view region, int64_t now_ms);
+  // Drops the series without events in the last span_s seconds.
+  void drop_idle(int64_t now_s);
 
   std::map<key, series> series_;
+  size_t max_series_ = 8192;
+  int64_t swept_s_ = 0;
+  uint64_t dropped_ = 0;
 };
 
 } // namespace sv::analytics

@@ -184,3 +184,33 @@ TEST_SUITE("actors.analytics") {
     CHECK(rt.query("t", "r", std::chrono::seconds{10}, now).events == 0);
   }
 }
+
+TEST_CASE("real-time windows are bounded: idle pairs are dropped and new pairs beyond the "
+          "bound are not counted") {
+  realtime live;
+  live.set_max_series(2);
+  auto event = [](const std::string& content, int64_t at) {
+    viewer_event e;
+    e.set_event_id("e-" + content + std::to_string(at));
+    e.set_session_id("s-1");
+    e.set_user_id("u");
+    e.set_content_id(content);
+    e.set_region("eu-west");
+    e.set_type(v1::EVENT_START);
+    e.set_timestamp_ms(at);
+    return e;
+  };
+  live.add(event("a", now), 1, now);
+  live.add(event("b", now), 1, now);
+  live.add(event("made-up", now), 1, now); // no room: not counted
+  CHECK(live.series_count() == 2);
+  CHECK(live.dropped_events() == 1);
+  CHECK(live.query("made-up", "eu-west", std::chrono::seconds{60}, now).events == 0);
+  CHECK(live.query("a", "eu-west", std::chrono::seconds{60}, now).events == 1);
+  // A minute later "a" and "b" are idle: a new title gets their room.
+  auto later = now + 61'000;
+  live.add(event("c", later), 1, later);
+  CHECK(live.series_count() == 1);
+  CHECK(live.query("c", "eu-west", std::chrono::seconds{60}, later).events == 1);
+  CHECK(live.dropped_events() == 1);
+}
