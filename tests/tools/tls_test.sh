@@ -3,11 +3,15 @@
 # cluster (seen with streamverse-ctl over TLS); ctl with a certificate from another CA is
 # refused (exit 1); neither call drops the link between the two nodes (caf_openssl left a
 # stale OpenSSL error behind a ctl connection that ended, and the next read on the
-# node-to-node link failed on it). Certificates are made with the openssl command line.
-# Ports 17501-17502. Every wait is bounded. Usage: tls_test.sh NODE_BIN CTL_BIN
+# node-to-node link failed on it). Strangers that open connections and never finish (or
+# never start) the TLS handshake are closed at the handshake deadline, after which node-a
+# idles and its link stays up (issue #18: caf_openssl spun on such connections).
+# Certificates are made with the openssl command line. Ports 17501-17502. Every wait is
+# bounded. Usage: tls_test.sh NODE_BIN CTL_BIN HOSTILE_BIN
 set -uo pipefail
 node=$1
 ctl=$2
+hostile=${3:-}
 source "$(dirname "$0")/node_processes.sh"
 cd "$tmp"
 q() { "$@" > /dev/null 2>&1 || fail "$*"; }
@@ -24,7 +28,7 @@ leaf ops cluster-ca
 leaf intruder rogue-ca
 
 tls_keys() { # name
-  printf 'tls_certificate = "%s"\ntls_key = "%s"\ntls_ca = "%s"' \
+  printf 'tls_certificate = "%s"\ntls_key = "%s"\ntls_ca = "%s"\nhandshake_timeout_ms = 1000' \
     "$tmp/$1.pem" "$tmp/$1.key" "$tmp/cluster-ca.pem"
 }
 write_config node-a 17501 '' "$(tls_keys node-a)"
@@ -53,3 +57,18 @@ echo "every ctl call over TLS: the link between the nodes stayed up"
 "$ctl" members --node 127.0.0.1:17501 --tls-cert "$tmp/ops.pem" > /dev/null 2>&1
 [ $? = 2 ] || fail "partial TLS options did not exit 2"
 echo "partial TLS options: exit 2"
+[ -n "$hostile" ] || fail "no sv-hostile binary given"
+pid_a=${pids[0]}
+"$hostile" tls-half --connections 40 --hold-ms 2500 --target 127.0.0.1:17501 > hostile.json \
+  || fail "sv-hostile tls-half: $(cat hostile.json)"
+"$hostile" idle --connections 40 --hold-ms 2500 --target 127.0.0.1:17501 >> hostile.json \
+  || fail "sv-hostile idle: $(cat hostile.json)"
+grep -c '"closed_by_peer":40' hostile.json | grep -q 2 || fail "not every stranger was closed: $(cat hostile.json)"
+t0=$(awk '{print $14 + $15}' "/proc/$pid_a/stat")
+sleep 2
+busy=$(( $(awk '{print $14 + $15}' "/proc/$pid_a/stat") - t0 ))
+[ $busy -lt 40 ] || fail "node-a still busy after the strangers were closed ($busy ticks in 2 s)"
+[ "$(as ops | grep -Ec '^node-[ab] +[^ ]+ +up ')" = 2 ] || fail "the TLS cluster broke: $(as ops)"
+drops=$(grep -h 'disconnected' node-a.log node-b.log)
+[ -z "$drops" ] || fail "strangers dropped the node-to-node link: $drops"
+echo "80 TLS strangers closed at the handshake deadline; node-a idle again ($busy ticks in 2 s), link up"
