@@ -175,7 +175,7 @@ std::string peer_of(native_socket fd) {
   return *addr + ":" + std::to_string(*port);
 }
 
-// CAF's stream policy for one guarded connection: plain TCP or a caf_openssl session
+// CAF's stream policy for one guarded connection: plain TCP or caf_openssl's TLS state
 // underneath, every byte read passed through the connection's frame_guard.
 class guard_policy {
 public:
@@ -321,7 +321,7 @@ public:
     if (hub_->settings.tls) {
       tls = caf::openssl::make_session(parent()->system(), fd, true);
       if (tls == nullptr) {
-        spdlog::warn("cluster port: cannot start a TLS session for {}", peer_of(fd));
+        spdlog::warn("cluster port: cannot start TLS for {}", peer_of(fd));
         caf::io::network::close_socket(fd);
         return false;
       }

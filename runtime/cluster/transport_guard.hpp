@@ -37,7 +37,7 @@ struct guard_settings {
   uint32_t max_connections = 512;
   uint32_t max_pending = 64;
   std::chrono::milliseconds handshake_timeout{5000};
-  /// Use caf_openssl sessions (the actor system must have the openssl manager loaded).
+  /// Speak TLS through caf_openssl (the actor system must have its manager loaded).
   bool tls = false;
 };
 
