@@ -1,6 +1,10 @@
 #include "soak/controller.hpp"
 
+#include <sys/mount.h>
 #include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include <csignal>
 #include <fstream>
@@ -120,6 +124,7 @@ private:
     }
     cluster.emplace(sc, net, wan, dir, node_bin);
     cluster->write_configs();
+    mount_data_disks();
     std::cout << "soak: scenario \"" << sc.name << "\": " << sc.nodes << " nodes on " << net.host(0)
               << ":" << sc.base_port << ".."
               << (net.namespaces() ? " (a network namespace each)" : "")
@@ -349,6 +354,35 @@ private:
       note = p.node + " SIGSTOP for " + std::to_string(p.stall_s).substr(0, 4) + " s";
       break;
     }
+    case phase_kind::disk_full: {
+      std::vector<uint32_t> filled;
+      for (auto& name : p.nodes) {
+        auto i = index_of(name);
+        if (disks.mounted.count(i) == 0) {
+          continue;
+        }
+        if (auto why = fill_disk(i); !why.empty()) {
+          note = "skipped: " + why;
+          break;
+        }
+        filled.push_back(i);
+      }
+      if (filled.empty()) {
+        auto why =
+            disks.why_not.empty() ? std::string{"no data directory of its own"} : disks.why_not;
+        note = note.empty() ? "skipped: " + why : note;
+        skipped.push_back(p.name + " (" + why + ")");
+        break;
+      }
+      steps.push_back({p.full_s, [this, filled] {
+                         for (auto i : filled) {
+                           std::error_code ec;
+                           fs::remove(disks.mounted.at(i) + "/filler", ec);
+                         }
+                       }});
+      note = p.node + "'s data directory full for " + std::to_string(p.full_s).substr(0, 4) + " s";
+      break;
+    }
     case phase_kind::partition: {
       if (!wan.active() && !net.namespaces()) {
         note = "skipped: " + net.why();
@@ -422,6 +456,42 @@ private:
     return steps;
   }
 
+  // A tmpfs of 256 MiB on the data directory of every node a disk_full phase names (root).
+  void mount_data_disks() {
+    std::set<uint32_t> wanted;
+    for (auto& p : sc.phases) {
+      if (p.kind == phase_kind::disk_full) {
+        for (auto& name : p.nodes) {
+          wanted.insert(index_of(name));
+        }
+      }
+    }
+    for (auto i : wanted) {
+      auto path = dir + "/nodes/" + node_name(i);
+      std::error_code ec;
+      fs::create_directories(path, ec);
+      if (::mount("tmpfs", path.c_str(), "tmpfs", 0, "size=256m") != 0) {
+        disks.why_not = std::string{"cannot mount a tmpfs for a data directory (needs root): "}
+                        + std::strerror(errno);
+        return;
+      }
+      disks.mounted[i] = path;
+    }
+  }
+
+  // Fills node i's data directory (its tmpfs) with one file until the disk refuses more
+  // (at most 256 MiB); "" or why not.
+  std::string fill_disk(uint32_t i) {
+    auto path = disks.mounted.at(i) + "/filler";
+    std::ofstream f{path, std::ios::binary};
+    std::vector<char> chunk(1 << 20, 0);
+    for (int n = 0; n < 257 && f; ++n) {
+      f.write(chunk.data(), static_cast<std::streamsize>(chunk.size()));
+      f.flush();
+    }
+    return f ? "the disk never filled" : "";
+  }
+
   // When the trigger of phase `p` (started at `start`) ends: the recovery check measures
   // from there.
   void note_trigger(const phase& p, double start, const std::string& note) {
@@ -441,6 +511,11 @@ private:
       break;
     case phase_kind::stall:
       triggers.push_back({p.name, start, start + p.stall_s});
+      break;
+    case phase_kind::disk_full:
+      if (note.rfind("skipped", 0) != 0) {
+        triggers.push_back({p.name, start, start + p.full_s});
+      }
       break;
     case phase_kind::partition:
     case phase_kind::wan:
@@ -737,6 +812,17 @@ private:
   std::map<uint32_t, std::pair<double, double>> last_stored; // node -> (stored, when)
   double last_target = 0;
   std::vector<std::string> skipped;
+  // disk_full: each such node's data directory is a tmpfs of its own, mounted before the
+  // node starts and lazily unmounted when the controller ends ("" when mounting failed).
+  struct data_disks {
+    std::map<uint32_t, std::string> mounted;
+    std::string why_not;
+    ~data_disks() {
+      for (auto& [i, path] : mounted) {
+        ::umount2(path.c_str(), MNT_DETACH);
+      }
+    }
+  } disks;
   std::vector<double> phase_start;
   std::vector<trigger> triggers;
   cpu_thief thief;

@@ -21,12 +21,19 @@ struct kind_name {
 };
 
 constexpr kind_name kinds[] = {
-    {phase_kind::ramp, "ramp"},         {phase_kind::steady, "steady"},
-    {phase_kind::spike, "spike"},       {phase_kind::kill, "kill"},
-    {phase_kind::stall, "stall"},       {phase_kind::partition, "partition"},
-    {phase_kind::leave, "leave"},       {phase_kind::join, "join"},
-    {phase_kind::wan, "wan"},           {phase_kind::storm, "storm"},
-    {phase_kind::recovery, "recovery"}, {phase_kind::cpu_thief, "cpu_thief"},
+    {phase_kind::ramp, "ramp"},
+    {phase_kind::steady, "steady"},
+    {phase_kind::spike, "spike"},
+    {phase_kind::kill, "kill"},
+    {phase_kind::stall, "stall"},
+    {phase_kind::partition, "partition"},
+    {phase_kind::leave, "leave"},
+    {phase_kind::join, "join"},
+    {phase_kind::wan, "wan"},
+    {phase_kind::storm, "storm"},
+    {phase_kind::recovery, "recovery"},
+    {phase_kind::cpu_thief, "cpu_thief"},
+    {phase_kind::disk_full, "disk_full"},
 };
 
 bool valid_region(const std::string& name) {
@@ -309,7 +316,7 @@ std::optional<scenario> load_scenario(const std::string& path, std::string& erro
     if (!known) {
       return fail("phase" + where(entry) + ": unknown kind \"" + *kind
                   + "\" (ramp, steady, spike, kill, stall, partition, wan, storm, recovery, "
-                    "cpu_thief, leave, join)");
+                    "cpu_thief, leave, join, disk_full)");
     }
     p.name = pt["name"].value_or(*kind);
     p.seconds = pt["seconds"].value_or(p.seconds);
@@ -321,6 +328,7 @@ std::optional<scenario> load_scenario(const std::string& path, std::string& erro
     p.node = pt["node"].value_or(p.node);
     p.restart_after_s = pt["restart_after_s"].value_or(p.restart_after_s);
     p.stall_s = pt["stall_s"].value_or(p.stall_s);
+    p.full_s = pt["full_s"].value_or(p.full_s);
     p.updates_per_s = pt["updates_per_s"].value_or(p.updates_per_s);
     p.delay_ms = pt["delay_ms"].value_or(p.delay_ms);
     p.jitter_ms = pt["jitter_ms"].value_or(p.jitter_ms);
@@ -348,7 +356,7 @@ std::optional<scenario> load_scenario(const std::string& path, std::string& erro
       return fail("phase " + p.name + where(entry) + ": seconds wants (0, 3600]");
     }
     if (p.kind == phase_kind::kill || p.kind == phase_kind::stall || p.kind == phase_kind::leave
-        || p.kind == phase_kind::join) {
+        || p.kind == phase_kind::join || p.kind == phase_kind::disk_full) {
       if (names.count(p.node) != 0) {
         p.nodes = {p.node};
       } else if (regions.count(p.node) != 0) {
@@ -402,6 +410,9 @@ std::optional<scenario> load_scenario(const std::string& path, std::string& erro
     if (p.kind == phase_kind::stall && p.stall_s >= p.seconds) {
       return fail("phase " + p.name + where(entry) + ": stall_s must end within the phase");
     }
+    if (p.kind == phase_kind::disk_full && (p.full_s <= 0 || p.full_s >= p.seconds)) {
+      return fail("phase " + p.name + where(entry) + ": full_s must end within the phase");
+    }
     s.phases.push_back(std::move(p));
   }
   if (auto* chaos = doc["chaos"].as_table()) {
@@ -419,8 +430,9 @@ std::optional<scenario> load_scenario(const std::string& path, std::string& erro
       for (auto& k : *ks) {
         auto name = k.value_or(std::string{});
         std::optional<phase_kind> found;
-        for (auto pk : {phase_kind::kill, phase_kind::stall, phase_kind::partition, phase_kind::wan,
-                        phase_kind::spike, phase_kind::cpu_thief, phase_kind::storm}) {
+        for (auto pk :
+             {phase_kind::kill, phase_kind::stall, phase_kind::partition, phase_kind::wan,
+              phase_kind::spike, phase_kind::cpu_thief, phase_kind::storm, phase_kind::disk_full}) {
           if (name == to_string(pk)) {
             found = pk;
           }
@@ -428,7 +440,7 @@ std::optional<scenario> load_scenario(const std::string& path, std::string& erro
         if (!found) {
           return fail("chaos.kinds: \"" + name
                       + "\" is not a fault kind (kill, stall, partition, wan, spike, "
-                        "cpu_thief, storm)");
+                        "cpu_thief, storm, disk_full)");
         }
         s.chaos.kinds.push_back(*found);
       }
@@ -520,6 +532,13 @@ void add_chaos_phases(scenario& s, const chaos_spec& c) {
       p.nodes = {p.node};
       p.stall_s = uniform(1, 4);
       p.seconds = p.stall_s + 3;
+      what += "-" + p.node;
+      break;
+    case phase_kind::disk_full:
+      p.node = node_name(up[pick(up.size())]);
+      p.nodes = {p.node};
+      p.full_s = uniform(3, 6);
+      p.seconds = p.full_s + 4;
       what += "-" + p.node;
       break;
     case phase_kind::partition: {

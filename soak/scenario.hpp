@@ -28,6 +28,7 @@ enum class phase_kind {
   leave,     ///< SIGTERM `node` (a graceful leave: it hands over, then exits); it stays away
   join,      ///< start `node`: one that left, or one of the cluster's nodes that was not started
              ///< at the beginning (a node whose first phase is a join starts there)
+  disk_full, ///< `node`'s data directory (a tmpfs of its own, as root) full for `full_s`
 };
 
 const char* to_string(phase_kind k);
@@ -44,6 +45,7 @@ struct phase {
   std::vector<std::string> nodes; ///< kill, stall, leave, join: `node` resolved at load
   double restart_after_s = 5;
   double stall_s = 3;
+  double full_s = 5;        ///< disk_full
   double updates_per_s = 0; ///< storm
   double share = 0.25;      ///< cpu_thief: of all cores (0.25 on 2 cores: half a core)
   uint32_t delay_ms = 0;    ///< wan: one way, on top of the link's own
@@ -69,7 +71,8 @@ struct chaos_spec {
   uint64_t seed = 1;
   uint32_t faults = 20;
   double gap_s = 8;
-  /// Kinds drawn from (uniformly): kill, stall, partition, wan, spike, cpu_thief, storm.
+  /// Kinds drawn from (uniformly): kill, stall, partition, wan, spike, cpu_thief, storm,
+  /// disk_full (default: all but disk_full).
   std::vector<phase_kind> kinds;
 };
 

@@ -229,4 +229,27 @@ seconds = 5
     CHECK_FALSE(load("[cluster]\nnodes = 1\n[[phase]]\nkind = \"ramp\"\n[chaos]\n", error));
     CHECK(error.find("at least two nodes") != std::string::npos);
   }
+  TEST_CASE("a disk_full phase names a node and ends its full disk within the phase") {
+    std::string error;
+    const std::string base = "[cluster]\nnodes = 3\n[[phase]]\nkind = \"ramp\"\nseconds = 5\n";
+    auto sc = load(base
+                       + "[[phase]]\nkind = \"disk_full\"\nnode = \"node-b\"\nfull_s = 4\n"
+                         "seconds = 8\n",
+                   error);
+    REQUIRE_MESSAGE(sc, error);
+    CHECK(sc->phases[1].kind == sv::soak::phase_kind::disk_full);
+    CHECK(sc->phases[1].nodes == std::vector<std::string>{"node-b"});
+    CHECK(sc->phases[1].full_s == 4);
+    CHECK_FALSE(load(base
+                         + "[[phase]]\nkind = \"disk_full\"\nnode = \"node-b\"\nfull_s = 9\n"
+                           "seconds = 8\n",
+                     error));
+    CHECK(error.find("full_s must end within the phase") != std::string::npos);
+    CHECK_FALSE(load(base + "[[phase]]\nkind = \"disk_full\"\nnode = \"node-x\"\n", error));
+    CHECK(error.find("not one of the cluster's nodes") != std::string::npos);
+    auto chaos = load(base + "[chaos]\nfaults = 4\nkinds = [\"disk_full\"]\n", error);
+    REQUIRE(chaos);
+    CHECK(chaos->phases[1].kind == sv::soak::phase_kind::disk_full);
+    CHECK(chaos->phases[1].full_s < chaos->phases[1].seconds);
+  }
 }
