@@ -521,24 +521,21 @@ void add_chaos_phases(scenario& s, const chaos_spec& c) {
     std::string what = to_string(p.kind);
     switch (p.kind) {
     case phase_kind::kill:
-      p.node = node_name(up[pick(up.size())]);
-      p.nodes = {p.node};
-      p.restart_after_s = uniform(2, 5);
-      p.seconds = p.restart_after_s + 4;
-      what += "-" + p.node;
-      break;
     case phase_kind::stall:
-      p.node = node_name(up[pick(up.size())]);
-      p.nodes = {p.node};
-      p.stall_s = uniform(1, 4);
-      p.seconds = p.stall_s + 3;
-      what += "-" + p.node;
-      break;
     case phase_kind::disk_full:
+      // One node, and how long its fault lasts; the phase runs a few seconds past it.
       p.node = node_name(up[pick(up.size())]);
       p.nodes = {p.node};
-      p.full_s = uniform(3, 6);
-      p.seconds = p.full_s + 4;
+      if (p.kind == phase_kind::kill) {
+        p.restart_after_s = uniform(2, 5);
+        p.seconds = p.restart_after_s + 4;
+      } else if (p.kind == phase_kind::stall) {
+        p.stall_s = uniform(1, 4);
+        p.seconds = p.stall_s + 3;
+      } else {
+        p.full_s = uniform(3, 6);
+        p.seconds = p.full_s + 4;
+      }
       what += "-" + p.node;
       break;
     case phase_kind::partition: {

@@ -239,6 +239,10 @@ bool catalog_store::set_voters(const std::vector<std::string>& names) {
     ok = sqlite3_step(s.get()) == SQLITE_DONE;
   }
   ok = ok && sqlite3_exec(db_, "COMMIT;", nullptr, nullptr, nullptr) == SQLITE_OK;
+  return finish_transaction(ok);
+}
+
+bool catalog_store::finish_transaction(bool ok) {
   if (!ok) {
     error_ = sqlite3_errmsg(db_);
     // A failed statement or COMMIT (a full disk) can leave the transaction open; later
@@ -260,13 +264,7 @@ bool catalog_store::probe() {
                          "COMMIT;",
                          nullptr, nullptr, nullptr)
             == SQLITE_OK;
-  if (!ok) {
-    error_ = sqlite3_errmsg(db_);
-    if (sqlite3_get_autocommit(db_) == 0) {
-      sqlite3_exec(db_, "ROLLBACK;", nullptr, nullptr, nullptr);
-    }
-  }
-  return wrote(ok);
+  return finish_transaction(ok);
 }
 
 std::optional<metadata> catalog_store::get(const std::string& id) const {

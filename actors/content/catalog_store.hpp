@@ -120,6 +120,9 @@ public:
 private:
   void checkpoint_loop(const std::string& path);
   bool failing_ = false;
+  // After a transaction's last statement: on a failure, error_ and a rollback of what is
+  // still open; then wrote(ok).
+  bool finish_transaction(bool ok);
   // Reports a write's outcome to health_ (a failure with error_); returns `ok`.
   bool wrote(bool ok);
   std::shared_ptr<sv::readiness> health_;

@@ -155,10 +155,11 @@ bool parse(int argc, char** argv, options& o) {
   return o.port != 0;
 }
 
-// A blocking TCP connection with 2 s send and receive timeouts, or -1.
-int dial(const options& o) {
+// A blocking TCP connection with 2 s send and receive timeouts, or -1; counted in `t`.
+int dial(const options& o, tally& t) {
   int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) {
+    ++t.connect_failures;
     return -1;
   }
   sockaddr_in addr{};
@@ -166,6 +167,7 @@ int dial(const options& o) {
   addr.sin_port = htons(o.port);
   if (::inet_pton(AF_INET, o.host.c_str(), &addr.sin_addr) != 1) {
     ::close(fd);
+    ++t.connect_failures;
     return -1;
   }
   timeval tv{2, 0};
@@ -175,8 +177,10 @@ int dial(const options& o) {
   ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
   if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
     ::close(fd);
+    ++t.connect_failures;
     return -1;
   }
+  ++t.connections;
   return fd;
 }
 
@@ -274,12 +278,10 @@ buffer encode_header(const caf::io::basp::header& hdr) {
 void run_random(const options& o, tally& t) {
   std::mt19937_64 rng{o.seed};
   for (size_t i = 0; i < o.connections; ++i) {
-    int fd = dial(o);
+    int fd = dial(o, t);
     if (fd < 0) {
-      ++t.connect_failures;
       continue;
     }
-    ++t.connections;
     auto size = o.bytes == 0 ? 0 : 1 + rng() % o.bytes;
     auto data = random_bytes(rng, size);
     write_all(fd, data.data(), data.size(), t);
@@ -294,12 +296,10 @@ void run_idle(const options& o, tally& t, bool tls_hello) {
   const unsigned char hello[] = {0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01};
   std::vector<int> fds;
   for (size_t i = 0; i < o.connections; ++i) {
-    int fd = dial(o);
+    int fd = dial(o, t);
     if (fd < 0) {
-      ++t.connect_failures;
       continue;
     }
-    ++t.connections;
     if (tls_hello) {
       write_all(fd, reinterpret_cast<const char*>(hello), sizeof(hello), t);
     }
@@ -419,12 +419,10 @@ std::vector<buffer> hostile_contents(caf::actor_system& sys, std::mt19937_64& rn
 // Returns the socket, or -1.
 int dial_basp(const options& o, caf::actor_system& sys, std::mt19937_64& rng, tally& t,
               caf::node_id& peer, caf::actor_id& published) {
-  int fd = dial(o);
+  int fd = dial(o, t);
   if (fd < 0) {
-    ++t.connect_failures;
     return -1;
   }
-  ++t.connections;
   buffer head(caf::io::basp::header_size);
   caf::io::basp::header hdr;
   buffer payload;
@@ -502,12 +500,7 @@ void run_huge_frame(const options& o, tally& t) {
       caf::actor_id published = 0;
       fd = dial_basp(o, sys, rng, t, peer, published);
     } else {
-      fd = dial(o);
-      if (fd < 0) {
-        ++t.connect_failures;
-      } else {
-        ++t.connections;
-      }
+      fd = dial(o, t);
     }
     if (fd < 0) {
       continue;
