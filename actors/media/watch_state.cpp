@@ -101,16 +101,20 @@ void keep_newer(std::map<key, watch_entry>& m, const watch_entry& e);
 bool write_positions(writer_actor* self, std::vector<watch_entry> fresh,
                      const std::shared_ptr<readiness>& health) {
   auto& st = self->state;
-  std::vector<watch_entry> es;
-  es.reserve(st.retry.size() + fresh.size());
-  for (auto& [k, e] : st.retry) {
-    es.push_back(e);
+  bool stored = false;
+  if (st.retry.empty()) {
+    // The usual case: nothing waits, the batch goes to the store as it is.
+    stored = fresh.empty() || st.store->record_all(fresh).has_value();
+  } else {
+    std::vector<watch_entry> es;
+    es.reserve(st.retry.size() + fresh.size());
+    for (auto& [k, e] : st.retry) {
+      es.push_back(e);
+    }
+    es.insert(es.end(), fresh.begin(), fresh.end());
+    stored = st.store->record_all(es).has_value();
   }
-  es.insert(es.end(), fresh.begin(), fresh.end());
-  if (es.empty()) {
-    return true;
-  }
-  if (!st.store->record_all(es)) {
+  if (!stored) {
     spdlog::error("watch_state: {}", st.store->error());
     health->mark_unready("positions", st.store->error());
     for (auto& e : fresh) {
